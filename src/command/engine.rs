@@ -1,0 +1,246 @@
+//! Executes typed commands against a store and says what to post.
+//!
+//! The engine is the one place where permissions are checked, rules are
+//! applied and writes are committed; front ends only translate. A command is
+//! answered only after its write is durable, and a refused command writes
+//! nothing (the incident is changed on a copy, and the copy is committed in
+//! one atomic [`Write`] or dropped).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::parse::{Command, IncidentCommand, ListFilter, OpenArgs};
+use super::{render, Invocation, Manifests, ParseError};
+use crate::clock::Clock;
+use crate::domain::{Caller, Change, Incident, IncidentDraft, IncidentId, Op, RuleError, Team};
+use crate::store::{IncidentStore, StoreError, Write};
+
+/// Who sees a reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// Everyone in the channel where the command was typed.
+    Public,
+    /// Only the person who typed it (an ephemeral reply in Discord).
+    Private,
+}
+
+/// The answer to the person who issued the command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    pub visibility: Visibility,
+    pub text: String,
+}
+
+/// A post the command causes beyond its reply. Effects carry the incident as
+/// it is after the change so adapters can render without reading the store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Tell these teams, in their channels, that the incident exists (on
+    /// open, and when a team is brought in later).
+    Announce {
+        incident: Incident,
+        teams: BTreeSet<Team>,
+    },
+    /// A change to post in the incident's thread (and to refresh its
+    /// announcements). `stakeholders` is set for status and severity changes,
+    /// which also go to the stakeholder channel when one is configured.
+    ThreadPost {
+        incident: Incident,
+        text: String,
+        stakeholders: bool,
+    },
+}
+
+/// What a command produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    pub reply: Reply,
+    pub effects: Vec<Effect>,
+}
+
+/// Why a command was not carried out. The `Display` text is what the person
+/// is shown, privately.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error("{0}")]
+    Parse(#[from] ParseError),
+    #[error("{0}")]
+    Rule(#[from] RuleError),
+    #[error("there is no incident {0}")]
+    NotFound(IncidentId),
+    #[error("{0}")]
+    Denied(String),
+    #[error("{0}")]
+    Store(#[from] StoreError),
+}
+
+impl CommandError {
+    /// A refusal the person can fix themselves, as opposed to a fault an
+    /// operator must look at (logged louder).
+    pub fn is_user_error(&self) -> bool {
+        !matches!(self, CommandError::Store(_))
+    }
+}
+
+/// Runs commands. Owns the store; callers serialise access (one command at a
+/// time), which is also what keeps incident ids contiguous.
+pub struct Engine<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    manifests: Manifests,
+}
+
+impl<S: IncidentStore> Engine<S> {
+    pub fn new(store: S, clock: Arc<dyn Clock>) -> Engine<S> {
+        Engine {
+            store,
+            clock,
+            manifests: Manifests::embedded(),
+        }
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn manifests(&self) -> &Manifests {
+        &self.manifests
+    }
+
+    /// Validates, parses and executes one invocation.
+    pub fn handle(
+        &mut self,
+        caller: &Caller,
+        invocation: &Invocation,
+    ) -> Result<Outcome, CommandError> {
+        let valid = self.manifests.validate(invocation)?;
+        let command = Command::parse(&valid, &caller.actor)?;
+        self.execute(caller, command)
+    }
+
+    /// Executes a typed command.
+    pub fn execute(&mut self, caller: &Caller, command: Command) -> Result<Outcome, CommandError> {
+        match command {
+            Command::Incident(IncidentCommand::Open(args)) => self.open(caller, args),
+            Command::Incident(IncidentCommand::Change { id, op }) => self.change(caller, id, op),
+            Command::Incident(IncidentCommand::Show { id }) => {
+                let incident = self.load(id)?;
+                Ok(private(render::incident_log(&incident)))
+            }
+            Command::Incident(IncidentCommand::List(filter)) => self.list(&filter),
+        }
+    }
+
+    fn load(&self, id: IncidentId) -> Result<Incident, CommandError> {
+        self.store.load(id)?.ok_or(CommandError::NotFound(id))
+    }
+
+    fn require_change_rights(caller: &Caller) -> Result<(), CommandError> {
+        if caller.may_change_incidents() {
+            Ok(())
+        } else {
+            Err(CommandError::Denied(
+                "you need a team role (marketing, design, integration or development) to open or change incidents".into(),
+            ))
+        }
+    }
+
+    fn open(&mut self, caller: &Caller, args: OpenArgs) -> Result<Outcome, CommandError> {
+        Self::require_change_rights(caller)?;
+        let id = self.store.next_id()?;
+        let draft = IncidentDraft {
+            title: args.title,
+            severity: args.severity,
+            teams: args.teams,
+            esp_account: args.esp_account,
+            stream: args.stream,
+            commander: args.commander.unwrap_or_else(|| caller.actor.clone()),
+        };
+        let incident = Incident::open(id, draft, &caller.actor, self.clock.now());
+        self.store.commit(Write::Create(incident.clone()))?;
+        Ok(Outcome {
+            reply: Reply {
+                visibility: Visibility::Public,
+                text: render::opened_reply(&incident),
+            },
+            effects: vec![Effect::Announce {
+                teams: incident.teams.clone(),
+                incident,
+            }],
+        })
+    }
+
+    fn change(&mut self, caller: &Caller, id: IncidentId, op: Op) -> Result<Outcome, CommandError> {
+        Self::require_change_rights(caller)?;
+        let mut incident = self.load(id)?;
+        if matches!(op, Op::Close { .. })
+            && !caller.admin
+            && caller.actor.id != incident.commander.id
+        {
+            return Err(CommandError::Denied(format!(
+                "only {id}'s commander ({}) or an incident-admin can close it",
+                incident.commander
+            )));
+        }
+        let entry = incident.apply(op, &caller.actor, self.clock.now())?.clone();
+        self.store.commit(Write::Update(incident.clone()))?;
+
+        let line = format!("{} {}", entry.by, entry.change);
+        let stakeholders = entry.change.status_transition().is_some()
+            || matches!(
+                entry.change,
+                Change::Updated {
+                    severity: Some(_),
+                    ..
+                }
+            );
+        let mut effects = Vec::new();
+        if let Change::Assigned {
+            team,
+            team_added: true,
+            ..
+        } = entry.change
+        {
+            effects.push(Effect::Announce {
+                incident: incident.clone(),
+                teams: [team].into_iter().collect(),
+            });
+        }
+        effects.push(Effect::ThreadPost {
+            incident,
+            text: line.clone(),
+            stakeholders,
+        });
+        Ok(Outcome {
+            reply: Reply {
+                visibility: Visibility::Public,
+                text: format!("{id}: {line}"),
+            },
+            effects,
+        })
+    }
+
+    fn list(&self, filter: &ListFilter) -> Result<Outcome, CommandError> {
+        let mut incidents: Vec<Incident> = self
+            .store
+            .all()?
+            .into_iter()
+            .filter(|i| filter.status.matches(i.status))
+            .filter(|i| filter.team.is_none_or(|t| i.teams.contains(&t)))
+            .filter(|i| filter.severity.is_none_or(|s| i.severity == s))
+            .collect();
+        // Active first, then by severity (SEV1 first), newest first.
+        incidents.sort_by_key(|i| (!i.status.is_active(), i.severity, std::cmp::Reverse(i.id)));
+        Ok(private(render::incident_list(&incidents)))
+    }
+}
+
+fn private(text: String) -> Outcome {
+    Outcome {
+        reply: Reply {
+            visibility: Visibility::Private,
+            text,
+        },
+        effects: Vec::new(),
+    }
+}

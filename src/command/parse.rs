@@ -1,0 +1,307 @@
+//! From a validated invocation to a typed [`Command`].
+//!
+//! The manifest has already checked names, types, choices and lengths; this
+//! step turns strings into domain values (`INC-7` into an [`IncidentId`],
+//! `SEV2` into a [`Severity`], text into a [`Title`]) so that the engine only
+//! ever sees values that are valid by construction.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::str::FromStr;
+
+use chrono::NaiveDate;
+
+use super::invocation::OptionValue;
+use super::manifest::Validated;
+use super::ParseError;
+use crate::domain::{Actor, IncidentId, Name, Op, RootCause, Severity, Status, Team, Text, Title};
+
+/// Everything mailcall can be asked to do from a chat.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    Incident(IncidentCommand),
+}
+
+/// `/incident …`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IncidentCommand {
+    Open(OpenArgs),
+    /// Every subcommand that changes an existing incident: ack, assign,
+    /// diagnose, update, resolve, close, reopen, action add, action done.
+    Change {
+        id: IncidentId,
+        op: Op,
+    },
+    Show {
+        id: IncidentId,
+    },
+    List(ListFilter),
+}
+
+/// `/incident open`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenArgs {
+    pub title: Title,
+    pub severity: Severity,
+    /// The owning team first, then the others; never empty.
+    pub teams: BTreeSet<Team>,
+    pub esp_account: Option<Name>,
+    pub stream: Option<Name>,
+    /// `None` means the caller leads.
+    pub commander: Option<Actor>,
+}
+
+/// `/incident list` filters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListFilter {
+    pub status: StatusFilter,
+    pub team: Option<Team>,
+    pub severity: Option<Severity>,
+}
+
+/// Which statuses `/incident list` shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusFilter {
+    /// Open, investigating or mitigated (the default).
+    Active,
+    All,
+    Only(Status),
+}
+
+impl StatusFilter {
+    pub fn matches(self, status: Status) -> bool {
+        match self {
+            StatusFilter::Active => status.is_active(),
+            StatusFilter::All => true,
+            StatusFilter::Only(s) => s == status,
+        }
+    }
+}
+
+/// Typed access to validated options, with errors that name the option.
+struct Options<'a> {
+    command: String,
+    values: &'a BTreeMap<String, OptionValue>,
+}
+
+impl Options<'_> {
+    fn bad(&self, name: &str, reason: impl ToString) -> ParseError {
+        ParseError::BadValue {
+            command: self.command.clone(),
+            name: name.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    fn text(&self, name: &str) -> Option<&str> {
+        match self.values.get(name) {
+            Some(OptionValue::String(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A required option: the manifest guarantees presence, but a front end
+    /// bug must still be an error, not a panic.
+    fn required<T>(&self, name: &str, value: Option<T>) -> Result<T, ParseError> {
+        value.ok_or_else(|| ParseError::MissingOption {
+            command: self.command.clone(),
+            name: name.to_string(),
+            description: "required".to_string(),
+        })
+    }
+
+    fn parsed<T>(&self, name: &str) -> Result<Option<T>, ParseError>
+    where
+        T: FromStr,
+        T::Err: ToString,
+    {
+        self.text(name)
+            .map(|s| s.parse::<T>().map_err(|e| self.bad(name, e)))
+            .transpose()
+    }
+
+    fn id(&self) -> Result<IncidentId, ParseError> {
+        let id = self.parsed::<IncidentId>("id")?;
+        self.required("id", id)
+    }
+
+    fn limited<T>(
+        &self,
+        name: &str,
+        make: fn(&str) -> Result<T, crate::domain::TextError>,
+    ) -> Result<Option<T>, ParseError> {
+        self.text(name)
+            .map(|s| make(s).map_err(|e| self.bad(name, e)))
+            .transpose()
+    }
+
+    fn user(&self, name: &str) -> Option<Actor> {
+        match self.values.get(name) {
+            Some(OptionValue::User(actor)) => Some(actor.clone()),
+            _ => None,
+        }
+    }
+
+    fn integer(&self, name: &str) -> Option<i64> {
+        match self.values.get(name) {
+            Some(OptionValue::Integer(n)) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+impl Command {
+    /// Builds the typed command. `caller` fills defaults such as "assign to
+    /// me" so the engine never has to guess.
+    pub fn parse(valid: &Validated, caller: &Actor) -> Result<Command, ParseError> {
+        let o = Options {
+            command: format!("/{}", valid.path.join(" ")),
+            values: &valid.options,
+        };
+        let path: Vec<&str> = valid.path.iter().map(String::as_str).collect();
+        let incident = match path.as_slice() {
+            ["incident", "open"] => {
+                let title = o.limited("title", Title::new)?;
+                let severity = o
+                    .text("severity")
+                    .map(Severity::parse_loose)
+                    .transpose()
+                    .map_err(|e| o.bad("severity", e))?;
+                let team = o.parsed::<Team>("team")?;
+                let mut teams: BTreeSet<Team> = o.required("team", team).into_iter().collect();
+                for word in o
+                    .text("also")
+                    .unwrap_or_default()
+                    .split(',')
+                    .filter(|w| !w.trim().is_empty())
+                {
+                    teams.insert(word.parse::<Team>().map_err(|e| o.bad("also", e))?);
+                }
+                IncidentCommand::Open(OpenArgs {
+                    title: o.required("title", title)?,
+                    severity: o.required("severity", severity)?,
+                    teams,
+                    esp_account: o.limited("esp", Name::new)?,
+                    stream: o.limited("stream", Name::new)?,
+                    commander: o.user("commander"),
+                })
+            }
+            ["incident", "ack"] => IncidentCommand::Change {
+                id: o.id()?,
+                op: Op::Acknowledge,
+            },
+            ["incident", "assign"] => {
+                let team = o.parsed::<Team>("team")?;
+                IncidentCommand::Change {
+                    id: o.id()?,
+                    op: Op::Assign {
+                        team: o.required("team", team)?,
+                        to: o.user("user").unwrap_or_else(|| caller.clone()),
+                    },
+                }
+            }
+            ["incident", "diagnose"] => {
+                let note = o.limited("note", Text::new)?;
+                IncidentCommand::Change {
+                    id: o.id()?,
+                    op: Op::Diagnose {
+                        note: o.required("note", note)?,
+                        root_cause: o.parsed::<RootCause>("root_cause")?,
+                    },
+                }
+            }
+            ["incident", "update"] => {
+                let note = o.limited("note", Text::new)?;
+                IncidentCommand::Change {
+                    id: o.id()?,
+                    op: Op::Update {
+                        note: o.required("note", note)?,
+                        status: o.parsed::<Status>("status")?,
+                        severity: o
+                            .text("severity")
+                            .map(Severity::parse_loose)
+                            .transpose()
+                            .map_err(|e| o.bad("severity", e))?,
+                    },
+                }
+            }
+            ["incident", "resolve"] => {
+                let resolution = o.limited("resolution", Text::new)?;
+                IncidentCommand::Change {
+                    id: o.id()?,
+                    op: Op::Resolve {
+                        resolution: o.required("resolution", resolution)?,
+                        root_cause: o.parsed::<RootCause>("root_cause")?,
+                    },
+                }
+            }
+            ["incident", "close"] => IncidentCommand::Change {
+                id: o.id()?,
+                op: Op::Close {
+                    resolution: o.limited("resolution", Text::new)?,
+                    root_cause: o.parsed::<RootCause>("root_cause")?,
+                },
+            },
+            ["incident", "reopen"] => {
+                let reason = o.limited("reason", Text::new)?;
+                IncidentCommand::Change {
+                    id: o.id()?,
+                    op: Op::Reopen {
+                        reason: o.required("reason", reason)?,
+                    },
+                }
+            }
+            ["incident", "action", "add"] => {
+                let text = o.limited("text", Text::new)?;
+                let due = o
+                    .text("due")
+                    .map(|s| {
+                        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+                            o.bad("due", format!("`{s}` is not a date; use YYYY-MM-DD"))
+                        })
+                    })
+                    .transpose()?;
+                IncidentCommand::Change {
+                    id: o.id()?,
+                    op: Op::AddAction {
+                        text: o.required("text", text)?,
+                        owner: o.required("owner", o.user("owner"))?,
+                        due,
+                    },
+                }
+            }
+            ["incident", "action", "done"] => {
+                let number = o.required("number", o.integer("number"))?;
+                IncidentCommand::Change {
+                    id: o.id()?,
+                    op: Op::CompleteAction {
+                        number: u32::try_from(number)
+                            .map_err(|_| o.bad("number", "out of range"))?,
+                    },
+                }
+            }
+            ["incident", "show"] => IncidentCommand::Show { id: o.id()? },
+            ["incident", "list"] => IncidentCommand::List(ListFilter {
+                status: match o.text("status") {
+                    None | Some("active") => StatusFilter::Active,
+                    Some("all") => StatusFilter::All,
+                    Some(s) => {
+                        StatusFilter::Only(s.parse::<Status>().map_err(|e| o.bad("status", e))?)
+                    }
+                },
+                team: o.parsed::<Team>("team")?,
+                severity: o
+                    .text("severity")
+                    .map(Severity::parse_loose)
+                    .transpose()
+                    .map_err(|e| o.bad("severity", e))?,
+            }),
+            _ => {
+                return Err(ParseError::Syntax(format!(
+                    "{} is in the manifest but mailcall does not handle it yet",
+                    o.command
+                )))
+            }
+        };
+        Ok(Command::Incident(incident))
+    }
+}

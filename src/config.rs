@@ -1,0 +1,288 @@
+//! mailcall's configuration: one TOML file, parsed then validated once into
+//! typed values.
+//!
+//! Parsing keeps source spans so every error names the file, the line and
+//! the key (`mailcall.toml:7:11: teams.sales: ...`). The defaults alone run
+//! `mailcall demo`; a commented example lives in `data/mailcall.example.toml`.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::domain::Team;
+
+/// A validated configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The file it came from; `None` for the built-in defaults.
+    pub source: Option<PathBuf>,
+    /// The incident database directory.
+    pub store_path: PathBuf,
+    /// Where each team is told about incidents. Every team has an entry.
+    pub teams: BTreeMap<Team, TeamConfig>,
+    /// Where status changes are announced for people outside the four teams.
+    pub stakeholder_channel: Option<String>,
+}
+
+/// One team's chat settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TeamConfig {
+    /// The channel's name as shown in the terminal (`#integration`).
+    pub channel: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            source: None,
+            store_path: PathBuf::from("data/mailcall.db"),
+            teams: Team::ALL
+                .iter()
+                .map(|t| {
+                    (
+                        *t,
+                        TeamConfig {
+                            channel: t.as_str().to_string(),
+                        },
+                    )
+                })
+                .collect(),
+            stakeholder_channel: Some("email-status".to_string()),
+        }
+    }
+}
+
+/// Where and why a configuration was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the file could not be read at all.
+    pub line: usize,
+    pub column: usize,
+    /// The dotted key the error is about, when it can be told.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if self.line > 0 {
+            write!(f, ":{}:{}", self.line, self.column)?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, ": {key}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    store: RawStore,
+    #[serde(default)]
+    chat: RawChat,
+    #[serde(default)]
+    teams: BTreeMap<Spanned<String>, RawTeam>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    path: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawChat {
+    stakeholder_channel: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTeam {
+    channel: Spanned<String>,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: 0,
+            column: 0,
+            key: None,
+            message: format!("cannot read the file: {e}"),
+        })?;
+        Config::parse(path, &source)
+    }
+
+    /// Validates configuration text; `path` is only used in messages and to
+    /// resolve relative paths.
+    pub fn parse(path: &Path, source: &str) -> Result<Config, ConfigError> {
+        let at = |span: Range<usize>, key: Option<String>, message: String| {
+            let (line, column) = line_column(source, span.start);
+            ConfigError {
+                file: path.to_path_buf(),
+                line,
+                column,
+                key: key.or_else(|| key_at(source, span.start)),
+                message,
+            }
+        };
+        let raw: RawConfig = toml::from_str(source).map_err(|e| {
+            let span = e.span().unwrap_or(0..0);
+            at(span, None, e.message().trim().to_string())
+        })?;
+
+        let mut config = Config {
+            source: Some(path.to_path_buf()),
+            ..Config::default()
+        };
+        if let Some(store_path) = raw.store.path {
+            if store_path.get_ref().trim().is_empty() {
+                return Err(at(
+                    store_path.span(),
+                    Some("store.path".into()),
+                    "must not be empty".into(),
+                ));
+            }
+            config.store_path = PathBuf::from(store_path.into_inner());
+        }
+        if let Some(channel) = raw.chat.stakeholder_channel {
+            let name = check_channel(channel.get_ref())
+                .map_err(|m| at(channel.span(), Some("chat.stakeholder_channel".into()), m))?;
+            config.stakeholder_channel = Some(name);
+        }
+        for (name, team) in raw.teams {
+            let key = format!("teams.{}", name.get_ref());
+            let parsed: Team =
+                name.get_ref()
+                    .parse()
+                    .map_err(|e: crate::domain::UnknownWord| {
+                        at(name.span(), Some(key.clone()), e.to_string())
+                    })?;
+            let channel = check_channel(team.channel.get_ref())
+                .map_err(|m| at(team.channel.span(), Some(format!("{key}.channel")), m))?;
+            config.teams.insert(parsed, TeamConfig { channel });
+        }
+        Ok(config)
+    }
+
+    /// The channel name for a team.
+    pub fn channel(&self, team: Team) -> &str {
+        self.teams
+            .get(&team)
+            .map(|t| t.channel.as_str())
+            .unwrap_or(team.as_str())
+    }
+}
+
+fn check_channel(name: &str) -> Result<String, String> {
+    let name = name.trim().trim_start_matches('#');
+    if name.is_empty() {
+        return Err("a channel name must not be empty".into());
+    }
+    if name.chars().count() > 100 || name.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "`{name}` is not a channel name (at most 100 characters, no spaces)"
+        ));
+    }
+    Ok(name.to_string())
+}
+
+/// 1-based line and column of a byte offset.
+fn line_column(source: &str, offset: usize) -> (usize, usize) {
+    let before = &source[..offset.min(source.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before
+        .rsplit('\n')
+        .next()
+        .map(|s| s.chars().count())
+        .unwrap_or(0)
+        + 1;
+    (line, column)
+}
+
+/// The dotted key written on the line holding `offset`: the nearest table
+/// header above it plus the key before `=` (or just the header, for errors
+/// on a header line).
+fn key_at(source: &str, offset: usize) -> Option<String> {
+    let offset = offset.min(source.len());
+    let line_start = source[..offset].rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line = source[line_start..].lines().next().unwrap_or("");
+    let header = source[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    let own_key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().trim_matches('"').to_string());
+    match (header, own_key) {
+        (_, None) if line.trim_start().starts_with('[') => Some(
+            line.trim()
+                .trim_matches(|c| c == '[' || c == ']')
+                .trim()
+                .to_string(),
+        ),
+        (Some(h), Some(k)) => Some(format!("{h}.{k}")),
+        (None, Some(k)) => Some(k),
+        (h, None) => h,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(source: &str) -> String {
+        Config::parse(Path::new("mc.toml"), source)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default()
+    }
+
+    #[test]
+    fn defaults_are_enough() {
+        let config = Config::parse(Path::new("mc.toml"), "").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.store_path, PathBuf::from("data/mailcall.db"));
+        assert_eq!(config.channel(Team::Design), "design");
+    }
+
+    #[test]
+    fn team_channels_are_overridable() {
+        let config = Config::parse(
+            Path::new("mc.toml"),
+            "[teams.design]\nchannel = \"#creative\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.channel(Team::Design), "creative");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_key() {
+        assert_eq!(
+            error("[store]\npath = \"x\"\n\n[teams.sales]\nchannel = \"s\"\n"),
+            "mc.toml:4:8: teams.sales: `sales` is not a team; expected one of: marketing, design, integration, development"
+        );
+        assert_eq!(
+            error("[store]\npath = 5\n"),
+            "mc.toml:2:8: store.path: invalid type: integer `5`, expected a string"
+        );
+        assert!(error("[store]\npaht = \"x\"\n")
+            .starts_with("mc.toml:2:1: store.paht: unknown field `paht`"));
+        assert!(error("[chat]\nstakeholder_channel = \"two words\"\n")
+            .starts_with("mc.toml:2:23: chat.stakeholder_channel:"));
+        assert!(error("[store\n").starts_with("mc.toml:1:"));
+    }
+}

@@ -1,0 +1,26 @@
+//! The scripted tour `mailcall demo` plays when it has no terminal: one
+//! incident worked end to end by people from different teams, including two
+//! refusals, then the incident log. `$INC` is the incident the tour opened.
+
+/// The tour, one console line per entry. `#` lines are narration.
+pub const TOUR: &str = r#"# mailcall demo — an automated welcome series starts bouncing.
+/as alice integration
+/incident open title:"Bounce spike on welcome series" severity:SEV2 team:integration also:marketing esp:sendgrid-main stream:welcome-series
+/as bob integration
+/incident assign id:$INC team:integration
+/incident diagnose id:$INC note:"Hard bounces all come from the list imported on Monday (a 2019 purchased segment)" root_cause:list-quality
+/as carol marketing
+/incident assign id:$INC team:marketing
+/incident update id:$INC status:mitigated note:"Segment suppressed and the import job paused; bounce rate falling"
+# The lifecycle is enforced: closing before resolving is refused and changes nothing.
+/as alice integration
+/incident close id:$INC
+/as bob integration
+/incident resolve id:$INC resolution:"Purchased segment removed and suppressed; bounces back to 0.4%"
+/incident action add id:$INC text:"Validate every list import before it reaches an automation" owner:carol due:2026-12-15
+# Only the commander (alice) or an incident-admin may close:
+/incident close id:$INC
+/as alice integration
+/incident close id:$INC
+/incident show id:$INC
+"#;

@@ -1,0 +1,24 @@
+//! mailcall: catch email delivery problems early and work them as incidents
+//! across marketing, design, integration and development.
+//!
+//! # Components
+//!
+//! - [`domain`]: incidents and their lifecycle rules. Plain Rust, no I/O.
+//! - [`command`]: slash-command manifests (`commands/*.json`), parsing of an
+//!   invocation into a typed [`command::Command`], and the [`command::Engine`]
+//!   that executes it and says what to reply and post.
+//! - [`store`]: the [`store::IncidentStore`] boundary, with sled on disk and
+//!   an in-memory twin for tests.
+//! - [`console`]: the terminal as a chat (`mailcall demo`, `mailcall console`).
+//! - [`config`]: the TOML configuration, validated once into typed values.
+//! - [`clock`]: injected time.
+//!
+//! The binary (`src/main.rs`) only parses flags and calls into [`app`].
+
+pub mod app;
+pub mod clock;
+pub mod command;
+pub mod config;
+pub mod console;
+pub mod domain;
+pub mod store;

@@ -1,0 +1,76 @@
+//! The `mailcall` binary: flags in, library calls out.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use mailcall::app;
+
+/// mailcall — catch email delivery problems early and work them as incidents.
+#[derive(Parser)]
+#[command(name = "mailcall", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Commands,
+}
+
+#[derive(Subcommand)]
+enum Commands {
+    /// Run mailcall on built-in defaults with the terminal as the chat.
+    Demo {
+        /// Continue the previous demo database instead of starting fresh.
+        #[arg(long)]
+        keep: bool,
+        /// The demo database directory.
+        #[arg(long, default_value = app::DEFAULT_DEMO_DATA)]
+        data: PathBuf,
+        /// Play these console lines instead of the built-in tour.
+        #[arg(long)]
+        script: Option<PathBuf>,
+    },
+    /// The terminal chat against a configured store.
+    Console {
+        /// The configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override the configured store directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Who you are in the chat.
+        #[arg(long = "as", default_value = "operator")]
+        name: String,
+    },
+    /// Validate a configuration file.
+    CheckConfig {
+        /// The configuration file.
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Commands::Demo { keep, data, script } => {
+            app::demo(&app::DemoOptions { data, keep, script })
+        }
+        Commands::Console { config, data, name } => app::console(config.as_deref(), data, &name),
+        Commands::CheckConfig { file } => match app::check_config(&file) {
+            Ok(summary) => {
+                println!("{summary}");
+                Ok(())
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Where incidents are kept: the [`IncidentStore`] boundary and its two
+//! implementations, [`SledStore`] (durable, on disk) and [`MemoryStore`]
+//! (tests and property checks).
+//!
+//! The engine decides *what* to write; a store only promises that a
+//! [`Write`] is all-or-nothing and, for the durable store, on disk before
+//! `commit` returns. That promise is what lets a front end answer "done" the
+//! moment `commit` succeeds.
+
+mod memory;
+mod sled_store;
+
+use std::path::PathBuf;
+
+pub use memory::MemoryStore;
+pub use sled_store::{SledStore, SCHEMA_VERSION};
+
+use crate::domain::{Incident, IncidentId};
+
+/// One command's changes, applied atomically.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// A new incident whose id must be the store's next id; the counter moves
+    /// on in the same atomic step, so ids stay contiguous across crashes.
+    Create(Incident),
+    /// A new version of an existing incident.
+    Update(Incident),
+}
+
+/// Why the store could not do what was asked. Messages name the path so an
+/// operator knows which directory to look at.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot use data directory {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("data directory {path} is in use by another mailcall process; stop it or pass a different --data directory")]
+    InUse { path: PathBuf },
+    #[error("data directory {path} is damaged or not a mailcall store ({detail}); nothing was changed — restore it from a backup or move it aside")]
+    Corrupt { path: PathBuf, detail: String },
+    #[error("data directory {path} was written by a newer mailcall (schema {found}, this build reads up to {supported})")]
+    TooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("the store refused the write: {0}")]
+    Conflict(String),
+    #[error("the store failed: {0}")]
+    Backend(String),
+}
+
+/// Durable incident storage.
+pub trait IncidentStore {
+    /// The incident with this id, if it exists.
+    fn load(&self, id: IncidentId) -> Result<Option<Incident>, StoreError>;
+    /// Every incident, in id order.
+    fn all(&self) -> Result<Vec<Incident>, StoreError>;
+    /// The id the next `Write::Create` must carry.
+    fn next_id(&self) -> Result<IncidentId, StoreError>;
+    /// Applies one command's writes atomically and durably.
+    fn commit(&mut self, write: Write) -> Result<(), StoreError>;
+}
