@@ -5,7 +5,7 @@
 //! | key                 | value                                        |
 //! |---------------------|----------------------------------------------|
 //! | `meta:schema`       | `{"schema":1}`                               |
-//! | `meta:next_id`      | `{"schema":1,"next_id":8}`                   |
+//! | `meta:state`        | `{"schema":1,"next_id":8,"commits":31}`      |
 //! | `inc:` + u64 BE     | `{"schema":1,"incident":{…}}`                |
 //!
 //! Values are JSON with a schema version, so a later mailcall can migrate
@@ -14,6 +14,18 @@
 //! Durability: every commit is one `apply_batch` (atomic in sled) followed by
 //! `flush` (which writes sled's log and fsyncs it). sled's own background
 //! flusher is turned off; the explicit flush is the acknowledgement point.
+//!
+//! Loss detection: sled treats a damaged stretch of its log like a torn
+//! tail and silently recovers to the state before it (measured: flipping
+//! bytes in the middle of the log made it reopen without the incidents
+//! written after the damage, and the next incident reused their id). So
+//! every commit also counts itself (`commits`), and after the flush the count
+//! is written to `mailcall.commits` beside the database. That file is written
+//! only after sled's fsync returns, so it can lag sled (a crash between the
+//! two) but never lead it, unless sled lost writes it had acknowledged. On
+//! open, a sidecar count above sled's means exactly that, and the store
+//! refuses to open instead of reusing ids. The sidecar is not fsynced: it is a
+//! tripwire, not a second copy, and costs one small write per command.
 //!
 //! Exclusivity: a `mailcall.lock` file in the directory is locked before sled
 //! opens, so a second process gets a clear "in use" error instead of sled's
@@ -33,7 +45,8 @@ use crate::domain::{Incident, IncidentId};
 pub const SCHEMA_VERSION: u32 = 1;
 
 const KEY_SCHEMA: &[u8] = b"meta:schema";
-const KEY_NEXT_ID: &[u8] = b"meta:next_id";
+const KEY_STATE: &[u8] = b"meta:state";
+const SIDECAR: &str = "mailcall.commits";
 const INCIDENT_PREFIX: &[u8] = b"inc:";
 
 /// sled's page cache; incidents are small and the working set is the active
@@ -45,10 +58,12 @@ struct SchemaRecord {
     schema: u32,
 }
 
-#[derive(Serialize, Deserialize)]
-struct NextIdRecord {
+#[derive(Serialize, Deserialize, Clone, Copy)]
+struct StateRecord {
     schema: u32,
     next_id: u64,
+    /// Commits applied so far; compared with the sidecar on open.
+    commits: u64,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -63,6 +78,8 @@ pub struct SledStore {
     path: PathBuf,
     /// Held for the life of the store; the OS releases it if we die.
     _lock: File,
+    /// `mailcall.commits`, rewritten in place after each commit.
+    sidecar: File,
 }
 
 fn incident_key(id: IncidentId) -> Vec<u8> {
@@ -81,6 +98,12 @@ impl SledStore {
             path: path.clone(),
             source,
         };
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError::Corrupt {
+                path,
+                detail: "it is a file, not a directory".into(),
+            });
+        }
         fs::create_dir_all(dir).map_err(io)?;
         let lock = OpenOptions::new()
             .create(true)
@@ -117,11 +140,25 @@ impl SledStore {
                 })
             }
         };
+        let sidecar = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(dir.join(SIDECAR))
+            .map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
         let store = SledStore {
             db,
             path,
             _lock: lock,
+            sidecar,
         };
+        // Compare before anything is written, so a store that lost data is
+        // left exactly as found.
+        store.check_for_lost_commits()?;
         store.check_schema()?;
         store.all()?;
         Ok(store)
@@ -180,6 +217,53 @@ impl SledStore {
         }
     }
 
+    fn state(&self) -> Result<StateRecord, StoreError> {
+        match self.db.get(KEY_STATE).map_err(|e| self.backend(e))? {
+            None => Ok(StateRecord {
+                schema: SCHEMA_VERSION,
+                next_id: IncidentId::FIRST.get(),
+                commits: 0,
+            }),
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| self.corrupt(format!("store state unreadable: {e}"))),
+        }
+    }
+
+    /// The commit count recorded in the sidecar; `None` when it is absent or
+    /// unreadable (a first run, or a power cut mid-write: the tripwire is
+    /// then re-armed rather than trusted).
+    fn sidecar_commits(&self) -> Option<u64> {
+        use std::io::Read;
+        let mut text = String::new();
+        (&self.sidecar).read_to_string(&mut text).ok()?;
+        text.split_whitespace().next()?.parse().ok()
+    }
+
+    fn check_for_lost_commits(&self) -> Result<(), StoreError> {
+        let state = self.state()?;
+        match self.sidecar_commits() {
+            Some(acknowledged) if acknowledged > state.commits => Err(self.corrupt(format!(
+                "the database holds {} commits but {acknowledged} were acknowledged, so writes were lost; \
+                 the log is probably damaged",
+                state.commits
+            ))),
+            _ => self.write_sidecar(state.commits),
+        }
+    }
+
+    /// Rewrites the sidecar in place: a fixed-width record, so the file never
+    /// needs truncating and one small write replaces it.
+    fn write_sidecar(&self, commits: u64) -> Result<(), StoreError> {
+        use std::os::unix::fs::FileExt;
+        let record = format!("{commits:020}\n");
+        self.sidecar
+            .write_all_at(record.as_bytes(), 0)
+            .map_err(|source| StoreError::Io {
+                path: self.path.join(SIDECAR),
+                source,
+            })
+    }
+
     fn decode_incident(&self, key: &[u8], bytes: &[u8]) -> Result<Incident, StoreError> {
         let record: IncidentRecord = serde_json::from_slice(bytes).map_err(|e| {
             self.corrupt(format!(
@@ -223,33 +307,24 @@ impl IncidentStore for SledStore {
     }
 
     fn next_id(&self) -> Result<IncidentId, StoreError> {
-        match self.db.get(KEY_NEXT_ID).map_err(|e| self.backend(e))? {
-            None => Ok(IncidentId::FIRST),
-            Some(bytes) => {
-                let record: NextIdRecord = serde_json::from_slice(&bytes)
-                    .map_err(|e| self.corrupt(format!("id counter unreadable: {e}")))?;
-                IncidentId::new(record.next_id)
-                    .ok_or_else(|| self.corrupt("id counter is zero".into()))
-            }
-        }
+        let state = self.state()?;
+        IncidentId::new(state.next_id).ok_or_else(|| self.corrupt("id counter is zero".into()))
     }
 
     fn commit(&mut self, write: Write) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
+        let mut state = self.state()?;
+        state.schema = SCHEMA_VERSION;
+        state.commits += 1;
         match write {
             Write::Create(incident) => {
-                let expected = self.next_id()?;
-                if incident.id != expected {
+                if incident.id.get() != state.next_id {
                     return Err(StoreError::Conflict(format!(
-                        "new incident {} but the next id is {expected}",
-                        incident.id
+                        "new incident {} but the next id is INC-{}",
+                        incident.id, state.next_id
                     )));
                 }
-                let counter = NextIdRecord {
-                    schema: SCHEMA_VERSION,
-                    next_id: incident.id.next().get(),
-                };
-                batch.insert(KEY_NEXT_ID, encode(&counter)?);
+                state.next_id = incident.id.next().get();
                 batch.insert(
                     incident_key(incident.id),
                     encode(&IncidentRecord {
@@ -275,8 +350,9 @@ impl IncidentStore for SledStore {
                 );
             }
         }
+        batch.insert(KEY_STATE, encode(&state)?);
         self.db.apply_batch(batch).map_err(|e| self.backend(e))?;
         self.db.flush().map_err(|e| self.backend(e))?;
-        Ok(())
+        self.write_sidecar(state.commits)
     }
 }

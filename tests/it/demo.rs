@@ -1,0 +1,84 @@
+//! `mailcall demo`: the first command a new user runs.
+
+use std::process::Stdio;
+
+use super::common::{mailcall, stderr, stdout};
+
+fn demo(args: &[&str], data: &std::path::Path) -> std::process::Output {
+    mailcall()
+        .arg("demo")
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run the demo: {e}"))
+}
+
+#[test]
+fn the_tour_works_one_incident_end_to_end_and_exits_0() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("demo.db");
+    let output = demo(&[], &data);
+    let text = stdout(&output);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for step in [
+        "INC-1 opened: Bounce spike on welcome series (SEV2, marketing, integration)",
+        "[#integration] 🚨 @integration new incident",
+        "[#marketing] 🚨 @marketing new incident",
+        "[thread INC-1] bob made bob the integration assignee",
+        "[thread INC-1] bob diagnosis:",
+        "(investigating → mitigated)",
+        "⚠ INC-1 is mitigated; resolve it before closing",
+        "(mitigated → resolved)",
+        "prevention action #1 for carol",
+        "⚠ only INC-1's commander (alice) or an incident-admin can close it",
+        "[thread INC-1] alice closed (root cause: list quality)",
+        "Timeline:",
+    ] {
+        assert!(text.contains(step), "the tour lacks {step:?}:\n{text}");
+    }
+    // The log lists every accepted change: open + 7 changes.
+    let timeline = text.split("Timeline:").nth(1).unwrap_or_default();
+    assert_eq!(
+        timeline.lines().filter(|l| l.contains(" UTC · ")).count(),
+        8,
+        "{timeline}"
+    );
+}
+
+#[test]
+fn each_run_starts_fresh_unless_kept() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("demo.db");
+    assert!(demo(&[], &data).status.success());
+    let again = stdout(&demo(&[], &data));
+    assert!(again.contains("INC-1 opened"), "{again}");
+    let kept = demo(&["--keep"], &data);
+    let kept_text = stdout(&kept);
+    assert!(kept.status.success());
+    assert!(kept_text.contains("INC-2 opened"), "{kept_text}");
+    assert!(
+        kept_text.contains("[thread INC-2] alice closed"),
+        "{kept_text}"
+    );
+}
+
+#[test]
+fn the_demo_will_not_wipe_a_directory_that_is_not_its_own() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let precious = dir.path().join("photos");
+    std::fs::create_dir_all(&precious).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(precious.join("cat.jpg"), b"meow").unwrap_or_else(|e| panic!("{e}"));
+    let output = demo(&[], &precious);
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("not a mailcall demo store"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        std::fs::read(precious.join("cat.jpg")).ok(),
+        Some(b"meow".to_vec())
+    );
+}

@@ -1,0 +1,5 @@
+mod common;
+mod config;
+mod console;
+mod demo;
+mod store;
