@@ -1,5 +1,7 @@
 mod common;
 mod config;
 mod console;
+mod crash;
 mod demo;
+mod properties;
 mod store;
