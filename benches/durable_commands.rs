@@ -1,1 +1,186 @@
-fn main() {}
+//! Durable command latency beside the disk's raw fsync latency.
+//!
+//! Run with `cargo bench --bench durable_commands`. Each iteration times one
+//! raw `write + fsync` of a small record on a plain file, then one
+//! `/incident` command through the engine and the sled store (which answers
+//! only after its flush), interleaved so both see the same disk conditions.
+//! The store lives under `target/bench-data`, on the project's own disk.
+//!
+//! Goal (issue 2): command p50 ≤ 1.2× fsync p50 and p99 ≤ 1.5× fsync p99.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mailcall::clock::SystemClock;
+use mailcall::command::{Engine, Invocation, OptionValue};
+use mailcall::domain::{Actor, Caller};
+use mailcall::store::SledStore;
+
+const ITERATIONS: usize = 3000;
+const INCIDENTS: usize = 30;
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn summary(name: &str, samples: &mut [Duration]) -> (Duration, Duration) {
+    samples.sort();
+    let (p50, p99) = (percentile(samples, 0.50), percentile(samples, 0.99));
+    println!(
+        "{name:<28} n={:>5}  p50={:>7.3} ms  p99={:>7.3} ms  max={:>7.3} ms",
+        samples.len(),
+        ms(p50),
+        ms(p99),
+        ms(samples[samples.len() - 1])
+    );
+    (p50, p99)
+}
+
+fn invocation(path: &[&str], options: &[(&str, &str)]) -> Invocation {
+    Invocation {
+        command: "incident".into(),
+        path: path.iter().map(|s| s.to_string()).collect(),
+        options: options
+            .iter()
+            .map(|(k, v)| (k.to_string(), OptionValue::String(v.to_string())))
+            .collect(),
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = std::path::Path::new("target/bench-data");
+    let _ = std::fs::remove_dir_all(root);
+    std::fs::create_dir_all(root)?;
+    let mut raw = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(root.join("fsync-probe"))?;
+    let record = [0x5au8; 512];
+
+    let store = SledStore::open(&root.join("store"))?;
+    let mut engine = Engine::new(store, Arc::new(SystemClock));
+    let caller = Caller::operator(Actor::console("bench"));
+
+    let mut fsync = Vec::with_capacity(ITERATIONS);
+    let mut opens = Vec::new();
+    let mut notes = Vec::new();
+    for i in 0..ITERATIONS {
+        let started = Instant::now();
+        raw.write_all(&record)?;
+        raw.sync_all()?;
+        fsync.push(started.elapsed());
+
+        // Open a new incident every ITERATIONS / INCIDENTS commands, else add
+        // a diagnosis note to the newest: the mix an incident channel sees.
+        let command = if i % (ITERATIONS / INCIDENTS) == 0 {
+            invocation(
+                &["open"],
+                &[
+                    ("title", "Bounce spike on welcome series"),
+                    ("severity", "SEV2"),
+                    ("team", "integration"),
+                ],
+            )
+        } else {
+            let id = format!("INC-{}", i / (ITERATIONS / INCIDENTS) + 1);
+            invocation(
+                &["diagnose"],
+                &[
+                    ("id", id.as_str()),
+                    ("note", "Hard bounces from the imported segment keep rising"),
+                ],
+            )
+        };
+        let started = Instant::now();
+        engine
+            .handle(&caller, &command)
+            .map_err(|e| e.to_string())?;
+        let elapsed = started.elapsed();
+        if command.path[0] == "open" {
+            opens.push(elapsed);
+        } else {
+            notes.push(elapsed);
+        }
+    }
+    let mut all: Vec<Duration> = opens.iter().chain(&notes).copied().collect();
+
+    // Where the time goes: sled's own batch + flush for a record of the same
+    // size, and the engine's CPU cost on the in-memory store.
+    let typical = engine.store().path().to_path_buf();
+    drop(engine);
+    let bare = sled::Config::new()
+        .path(root.join("bare"))
+        .flush_every_ms(None)
+        .open()?;
+    let value = vec![
+        b'x';
+        std::fs::metadata(typical.join("db"))
+            .map(|_| 12_000)
+            .unwrap_or(12_000)
+    ];
+    let mut sled_flush = Vec::with_capacity(ITERATIONS);
+    for i in 0..ITERATIONS {
+        let started = Instant::now();
+        let mut batch = sled::Batch::default();
+        batch.insert(&(i as u64 % 30).to_be_bytes()[..], value.clone());
+        batch.insert(&b"meta"[..], &b"{}"[..]);
+        bare.apply_batch(batch)?;
+        bare.flush()?;
+        sled_flush.push(started.elapsed());
+    }
+    let mut memory_engine = Engine::new(
+        mailcall::store::MemoryStore::default(),
+        Arc::new(SystemClock),
+    );
+    let mut cpu = Vec::with_capacity(ITERATIONS);
+    for i in 0..ITERATIONS {
+        let command = if i % (ITERATIONS / INCIDENTS) == 0 {
+            invocation(
+                &["open"],
+                &[
+                    ("title", "Bounce spike on welcome series"),
+                    ("severity", "SEV2"),
+                    ("team", "integration"),
+                ],
+            )
+        } else {
+            let id = format!("INC-{}", i / (ITERATIONS / INCIDENTS) + 1);
+            invocation(
+                &["diagnose"],
+                &[
+                    ("id", id.as_str()),
+                    ("note", "Hard bounces from the imported segment keep rising"),
+                ],
+            )
+        };
+        let started = Instant::now();
+        memory_engine
+            .handle(&caller, &command)
+            .map_err(|e| e.to_string())?;
+        cpu.push(started.elapsed());
+    }
+
+    println!(
+        "durable command latency vs raw fsync ({ITERATIONS} interleaved samples, {})",
+        root.display()
+    );
+    let (f50, f99) = summary("raw write+fsync (512 B)", &mut fsync);
+    let (c50, c99) = summary("/incident (all, durable)", &mut all);
+    summary("  /incident open", &mut opens);
+    summary("  /incident diagnose", &mut notes);
+    summary("sled batch+flush (12 KB)", &mut sled_flush);
+    summary("engine on memory (no disk)", &mut cpu);
+    println!(
+        "ratio command/fsync: p50 {:.2}x (goal <= 1.20x), p99 {:.2}x (goal <= 1.50x)",
+        c50.as_secs_f64() / f50.as_secs_f64(),
+        c99.as_secs_f64() / f99.as_secs_f64()
+    );
+    Ok(())
+}

@@ -30,12 +30,12 @@ pub const MAX_TIMELINE: usize = 1000;
 /// The most prevention actions one incident may hold.
 pub const MAX_ACTIONS: usize = 50;
 
-/// A diagnosis note.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Note {
+/// A diagnosis note, as read from the timeline.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Note<'a> {
     pub at: DateTime<Utc>,
-    pub by: Actor,
-    pub text: Text,
+    pub by: &'a Actor,
+    pub text: &'a Text,
 }
 
 /// Something to do so that this does not happen again.
@@ -335,7 +335,6 @@ pub struct Incident {
     pub assignees: BTreeMap<Team, Actor>,
     /// Leads the response; with admins, the only one who may close.
     pub commander: Actor,
-    pub diagnosis: Vec<Note>,
     pub root_cause: Option<RootCause>,
     pub resolution: Option<Text>,
     pub actions: Vec<PreventionAction>,
@@ -366,7 +365,6 @@ impl Incident {
             teams: draft.teams,
             assignees: BTreeMap::new(),
             commander: draft.commander,
-            diagnosis: Vec::new(),
             root_cause: None,
             resolution: None,
             actions: Vec::new(),
@@ -380,6 +378,21 @@ impl Incident {
                 change,
             }],
         }
+    }
+
+    /// The diagnosis notes, oldest first. Derived from the timeline, which
+    /// is the one record of who found what and when.
+    pub fn diagnosis(&self) -> impl Iterator<Item = Note<'_>> {
+        self.timeline
+            .iter()
+            .filter_map(|entry| match &entry.change {
+                Change::Diagnosed { note, .. } => Some(Note {
+                    at: entry.at,
+                    by: &entry.by,
+                    text: note,
+                }),
+                _ => None,
+            })
     }
 
     /// Prevention actions not yet done.
@@ -440,11 +453,6 @@ impl Incident {
                 if root_cause.is_some() {
                     self.root_cause = root_cause;
                 }
-                self.diagnosis.push(Note {
-                    at,
-                    by: by.clone(),
-                    text: note.clone(),
-                });
                 Change::Diagnosed {
                     note,
                     root_cause,

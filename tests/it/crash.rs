@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::sync::mpsc;
 use std::time::Duration;
 
+use mailcall::domain::Status;
 use mailcall::store::{IncidentStore, SledStore};
 
 use super::common::mailcall;
@@ -129,19 +130,30 @@ fn acknowledged_changes_survive_sigkill() {
         for (id, note) in &acked.notes {
             let present = incidents
                 .get((*id - 1) as usize)
-                .is_some_and(|i| i.diagnosis.iter().any(|n| n.text.as_str() == note));
+                .is_some_and(|i| i.diagnosis().any(|n| n.text.as_str() == note));
             assert!(
                 present,
                 "round {round}: acknowledged note {note} on INC-{id} lost"
             );
         }
         for incident in &incidents {
-            // Timeline and notes are written in one record: never out of step.
+            // The incident record and its timeline entries are separate
+            // records written in one batch: the status in the one must match
+            // the history in the other, or a commit was half-applied.
+            let has_notes = incident.diagnosis().count() > 0;
             assert_eq!(
                 incident.timeline.len(),
-                1 + incident.diagnosis.len(),
-                "{} half-written",
+                1 + incident.diagnosis().count(),
+                "{}: foreign entries",
                 incident.id
+            );
+            assert_eq!(
+                incident.status == Status::Investigating,
+                has_notes,
+                "{} half-written: {:?} with {} notes",
+                incident.id,
+                incident.status,
+                incident.diagnosis().count()
             );
         }
     }

@@ -29,7 +29,7 @@ fn incidents_and_ids_survive_a_restart() {
     let stored = incidents(&data);
     let ids: Vec<String> = stored.iter().map(|i| i.id.to_string()).collect();
     assert_eq!(ids, ["INC-1", "INC-2", "INC-3"]);
-    assert_eq!(stored[0].diagnosis.len(), 1);
+    assert_eq!(stored[0].diagnosis().count(), 1);
 }
 
 #[test]
