@@ -225,6 +225,89 @@ impl Manifests {
     }
 }
 
+impl Manifests {
+    /// Every leaf command (`/incident open`, `/incident action add`, …) in
+    /// manifest order, for help texts and the README's reference.
+    pub fn leaves(&self) -> Vec<Leaf<'_>> {
+        fn walk<'a>(
+            out: &mut Vec<Leaf<'a>>,
+            shown: String,
+            description: &'a str,
+            options: &'a [OptionManifest],
+        ) {
+            let subs: Vec<&OptionManifest> = options.iter().filter(|o| o.is_subcommand()).collect();
+            if subs.is_empty() {
+                out.push(Leaf {
+                    shown,
+                    description,
+                    options,
+                });
+                return;
+            }
+            for sub in subs {
+                walk(
+                    out,
+                    format!("{shown} {}", sub.name),
+                    &sub.description,
+                    &sub.options,
+                );
+            }
+        }
+        let mut out = Vec::new();
+        for command in self.commands.values() {
+            walk(
+                &mut out,
+                format!("/{}", command.name),
+                &command.description,
+                &command.options,
+            );
+        }
+        out
+    }
+
+    /// The command reference in Markdown, as embedded in the README between
+    /// `<!-- commands:start -->` and `<!-- commands:end -->`.
+    pub fn reference_markdown(&self) -> String {
+        let mut out = String::new();
+        for leaf in self.leaves() {
+            out.push_str(&format!(
+                "### `{}`
+
+{}
+
+",
+                leaf.shown, leaf.description
+            ));
+            if leaf.options.is_empty() {
+                continue;
+            }
+            out.push_str(
+                "| option | required | what |
+|---|---|---|
+",
+            );
+            for option in leaf.options {
+                let mut what = option.description.clone();
+                let values: Vec<&str> = option
+                    .choices
+                    .iter()
+                    .filter_map(|c| c.value.as_str())
+                    .collect();
+                if !values.is_empty() {
+                    what.push_str(&format!(" (one of: {})", values.join(", ")));
+                }
+                if let Some(max) = option.max_length {
+                    what.push_str(&format!(" (at most {max} characters)"));
+                }
+                let required = if option.required { "yes" } else { "" };
+                out.push_str(&format!("| `{}` | {required} | {what} |\n", option.name));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
 /// A command or subcommand that takes options.
 #[derive(Debug)]
 pub struct Leaf<'a> {
@@ -235,6 +318,21 @@ pub struct Leaf<'a> {
 }
 
 impl Leaf<'_> {
+    /// `title:… severity:… [esp:…]`: how to type it at the console.
+    pub fn usage(&self) -> String {
+        self.options
+            .iter()
+            .map(|o| {
+                if o.required {
+                    format!("{}:…", o.name)
+                } else {
+                    format!("[{}:…]", o.name)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     fn option_names(&self) -> String {
         self.options
             .iter()

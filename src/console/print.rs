@@ -3,7 +3,6 @@
 
 use std::io::{self, Write};
 
-use crate::command::manifest::{kind, OptionManifest};
 use crate::command::{render, Effect, Manifests, Outcome, Visibility};
 use crate::config::Config;
 
@@ -65,46 +64,14 @@ pub fn outcome(out: &mut impl Write, config: &Config, outcome: &Outcome) -> io::
 /// `/help`: every command and subcommand from the manifests, with options.
 pub fn help(manifests: &Manifests) -> String {
     let mut out = String::from("Commands (options in [brackets] are optional):");
-    for command in manifests.commands() {
-        walk(
-            &mut out,
-            &format!("/{}", command.name),
-            &command.options,
-            &command.description,
-        );
+    for leaf in manifests.leaves() {
+        out.push_str(&format!(
+            "\n  {} {}\n      {}",
+            leaf.shown,
+            leaf.usage(),
+            leaf.description
+        ));
     }
     out.push_str("\nConsole only: /as NAME [TEAM…|admin|none] · /help · /quit");
     out
-}
-
-fn walk(out: &mut String, prefix: &str, options: &[OptionManifest], description: &str) {
-    let subs: Vec<&OptionManifest> = options
-        .iter()
-        .filter(|o| o.kind == kind::SUB_COMMAND || o.kind == kind::SUB_COMMAND_GROUP)
-        .collect();
-    if subs.is_empty() {
-        let args: Vec<String> = options
-            .iter()
-            .map(|o| {
-                if o.required {
-                    format!("{}:…", o.name)
-                } else {
-                    format!("[{}:…]", o.name)
-                }
-            })
-            .collect();
-        out.push_str(&format!(
-            "\n  {prefix} {}\n      {description}",
-            args.join(" ")
-        ));
-        return;
-    }
-    for sub in subs {
-        walk(
-            out,
-            &format!("{prefix} {}", sub.name),
-            &sub.options,
-            &sub.description,
-        );
-    }
 }
