@@ -21,4 +21,6 @@ pub mod command;
 pub mod config;
 pub mod console;
 pub mod domain;
+pub mod esp;
+pub mod metrics;
 pub mod store;
