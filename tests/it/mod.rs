@@ -3,5 +3,7 @@ mod config;
 mod console;
 mod crash;
 mod demo;
+mod manifests;
 mod properties;
+mod readme;
 mod store;
