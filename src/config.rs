@@ -26,6 +26,48 @@ pub struct Config {
     pub teams: BTreeMap<Team, TeamConfig>,
     /// Where status changes are announced for people outside the four teams.
     pub stakeholder_channel: Option<String>,
+    /// How to reach Discord; `None` when the file has no `[discord]` table.
+    pub discord: Option<DiscordConfig>,
+}
+
+/// A Discord snowflake id (guild, channel, role), checked to be a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Snowflake(pub u64);
+
+/// Where the Discord token comes from. The token itself is read only when
+/// `mailcall run` starts, and is never logged or shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenSource {
+    /// An environment variable (`DISCORD_TOKEN` by default).
+    Env(String),
+    /// A file holding the token (trailing whitespace ignored).
+    File(PathBuf),
+}
+
+/// The `[discord]` table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscordConfig {
+    /// The server the bot works in; commands are registered there.
+    pub guild_id: Snowflake,
+    pub token: TokenSource,
+    /// Override of `https://discord.com`, for tests against a fake Discord.
+    /// Setting it also turns serenity's rate limiter off (serenity ignores
+    /// the override otherwise); mailcall then retries 429s itself.
+    pub api_base: Option<String>,
+    /// Roles whose members may close any incident.
+    pub admin_roles: Vec<Snowflake>,
+    /// Channel for stakeholder status posts.
+    pub stakeholder_channel: Option<Snowflake>,
+    /// Each team's channel and role.
+    pub teams: BTreeMap<Team, DiscordTeam>,
+}
+
+/// A team in Discord.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscordTeam {
+    pub channel: Snowflake,
+    /// Members with this role act for the team; alerts mention it.
+    pub role: Snowflake,
 }
 
 /// One team's chat settings.
@@ -52,6 +94,7 @@ impl Default for Config {
                 })
                 .collect(),
             stakeholder_channel: Some("email-status".to_string()),
+            discord: None,
         }
     }
 }
@@ -92,6 +135,19 @@ struct RawConfig {
     chat: RawChat,
     #[serde(default)]
     teams: BTreeMap<Spanned<String>, RawTeam>,
+    discord: Option<RawDiscord>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDiscord {
+    guild_id: Spanned<String>,
+    token_env: Option<Spanned<String>>,
+    token_file: Option<Spanned<String>>,
+    api_base: Option<Spanned<String>>,
+    #[serde(default)]
+    admin_role_ids: Vec<Spanned<String>>,
+    stakeholder_channel_id: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -110,6 +166,8 @@ struct RawChat {
 #[serde(deny_unknown_fields)]
 struct RawTeam {
     channel: Spanned<String>,
+    discord_channel_id: Option<Spanned<String>>,
+    discord_role_id: Option<Spanned<String>>,
 }
 
 impl Config {
@@ -162,6 +220,23 @@ impl Config {
                 .map_err(|m| at(channel.span(), Some("chat.stakeholder_channel".into()), m))?;
             config.stakeholder_channel = Some(name);
         }
+        let snowflake = |value: &Spanned<String>, key: String| -> Result<Snowflake, ConfigError> {
+            value
+                .get_ref()
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| *n > 0)
+                .map(Snowflake)
+                .ok_or_else(|| {
+                    at(
+                        value.span(),
+                        Some(key),
+                        format!("`{}` is not a Discord id (a number)", value.get_ref()),
+                    )
+                })
+        };
+        let mut discord_teams = BTreeMap::new();
         for (name, team) in raw.teams {
             let key = format!("teams.{}", name.get_ref());
             let parsed: Team =
@@ -173,6 +248,76 @@ impl Config {
             let channel = check_channel(team.channel.get_ref())
                 .map_err(|m| at(team.channel.span(), Some(format!("{key}.channel")), m))?;
             config.teams.insert(parsed, TeamConfig { channel });
+            match (&team.discord_channel_id, &team.discord_role_id) {
+                (Some(channel), Some(role)) => {
+                    let channel = snowflake(channel, format!("{key}.discord_channel_id"))?;
+                    let role = snowflake(role, format!("{key}.discord_role_id"))?;
+                    discord_teams.insert(parsed, DiscordTeam { channel, role });
+                }
+                (None, None) => {}
+                (Some(v), None) | (None, Some(v)) => {
+                    return Err(at(
+                        v.span(),
+                        Some(key),
+                        "give both discord_channel_id and discord_role_id, or neither".into(),
+                    ))
+                }
+            }
+        }
+        if let Some(discord) = raw.discord {
+            let guild_id = snowflake(&discord.guild_id, "discord.guild_id".into())?;
+            let token = match (discord.token_env, discord.token_file) {
+                (Some(env), None) => TokenSource::Env(env.into_inner()),
+                (None, Some(file)) => TokenSource::File(PathBuf::from(file.into_inner())),
+                (None, None) => TokenSource::Env("DISCORD_TOKEN".into()),
+                (Some(_), Some(file)) => {
+                    return Err(at(
+                        file.span(),
+                        Some("discord.token_file".into()),
+                        "give token_env or token_file, not both".into(),
+                    ))
+                }
+            };
+            let api_base = match discord.api_base {
+                Some(base)
+                    if !(base.get_ref().starts_with("http://")
+                        || base.get_ref().starts_with("https://")) =>
+                {
+                    return Err(at(
+                        base.span(),
+                        Some("discord.api_base".into()),
+                        "must start with http:// or https://".into(),
+                    ))
+                }
+                other => other.map(|b| b.into_inner().trim_end_matches('/').to_string()),
+            };
+            let admin_roles = discord
+                .admin_role_ids
+                .iter()
+                .map(|r| snowflake(r, "discord.admin_role_ids".into()))
+                .collect::<Result<Vec<_>, _>>()?;
+            let stakeholder_channel = discord
+                .stakeholder_channel_id
+                .as_ref()
+                .map(|c| snowflake(c, "discord.stakeholder_channel_id".into()))
+                .transpose()?;
+            if let Some(team) = Team::ALL.iter().find(|t| !discord_teams.contains_key(t)) {
+                return Err(ConfigError {
+                    file: path.to_path_buf(),
+                    line: 0,
+                    column: 0,
+                    key: Some(format!("teams.{team}")),
+                    message: "with a [discord] table every team needs discord_channel_id and discord_role_id".into(),
+                });
+            }
+            config.discord = Some(DiscordConfig {
+                guild_id,
+                token,
+                api_base,
+                admin_roles,
+                stakeholder_channel,
+                teams: discord_teams,
+            });
         }
         Ok(config)
     }

@@ -10,6 +10,7 @@
 //! - [`store`]: the [`store::IncidentStore`] boundary, with sled on disk and
 //!   an in-memory twin for tests.
 //! - [`console`]: the terminal as a chat (`mailcall demo`, `mailcall console`).
+//! - [`discord`]: the Discord front end (`mailcall run`), through serenity.
 //! - [`config`]: the TOML configuration, validated once into typed values.
 //! - [`clock`]: injected time.
 //!
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod command;
 pub mod config;
 pub mod console;
+pub mod discord;
 pub mod domain;
 pub mod esp;
 pub mod metrics;

@@ -41,6 +41,12 @@ enum Commands {
         #[arg(long = "as", default_value = "operator")]
         name: String,
     },
+    /// Run the Discord bot (token from DISCORD_TOKEN or the configured file).
+    Run {
+        /// The configuration file, with a [discord] table.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Validate a configuration file.
     CheckConfig {
         /// The configuration file.
@@ -55,6 +61,17 @@ fn main() -> ExitCode {
             app::demo(&app::DemoOptions { data, keep, script })
         }
         Commands::Console { config, data, name } => app::console(config.as_deref(), data, &name),
+        Commands::Run { config } => {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                        tracing_subscriber::EnvFilter::new("info,serenity=warn")
+                    }),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            app::run(&config)
+        }
         Commands::CheckConfig { file } => match app::check_config(&file) {
             Ok(summary) => {
                 println!("{summary}");

@@ -12,7 +12,9 @@ use std::sync::Arc;
 use super::parse::{Command, IncidentCommand, ListFilter, OpenArgs};
 use super::{render, Invocation, Manifests, ParseError};
 use crate::clock::Clock;
-use crate::domain::{Caller, Change, Incident, IncidentDraft, IncidentId, Op, RuleError, Team};
+use crate::domain::{
+    Caller, Change, Denial, Incident, IncidentDraft, IncidentId, Op, RuleError, Team,
+};
 use crate::store::{IncidentStore, StoreError, Write};
 
 /// Who sees a reply.
@@ -103,6 +105,11 @@ impl<S: IncidentStore> Engine<S> {
         &self.store
     }
 
+    /// The store, for adapters that keep their own records beside it.
+    pub fn store_mut(&mut self) -> &mut S {
+        &mut self.store
+    }
+
     pub fn manifests(&self) -> &Manifests {
         &self.manifests
     }
@@ -118,8 +125,26 @@ impl<S: IncidentStore> Engine<S> {
         self.execute(caller, command)
     }
 
-    /// Executes a typed command.
+    /// Executes a typed command. A refusal for lack of permission is also
+    /// written to the audit log.
     pub fn execute(&mut self, caller: &Caller, command: Command) -> Result<Outcome, CommandError> {
+        let summary = command.summary();
+        let result = self.run(caller, command);
+        if let Err(CommandError::Denied(reason)) = &result {
+            let denial = Denial {
+                at: self.clock.now(),
+                by: caller.actor.clone(),
+                command: summary,
+                reason: reason.clone(),
+            };
+            // The refusal stands even if it cannot be logged; a store that
+            // fails here will fail the next write too, and loudly.
+            let _ = self.store.record_denial(denial);
+        }
+        result
+    }
+
+    fn run(&mut self, caller: &Caller, command: Command) -> Result<Outcome, CommandError> {
         match command {
             Command::Incident(IncidentCommand::Open(args)) => self.open(caller, args),
             Command::Incident(IncidentCommand::Change { id, op }) => self.change(caller, id, op),
@@ -151,6 +176,7 @@ impl<S: IncidentStore> Engine<S> {
         let draft = IncidentDraft {
             title: args.title,
             severity: args.severity,
+            owner: args.owner,
             teams: args.teams,
             esp_account: args.esp_account,
             stream: args.stream,

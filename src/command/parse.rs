@@ -42,7 +42,9 @@ pub enum IncidentCommand {
 pub struct OpenArgs {
     pub title: Title,
     pub severity: Severity,
-    /// The owning team first, then the others; never empty.
+    /// The team given with `team:`; it owns the response.
+    pub owner: Team,
+    /// The owner and every team given with `also:`.
     pub teams: BTreeSet<Team>,
     pub esp_account: Option<Name>,
     pub stream: Option<Name>,
@@ -150,6 +152,32 @@ impl Options<'_> {
 }
 
 impl Command {
+    /// A short description for the audit log: "/incident close INC-7".
+    pub fn summary(&self) -> String {
+        let Command::Incident(command) = self;
+        match command {
+            IncidentCommand::Open(args) => {
+                format!("/incident open title:{:?}", args.title.as_str())
+            }
+            IncidentCommand::Change { id, op } => {
+                let verb = match op {
+                    Op::Acknowledge => "ack",
+                    Op::Assign { .. } => "assign",
+                    Op::Diagnose { .. } => "diagnose",
+                    Op::Update { .. } => "update",
+                    Op::Resolve { .. } => "resolve",
+                    Op::Close { .. } => "close",
+                    Op::Reopen { .. } => "reopen",
+                    Op::AddAction { .. } => "action add",
+                    Op::CompleteAction { .. } => "action done",
+                };
+                format!("/incident {verb} {id}")
+            }
+            IncidentCommand::Show { id } => format!("/incident show {id}"),
+            IncidentCommand::List(_) => "/incident list".to_string(),
+        }
+    }
+
     /// Builds the typed command. `caller` fills defaults such as "assign to
     /// me" so the engine never has to guess.
     pub fn parse(valid: &Validated, caller: &Actor) -> Result<Command, ParseError> {
@@ -166,8 +194,8 @@ impl Command {
                     .map(Severity::parse_loose)
                     .transpose()
                     .map_err(|e| o.bad("severity", e))?;
-                let team = o.parsed::<Team>("team")?;
-                let mut teams: BTreeSet<Team> = o.required("team", team).into_iter().collect();
+                let owner = o.required("team", o.parsed::<Team>("team")?)?;
+                let mut teams: BTreeSet<Team> = [owner].into_iter().collect();
                 for word in o
                     .text("also")
                     .unwrap_or_default()
@@ -179,6 +207,7 @@ impl Command {
                 IncidentCommand::Open(OpenArgs {
                     title: o.required("title", title)?,
                     severity: o.required("severity", severity)?,
+                    owner,
                     teams,
                     esp_account: o.limited("esp", Name::new)?,
                     stream: o.limited("stream", Name::new)?,

@@ -209,9 +209,17 @@ impl fmt::Display for Change {
     }
 }
 
-/// The incident's teams as "integration, marketing".
+/// The incident's teams, owner first: "integration (owner), marketing".
 pub fn incident_team_list(incident: &Incident) -> String {
-    team_list(&incident.teams)
+    let mut names = vec![format!("{} (owner)", incident.owner)];
+    names.extend(
+        incident
+            .teams
+            .iter()
+            .filter(|t| **t != incident.owner)
+            .map(|t| t.to_string()),
+    );
+    names.join(", ")
 }
 
 /// "integration, marketing".
@@ -228,7 +236,9 @@ pub(crate) fn team_list(teams: &BTreeSet<Team>) -> String {
 pub struct IncidentDraft {
     pub title: Title,
     pub severity: Severity,
-    /// At least one team; the front end's parser guarantees it.
+    /// The team that owns the response; always one of `teams`.
+    pub owner: Team,
+    /// At least one team, including the owner.
     pub teams: BTreeSet<Team>,
     pub esp_account: Option<Name>,
     pub stream: Option<Name>,
@@ -325,6 +335,9 @@ pub struct Incident {
     pub title: Title,
     pub severity: Severity,
     pub status: Status,
+    /// The team that owns the response: its announcement carries the
+    /// incident's thread.
+    pub owner: Team,
     /// The ESP account the trouble is on, when known.
     pub esp_account: Option<Name>,
     /// The stream (tag, category, campaign) within the account.
@@ -360,6 +373,7 @@ impl Incident {
             title: draft.title,
             severity: draft.severity,
             status: Status::Open,
+            owner: draft.owner,
             esp_account: draft.esp_account,
             stream: draft.stream,
             teams: draft.teams,
@@ -668,6 +682,7 @@ mod tests {
             IncidentDraft {
                 title: Title::new("Bounce spike").unwrap_or_else(|e| panic!("{e}")),
                 severity: Severity::Sev2,
+                owner: Team::Integration,
                 teams: [Team::Integration].into_iter().collect(),
                 esp_account: None,
                 stream: None,

@@ -6,12 +6,14 @@
 //! [`Incident`] so that every front end enforces the same rules.
 
 mod actor;
+mod audit;
 mod ids;
 mod incident;
 mod text;
 mod vocabulary;
 
 pub use actor::{Actor, Caller};
+pub use audit::Denial;
 pub use ids::IncidentId;
 pub use incident::{
     incident_team_list, transition_allowed, Change, Incident, IncidentDraft, Note, Op,

@@ -4,13 +4,14 @@
 use std::collections::BTreeMap;
 
 use super::{IncidentStore, StoreError, Write};
-use crate::domain::{Incident, IncidentId};
+use crate::domain::{Denial, Incident, IncidentId};
 
 /// Incidents in a map; commits are trivially atomic.
 #[derive(Clone, Debug)]
 pub struct MemoryStore {
     incidents: BTreeMap<IncidentId, Incident>,
     next_id: IncidentId,
+    denials: Vec<Denial>,
 }
 
 impl Default for MemoryStore {
@@ -18,11 +19,21 @@ impl Default for MemoryStore {
         MemoryStore {
             incidents: BTreeMap::new(),
             next_id: IncidentId::FIRST,
+            denials: Vec::new(),
         }
     }
 }
 
 impl IncidentStore for MemoryStore {
+    fn record_denial(&mut self, denial: Denial) -> Result<(), StoreError> {
+        self.denials.push(denial);
+        Ok(())
+    }
+
+    fn denials(&self) -> Result<Vec<Denial>, StoreError> {
+        Ok(self.denials.clone())
+    }
+
     fn load(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
         Ok(self.incidents.get(&id).cloned())
     }

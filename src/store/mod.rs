@@ -15,7 +15,7 @@ use std::path::PathBuf;
 pub use memory::MemoryStore;
 pub use sled_store::{SledStore, SCHEMA_VERSION};
 
-use crate::domain::{Incident, IncidentId};
+use crate::domain::{Denial, Incident, IncidentId};
 
 /// One command's changes, applied atomically.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,4 +63,8 @@ pub trait IncidentStore {
     fn next_id(&self) -> Result<IncidentId, StoreError>;
     /// Applies one command's writes atomically and durably.
     fn commit(&mut self, write: Write) -> Result<(), StoreError>;
+    /// Appends a permission refusal to the audit log, durably.
+    fn record_denial(&mut self, denial: Denial) -> Result<(), StoreError>;
+    /// The audit log, oldest first.
+    fn denials(&self) -> Result<Vec<Denial>, StoreError>;
 }

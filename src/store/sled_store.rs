@@ -8,6 +8,8 @@
 //! | `meta:state`                 | `{"schema":1,"next_id":8,"commits":31}`        |
 //! | `inc:` + id (u64 BE)         | `{"schema":1,"timeline_len":5,"incident":{…}}` |
 //! | `tl:` + id (u64 BE) + n (u32 BE) | `{"schema":1,"entry":{…}}`                 |
+//! | `audit:` + n (u64 BE)        | `{"schema":1,"denial":{…}}`                    |
+//! | `ext:` + name                | an adapter's own record (e.g. Discord message ids) |
 //!
 //! The incident record holds everything but the timeline; each timeline
 //! entry is its own record, written once. A command therefore writes the
@@ -62,7 +64,7 @@ use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 
 use super::{IncidentStore, StoreError, Write};
-use crate::domain::{Incident, IncidentId, TimelineEntry};
+use crate::domain::{Denial, Incident, IncidentId, TimelineEntry};
 
 /// The schema this build writes and the newest it reads.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -72,6 +74,8 @@ const KEY_STATE: &[u8] = b"meta:state";
 const SIDECAR: &str = "mailcall.commits";
 const INCIDENT_PREFIX: &[u8] = b"inc:";
 const TIMELINE_PREFIX: &[u8] = b"tl:";
+const AUDIT_PREFIX: &[u8] = b"audit:";
+const EXTRA_PREFIX: &[u8] = b"ext:";
 
 /// sled's page cache; incidents are small and the working set is the active
 /// ones, so a modest cache keeps memory flat.
@@ -452,7 +456,69 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
         .map_err(|e| StoreError::Backend(format!("cannot encode a record: {e}")))
 }
 
+#[derive(Serialize, Deserialize)]
+struct DenialRecord {
+    schema: u32,
+    denial: Denial,
+}
+
+impl SledStore {
+    /// Writes, durably, a record that belongs to a front end rather than to
+    /// the incident model (the Discord adapter keeps its message ids here so
+    /// edits and buttons survive a restart).
+    pub fn put_extra(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let mut key = EXTRA_PREFIX.to_vec();
+        key.extend_from_slice(name.as_bytes());
+        self.db.insert(key, value).map_err(|e| self.backend(e))?;
+        self.sync()
+    }
+
+    /// Reads a record written with [`SledStore::put_extra`].
+    pub fn get_extra(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut key = EXTRA_PREFIX.to_vec();
+        key.extend_from_slice(name.as_bytes());
+        Ok(self
+            .db
+            .get(key)
+            .map_err(|e| self.backend(e))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// sled's flush, then the fdatasync that makes it durable (see the
+    /// module docs for why sled's flush alone is not enough).
+    fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(|e| self.backend(e))?;
+        self.log.sync_data().map_err(|source| StoreError::Io {
+            path: self.path.join("db"),
+            source,
+        })
+    }
+}
+
 impl IncidentStore for SledStore {
+    fn record_denial(&mut self, denial: Denial) -> Result<(), StoreError> {
+        let id = self.db.generate_id().map_err(|e| self.backend(e))?;
+        let mut key = AUDIT_PREFIX.to_vec();
+        key.extend_from_slice(&id.to_be_bytes());
+        let record = encode(&DenialRecord {
+            schema: SCHEMA_VERSION,
+            denial,
+        })?;
+        self.db.insert(key, record).map_err(|e| self.backend(e))?;
+        self.sync()
+    }
+
+    fn denials(&self) -> Result<Vec<Denial>, StoreError> {
+        self.db
+            .scan_prefix(AUDIT_PREFIX)
+            .map(|item| {
+                let (key, value) = item.map_err(|e| self.backend(e))?;
+                let record: DenialRecord = self.decode(&key, &value)?;
+                Ok(record.denial)
+            })
+            .collect()
+    }
+
     fn load(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
         Ok(self.incidents.get(&id).cloned())
     }
@@ -519,11 +585,7 @@ impl IncidentStore for SledStore {
         batch.insert(incident_key(incident.id), head?);
         batch.insert(KEY_STATE, encode(&state)?);
         self.db.apply_batch(batch).map_err(|e| self.backend(e))?;
-        self.db.flush().map_err(|e| self.backend(e))?;
-        self.log.sync_data().map_err(|source| StoreError::Io {
-            path: self.path.join("db"),
-            source,
-        })?;
+        self.sync()?;
         // Durable from here on: only now does the cache move forward.
         self.state = state;
         self.incidents.insert(incident.id, incident);

@@ -23,7 +23,7 @@ fn the_tour_works_one_incident_end_to_end_and_exits_0() {
     let text = stdout(&output);
     assert!(output.status.success(), "{}", stderr(&output));
     for step in [
-        "INC-1 opened: Bounce spike on welcome series (SEV2, marketing, integration)",
+        "INC-1 opened: Bounce spike on welcome series (SEV2, integration (owner), marketing)",
         "[#integration] 🚨 @integration new incident",
         "[#marketing] 🚨 @marketing new incident",
         "[thread INC-1] bob made bob the integration assignee",

@@ -1,0 +1,160 @@
+//! The Discord front end: the incident engine behind slash commands,
+//! buttons and threads, through the real serenity client.
+//!
+//! - [`handler`]: registers `commands/*.json` on READY and answers
+//!   interactions (commands, autocomplete, buttons, the resolve modal).
+//! - [`poster`]: turns the engine's effects into announcements, thread posts
+//!   and edits, in commit order, remembering message ids across restarts.
+//! - [`view`]: what incidents look like (embeds, buttons, `custom_id`s).
+//! - [`convert`]: serenity's interaction types to mailcall's.
+//! - [`limits`]: Discord's size limits, enforced before sending.
+//!
+//! [`run`] takes a shutdown future, so tests start the whole bot in-process
+//! against a fake Discord and stop it at will.
+
+pub mod convert;
+pub mod handler;
+pub mod limits;
+pub mod poster;
+pub mod view;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use serenity::client::ClientBuilder;
+use serenity::http::HttpBuilder;
+use serenity::prelude::GatewayIntents;
+use tokio::sync::mpsc;
+
+use crate::clock::SystemClock;
+use crate::command::manifest::EMBEDDED;
+use crate::command::Engine;
+use crate::config::{Config, DiscordConfig, TokenSource};
+use crate::store::{SledStore, StoreError};
+
+/// How long queued posts may take to go out after shutdown is asked for.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Why the bot could not start or keep running.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscordError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Token(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("Discord: {0}")]
+    Serenity(#[from] serenity::Error),
+}
+
+/// The bot token. Its `Debug` never shows the value, so it cannot leak into
+/// a log line by accident.
+pub struct Token(String);
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token([redacted])")
+    }
+}
+
+impl Token {
+    /// Reads the token from where the configuration says. Errors name the
+    /// variable or file, never the content.
+    pub fn read(source: &TokenSource) -> Result<Token, DiscordError> {
+        let token = match source {
+            TokenSource::Env(name) => std::env::var(name).map_err(|_| {
+                DiscordError::Token(format!(
+                    "the Discord token is missing: set the environment variable {name}"
+                ))
+            })?,
+            TokenSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
+                DiscordError::Token(format!(
+                    "cannot read the Discord token file {}: {e}",
+                    path.display()
+                ))
+            })?,
+        };
+        let token = token.trim().to_string();
+        if token.is_empty() {
+            return Err(DiscordError::Token("the Discord token is empty".into()));
+        }
+        Ok(Token(token))
+    }
+}
+
+/// The manifests as JSON values, exactly as in `commands/`.
+pub fn manifests_json() -> Vec<serde_json::Value> {
+    EMBEDDED
+        .iter()
+        .filter_map(|(_, json)| serde_json::from_str(json).ok())
+        .collect()
+}
+
+/// Runs the bot until `shutdown` completes or the gateway fails for good.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), DiscordError> {
+    let discord: DiscordConfig = config.discord.clone().ok_or_else(|| {
+        DiscordError::Config(format!(
+            "{} has no [discord] table; see data/mailcall.example.toml",
+            config
+                .source
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "the configuration".into())
+        ))
+    })?;
+    let token = Token::read(&discord.token)?;
+
+    let store = {
+        let path = config.store_path.clone();
+        tokio::task::spawn_blocking(move || SledStore::open(&path))
+            .await
+            .map_err(|e| DiscordError::Config(format!("opening the store panicked: {e}")))??
+    };
+    let engine = Arc::new(Mutex::new(Engine::new(store, Arc::new(SystemClock))));
+
+    let mut http = HttpBuilder::new(&token.0);
+    if let Some(base) = &discord.api_base {
+        // serenity only honours the base URL with its rate limiter off
+        // (serenity#1739); the poster then retries 429s itself.
+        tracing::warn!(api_base = %base, "using a non-default Discord API base");
+        http = http.proxy(base.clone()).ratelimiter_disabled(true);
+    }
+    let http = http.build();
+
+    let (effects_tx, effects_rx) = mpsc::unbounded_channel();
+    let handler = handler::Handler {
+        engine: engine.clone(),
+        config: discord.clone(),
+        manifests: manifests_json(),
+        effects: effects_tx,
+    };
+    // Built from our Http, so the base URL applies to every request,
+    // including the gateway lookup (`GET /gateway`).
+    let mut client = ClientBuilder::new_with_http(http, GatewayIntents::GUILDS)
+        .event_handler(handler)
+        .await?;
+    let poster = poster::Poster {
+        http: client.http.clone(),
+        config: discord,
+        engine,
+    };
+    let posting = tokio::spawn(poster.run(effects_rx));
+    let shards = client.shard_manager.clone();
+
+    let result = tokio::select! {
+        started = client.start() => started.map_err(DiscordError::from),
+        () = shutdown => {
+            shards.shutdown_all().await;
+            Ok(())
+        }
+    };
+    // Dropping the client drops the handler and with it the effects sender:
+    // the poster finishes what is queued, then stops.
+    drop(client);
+    if tokio::time::timeout(SHUTDOWN_GRACE, posting).await.is_err() {
+        tracing::warn!("posts still pending at shutdown were dropped");
+    }
+    result
+}

@@ -1,0 +1,285 @@
+//! How incidents look in Discord: the announcement embed, its buttons, the
+//! resolve modal, and the `custom_id` scheme that routes button presses.
+//!
+//! Buttons carry everything needed to act in their `custom_id`
+//! (`incident:ack:7`), so they keep working after a restart: no collector,
+//! no in-memory state. All user text arrives here already defanged by the
+//! domain types' `Display`, and every message also sets allowed mentions
+//! explicitly (see [`no_pings`] and [`only_role`]).
+
+use serenity::builder::{
+    CreateActionRow, CreateAllowedMentions, CreateButton, CreateEmbed, CreateEmbedFooter,
+    CreateInputText, CreateMessage, CreateModal, EditMessage,
+};
+use serenity::model::application::{ButtonStyle, InputTextStyle};
+use serenity::model::id::RoleId;
+
+use super::limits::{self, EmbedText};
+use crate::command::render;
+use crate::domain::{Incident, IncidentId, Severity, Status};
+
+/// What a button or modal asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    Acknowledge(IncidentId),
+    AssignToMe(IncidentId),
+    /// The Resolve button: answered with the modal.
+    AskResolution(IncidentId),
+    /// The modal's submission.
+    Resolve(IncidentId),
+}
+
+impl Route {
+    /// The `custom_id` for this route (at most 100 characters: ids are short).
+    pub fn custom_id(self) -> String {
+        let (verb, id) = match self {
+            Route::Acknowledge(id) => ("ack", id),
+            Route::AssignToMe(id) => ("mine", id),
+            Route::AskResolution(id) => ("resolve", id),
+            Route::Resolve(id) => ("resolution", id),
+        };
+        format!("incident:{verb}:{}", id.get())
+    }
+
+    /// Parses a `custom_id`; `None` for anything mailcall did not make.
+    pub fn parse(custom_id: &str) -> Option<Route> {
+        let mut parts = custom_id.split(':');
+        if parts.next()? != "incident" {
+            return None;
+        }
+        let verb = parts.next()?;
+        let id = IncidentId::new(parts.next()?.parse().ok()?)?;
+        if parts.next().is_some() {
+            return None;
+        }
+        match verb {
+            "ack" => Some(Route::Acknowledge(id)),
+            "mine" => Some(Route::AssignToMe(id)),
+            "resolve" => Some(Route::AskResolution(id)),
+            "resolution" => Some(Route::Resolve(id)),
+            _ => None,
+        }
+    }
+}
+
+/// The text input's `custom_id` inside the resolve modal.
+pub const RESOLUTION_INPUT: &str = "resolution";
+
+/// Allowed mentions that let nothing ping: for every post with user or ESP
+/// text in it.
+pub fn no_pings() -> CreateAllowedMentions {
+    CreateAllowedMentions::new()
+}
+
+/// Allowed mentions that let exactly one role ping: the team being told.
+pub fn only_role(role: RoleId) -> CreateAllowedMentions {
+    CreateAllowedMentions::new().roles([role])
+}
+
+/// Embed colour by severity: red, orange, yellow, blue; grey once resolved.
+fn colour(incident: &Incident) -> u32 {
+    if !incident.status.is_active() {
+        return 0x95a5a6;
+    }
+    match incident.severity {
+        Severity::Sev1 => 0xe02424,
+        Severity::Sev2 => 0xf97316,
+        Severity::Sev3 => 0xeab308,
+        Severity::Sev4 => 0x3b82f6,
+    }
+}
+
+/// The announcement embed's text, fitted to Discord's limits.
+pub fn embed_text(incident: &Incident) -> EmbedText {
+    let mut fields = vec![
+        ("Status".to_string(), incident.status.to_string()),
+        (
+            "Severity".to_string(),
+            format!("{} ({})", incident.severity, incident.severity.label()),
+        ),
+        (
+            "Teams".to_string(),
+            crate::domain::incident_team_list(incident),
+        ),
+        ("Commander".to_string(), incident.commander.to_string()),
+    ];
+    if !incident.assignees.is_empty() {
+        let assignees: Vec<String> = incident
+            .assignees
+            .iter()
+            .map(|(t, a)| format!("{t}: {a}"))
+            .collect();
+        fields.push(("Assignees".to_string(), assignees.join("\n")));
+    }
+    if let Some(esp) = &incident.esp_account {
+        fields.push(("ESP account".to_string(), esp.to_string()));
+    }
+    if let Some(stream) = &incident.stream {
+        fields.push(("Stream".to_string(), stream.to_string()));
+    }
+    if let Some(cause) = incident.root_cause {
+        fields.push(("Root cause".to_string(), cause.label().to_string()));
+    }
+    if let Some(resolution) = &incident.resolution {
+        fields.push(("Resolution".to_string(), resolution.to_string()));
+    }
+    let open_actions = incident.open_actions().count();
+    if !incident.actions.is_empty() {
+        fields.push((
+            "Prevention actions".to_string(),
+            format!("{} open of {}", open_actions, incident.actions.len()),
+        ));
+    }
+    let latest = incident
+        .timeline
+        .last()
+        .map(|e| format!("Latest: {} {}", e.by, e.change))
+        .unwrap_or_default();
+    EmbedText {
+        title: format!(
+            "{} · {} — {}",
+            incident.id, incident.severity, incident.title
+        ),
+        description: latest,
+        fields,
+        footer: format!("Opened {}", render::timestamp(incident.opened_at)),
+    }
+    .fitted()
+}
+
+/// The embed itself.
+pub fn embed(incident: &Incident) -> CreateEmbed {
+    let text = embed_text(incident);
+    let mut embed = CreateEmbed::new()
+        .title(text.title)
+        .description(text.description)
+        .colour(colour(incident))
+        .footer(CreateEmbedFooter::new(text.footer));
+    for (name, value) in text.fields {
+        let inline = value.chars().count() < 40;
+        embed = embed.field(name, value, inline);
+    }
+    embed
+}
+
+/// The buttons under an announcement; those that cannot apply are disabled.
+pub fn buttons(incident: &Incident) -> Vec<CreateActionRow> {
+    let id = incident.id;
+    vec![CreateActionRow::Buttons(vec![
+        CreateButton::new(Route::Acknowledge(id).custom_id())
+            .label("Acknowledge")
+            .style(ButtonStyle::Primary)
+            .disabled(incident.status != Status::Open),
+        CreateButton::new(Route::AssignToMe(id).custom_id())
+            .label("Assign to me")
+            .style(ButtonStyle::Secondary)
+            .disabled(incident.status == Status::Closed),
+        CreateButton::new(Route::AskResolution(id).custom_id())
+            .label("Resolve")
+            .style(ButtonStyle::Success)
+            .disabled(!incident.status.is_active()),
+    ])]
+}
+
+/// The announcement posted in a team's channel, mentioning only that team's
+/// role.
+pub fn announcement(incident: &Incident, role: RoleId) -> CreateMessage {
+    CreateMessage::new()
+        .content(limits::fit(
+            &format!(
+                "<@&{}> new incident {}: {}",
+                role.get(),
+                incident.id,
+                incident.title
+            ),
+            limits::CONTENT,
+        ))
+        .embed(embed(incident))
+        .components(buttons(incident))
+        .allowed_mentions(only_role(role))
+}
+
+/// The edit that refreshes an announcement after a change. The content (and
+/// its one role mention) is left as it was; edits never ping.
+pub fn announcement_edit(incident: &Incident) -> EditMessage {
+    EditMessage::new()
+        .embed(embed(incident))
+        .components(buttons(incident))
+        .allowed_mentions(no_pings())
+}
+
+/// A plain post (thread update, stakeholder notice) that can ping nobody.
+pub fn post(text: &str) -> CreateMessage {
+    CreateMessage::new()
+        .content(limits::fit(text, limits::CONTENT))
+        .allowed_mentions(no_pings())
+}
+
+/// The name of the incident's thread.
+pub fn thread_name(incident: &Incident) -> String {
+    limits::fit(
+        &format!("{} {}", incident.id, incident.title),
+        limits::THREAD_NAME,
+    )
+}
+
+/// The modal the Resolve button opens.
+pub fn resolve_modal(id: IncidentId) -> CreateModal {
+    CreateModal::new(
+        Route::Resolve(id).custom_id(),
+        limits::fit(&format!("Resolve {id}"), limits::MODAL_TITLE),
+    )
+    .components(vec![CreateActionRow::InputText(
+        CreateInputText::new(
+            InputTextStyle::Paragraph,
+            "How was it fixed?",
+            RESOLUTION_INPUT,
+        )
+        .required(true)
+        .max_length(crate::domain::Text::MAX_CHARS as u16),
+    )])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn custom_ids_round_trip_and_reject_strangers() {
+        let id = IncidentId::new(42).unwrap_or(IncidentId::FIRST);
+        for route in [
+            Route::Acknowledge(id),
+            Route::AssignToMe(id),
+            Route::AskResolution(id),
+            Route::Resolve(id),
+        ] {
+            assert_eq!(Route::parse(&route.custom_id()), Some(route));
+        }
+        for stranger in [
+            "",
+            "incident",
+            "incident:ack",
+            "incident:ack:0",
+            "incident:ack:x",
+            "other:ack:1",
+            "incident:ack:1:2",
+            "incident:nuke:1",
+        ] {
+            assert_eq!(Route::parse(stranger), None, "{stranger}");
+        }
+    }
+
+    #[test]
+    fn allowed_mentions_are_explicit() {
+        let none = serde_json::to_value(no_pings()).unwrap_or_default();
+        assert_eq!(
+            none,
+            serde_json::json!({"parse": [], "users": [], "roles": []})
+        );
+        let one = serde_json::to_value(only_role(RoleId::new(7))).unwrap_or_default();
+        assert_eq!(
+            one,
+            serde_json::json!({"parse": [], "users": [], "roles": ["7"]})
+        );
+    }
+}
