@@ -1,6 +1,8 @@
 //! The terminal chat, driven as a pipe: every kind of bad input gets a
 //! sentence that says what is wrong, and changes nothing.
 
+use mailcall::store::{IncidentStore, SledStore};
+
 use super::common::{console, incidents, stdout};
 
 const SETUP: &str =
@@ -132,6 +134,22 @@ fn a_caller_without_a_team_role_cannot_change_incidents() {
         "/as dave none\n/incident diagnose id:INC-1 note:x",
         "you need a team role",
     );
+}
+
+#[test]
+fn permission_refusals_are_written_to_the_audit_log() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("db");
+    let script = format!(
+        "{SETUP}/as dave none\n/incident diagnose id:INC-1 note:x\n/incident show id:INC-1\n"
+    );
+    assert!(console(&data, &script).status.success());
+    let store = SledStore::open(&data).unwrap_or_else(|e| panic!("{e}"));
+    let denials = store.denials().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(denials.len(), 1, "{denials:?}");
+    assert_eq!(denials[0].by.name, "dave");
+    assert_eq!(denials[0].command, "/incident diagnose INC-1");
+    assert!(denials[0].reason.contains("you need a team role"));
 }
 
 #[test]
