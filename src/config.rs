@@ -414,6 +414,53 @@ mod tests {
         assert_eq!(config.channel(Team::Design), "creative");
     }
 
+    const DISCORD: &str = "[discord]\nguild_id = \"3000\"\n\
+        [teams.marketing]\nchannel = \"m\"\ndiscord_channel_id = \"1\"\ndiscord_role_id = \"11\"\n\
+        [teams.design]\nchannel = \"d\"\ndiscord_channel_id = \"2\"\ndiscord_role_id = \"12\"\n\
+        [teams.integration]\nchannel = \"i\"\ndiscord_channel_id = \"3\"\ndiscord_role_id = \"13\"\n\
+        [teams.development]\nchannel = \"v\"\ndiscord_channel_id = \"4\"\ndiscord_role_id = \"14\"\n";
+
+    #[test]
+    fn discord_settings_become_typed_ids() {
+        let config = Config::parse(Path::new("mc.toml"), DISCORD).unwrap_or_else(|e| panic!("{e}"));
+        let discord = config.discord.unwrap_or_else(|| panic!("no discord"));
+        assert_eq!(discord.guild_id, Snowflake(3000));
+        assert_eq!(discord.token, TokenSource::Env("DISCORD_TOKEN".into()));
+        assert_eq!(
+            discord
+                .teams
+                .get(&Team::Design)
+                .map(|t| (t.channel, t.role)),
+            Some((Snowflake(2), Snowflake(12)))
+        );
+    }
+
+    #[test]
+    fn discord_mistakes_are_named() {
+        let bad_id = DISCORD.replace("guild_id = \"3000\"", "guild_id = \"general\"");
+        assert_eq!(
+            error(&bad_id),
+            "mc.toml:2:12: discord.guild_id: `general` is not a Discord id (a number)"
+        );
+        let missing_role = DISCORD.replace("discord_role_id = \"12\"\n", "");
+        assert!(
+            error(&missing_role)
+                .contains("teams.design: give both discord_channel_id and discord_role_id"),
+            "{}",
+            error(&missing_role)
+        );
+        let two_tokens = DISCORD.replace(
+            "[discord]\n",
+            "[discord]\ntoken_env = \"A\"\ntoken_file = \"b\"\n",
+        );
+        assert!(error(&two_tokens)
+            .contains("discord.token_file: give token_env or token_file, not both"));
+        let no_design = "[discord]\nguild_id = \"3000\"\n";
+        assert!(
+            error(no_design).contains("teams.marketing: with a [discord] table every team needs")
+        );
+    }
+
     #[test]
     fn errors_name_file_line_and_key() {
         assert_eq!(
