@@ -45,8 +45,15 @@ pub enum DiscordError {
     Token(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Boxed: serenity's error is large, and this one is returned often.
     #[error("Discord: {0}")]
-    Serenity(#[from] serenity::Error),
+    Serenity(Box<serenity::Error>),
+}
+
+impl From<serenity::Error> for DiscordError {
+    fn from(e: serenity::Error) -> Self {
+        DiscordError::Serenity(Box::new(e))
+    }
 }
 
 /// The bot token. Its `Debug` never shows the value, so it cannot leak into

@@ -3,6 +3,8 @@ mod config;
 mod console;
 mod crash;
 mod demo;
+#[allow(dead_code)]
+mod fake_discord;
 mod manifests;
 mod properties;
 mod readme;
