@@ -3,6 +3,7 @@ mod config;
 mod console;
 mod crash;
 mod demo;
+mod discord;
 #[allow(dead_code)]
 mod fake_discord;
 mod manifests;

@@ -1,0 +1,1110 @@
+//! The Discord front end, end to end: the real bot (`mailcall::discord::run`,
+//! serenity's client) against the fake Discord on loopback. Each test reads
+//! as a piece of the specification: what people in Discord do, and what the
+//! bot sends back, checked on the recorded REST calls.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use mailcall::command::manifest::kind;
+use mailcall::command::Manifests;
+use mailcall::config::{Config, DiscordConfig, DiscordTeam, Snowflake, TokenSource};
+use mailcall::discord::{self, DiscordError};
+use mailcall::domain::{Status, Team};
+use mailcall::store::{IncidentStore, SledStore};
+
+use super::fake_discord::{
+    autocomplete_interaction, command_interaction, component_interaction, modal_interaction,
+    user_option_resolved, FakeDiscord, Member, Recorded, APPLICATION_ID, GUILD_ID,
+};
+
+const WAIT: Duration = Duration::from_secs(20);
+const ADMIN_ROLE: u64 = 9000;
+const STAKEHOLDERS: u64 = 6100;
+/// Each team's (channel, role).
+const TEAMS: [(Team, u64, u64); 4] = [
+    (Team::Marketing, 6001, 7001),
+    (Team::Design, 6002, 7002),
+    (Team::Integration, 6003, 7003),
+    (Team::Development, 6004, 7004),
+];
+const COMMAND_CHANNEL: u64 = 6500;
+
+fn channel_of(team: Team) -> u64 {
+    TEAMS
+        .iter()
+        .find(|(t, _, _)| *t == team)
+        .map(|(_, c, _)| *c)
+        .unwrap_or(0)
+}
+
+fn role_of(team: Team) -> u64 {
+    TEAMS
+        .iter()
+        .find(|(t, _, _)| *t == team)
+        .map(|(_, _, r)| *r)
+        .unwrap_or(0)
+}
+
+fn alice() -> Member {
+    Member {
+        user_id: 5001,
+        name: "alice".into(),
+        roles: vec![role_of(Team::Integration)],
+    }
+}
+fn carol() -> Member {
+    Member {
+        user_id: 5002,
+        name: "carol".into(),
+        roles: vec![role_of(Team::Marketing)],
+    }
+}
+fn olga() -> Member {
+    Member {
+        user_id: 5003,
+        name: "olga".into(),
+        roles: vec![ADMIN_ROLE],
+    }
+}
+fn nobody() -> Member {
+    Member {
+        user_id: 5004,
+        name: "nobody".into(),
+        roles: vec![],
+    }
+}
+
+/// The bot under test, running in this process against the fake.
+struct TestBot {
+    fake: FakeDiscord,
+    data: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), DiscordError>>>,
+}
+
+fn config(fake: &FakeDiscord, data: &Path) -> Config {
+    let token = data.join("token");
+    std::fs::write(&token, "fake-token\n").unwrap_or_else(|e| panic!("{e}"));
+    Config {
+        store_path: data.join("db"),
+        discord: Some(DiscordConfig {
+            guild_id: Snowflake(GUILD_ID),
+            token: TokenSource::File(token),
+            api_base: Some(fake.api_base()),
+            admin_roles: vec![Snowflake(ADMIN_ROLE)],
+            stakeholder_channel: Some(Snowflake(STAKEHOLDERS)),
+            teams: TEAMS
+                .iter()
+                .map(|(team, channel, role)| {
+                    (
+                        *team,
+                        DiscordTeam {
+                            channel: Snowflake(*channel),
+                            role: Snowflake(*role),
+                        },
+                    )
+                })
+                .collect(),
+        }),
+        ..Config::default()
+    }
+}
+
+impl TestBot {
+    async fn start() -> TestBot {
+        let fake = FakeDiscord::start().await;
+        let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        TestBot::start_on(fake, data).await
+    }
+
+    /// Starts the bot on an existing fake and data directory (a restart),
+    /// and waits until it has registered its commands.
+    async fn start_on(fake: FakeDiscord, data: tempfile::TempDir) -> TestBot {
+        let registered_before = registrations(&fake).len();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let config = config(&fake, data.path());
+        let task = tokio::spawn(discord::run(config, async {
+            let _ = stopped.await;
+        }));
+        let registered = wait_until(|| registrations(&fake).len() > registered_before).await;
+        assert!(registered, "the bot did not register its commands");
+        TestBot {
+            fake,
+            data,
+            stop: Some(stop),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the bot and waits for it to finish; returns the fake and the
+    /// data directory for a restart.
+    async fn stop(mut self) -> (FakeDiscord, tempfile::TempDir) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let finished = tokio::time::timeout(WAIT, task).await;
+            assert!(
+                matches!(finished, Ok(Ok(Ok(())))),
+                "the bot did not stop cleanly: {finished:?}"
+            );
+        }
+        let fake = self.fake.clone();
+        let data = std::mem::replace(
+            &mut self.data,
+            tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")),
+        );
+        (fake, data)
+    }
+
+    /// Sends a slash command and returns its interaction callback.
+    async fn slash(&self, who: &Member, path: &[&str], options: &[(&str, &str)]) -> Value {
+        let id = self.fake.next_snowflake();
+        let token = format!("token-{id}");
+        self.fake
+            .send_interaction(command_interaction(
+                id,
+                &token,
+                who,
+                COMMAND_CHANNEL,
+                slash_data(path, options),
+            ))
+            .await;
+        self.callback(id, &token).await
+    }
+
+    /// Presses a button on a message and returns the callback.
+    async fn press(&self, who: &Member, message: u64, custom_id: &str) -> Value {
+        let id = self.fake.next_snowflake();
+        let token = format!("token-{id}");
+        self.fake
+            .send_interaction(component_interaction(
+                id,
+                &token,
+                who,
+                channel_of(Team::Integration),
+                message,
+                custom_id,
+            ))
+            .await;
+        self.callback(id, &token).await
+    }
+
+    async fn callback(&self, id: u64, token: &str) -> Value {
+        let path = format!("/api/v10/interactions/{id}/{token}/callback");
+        let recorded = self
+            .fake
+            .wait_for_request(
+                |r| r.method == "POST" && r.path == path && r.status < 300,
+                WAIT,
+            )
+            .await
+            .unwrap_or_else(|| panic!("no answer to interaction {id}"));
+        recorded.body
+    }
+
+    /// Opens INC-n as alice (integration, owner) involving marketing too, and
+    /// waits for both announcements and the thread.
+    async fn open_incident(&self, title: &str) -> Value {
+        let reply = self
+            .slash(
+                &alice(),
+                &["open"],
+                &[
+                    ("title", title),
+                    ("severity", "SEV2"),
+                    ("team", "integration"),
+                    ("also", "marketing"),
+                ],
+            )
+            .await;
+        assert!(
+            wait_until(|| !self.threads().is_empty()
+                && self.posts_to(channel_of(Team::Marketing)).len() == self.threads().len())
+            .await
+        );
+        reply
+    }
+
+    fn posts_to(&self, channel: u64) -> Vec<Recorded> {
+        let path = format!("/api/v10/channels/{channel}/messages");
+        self.fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == "POST" && r.path == path && r.status < 300)
+            .collect()
+    }
+
+    fn threads(&self) -> Vec<Recorded> {
+        self.fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/threads") && r.status < 300)
+            .collect()
+    }
+}
+
+impl Drop for TestBot {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+fn registrations(fake: &FakeDiscord) -> Vec<Recorded> {
+    let path = format!("/api/v10/applications/{APPLICATION_ID}/guilds/{GUILD_ID}/commands");
+    fake.requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path == path && r.status < 300)
+        .collect()
+}
+
+/// Polls `condition` until it holds or [`WAIT`] passes.
+async fn wait_until(condition: impl Fn() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if condition() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    condition()
+}
+
+/// `/incident <path> <options>` as Discord delivers it, typed per the
+/// manifest; USER options take a user id and are resolved.
+fn slash_data(path: &[&str], options: &[(&str, &str)]) -> Value {
+    let manifests = Manifests::embedded();
+    let path_owned: Vec<String> = path.iter().map(|s| s.to_string()).collect();
+    let leaf = manifests
+        .leaf("incident", &path_owned)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut users = Vec::new();
+    let leaf_options: Vec<Value> = options
+        .iter()
+        .map(|(name, value)| {
+            let kind_of = leaf
+                .options
+                .iter()
+                .find(|o| o.name == *name)
+                .map(|o| o.kind)
+                .unwrap_or(kind::STRING);
+            let typed = match kind_of {
+                kind::INTEGER => json!(value.parse::<i64>().unwrap_or(0)),
+                kind::USER => {
+                    let id: u64 = value.parse().unwrap_or(0);
+                    users.push((id, format!("user{id}")));
+                    json!(value)
+                }
+                _ => json!(value),
+            };
+            json!({"type": kind_of, "name": name, "value": typed})
+        })
+        .collect();
+    let mut nested = leaf_options;
+    for (depth, name) in path.iter().enumerate().rev() {
+        let kind_of = if depth + 1 == path.len() {
+            kind::SUB_COMMAND
+        } else {
+            kind::SUB_COMMAND_GROUP
+        };
+        nested = vec![json!({"type": kind_of, "name": name, "options": nested})];
+    }
+    let mut data = json!({"id": "4000", "name": "incident", "type": 1, "options": nested});
+    if !users.is_empty() {
+        let refs: Vec<(u64, &str)> = users
+            .iter()
+            .map(|(id, name)| (*id, name.as_str()))
+            .collect();
+        data["resolved"] = user_option_resolved(&refs);
+    }
+    data
+}
+
+fn content(body: &Value) -> String {
+    body.pointer("/data/content")
+        .or_else(|| body.get("content"))
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string()
+}
+
+fn is_ephemeral(body: &Value) -> bool {
+    body.pointer("/data/flags")
+        .and_then(Value::as_u64)
+        .is_some_and(|f| f & 64 != 0)
+}
+
+/// Every message-bearing request the bot made: what it may mention, and
+/// Discord's limits.
+fn check_every_post(fake: &FakeDiscord) {
+    let team_roles: Vec<String> = TEAMS.iter().map(|(_, _, r)| r.to_string()).collect();
+    for r in fake.requests() {
+        let carries_message = (r.method == "POST" || r.method == "PATCH")
+            && (r.path.contains("/messages")
+                || r.path.ends_with("/callback")
+                || r.path.contains("/webhooks/"));
+        if !carries_message || r.path.ends_with("/threads") {
+            continue;
+        }
+        let body = r
+            .body
+            .get("data")
+            .filter(|_| r.path.ends_with("/callback"))
+            .unwrap_or(&r.body);
+        if r.path.ends_with("/callback")
+            && matches!(r.body.get("type").and_then(Value::as_u64), Some(5..=9))
+        {
+            continue; // defer, autocomplete and modal callbacks carry no message
+        }
+        let allowed = body
+            .get("allowed_mentions")
+            .unwrap_or_else(|| panic!("{} {} sets no allowed_mentions: {body}", r.method, r.path));
+        assert_eq!(
+            allowed.get("parse"),
+            Some(&json!([])),
+            "{} may ping by parsing: {allowed}",
+            r.path
+        );
+        assert_eq!(
+            allowed.get("users").cloned().unwrap_or(json!([])),
+            json!([]),
+            "{} may ping users",
+            r.path
+        );
+        let roles: Vec<String> = allowed
+            .get("roles")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            roles.len() <= 1 && roles.iter().all(|r| team_roles.contains(r)),
+            "{} pings {roles:?}",
+            r.path
+        );
+        if let Some(role) = roles.first() {
+            let team_channel = TEAMS.iter().any(|(_, c, rl)| {
+                rl.to_string() == *role && r.path == format!("/api/v10/channels/{c}/messages")
+            });
+            assert!(
+                team_channel && r.method == "POST",
+                "role {role} pinged outside its team's announcement: {} {}",
+                r.method,
+                r.path
+            );
+        }
+        let text = body
+            .get("content")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        assert!(
+            text.chars().count() <= 2000,
+            "{}: content over 2000",
+            r.path
+        );
+        for word in ["@everyone", "@here"] {
+            assert!(!text.contains(word), "{}: raw {word} in {text}", r.path);
+        }
+        for embed in body
+            .get("embeds")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let len = |p: &str| {
+                embed
+                    .pointer(p)
+                    .and_then(Value::as_str)
+                    .map(|s| s.chars().count())
+                    .unwrap_or(0)
+            };
+            assert!(
+                len("/title") <= 256 && len("/description") <= 4096 && len("/footer/text") <= 2048,
+                "{}: embed part too long",
+                r.path
+            );
+            let fields = embed
+                .get("fields")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            assert!(fields.len() <= 25);
+            let field_chars: usize = fields
+                .iter()
+                .map(|f| {
+                    let name = f
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .map(|s| s.chars().count())
+                        .unwrap_or(0);
+                    let value = f
+                        .get("value")
+                        .and_then(Value::as_str)
+                        .map(|s| s.chars().count())
+                        .unwrap_or(0);
+                    assert!(name <= 256 && value <= 1024, "{}: field too long", r.path);
+                    name + value
+                })
+                .sum();
+            assert!(
+                len("/title") + len("/description") + len("/footer/text") + field_chars <= 6000,
+                "{}: embed over 6000",
+                r.path
+            );
+        }
+    }
+    for r in fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/threads"))
+    {
+        let name = r
+            .body
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        assert!(
+            (1..=100).contains(&name.chars().count()),
+            "thread name {name:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registered_commands_are_exactly_the_manifests() {
+    let bot = TestBot::start().await;
+    let registered = registrations(&bot.fake);
+    assert_eq!(registered.len(), 1);
+    assert_eq!(registered[0].body, Value::Array(discord::manifests_json()));
+    assert_eq!(
+        registered[0].authorization.as_deref(),
+        Some("Bot fake-token")
+    );
+    let _ = bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opening_announces_in_each_team_channel_and_starts_one_thread() {
+    let bot = TestBot::start().await;
+    let reply = bot.open_incident("Bounce spike on welcome series").await;
+    assert_eq!(reply.get("type"), Some(&json!(4)));
+    assert!(
+        content(&reply).contains("INC-1 opened: Bounce spike on welcome series"),
+        "{reply}"
+    );
+    assert!(!is_ephemeral(&reply));
+
+    let owner_posts = bot.posts_to(channel_of(Team::Integration));
+    let other_posts = bot.posts_to(channel_of(Team::Marketing));
+    assert_eq!((owner_posts.len(), other_posts.len()), (1, 1));
+    for (post, team) in [
+        (&owner_posts[0], Team::Integration),
+        (&other_posts[0], Team::Marketing),
+    ] {
+        assert!(
+            content(&post.body).starts_with(&format!("<@&{}> new incident INC-1", role_of(team)))
+        );
+        assert_eq!(
+            post.body.pointer("/allowed_mentions/roles"),
+            Some(&json!([role_of(team).to_string()]))
+        );
+        let embed = &post.body["embeds"][0];
+        assert!(embed["title"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("INC-1 · SEV2 — Bounce spike"));
+        assert_eq!(embed["color"], json!(0xf97316));
+        let buttons: Vec<&str> = post
+            .body
+            .pointer("/components/0/components")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|b| b["custom_id"].as_str())
+            .collect();
+        assert_eq!(
+            buttons,
+            ["incident:ack:1", "incident:mine:1", "incident:resolve:1"]
+        );
+    }
+    // One thread, on the owner's announcement.
+    let threads = bot.threads();
+    assert_eq!(threads.len(), 1);
+    assert!(threads[0].path.starts_with(&format!(
+        "/api/v10/channels/{}/messages/",
+        channel_of(Team::Integration)
+    )));
+    assert_eq!(
+        threads[0].body["name"],
+        json!("INC-1 Bounce spike on welcome series")
+    );
+    check_every_post(&bot.fake);
+    let _ = bot.stop().await;
+}
+
+/// The incident thread: the one channel the bot posts to that is neither a
+/// team channel nor the stakeholder channel (the fake gives threads fresh
+/// ids and the tests open one incident at a time).
+fn thread_id(fake: &FakeDiscord) -> u64 {
+    let known: Vec<u64> = TEAMS
+        .iter()
+        .map(|(_, c, _)| *c)
+        .chain([STAKEHOLDERS])
+        .collect();
+    fake.requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/messages") && r.status < 300)
+        .filter_map(|r| r.path.split('/').nth(4).and_then(|c| c.parse::<u64>().ok()))
+        .find(|c| !known.contains(c))
+        .unwrap_or(0)
+}
+
+/// Who, which subcommand, its options, what the reply must say, and
+/// whether it is private.
+type Step<'a> = (&'a Member, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str, bool);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_incident_command_answers_and_changes_post_in_the_thread() {
+    let bot = TestBot::start().await;
+    bot.open_incident("Tracking links dead in the March newsletter")
+        .await;
+    let steps: &[Step] = &[
+        (
+            &alice(),
+            &["ack"],
+            &[("id", "INC-1")],
+            "acknowledged (open → investigating)",
+            false,
+        ),
+        (
+            &alice(),
+            &["assign"],
+            &[("id", "INC-1"), ("team", "integration")],
+            "made alice the integration assignee",
+            false,
+        ),
+        (
+            &carol(),
+            &["assign"],
+            &[("id", "INC-1"), ("team", "design"), ("user", "5009")],
+            "made user5009 the design assignee",
+            false,
+        ),
+        (
+            &alice(),
+            &["diagnose"],
+            &[
+                ("id", "INC-1"),
+                ("note", "Redirect domain expired"),
+                ("root_cause", "tracking-links"),
+            ],
+            "diagnosis: Redirect domain expired",
+            false,
+        ),
+        (
+            &alice(),
+            &["update"],
+            &[
+                ("id", "INC-1"),
+                ("note", "Domain renewed"),
+                ("status", "mitigated"),
+                ("severity", "SEV3"),
+            ],
+            "(investigating → mitigated) (SEV2 → SEV3)",
+            false,
+        ),
+        (
+            &alice(),
+            &["resolve"],
+            &[("id", "INC-1"), ("resolution", "Links work again")],
+            "resolved (mitigated → resolved)",
+            false,
+        ),
+        (
+            &alice(),
+            &["action", "add"],
+            &[
+                ("id", "INC-1"),
+                ("text", "Monitor domain expiry"),
+                ("owner", "5002"),
+                ("due", "2026-12-31"),
+            ],
+            "prevention action #1 for user5002",
+            false,
+        ),
+        (
+            &carol(),
+            &["action", "done"],
+            &[("id", "INC-1"), ("number", "1")],
+            "prevention action #1 done",
+            false,
+        ),
+        (
+            &alice(),
+            &["close"],
+            &[("id", "INC-1")],
+            "closed (root cause: tracking/links)",
+            false,
+        ),
+        (
+            &carol(),
+            &["reopen"],
+            &[("id", "INC-1"), ("reason", "Links broke again")],
+            "reopened (closed → investigating)",
+            false,
+        ),
+        (&carol(), &["show"], &[("id", "INC-1")], "Timeline:", true),
+        (
+            &carol(),
+            &["list"],
+            &[("status", "all")],
+            "1 incident(s):",
+            true,
+        ),
+    ];
+    for (who, path, options, expected, private) in steps {
+        let reply = bot.slash(who, path, options).await;
+        assert_eq!(reply["type"], json!(4), "{path:?}");
+        assert!(
+            content(&reply).contains(expected),
+            "{path:?}: expected {expected:?} in {reply}"
+        );
+        assert_eq!(is_ephemeral(&reply), *private, "{path:?} visibility");
+    }
+    // Every change was posted in the one thread, and announcements edited.
+    let thread = thread_id(&bot.fake);
+    assert!(
+        wait_until(|| bot.posts_to(thread).len() == 10).await,
+        "thread posts: {}",
+        bot.posts_to(thread).len()
+    );
+    let thread_posts: Vec<String> = bot
+        .posts_to(thread)
+        .iter()
+        .map(|r| content(&r.body))
+        .collect();
+    assert!(thread_posts[0].contains("acknowledged"), "{thread_posts:?}");
+    assert!(thread_posts[9].contains("reopened"), "{thread_posts:?}");
+    let edits = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path.contains("/channels/"))
+        .count();
+    // Two announcements (integration, marketing) per change, plus design's
+    // own announcement once it was brought in.
+    assert!(edits >= 20, "announcement edits: {edits}");
+    // Status and severity changes reached the stakeholder channel.
+    let stakeholder: Vec<String> = bot
+        .posts_to(STAKEHOLDERS)
+        .iter()
+        .map(|r| content(&r.body))
+        .collect();
+    assert!(
+        stakeholder.iter().any(|p| p.contains("mitigated")),
+        "{stakeholder:?}"
+    );
+    // Bringing design in announced the incident in design's channel.
+    assert_eq!(bot.posts_to(channel_of(Team::Design)).len(), 1);
+    check_every_post(&bot.fake);
+    let (_fake, data) = bot.stop().await;
+    let store = SledStore::open(&data.path().join("db")).unwrap_or_else(|e| panic!("{e}"));
+    let incident = store
+        .load(mailcall::domain::IncidentId::FIRST)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("INC-1 missing"));
+    assert_eq!(incident.status, Status::Investigating);
+    assert_eq!(incident.timeline.len(), 11);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buttons_and_the_resolve_modal_work_the_incident() {
+    let bot = TestBot::start().await;
+    bot.open_incident("Welcome series stopped sending").await;
+    // Buttons route by custom_id alone, so any message id will do.
+    let message = 424242;
+    let ack = bot.press(&alice(), message, "incident:ack:1").await;
+    assert!(content(&ack).contains("acknowledged"), "{ack}");
+    assert!(is_ephemeral(&ack));
+    let mine = bot.press(&carol(), message, "incident:mine:1").await;
+    assert!(
+        content(&mine).contains("made carol the marketing assignee"),
+        "{mine}"
+    );
+    let modal = bot.press(&alice(), message, "incident:resolve:1").await;
+    assert_eq!(modal["type"], json!(9), "{modal}");
+    assert_eq!(
+        modal.pointer("/data/custom_id"),
+        Some(&json!("incident:resolution:1"))
+    );
+    assert_eq!(
+        modal.pointer("/data/components/0/components/0/custom_id"),
+        Some(&json!("resolution"))
+    );
+
+    let id = bot.fake.next_snowflake();
+    let token = format!("token-{id}");
+    bot.fake
+        .send_interaction(modal_interaction(
+            id,
+            &token,
+            &alice(),
+            COMMAND_CHANNEL,
+            "incident:resolution:1",
+            &[("resolution", "Cron job restarted")],
+        ))
+        .await;
+    let resolved = bot.callback(id, &token).await;
+    assert!(
+        content(&resolved).contains("resolved (investigating → resolved): Cron job restarted"),
+        "{resolved}"
+    );
+    // A second press of Acknowledge is refused politely.
+    let again = bot.press(&alice(), message, "incident:ack:1").await;
+    assert!(
+        content(&again).contains("⚠ INC-1 was already acknowledged"),
+        "{again}"
+    );
+    check_every_post(&bot.fake);
+    let _ = bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_actions_get_a_private_reply_change_nothing_and_are_audited() {
+    let bot = TestBot::start().await;
+    bot.open_incident("Complaints above 0.3% at Gmail").await;
+    let before = bot.fake.requests().len();
+    let refused = bot
+        .slash(
+            &nobody(),
+            &["diagnose"],
+            &[("id", "INC-1"), ("note", "I think it is fine")],
+        )
+        .await;
+    assert!(is_ephemeral(&refused));
+    assert!(
+        content(&refused).contains("you need a team role"),
+        "{refused}"
+    );
+    let button = bot.press(&nobody(), 1, "incident:ack:1").await;
+    assert!(
+        content(&button).contains("you need a team role"),
+        "{button}"
+    );
+    // Carol (marketing) may work the incident but not close it.
+    let _ = bot
+        .slash(
+            &carol(),
+            &["resolve"],
+            &[
+                ("id", "INC-1"),
+                ("resolution", "Suppressed the segment"),
+                ("root_cause", "list-quality"),
+            ],
+        )
+        .await;
+    let close = bot.slash(&carol(), &["close"], &[("id", "INC-1")]).await;
+    assert!(
+        content(&close)
+            .contains("only INC-1's commander (alice) or an incident-admin can close it"),
+        "{close}"
+    );
+    let admin_close = bot.slash(&olga(), &["close"], &[("id", "INC-1")]).await;
+    assert!(
+        content(&admin_close).contains("olga closed"),
+        "{admin_close}"
+    );
+    // The refusals posted nothing anywhere: only the resolve and the admin's
+    // close did (thread posts, edits, stakeholder notices).
+    let posts_for_refusals = bot.fake.requests()[before..]
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
+        .filter(|r| content(&r.body).contains("I think it is fine"))
+        .count();
+    assert_eq!(posts_for_refusals, 0);
+    check_every_post(&bot.fake);
+    let (_fake, data) = bot.stop().await;
+    let store = SledStore::open(&data.path().join("db")).unwrap_or_else(|e| panic!("{e}"));
+    let denials = store.denials().unwrap_or_else(|e| panic!("{e}"));
+    let who: Vec<&str> = denials.iter().map(|d| d.by.name.as_str()).collect();
+    assert_eq!(who, ["nobody", "nobody", "carol"]);
+    let incident = store
+        .load(mailcall::domain::IncidentId::FIRST)
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("INC-1 missing"));
+    assert!(
+        incident.diagnosis().next().is_none(),
+        "a denied diagnosis was stored"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_from_users_never_pings_and_long_text_fits_discords_limits() {
+    let bot = TestBot::start().await;
+    let title = format!(
+        "@everyone <@&{}> @here {}",
+        role_of(Team::Design),
+        "x".repeat(150)
+    );
+    let reply = bot
+        .slash(
+            &alice(),
+            &["open"],
+            &[
+                ("title", &title),
+                ("severity", "SEV1"),
+                ("team", "integration"),
+            ],
+        )
+        .await;
+    assert!(
+        content(&reply).contains("@\u{200B}everyone <\u{200B}@&7002> @\u{200B}here"),
+        "{reply}"
+    );
+    assert!(wait_until(|| !bot.threads().is_empty()).await);
+    let long_note = "n".repeat(1000);
+    for _ in 0..3 {
+        let _ = bot
+            .slash(
+                &alice(),
+                &["diagnose"],
+                &[("id", "INC-1"), ("note", &long_note)],
+            )
+            .await;
+    }
+    let _ = bot
+        .slash(
+            &alice(),
+            &["update"],
+            &[
+                ("id", "INC-1"),
+                ("note", "<@5001> and @everyone, look"),
+                ("status", "mitigated"),
+            ],
+        )
+        .await;
+    let thread = thread_id(&bot.fake);
+    assert!(wait_until(|| bot.posts_to(thread).len() == 4).await);
+    let name = bot.threads()[0].body["name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert_eq!(name.chars().count(), 100, "{name}");
+    check_every_post(&bot.fake);
+    let _ = bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_on_a_post_is_retried_and_the_post_arrives_once() {
+    let bot = TestBot::start().await;
+    let owner_channel = format!("/channels/{}/messages", channel_of(Team::Integration));
+    bot.fake.fail_next("POST", &owner_channel, 2, 0.05);
+    bot.open_incident("Deferrals at Yahoo").await;
+    let attempts: Vec<u16> = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with(&owner_channel))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(attempts, [429, 429, 200], "{attempts:?}");
+    assert_eq!(bot.posts_to(channel_of(Team::Integration)).len(), 1);
+    let _ = bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_gateway_close_the_bot_reconnects_and_keeps_answering() {
+    let bot = TestBot::start().await;
+    let connections = bot.fake.connection_count();
+    bot.fake.close_gateway().await;
+    assert!(
+        wait_until(|| bot.fake.connection_count() > connections).await,
+        "no reconnect"
+    );
+    assert!(bot.fake.wait_ready(WAIT).await);
+    assert!(bot.fake.identify_count() + bot.fake.resume_count() >= 2);
+    let reply = bot.slash(&alice(), &["list"], &[]).await;
+    assert!(content(&reply).contains("No incidents match."), "{reply}");
+    let _ = bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_keeps_incidents_buttons_threads_and_announcements() {
+    let bot = TestBot::start().await;
+    bot.open_incident("Unsubscribe link 404s").await;
+    let _ = bot
+        .slash(
+            &alice(),
+            &["diagnose"],
+            &[
+                ("id", "INC-1"),
+                ("note", "The footer template lost its merge tag"),
+            ],
+        )
+        .await;
+    assert!(wait_until(|| thread_id(&bot.fake) != 0).await);
+    let thread = thread_id(&bot.fake);
+    assert!(
+        wait_until(|| bot
+            .fake
+            .requests()
+            .iter()
+            .filter(|r| r.method == "PATCH")
+            .count()
+            == 2)
+        .await
+    );
+    let (fake, data) = bot.stop().await;
+
+    let bot = TestBot::start_on(fake, data).await;
+    assert!(bot.fake.wait_ready(WAIT).await);
+    let mine = bot.press(&alice(), 1, "incident:mine:1").await;
+    assert!(
+        content(&mine).contains("alice made alice the integration assignee"),
+        "{mine}"
+    );
+    // The change goes to the same thread and edits the same two messages.
+    assert!(
+        wait_until(|| bot.posts_to(thread).len() == 2).await,
+        "no post in the old thread {thread}"
+    );
+    let patched = |fake: &FakeDiscord| -> Vec<String> {
+        fake.requests()
+            .into_iter()
+            .filter(|r| r.method == "PATCH")
+            .map(|r| r.path)
+            .collect()
+    };
+    assert!(
+        wait_until(|| patched(&bot.fake).len() == 4).await,
+        "{:?}",
+        patched(&bot.fake)
+    );
+    let paths = patched(&bot.fake);
+    assert_eq!(
+        paths[0..2],
+        paths[2..4],
+        "after the restart the same announcements are edited"
+    );
+    let reply = bot.slash(&alice(), &["show"], &[("id", "INC-1")]).await;
+    assert!(content(&reply).contains("Unsubscribe link 404s"));
+    let _ = bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autocomplete_offers_active_incidents_first_and_teams() {
+    let bot = TestBot::start().await;
+    bot.open_incident("First").await;
+    let _ = bot
+        .slash(
+            &alice(),
+            &["resolve"],
+            &[("id", "INC-1"), ("resolution", "done")],
+        )
+        .await;
+    let _ = bot
+        .slash(
+            &alice(),
+            &["open"],
+            &[
+                ("title", "Second"),
+                ("severity", "SEV3"),
+                ("team", "design"),
+            ],
+        )
+        .await;
+
+    let ask = |focused: &str, value: &str| {
+        let mut data = slash_data(&["diagnose"], &[("id", value)]);
+        if focused == "also" {
+            data = slash_data(&["open"], &[("also", value)]);
+        }
+        // Mark the option as focused, as Discord does for autocomplete.
+        if let Some(options) = data
+            .pointer_mut("/options/0/options")
+            .and_then(Value::as_array_mut)
+        {
+            for option in options.iter_mut() {
+                if option["name"] == json!(focused) {
+                    option["focused"] = json!(true);
+                }
+            }
+        }
+        data
+    };
+    let id = bot.fake.next_snowflake();
+    bot.fake
+        .send_interaction(autocomplete_interaction(
+            id,
+            "t1",
+            &alice(),
+            COMMAND_CHANNEL,
+            ask("id", ""),
+        ))
+        .await;
+    let answer = bot.callback(id, "t1").await;
+    assert_eq!(answer["type"], json!(8));
+    let values: Vec<&str> = answer
+        .pointer("/data/choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["value"].as_str())
+        .collect();
+    assert_eq!(values, ["INC-2", "INC-1"], "active first: {answer}");
+
+    let id = bot.fake.next_snowflake();
+    bot.fake
+        .send_interaction(autocomplete_interaction(
+            id,
+            "t2",
+            &alice(),
+            COMMAND_CHANNEL,
+            ask("also", "marketing,d"),
+        ))
+        .await;
+    let answer = bot.callback(id, "t2").await;
+    let values: Vec<&str> = answer
+        .pointer("/data/choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["value"].as_str())
+        .collect();
+    assert_eq!(values, ["marketing,design", "marketing,development"]);
+    let _ = bot.stop().await;
+}
+
+#[test]
+fn the_token_never_appears_in_errors() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let missing = discord::Token::read(&TokenSource::File(dir.path().join("absent")))
+        .err()
+        .map(|e| e.to_string());
+    assert!(missing
+        .unwrap_or_default()
+        .contains("cannot read the Discord token file"));
+    let file = dir.path().join("token");
+    std::fs::write(&file, "super-secret-token").unwrap_or_else(|e| panic!("{e}"));
+    let token = discord::Token::read(&TokenSource::File(file)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(format!("{token:?}"), "Token([redacted])");
+    let unset = discord::Token::read(&TokenSource::Env("MAILCALL_TEST_UNSET_TOKEN".into()))
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        unset.unwrap_or_default(),
+        "the Discord token is missing: set the environment variable MAILCALL_TEST_UNSET_TOKEN"
+    );
+}
