@@ -571,7 +571,13 @@ fn thread_id(fake: &FakeDiscord) -> u64 {
 
 /// Who, which subcommand, its options, what the reply must say, and
 /// whether it is private.
-type Step<'a> = (&'a Member, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str, bool);
+type Step<'a> = (
+    &'a Member,
+    &'a [&'a str],
+    &'a [(&'a str, &'a str)],
+    &'a str,
+    bool,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_incident_command_answers_and_changes_post_in_the_thread() {

@@ -123,6 +123,8 @@ pub struct Recorded {
     pub authorization: Option<String>,
     /// The status code the fake answered with.
     pub status: u16,
+    /// When the request arrived (its body fully read), for latency figures.
+    pub at: Instant,
 }
 
 /// A loopback Discord: REST and gateway on one `127.0.0.1` port.
@@ -671,6 +673,7 @@ async fn rest(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let at = Instant::now();
     let method = method.as_str().to_ascii_uppercase();
     let path = uri.path().to_owned();
     let query = uri.query().unwrap_or("").to_owned();
@@ -696,6 +699,7 @@ async fn rest(
         body: body.json,
         authorization,
         status: reply.status.as_u16(),
+        at,
     });
     into_response(reply)
 }
