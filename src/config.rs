@@ -60,7 +60,15 @@ pub struct DiscordConfig {
     pub stakeholder_channel: Option<Snowflake>,
     /// Each team's channel and role.
     pub teams: BTreeMap<Team, DiscordTeam>,
+    /// How long a command may run before its interaction is deferred
+    /// (Discord wants an answer within 3 s). Not read from the file: the
+    /// default leaves a second for the round trip; tests shorten it to
+    /// exercise the deferred path.
+    pub defer_after: std::time::Duration,
 }
+
+/// The default for [`DiscordConfig::defer_after`].
+pub const DEFER_AFTER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A team in Discord.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -317,6 +325,7 @@ impl Config {
                 admin_roles,
                 stakeholder_channel,
                 teams: discord_teams,
+                defer_after: DEFER_AFTER,
             });
         }
         Ok(config)

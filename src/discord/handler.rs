@@ -3,12 +3,11 @@
 //!
 //! Each interaction is answered within Discord's 3 seconds: the engine runs
 //! on a blocking thread (a command waits for its fsync), and if it has not
-//! finished after [`DEFER_AFTER`] the interaction is deferred and the answer
+//! finished after `defer_after` (2 s by default) the interaction is deferred and the answer
 //! edited in when it is ready. Effects (posts in team channels and threads)
 //! are handed to the poster after the answer, so they never delay it.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use serenity::all::{
     CommandInteraction, ComponentInteraction, Context, CreateAutocompleteResponse,
@@ -27,10 +26,6 @@ use crate::command::{Command, CommandError, Effect, Engine, IncidentCommand, Out
 use crate::config::DiscordConfig;
 use crate::domain::{Caller, IncidentId, Op, Team, Text};
 use crate::store::{IncidentStore, SledStore};
-
-/// How long the engine may take before the interaction is deferred; leaves
-/// a second of Discord's three for the round trip.
-pub const DEFER_AFTER: Duration = Duration::from_secs(2);
 
 /// State shared by every interaction.
 pub struct Handler {
@@ -106,7 +101,7 @@ impl Handler {
                     tracing::error!(error = %e, "could not answer an interaction");
                 }
             }
-            _ = tokio::time::sleep(DEFER_AFTER) => {
+            _ = tokio::time::sleep(self.config.defer_after) => {
                 let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(private_hint));
                 if let Err(e) = with_retry("defer", || interaction.create_response(&ctx.http, defer.clone())).await {
                     tracing::error!(error = %e, "could not defer an interaction");

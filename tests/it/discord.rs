@@ -98,6 +98,7 @@ fn config(fake: &FakeDiscord, data: &Path) -> Config {
             api_base: Some(fake.api_base()),
             admin_roles: vec![Snowflake(ADMIN_ROLE)],
             stakeholder_channel: Some(Snowflake(STAKEHOLDERS)),
+            defer_after: mailcall::config::DEFER_AFTER,
             teams: TEAMS
                 .iter()
                 .map(|(team, channel, role)| {
@@ -125,9 +126,21 @@ impl TestBot {
     /// Starts the bot on an existing fake and data directory (a restart),
     /// and waits until it has registered its commands.
     async fn start_on(fake: FakeDiscord, data: tempfile::TempDir) -> TestBot {
+        TestBot::launch(fake, data, |_| {}).await
+    }
+
+    /// Starts the bot with a configuration adjusted by `tweak`.
+    async fn launch(
+        fake: FakeDiscord,
+        data: tempfile::TempDir,
+        tweak: impl FnOnce(&mut DiscordConfig),
+    ) -> TestBot {
         let registered_before = registrations(&fake).len();
         let (stop, stopped) = oneshot::channel::<()>();
-        let config = config(&fake, data.path());
+        let mut config = config(&fake, data.path());
+        if let Some(discord) = config.discord.as_mut() {
+            tweak(discord);
+        }
         let task = tokio::spawn(discord::run(config, async {
             let _ = stopped.await;
         }));
@@ -1113,4 +1126,49 @@ fn the_token_never_appears_in_errors() {
         unset.unwrap_or_default(),
         "the Discord token is missing: set the environment variable MAILCALL_TEST_UNSET_TOKEN"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_that_outlasts_the_deadline_is_deferred_then_answered() {
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // Defer at once, as if the store were slow.
+    let bot = TestBot::launch(fake, data, |d| d.defer_after = Duration::ZERO).await;
+    let id = bot.fake.next_snowflake();
+    let token = format!("token-{id}");
+    let data = slash_data(
+        &["open"],
+        &[
+            ("title", "Slow disk day"),
+            ("severity", "SEV4"),
+            ("team", "design"),
+        ],
+    );
+    bot.fake
+        .send_interaction(command_interaction(
+            id,
+            &token,
+            &alice(),
+            COMMAND_CHANNEL,
+            data,
+        ))
+        .await;
+    let first = bot.callback(id, &token).await;
+    assert_eq!(first["type"], json!(5), "deferred first: {first}");
+    let original = format!("/api/v10/webhooks/{APPLICATION_ID}/{token}/messages/@original");
+    let edit = bot
+        .fake
+        .wait_for_request(|r| r.method == "PATCH" && r.path == original, WAIT)
+        .await
+        .unwrap_or_else(|| panic!("the deferred answer never came"));
+    assert!(
+        content(&edit.body).contains("INC-1 opened: Slow disk day"),
+        "{}",
+        edit.body
+    );
+    assert_eq!(
+        edit.body.pointer("/allowed_mentions/parse"),
+        Some(&json!([]))
+    );
+    let _ = bot.stop().await;
 }
