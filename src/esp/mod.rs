@@ -14,6 +14,7 @@
 //! so an operator can tell a provider change from a bug. Parsing never panics
 //! on outside input.
 
+pub mod account;
 pub mod mailgun;
 pub mod postmark;
 pub mod sendgrid;

@@ -1,0 +1,127 @@
+//! An ESP account as mailcall polls it: which provider, where, with what
+//! credential, which streams, on what schedule. Built once from the
+//! configuration; every other part (clients, poller, sandbox) reads it.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::metrics::{BucketWidth, StreamKey};
+
+/// The providers mailcall can poll.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Provider {
+    SendGrid,
+    Mailgun,
+    Postmark,
+    SparkPost,
+    /// Generated traffic for `mailcall demo` and tests (no network).
+    Sandbox,
+}
+
+impl Provider {
+    /// Every provider, in the order the configuration documents them.
+    pub const ALL: [Provider; 5] = [
+        Provider::SendGrid,
+        Provider::Mailgun,
+        Provider::Postmark,
+        Provider::SparkPost,
+        Provider::Sandbox,
+    ];
+
+    /// The spelling used in the configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::SendGrid => "sendgrid",
+            Provider::Mailgun => "mailgun",
+            Provider::Postmark => "postmark",
+            Provider::SparkPost => "sparkpost",
+            Provider::Sandbox => "sandbox",
+        }
+    }
+
+    /// The provider's production API base, by region (`"us"` or `"eu"`);
+    /// `None` for a region the provider does not have.
+    pub fn default_base_url(self, region: &str) -> Option<&'static str> {
+        match (self, region) {
+            (Provider::SendGrid, "us") => Some("https://api.sendgrid.com"),
+            (Provider::SendGrid, "eu") => Some("https://api.eu.sendgrid.com"),
+            (Provider::Mailgun, "us") => Some("https://api.mailgun.net"),
+            (Provider::Mailgun, "eu") => Some("https://api.eu.mailgun.net"),
+            (Provider::Postmark, "us") => Some("https://api.postmarkapp.com"),
+            (Provider::SparkPost, "us") => Some("https://api.sparkpost.com"),
+            (Provider::SparkPost, "eu") => Some("https://api.eu.sparkpost.com"),
+            (Provider::Sandbox, _) => Some("sandbox:"),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A credential. `Debug` and `Display` never show it, so it cannot reach a
+/// log line or an error message by accident; only the client that puts it
+/// in a request header calls [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Secret {
+        Secret(value.into())
+    }
+
+    /// The secret value, for building the request that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Which streams of an account to poll.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamSelection {
+    /// The account as a whole (one stream, `StreamKey::account()`).
+    Account,
+    /// These streams: `tag:…` (Mailgun, Postmark), `category:…` (SendGrid),
+    /// `campaign:…` (SparkPost), or `message-stream:…` (Postmark).
+    Named(Vec<StreamKey>),
+    /// Every tag/category/campaign the provider reports, plus the account.
+    AllDiscovered,
+}
+
+/// A validated ESP account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    /// The name people use for it (`sendgrid-main`); unique in the config.
+    pub name: String,
+    pub provider: Provider,
+    /// The API base without a trailing slash: the provider's default, its EU
+    /// host, or any URL (tests point it at a loopback mock).
+    pub base_url: String,
+    /// The API key or token, resolved from the environment or a file.
+    pub credential: Secret,
+    /// Mailgun only: the sending domain the stats are for.
+    pub domain: Option<String>,
+    pub streams: StreamSelection,
+    /// The bucket size to ask for (hour where the provider allows it).
+    pub bucket: BucketWidth,
+    /// How far back each poll re-fetches, so late data revises past buckets
+    /// and a restart catches up.
+    pub window: Duration,
+    /// Per-request timeout.
+    pub timeout: Duration,
+}
