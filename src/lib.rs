@@ -25,4 +25,5 @@ pub mod discord;
 pub mod domain;
 pub mod esp;
 pub mod metrics;
+pub mod schedule;
 pub mod store;

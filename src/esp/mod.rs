@@ -15,6 +15,7 @@
 //! on outside input.
 
 pub mod account;
+pub mod client;
 pub mod mailgun;
 pub mod postmark;
 pub mod sendgrid;

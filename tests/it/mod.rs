@@ -3,6 +3,7 @@ mod config;
 mod console;
 mod crash;
 mod demo;
+mod esp_clients;
 mod discord;
 #[allow(dead_code)]
 mod fake_discord;

@@ -1,0 +1,1 @@
+//! Fetching ESP statistics over HTTP (placeholder; being written).

@@ -1,0 +1,1 @@
+//! Cron schedules in a time zone (placeholder; being written).

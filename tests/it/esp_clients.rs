@@ -1,0 +1,1 @@
+//! ESP clients against loopback mocks (placeholder; being written).
