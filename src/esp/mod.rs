@@ -18,6 +18,7 @@ pub mod account;
 pub mod client;
 pub mod mailgun;
 pub mod postmark;
+pub mod sandbox;
 pub mod sendgrid;
 pub mod sparkpost;
 

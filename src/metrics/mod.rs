@@ -20,6 +20,7 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
 use chrono::{DateTime, Utc};
 
 /// How long a bucket is. Sub-hour precisions are not modelled: the bot polls
@@ -29,7 +30,8 @@ use chrono::{DateTime, Utc};
 /// resolutions (Mailgun `resolution=month`, SendGrid `aggregated_by=week`,
 /// SparkPost `precision=week|month`), and the published sample payloads use
 /// them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum BucketWidth {
     Hour,
     Day,
@@ -38,7 +40,7 @@ pub enum BucketWidth {
 }
 
 /// One time bucket, as the provider counted it.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Bucket {
     /// The instant the bucket starts, converted to UTC.
     pub start: DateTime<Utc>,
@@ -58,7 +60,8 @@ pub struct Bucket {
 ///
 /// The text is `"account"` or `"<kind>:<name>"` (`"tag:welcome"`,
 /// `"category:docs"`, `"campaign:spring-sale"`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct StreamKey(String);
 
 impl StreamKey {
@@ -101,7 +104,7 @@ impl fmt::Display for StreamKey {
 
 /// The canonical counts for one stream in one bucket. Every field is `None`
 /// when the provider did not supply it (see the module documentation).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Counts {
     /// Send requests accepted by the ESP, before suppressions and drops.
     pub requested: Option<u64>,
@@ -142,7 +145,7 @@ impl Counts {
 }
 
 /// One normalised observation: these counts, for this stream, in this bucket.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Sample {
     pub stream: StreamKey,
     pub bucket: Bucket,

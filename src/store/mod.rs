@@ -7,13 +7,15 @@
 //! `commit` returns. That promise is what lets a front end answer "done" the
 //! moment `commit` succeeds.
 
+mod history;
 mod memory;
 mod sled_store;
 
 use std::path::PathBuf;
 
+pub use history::{MetricsHistory, PollState};
 pub use memory::MemoryStore;
-pub use sled_store::{SledStore, SCHEMA_VERSION};
+pub use sled_store::{SledHistory, SledStore, SCHEMA_VERSION};
 
 use crate::domain::{Denial, Incident, IncidentId};
 

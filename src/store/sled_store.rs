@@ -55,16 +55,21 @@
 //! generic one (or, on some platforms, a wait).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::fs::{self, File, OpenOptions};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
+
 use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 
 use super::{IncidentStore, StoreError, Write};
+use super::history::{self, MetricsHistory, PollState, PollStateRecord, SampleRecord};
 use crate::domain::{Denial, Incident, IncidentId, TimelineEntry};
+use crate::metrics::{Sample, StreamKey};
 
 /// The schema this build writes and the newest it reads.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -130,8 +135,9 @@ pub struct SledStore {
     _lock: File,
     /// `mailcall.commits`, rewritten in place after each commit.
     sidecar: File,
-    /// sled's log file (`db`), opened again so mailcall can fdatasync it.
-    log: File,
+    /// sled's log file (`db`), opened again so mailcall can fdatasync it;
+    /// shared with the metric history handle.
+    log: Arc<File>,
     /// Every incident, decoded; updated only after a commit is durable.
     incidents: BTreeMap<IncidentId, Incident>,
     /// The state record as last committed.
@@ -233,10 +239,10 @@ impl SledStore {
                 path: path.clone(),
                 source,
             })?;
-        let log = File::open(dir.join("db")).map_err(|source| StoreError::Io {
+        let log = Arc::new(File::open(dir.join("db")).map_err(|source| StoreError::Io {
             path: path.clone(),
             source,
-        })?;
+        })?);
         let mut store = SledStore {
             db,
             path,
@@ -463,6 +469,19 @@ struct DenialRecord {
 }
 
 impl SledStore {
+    /// A handle on the metric history in this store. It is independent of
+    /// the incident records (its own sled tree) and safe to use from many
+    /// threads, so polling never waits for incident commands.
+    pub fn history(&self) -> Result<SledHistory, StoreError> {
+        let tree = self.db.open_tree("metrics").map_err(|e| self.backend(e))?;
+        Ok(SledHistory {
+            tree,
+            db: self.db.clone(),
+            log: self.log.clone(),
+            path: self.path.clone(),
+        })
+    }
+
     /// Writes, durably, a record that belongs to a front end rather than to
     /// the incident model (the Discord adapter keeps its message ids here so
     /// edits and buttons survive a restart).
@@ -594,5 +613,106 @@ impl IncidentStore for SledStore {
         // go unnoticed until the next successful write re-arms it.
         let _ = self.write_sidecar(state.commits);
         Ok(())
+    }
+}
+
+/// The metric history of a [`SledStore`]; see [`MetricsHistory`].
+#[derive(Clone)]
+pub struct SledHistory {
+    tree: sled::Tree,
+    db: sled::Db,
+    log: Arc<File>,
+    path: PathBuf,
+}
+
+impl SledHistory {
+    fn backend(&self, e: sled::Error) -> StoreError {
+        match e {
+            sled::Error::Io(source) => StoreError::Io {
+                path: self.path.clone(),
+                source,
+            },
+            other => StoreError::Backend(other.to_string()),
+        }
+    }
+
+    fn corrupt(&self, key: &[u8], e: serde_json::Error) -> StoreError {
+        StoreError::Corrupt {
+            path: self.path.clone(),
+            detail: format!("metric record {} is unreadable: {e}", String::from_utf8_lossy(key).replace('\u{1f}', "/")),
+        }
+    }
+
+    fn sync(&self) -> Result<(), StoreError> {
+        self.db.flush().map_err(|e| self.backend(e))?;
+        self.log.sync_data().map_err(|source| StoreError::Io {
+            path: self.path.join("db"),
+            source,
+        })
+    }
+
+    fn state_record(state: &PollState) -> Result<Vec<u8>, StoreError> {
+        encode(&PollStateRecord {
+            schema: SCHEMA_VERSION,
+            state: state.clone(),
+        })
+    }
+}
+
+impl MetricsHistory for SledHistory {
+    fn record_poll(&self, account: &str, samples: &[Sample], state: &PollState) -> Result<(), StoreError> {
+        let mut batch = sled::Batch::default();
+        for sample in samples {
+            let record = encode(&SampleRecord {
+                schema: SCHEMA_VERSION,
+                sample: sample.clone(),
+            })?;
+            batch.insert(history::sample_key(account, sample), record);
+        }
+        batch.insert(history::state_key(account), Self::state_record(state)?);
+        self.tree.apply_batch(batch).map_err(|e| self.backend(e))?;
+        self.sync()
+    }
+
+    fn record_state(&self, account: &str, state: &PollState) -> Result<(), StoreError> {
+        self.tree
+            .insert(history::state_key(account), Self::state_record(state)?)
+            .map_err(|e| self.backend(e))?;
+        self.sync()
+    }
+
+    fn poll_state(&self, account: &str) -> Result<Option<PollState>, StoreError> {
+        let key = history::state_key(account);
+        match self.tree.get(&key).map_err(|e| self.backend(e))? {
+            None => Ok(None),
+            Some(bytes) => serde_json::from_slice::<PollStateRecord>(&bytes)
+                .map(|r| Some(r.state))
+                .map_err(|e| self.corrupt(&key, e)),
+        }
+    }
+
+    fn series(&self, account: &str, stream: &StreamKey, since: DateTime<Utc>) -> Result<Vec<Sample>, StoreError> {
+        let mut samples = Vec::new();
+        for item in self.tree.scan_prefix(history::series_prefix(account, stream)) {
+            let (key, value) = item.map_err(|e| self.backend(e))?;
+            let record: SampleRecord = serde_json::from_slice(&value).map_err(|e| self.corrupt(&key, e))?;
+            if record.sample.bucket.start >= since {
+                samples.push(record.sample);
+            }
+        }
+        Ok(samples)
+    }
+
+    fn streams(&self) -> Result<Vec<(String, StreamKey)>, StoreError> {
+        let mut streams: Vec<(String, StreamKey)> = Vec::new();
+        for item in self.tree.scan_prefix([b'h']) {
+            let (key, _) = item.map_err(|e| self.backend(e))?;
+            if let Some(pair) = history::parse_sample_key(&key) {
+                if streams.last() != Some(&pair) {
+                    streams.push(pair);
+                }
+            }
+        }
+        Ok(streams)
     }
 }

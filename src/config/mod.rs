@@ -13,7 +13,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+// mod esp; (connected once the schedule and ESP client modules land)
+
 use crate::domain::Team;
+
 
 /// A validated configuration.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -1,0 +1,261 @@
+//! The `[[esp]]` tables and the `[poll]` table: which ESP accounts to poll,
+//! how, and when.
+//!
+//! Validation happens here, once, at load time (a schedule string becomes a
+//! [`Schedule`], a stream list becomes stream keys); credentials are only
+//! *located* here and read when polling starts, so `check-config` works on a
+//! machine that does not hold the secrets.
+
+use std::ops::Range;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::ConfigError;
+use crate::esp::account::{Account, Provider, Secret, StreamSelection};
+use crate::esp::sandbox::Scenario;
+use crate::metrics::{BucketWidth, StreamKey};
+use crate::poll::{PlannedAccount, PollerSettings};
+use crate::schedule::Schedule;
+
+/// Where a credential comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CredentialSource {
+    Env(String),
+    File(PathBuf),
+    /// The sandbox needs none.
+    None,
+}
+
+/// The sandbox's traffic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SandboxScenario {
+    /// Healthy traffic.
+    Steady,
+    /// The demo's story: a bounce spike and a silent automation.
+    Demo,
+}
+
+/// A validated `[[esp]]` table.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EspConfig {
+    pub name: String,
+    pub provider: Provider,
+    pub base_url: String,
+    pub credential: CredentialSource,
+    pub domain: Option<String>,
+    pub streams: StreamSelection,
+    pub bucket: BucketWidth,
+    pub window: Duration,
+    pub timeout: Duration,
+    pub schedule: Schedule,
+    pub scenario: Option<SandboxScenario>,
+}
+
+impl EspConfig {
+    /// Reads the credential and returns the account ready to poll. The
+    /// error names the variable or file, never a value.
+    pub fn plan(&self, now: chrono::DateTime<chrono::Utc>) -> Result<PlannedAccount, String> {
+        let credential = match &self.credential {
+            CredentialSource::None => Secret::new(""),
+            CredentialSource::Env(name) => match std::env::var(name) {
+                Ok(value) if !value.trim().is_empty() => Secret::new(value.trim()),
+                _ => return Err(format!("ESP account {}: set the environment variable {name} to its API key", self.name)),
+            },
+            CredentialSource::File(path) => match std::fs::read_to_string(path) {
+                Ok(value) if !value.trim().is_empty() => Secret::new(value.trim()),
+                Ok(_) => return Err(format!("ESP account {}: the key file {} is empty", self.name, path.display())),
+                Err(e) => return Err(format!("ESP account {}: cannot read the key file {}: {e}", self.name, path.display())),
+            },
+        };
+        Ok(PlannedAccount {
+            account: Account {
+                name: self.name.clone(),
+                provider: self.provider,
+                base_url: self.base_url.clone(),
+                credential,
+                domain: self.domain.clone(),
+                streams: self.streams.clone(),
+                bucket: self.bucket,
+                window: self.window,
+                timeout: self.timeout,
+            },
+            schedule: self.schedule.clone(),
+            scenario: self.scenario.map(|s| match s {
+                SandboxScenario::Steady => Scenario::steady(),
+                SandboxScenario::Demo => Scenario::demo(now),
+            }),
+        })
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawEsp {
+    name: Spanned<String>,
+    provider: Spanned<String>,
+    region: Option<Spanned<String>>,
+    base_url: Option<Spanned<String>>,
+    credential_env: Option<Spanned<String>>,
+    credential_file: Option<Spanned<String>>,
+    domain: Option<Spanned<String>>,
+    streams: Option<Spanned<RawStreams>>,
+    bucket: Option<Spanned<String>>,
+    schedule: Spanned<String>,
+    #[serde(default = "utc")]
+    timezone: Spanned<String>,
+    window_hours: Option<Spanned<u64>>,
+    timeout_seconds: Option<Spanned<u64>>,
+    scenario: Option<Spanned<String>>,
+}
+
+fn utc() -> Spanned<String> {
+    Spanned::new(0..0, "UTC".to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawStreams {
+    Word(String),
+    List(Vec<String>),
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPoll {
+    max_concurrent: Option<Spanned<u64>>,
+    stale_after: Option<Spanned<u64>>,
+    jitter_seconds: Option<Spanned<u64>>,
+}
+
+/// Builds an error at a span.
+pub(super) type At<'a> = &'a dyn Fn(Range<usize>, Option<String>, String) -> ConfigError;
+
+pub(super) fn poll_settings(raw: RawPoll, at: At<'_>) -> Result<PollerSettings, ConfigError> {
+    let mut settings = PollerSettings::default();
+    if let Some(n) = raw.max_concurrent {
+        if !(1..=4096).contains(n.get_ref()) {
+            return Err(at(n.span(), Some("poll.max_concurrent".into()), "must be between 1 and 4096".into()));
+        }
+        settings.max_concurrent = *n.get_ref() as usize;
+    }
+    if let Some(n) = raw.stale_after {
+        if !(1..=100).contains(n.get_ref()) {
+            return Err(at(n.span(), Some("poll.stale_after".into()), "must be between 1 and 100".into()));
+        }
+        settings.stale_after = *n.get_ref() as u32;
+    }
+    if let Some(n) = raw.jitter_seconds {
+        settings.jitter = Duration::from_secs(*n.get_ref());
+    }
+    Ok(settings)
+}
+
+pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, ConfigError> {
+    let mut accounts: Vec<EspConfig> = Vec::new();
+    for (index, esp) in raw.into_iter().enumerate() {
+        let key = |field: &str| Some(format!("esp[{index}].{field}"));
+        let name = esp.name.get_ref().trim().to_string();
+        if name.is_empty() || name.chars().count() > 60 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(at(esp.name.span(), key("name"), "must be 1–60 characters without spaces".into()));
+        }
+        if accounts.iter().any(|a| a.name == name) {
+            return Err(at(esp.name.span(), key("name"), format!("`{name}` is used by another account")));
+        }
+        let provider = Provider::ALL
+            .iter()
+            .copied()
+            .find(|p| p.as_str().eq_ignore_ascii_case(esp.provider.get_ref().trim()))
+            .ok_or_else(|| {
+                let known: Vec<&str> = Provider::ALL.iter().map(|p| p.as_str()).collect();
+                at(esp.provider.span(), key("provider"), format!("`{}` is not a provider; expected one of: {}", esp.provider.get_ref(), known.join(", ")))
+            })?;
+        let base_url = match (&esp.base_url, &esp.region) {
+            (Some(url), _) => {
+                let url = url.get_ref().trim().trim_end_matches('/');
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(at(esp.base_url.as_ref().map(|u| u.span()).unwrap_or(0..0), key("base_url"), "must start with http:// or https://".into()));
+                }
+                url.to_string()
+            }
+            (None, region) => {
+                let region_name = region.as_ref().map(|r| r.get_ref().trim().to_lowercase()).unwrap_or_else(|| "us".into());
+                provider
+                    .default_base_url(&region_name)
+                    .map(String::from)
+                    .ok_or_else(|| at(region.as_ref().map(|r| r.span()).unwrap_or(0..0), key("region"), format!("{provider} has no `{region_name}` region; use us or eu (or base_url)")))?
+            }
+        };
+        let credential = match (&esp.credential_env, &esp.credential_file, provider) {
+            (None, None, Provider::Sandbox) => CredentialSource::None,
+            (Some(env), None, _) => CredentialSource::Env(env.get_ref().trim().to_string()),
+            (None, Some(file), _) => CredentialSource::File(PathBuf::from(file.get_ref().trim())),
+            (Some(_), Some(file), _) => return Err(at(file.span(), key("credential_file"), "give credential_env or credential_file, not both".into())),
+            (None, None, _) => return Err(at(esp.name.span(), key("credential_env"), format!("{provider} needs credential_env or credential_file (never the key itself)"))),
+        };
+        if provider == Provider::Mailgun && esp.domain.is_none() {
+            return Err(at(esp.name.span(), key("domain"), "Mailgun accounts need the sending domain".into()));
+        }
+        let streams = match &esp.streams {
+            None => StreamSelection::Account,
+            Some(s) => match s.get_ref() {
+                RawStreams::Word(w) if w == "account" => StreamSelection::Account,
+                RawStreams::Word(w) if w == "all" => StreamSelection::AllDiscovered,
+                RawStreams::Word(w) => return Err(at(s.span(), key("streams"), format!("`{w}` is not a stream selection; use \"account\", \"all\" or a list such as [\"tag:welcome\"]"))),
+                RawStreams::List(list) => {
+                    let mut keys = Vec::new();
+                    for item in list {
+                        let Some((kind, stream)) = item.split_once(':') else {
+                            return Err(at(s.span(), key("streams"), format!("`{item}` is not a stream; write kind:name (tag:welcome, category:news, campaign:spring)")));
+                        };
+                        if !["tag", "category", "campaign", "message-stream"].contains(&kind) || stream.trim().is_empty() {
+                            return Err(at(s.span(), key("streams"), format!("`{item}`: the kind must be tag, category, campaign or message-stream")));
+                        }
+                        keys.push(StreamKey::new(item.trim()));
+                    }
+                    StreamSelection::Named(keys)
+                }
+            },
+        };
+        let bucket = match esp.bucket.as_ref().map(|b| b.get_ref().as_str()) {
+            None | Some("hour") => BucketWidth::Hour,
+            Some("day") => BucketWidth::Day,
+            Some(other) => return Err(at(esp.bucket.as_ref().map(|b| b.span()).unwrap_or(0..0), key("bucket"), format!("`{other}` is not a bucket; use hour or day"))),
+        };
+        let schedule = Schedule::parse(esp.schedule.get_ref(), esp.timezone.get_ref().trim()).map_err(|e| {
+            let span = if e.to_string().contains("time zone") && esp.timezone.span() != (0..0) { esp.timezone.span() } else { esp.schedule.span() };
+            at(span, key("schedule"), e.to_string())
+        })?;
+        let window_hours = esp.window_hours.as_ref().map(|w| *w.get_ref()).unwrap_or(48);
+        if !(1..=24 * 90).contains(&window_hours) {
+            return Err(at(esp.window_hours.as_ref().map(|w| w.span()).unwrap_or(0..0), key("window_hours"), "must be between 1 and 2160 (90 days)".into()));
+        }
+        let timeout = esp.timeout_seconds.as_ref().map(|t| *t.get_ref()).unwrap_or(30);
+        if !(1..=600).contains(&timeout) {
+            return Err(at(esp.timeout_seconds.as_ref().map(|t| t.span()).unwrap_or(0..0), key("timeout_seconds"), "must be between 1 and 600".into()));
+        }
+        let scenario = match (provider, esp.scenario.as_ref().map(|s| (s.get_ref().as_str(), s.span()))) {
+            (Provider::Sandbox, None | Some(("steady", _))) => Some(SandboxScenario::Steady),
+            (Provider::Sandbox, Some(("demo", _))) => Some(SandboxScenario::Demo),
+            (Provider::Sandbox, Some((other, span))) => return Err(at(span, key("scenario"), format!("`{other}` is not a sandbox scenario; use steady or demo"))),
+            (_, Some((_, span))) => return Err(at(span, key("scenario"), "only sandbox accounts have a scenario".into())),
+            (_, None) => None,
+        };
+        accounts.push(EspConfig {
+            name,
+            provider,
+            base_url,
+            credential,
+            domain: esp.domain.map(|d| d.into_inner().trim().to_string()),
+            streams,
+            bucket,
+            window: Duration::from_secs(window_hours * 3600),
+            timeout: Duration::from_secs(timeout),
+            schedule,
+            scenario,
+        });
+    }
+    Ok(accounts)
+}

@@ -1,0 +1,288 @@
+//! The sandbox provider: realistic generated traffic, with scripted
+//! incidents, for `mailcall demo` and for tests. No network.
+//!
+//! Traffic follows a weekly rhythm (weekdays busy, weekends quiet, a daytime
+//! peak in UTC), with noise. Everything is a pure function of the account,
+//! the stream and the bucket (the noise is seeded from them), so fetching
+//! the same window twice gives the same numbers: re-polls upsert identical
+//! samples, exactly as a well-behaved provider's history would.
+//!
+//! Scripted events bend the traffic from a given instant: a bounce spike
+//! (a poisoned list import), silence (an automation that stopped sending:
+//! explicit zero volume, because the sandbox knows it sent nothing), or
+//! broken tracking (opens and clicks collapse while delivery looks normal).
+//! Only complete hours are reported, like providers that publish a bucket
+//! once it closes.
+
+use chrono::{DateTime, Datelike, Duration, DurationRound, Timelike, Utc, Weekday};
+
+use crate::metrics::{Bucket, BucketWidth, Counts, Sample, StreamKey};
+
+/// How a stream sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    /// Triggered by sign-ups and actions: follows the daily rhythm.
+    Automation,
+    /// Receipts and resets: steady, lighter at night.
+    Transactional,
+    /// Marketing sends: weekday working hours only.
+    Newsletter,
+}
+
+/// One generated stream.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SandboxStream {
+    pub key: StreamKey,
+    /// Messages per hour at a weekday peak.
+    pub peak_hourly: u64,
+    pub profile: Profile,
+}
+
+/// Something that goes wrong, from `start` until `end` (open-ended if
+/// `None`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Event {
+    pub stream: StreamKey,
+    pub start: DateTime<Utc>,
+    pub end: Option<DateTime<Utc>>,
+    pub kind: EventKind,
+}
+
+/// What goes wrong.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum EventKind {
+    /// Hard bounces at this rate (0.08 = 8%).
+    BounceSpike { hard_bounce_rate: f64 },
+    /// The stream sends nothing.
+    Silence,
+    /// Opens and clicks fall to this fraction of normal.
+    TrackingBroken { fraction: f64 },
+}
+
+/// Streams and events of one sandbox account.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scenario {
+    pub streams: Vec<SandboxStream>,
+    pub events: Vec<Event>,
+}
+
+impl Scenario {
+    /// Four healthy streams and no incidents.
+    pub fn steady() -> Scenario {
+        let stream = |key: &str, peak_hourly, profile| SandboxStream {
+            key: StreamKey::new(key),
+            peak_hourly,
+            profile,
+        };
+        Scenario {
+            streams: vec![
+                stream("tag:welcome", 180, Profile::Automation),
+                stream("tag:onboarding-day-3", 90, Profile::Automation),
+                stream("tag:receipts", 400, Profile::Transactional),
+                stream("tag:newsletter", 2500, Profile::Newsletter),
+            ],
+            events: Vec::new(),
+        }
+    }
+
+    /// The demo's story, anchored at `now`: the welcome series starts
+    /// bouncing three hours ago (a poisoned import), and the day-3
+    /// onboarding automation went silent five hours ago.
+    pub fn demo(now: DateTime<Utc>) -> Scenario {
+        let hour = now.duration_trunc(Duration::hours(1)).unwrap_or(now);
+        let mut scenario = Scenario::steady();
+        scenario.events = vec![
+            Event {
+                stream: StreamKey::new("tag:welcome"),
+                start: hour - Duration::hours(3),
+                end: None,
+                kind: EventKind::BounceSpike { hard_bounce_rate: 0.09 },
+            },
+            Event {
+                stream: StreamKey::new("tag:onboarding-day-3"),
+                start: hour - Duration::hours(5),
+                end: None,
+                kind: EventKind::Silence,
+            },
+        ];
+        scenario
+    }
+}
+
+/// How busy this hour is for this profile, 0..=1.
+fn rhythm(profile: Profile, at: DateTime<Utc>) -> f64 {
+    let weekend = matches!(at.weekday(), Weekday::Sat | Weekday::Sun);
+    let hour = at.hour() as f64;
+    // A smooth day curve peaking mid-afternoon UTC, never quite zero.
+    let day = 0.15 + 0.85 * (-((hour - 14.0) / 4.5).powi(2)).exp();
+    match profile {
+        Profile::Automation => day * if weekend { 0.55 } else { 1.0 },
+        Profile::Transactional => (0.4 + 0.6 * day) * if weekend { 0.8 } else { 1.0 },
+        Profile::Newsletter => {
+            if weekend || !(8.0..18.0).contains(&hour) {
+                0.0
+            } else {
+                day
+            }
+        }
+    }
+}
+
+/// A deterministic generator for one (account, stream, bucket).
+fn rng_for(account: &str, stream: &StreamKey, start: DateTime<Utc>) -> fastrand::Rng {
+    // FNV-1a: stable across runs and platforms, unlike the std hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in account.bytes().chain([0]).chain(stream.as_str().bytes()).chain(start.timestamp().to_le_bytes()) {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    fastrand::Rng::with_seed(hash)
+}
+
+/// `base × rate`, with ±`spread` relative noise, rounded.
+fn around(rng: &mut fastrand::Rng, base: f64, rate: f64, spread: f64) -> u64 {
+    let noise = 1.0 + spread * (rng.f64() * 2.0 - 1.0);
+    (base * rate * noise).round().max(0.0) as u64
+}
+
+/// The counts of one hour of one stream.
+fn hour_counts(account: &str, stream: &SandboxStream, events: &[Event], start: DateTime<Utc>) -> Counts {
+    let mut rng = rng_for(account, &stream.key, start);
+    let active = |kind: fn(&EventKind) -> bool| {
+        events.iter().find(|e| {
+            e.stream == stream.key && e.start <= start && e.end.is_none_or(|end| start < end) && kind(&e.kind)
+        })
+    };
+    let silent = active(|k| matches!(k, EventKind::Silence)).is_some();
+    let volume = if silent {
+        0
+    } else {
+        around(&mut rng, stream.peak_hourly as f64, rhythm(stream.profile, start), 0.12)
+    };
+    let sent = volume as f64;
+    let hard_rate = match active(|k| matches!(k, EventKind::BounceSpike { .. })).map(|e| e.kind) {
+        Some(EventKind::BounceSpike { hard_bounce_rate }) => hard_bounce_rate,
+        _ => 0.003,
+    };
+    let bounce_hard = around(&mut rng, sent, hard_rate, 0.3).min(volume);
+    let bounce_soft = around(&mut rng, sent, 0.004, 0.3).min(volume - bounce_hard);
+    let blocked = around(&mut rng, sent, 0.001, 0.5).min(volume - bounce_hard - bounce_soft);
+    let delivered = volume - bounce_hard - bounce_soft - blocked;
+    let engagement = match active(|k| matches!(k, EventKind::TrackingBroken { .. })).map(|e| e.kind) {
+        Some(EventKind::TrackingBroken { fraction }) => fraction,
+        _ => 1.0,
+    };
+    let opens_unique = around(&mut rng, delivered as f64, 0.26 * engagement, 0.15);
+    Counts {
+        requested: Some(volume),
+        sent: Some(volume),
+        delivered: Some(delivered),
+        bounce_hard: Some(bounce_hard),
+        bounce_soft: Some(bounce_soft),
+        blocked: Some(blocked),
+        deferred: Some(around(&mut rng, sent, 0.01, 0.4)),
+        dropped: Some(0),
+        opens_unique: Some(opens_unique),
+        opens_machine: Some(around(&mut rng, opens_unique as f64, 0.4, 0.1)),
+        clicks_unique: Some(around(&mut rng, delivered as f64, 0.032 * engagement, 0.2)),
+        complaints: Some(around(&mut rng, delivered as f64, 0.0002, 1.0)),
+        unsubscribes: Some(around(&mut rng, delivered as f64, 0.0015, 0.5)),
+    }
+}
+
+/// The complete hourly buckets in `[start, end)` for every stream of the
+/// scenario (only `streams`, if given).
+pub fn generate(
+    account: &str,
+    scenario: &Scenario,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    streams: Option<&[StreamKey]>,
+) -> Vec<Sample> {
+    let first = start.duration_trunc(Duration::hours(1)).unwrap_or(start);
+    let first = if first < start { first + Duration::hours(1) } else { first };
+    let mut samples = Vec::new();
+    for stream in &scenario.streams {
+        if streams.is_some_and(|wanted| !wanted.contains(&stream.key)) {
+            continue;
+        }
+        let mut hour = first;
+        while hour + Duration::hours(1) <= end {
+            samples.push(Sample {
+                stream: stream.key.clone(),
+                bucket: Bucket {
+                    start: hour,
+                    width: BucketWidth::Hour,
+                    provider_tz: "UTC".into(),
+                },
+                counts: hour_counts(account, stream, &scenario.events, hour),
+            });
+            hour += Duration::hours(1);
+        }
+    }
+    samples
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    #[test]
+    fn the_same_window_always_gives_the_same_numbers() {
+        let scenario = Scenario::steady();
+        let a = generate("acct", &scenario, at("2026-11-16T00:00:00Z"), at("2026-11-17T00:00:00Z"), None);
+        let b = generate("acct", &scenario, at("2026-11-16T00:00:00Z"), at("2026-11-17T00:00:00Z"), None);
+        assert_eq!(a, b);
+        assert_eq!(a.len(), 4 * 24);
+        let other = generate("other", &scenario, at("2026-11-16T00:00:00Z"), at("2026-11-17T00:00:00Z"), None);
+        assert_ne!(a, other, "accounts get their own noise");
+    }
+
+    #[test]
+    fn only_complete_hours_inside_the_window() {
+        let samples = generate("a", &Scenario::steady(), at("2026-11-16T10:30:00Z"), at("2026-11-16T13:15:00Z"), None);
+        let starts: Vec<u32> = samples.iter().filter(|s| s.stream.as_str() == "tag:welcome").map(|s| s.bucket.start.hour()).collect();
+        assert_eq!(starts, [11, 12]);
+    }
+
+    #[test]
+    fn weekends_are_quiet_and_newsletters_stay_in_office_hours() {
+        let scenario = Scenario::steady();
+        let volume = |from: &str, stream: &str| -> u64 {
+            let start = at(from);
+            generate("a", &scenario, start, start + Duration::days(1), Some(&[StreamKey::new(stream)]))
+                .iter()
+                .filter_map(|s| s.counts.sent)
+                .sum()
+        };
+        // 2026-11-16 is a Monday, 2026-11-22 a Sunday.
+        assert!(volume("2026-11-22T00:00:00Z", "tag:welcome") < volume("2026-11-16T00:00:00Z", "tag:welcome"));
+        assert_eq!(volume("2026-11-22T00:00:00Z", "tag:newsletter"), 0);
+        assert!(volume("2026-11-16T00:00:00Z", "tag:newsletter") > 10_000);
+    }
+
+    #[test]
+    fn scripted_events_bend_the_traffic() {
+        let now = at("2026-11-18T15:20:00Z");
+        let scenario = Scenario::demo(now);
+        let samples = generate("a", &scenario, now - Duration::hours(8), now, None);
+        let of = |stream: &str, hour: u32| {
+            samples
+                .iter()
+                .find(|s| s.stream.as_str() == stream && s.bucket.start.hour() == hour)
+                .map(|s| s.counts.clone())
+                .unwrap_or_default()
+        };
+        // Silence from 10:00: explicit zeros, not missing data.
+        assert_eq!(of("tag:onboarding-day-3", 10).sent, Some(0));
+        assert!(of("tag:onboarding-day-3", 9).sent.unwrap_or(0) > 0);
+        // Bounce spike from 12:00.
+        let rate = |c: Counts| c.bounce_hard.unwrap_or(0) as f64 / c.sent.unwrap_or(1) as f64;
+        assert!(rate(of("tag:welcome", 12)) > 0.05, "{}", rate(of("tag:welcome", 12)));
+        assert!(rate(of("tag:welcome", 11)) < 0.02);
+    }
+}
