@@ -9,13 +9,14 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use super::parse::{Command, IncidentCommand, ListFilter, OpenArgs};
+use super::parse::{Command, IncidentCommand, ListFilter, MetricsQuery, OpenArgs};
 use super::{render, Invocation, Manifests, ParseError};
 use crate::clock::Clock;
 use crate::domain::{
     Caller, Change, Denial, Incident, IncidentDraft, IncidentId, Op, RuleError, Team,
 };
-use crate::store::{IncidentStore, StoreError, Write};
+use crate::metrics::{summary, StreamKey};
+use crate::store::{IncidentStore, MetricsHistory, StoreError, Write};
 
 /// Who sees a reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,6 +73,9 @@ pub enum CommandError {
     NotFound(IncidentId),
     #[error("{0}")]
     Denied(String),
+    /// A question the stored data cannot answer (an unknown stream).
+    #[error("{0}")]
+    NoData(String),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -90,6 +94,8 @@ pub struct Engine<S> {
     store: S,
     clock: Arc<dyn Clock>,
     manifests: Manifests,
+    /// Metric history for `/metrics`; `None` where no ESP is polled.
+    history: Option<Arc<dyn MetricsHistory>>,
 }
 
 impl<S: IncidentStore> Engine<S> {
@@ -98,7 +104,14 @@ impl<S: IncidentStore> Engine<S> {
             store,
             clock,
             manifests: Manifests::embedded(),
+            history: None,
         }
+    }
+
+    /// Gives the engine the metric history `/metrics` reads.
+    pub fn with_history(mut self, history: Arc<dyn MetricsHistory>) -> Engine<S> {
+        self.history = Some(history);
+        self
     }
 
     pub fn store(&self) -> &S {
@@ -153,7 +166,60 @@ impl<S: IncidentStore> Engine<S> {
                 Ok(private(render::incident_log(&incident)))
             }
             Command::Incident(IncidentCommand::List(filter)) => self.list(&filter),
+            Command::Metrics(query) => self.metrics(&query),
         }
+    }
+
+    fn metrics(&self, query: &MetricsQuery) -> Result<Outcome, CommandError> {
+        let Some(history) = &self.history else {
+            return Ok(private(
+                "No ESP accounts are polled here, so there are no metrics.".into(),
+            ));
+        };
+        let known = history.streams()?;
+        let matches: Vec<&(String, StreamKey)> = known
+            .iter()
+            .filter(|(account, stream)| {
+                stream.as_str() == query.stream
+                    && query.account.as_ref().is_none_or(|a| a == account)
+            })
+            .collect();
+        let (account, stream) = match matches.as_slice() {
+            [one] => (one.0.clone(), one.1.clone()),
+            [] => {
+                let names: Vec<String> = known
+                    .iter()
+                    .map(|(a, s)| format!("{a}/{s}"))
+                    .take(20)
+                    .collect();
+                return Err(CommandError::NoData(format!(
+                    "no history for stream {}{}; streams with history: {}",
+                    query.stream,
+                    query
+                        .account
+                        .as_ref()
+                        .map(|a| format!(" in account {a}"))
+                        .unwrap_or_default(),
+                    if names.is_empty() {
+                        "none yet".to_string()
+                    } else {
+                        names.join(", ")
+                    }
+                )));
+            }
+            many => {
+                let accounts: Vec<&str> = many.iter().map(|(a, _)| a.as_str()).collect();
+                return Err(CommandError::NoData(format!(
+                    "stream {} exists in several accounts ({}); add account:",
+                    query.stream,
+                    accounts.join(", ")
+                )));
+            }
+        };
+        let now = self.clock.now();
+        let samples = history.series(&account, &stream, now - summary::BASELINE)?;
+        let summary = summary::summarise(&samples, now);
+        Ok(private(render::metrics(&account, &stream, &summary)))
     }
 
     fn load(&self, id: IncidentId) -> Result<Incident, CommandError> {

@@ -15,10 +15,13 @@ use super::invocation::{Invocation, OptionValue};
 use super::ParseError;
 
 /// The manifests compiled into the binary, by file name.
-pub const EMBEDDED: &[(&str, &str)] = &[(
-    "incident.json",
-    include_str!("../../commands/incident.json"),
-)];
+pub const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "incident.json",
+        include_str!("../../commands/incident.json"),
+    ),
+    ("metrics.json", include_str!("../../commands/metrics.json")),
+];
 
 /// Discord's application-command option types that mailcall uses.
 pub mod kind {

@@ -14,7 +14,7 @@ pub mod render;
 pub use engine::{CommandError, Effect, Engine, Outcome, Reply, Visibility};
 pub use invocation::{Invocation, OptionValue};
 pub use manifest::{Manifests, Validated};
-pub use parse::{Command, IncidentCommand, ListFilter, OpenArgs, StatusFilter};
+pub use parse::{Command, IncidentCommand, ListFilter, MetricsQuery, OpenArgs, StatusFilter};
 
 /// Why an invocation could not be turned into a command. Each message names
 /// the command and the option, so the person can fix what they typed.

@@ -19,6 +19,15 @@ use crate::domain::{Actor, IncidentId, Name, Op, RootCause, Severity, Status, Te
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
     Incident(IncidentCommand),
+    /// `/metrics`: a stream's latest rates against its four-week median.
+    Metrics(MetricsQuery),
+}
+
+/// `/metrics stream:… [account:…]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MetricsQuery {
+    pub stream: String,
+    pub account: Option<String>,
 }
 
 /// `/incident …`.
@@ -154,7 +163,10 @@ impl Options<'_> {
 impl Command {
     /// A short description for the audit log: "/incident close INC-7".
     pub fn summary(&self) -> String {
-        let Command::Incident(command) = self;
+        let command = match self {
+            Command::Incident(command) => command,
+            Command::Metrics(query) => return format!("/metrics {}", query.stream),
+        };
         match command {
             IncidentCommand::Open(args) => {
                 format!("/incident open title:{:?}", args.title.as_str())
@@ -186,6 +198,16 @@ impl Command {
             values: &valid.options,
         };
         let path: Vec<&str> = valid.path.iter().map(String::as_str).collect();
+        if path.as_slice() == ["metrics"] {
+            let stream = o.required("stream", o.text("stream"))?.trim().to_string();
+            return Ok(Command::Metrics(MetricsQuery {
+                stream,
+                account: o
+                    .text("account")
+                    .map(|a| a.trim().to_string())
+                    .filter(|a| !a.is_empty()),
+            }));
+        }
         let incident = match path.as_slice() {
             ["incident", "open"] => {
                 let title = o.limited("title", Title::new)?;

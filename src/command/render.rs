@@ -141,3 +141,55 @@ pub fn incident_log(incident: &Incident) -> String {
     }
     out
 }
+
+/// "9.1%", or "—" for a rate that does not exist.
+fn percent(rate: Option<f64>) -> String {
+    match rate {
+        Some(r) if r >= 0.1 => format!("{:.1}%", r * 100.0),
+        Some(r) => format!("{:.2}%", r * 100.0),
+        None => "—".to_string(),
+    }
+}
+
+/// The answer to `/metrics`.
+pub fn metrics(
+    account: &str,
+    stream: &crate::metrics::StreamKey,
+    summary: &crate::metrics::summary::StreamSummary,
+) -> String {
+    let Some(latest) = &summary.latest else {
+        return format!("{account} / {stream}: no buckets in the last four weeks.");
+    };
+    let now = latest.counts.rates();
+    let m = &summary.median;
+    let volume = latest
+        .counts
+        .sent
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "?".into());
+    let mut out = format!(
+        "{account} / {stream} — latest bucket {} ({volume} sent); four-week median over {} buckets in brackets",
+        timestamp(latest.bucket.start),
+        summary.buckets
+    );
+    for (name, value, median) in [
+        ("delivered", now.delivery, m.delivery),
+        (
+            "bounced",
+            now.bounce.or(now.hard_bounce),
+            m.bounce.or(m.hard_bounce),
+        ),
+        ("deferred", now.deferral_events, m.deferral_events),
+        ("complaints", now.complaint, m.complaint),
+        ("opens", now.open, m.open),
+        ("clicks", now.click, m.click),
+        ("unsubscribes", now.unsubscribe, m.unsubscribe),
+    ] {
+        out.push_str(&format!(
+            "\n  {name:<13} {:>7}  ({})",
+            percent(value),
+            percent(median)
+        ));
+    }
+    out
+}

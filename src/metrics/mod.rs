@@ -18,10 +18,12 @@
 //!   never read: they are percentages in one place, fractions in another and
 //!   strings in a third.
 
+pub mod summary;
+
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 /// How long a bucket is. Sub-hour precisions are not modelled: the bot polls
 /// no finer than hourly.
