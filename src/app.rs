@@ -7,12 +7,189 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::clock::SystemClock;
+use std::time::Duration;
+
+use crate::clock::{Clock, SystemClock};
+use crate::command::render;
 use crate::command::Engine;
 use crate::config::Config;
 use crate::console::{self, tour, Session};
 use crate::domain::{Actor, Caller};
+use crate::esp::account::{Account, Provider, Secret, StreamSelection};
+use crate::esp::client::Window;
+use crate::esp::sandbox::Scenario;
+use crate::metrics::{BucketWidth, Sample};
+use crate::poll::{PlannedAccount, PollOutcome, Poller, PollerSettings};
+use crate::schedule::Schedule;
+use crate::store::{MetricsHistory, SledHistory};
 use crate::store::{SledStore, StoreError};
+
+/// How `mailcall metrics` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsFormat {
+    Table,
+    Csv,
+}
+
+/// `mailcall metrics`: the stored series, as a table or CSV. Missing counts
+/// print as empty cells (CSV) or "-" (table), never as 0.
+pub fn metrics(
+    config_path: Option<&Path>,
+    data: Option<PathBuf>,
+    account: Option<&str>,
+    stream: Option<&str>,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    format: MetricsFormat,
+) -> anyhow::Result<()> {
+    let mut config = match config_path {
+        Some(path) => Config::load(path)?,
+        None => Config::default(),
+    };
+    if let Some(data) = data {
+        config.store_path = data;
+    }
+    let store = SledStore::open(&config.store_path)?;
+    let history = store.history()?;
+    let since = since.unwrap_or_else(|| chrono::Utc::now() - chrono::Duration::days(7));
+    let mut out = io::stdout().lock();
+    use std::io::Write as _;
+    let cell = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
+    let pct = |v: Option<f64>| {
+        v.map(|r| format!("{:.2}%", r * 100.0))
+            .unwrap_or_else(|| "-".into())
+    };
+    match format {
+        MetricsFormat::Csv => writeln!(out, "account,stream,bucket_start,width,provider_tz,requested,sent,delivered,bounce_hard,bounce_soft,blocked,deferred,dropped,opens_unique,opens_machine,clicks_unique,complaints,unsubscribes")?,
+        MetricsFormat::Table => writeln!(out, "{:<16} {:<24} {:<17} {:>8} {:>8} {:>8} {:>9} {:>7} {:>7} {:>7}", "account", "stream", "bucket (UTC)", "sent", "bounce", "deferral", "complaint", "open", "click", "unsub")?,
+    }
+    let mut rows = 0;
+    for (name, key) in history.streams()? {
+        if account.is_some_and(|a| a != name) || stream.is_some_and(|s| s != key.as_str()) {
+            continue;
+        }
+        for sample in history.series(&name, &key, since)? {
+            rows += 1;
+            let Sample { bucket, counts, .. } = &sample;
+            match format {
+                MetricsFormat::Csv => writeln!(
+                    out,
+                    "{name},{key},{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    bucket.start.to_rfc3339(),
+                    bucket.width,
+                    bucket.provider_tz,
+                    cell(counts.requested),
+                    cell(counts.sent),
+                    cell(counts.delivered),
+                    cell(counts.bounce_hard),
+                    cell(counts.bounce_soft),
+                    cell(counts.blocked),
+                    cell(counts.deferred),
+                    cell(counts.dropped),
+                    cell(counts.opens_unique),
+                    cell(counts.opens_machine),
+                    cell(counts.clicks_unique),
+                    cell(counts.complaints),
+                    cell(counts.unsubscribes),
+                )?,
+                MetricsFormat::Table => {
+                    let rates = counts.rates();
+                    writeln!(
+                        out,
+                        "{:<16} {:<24} {:<17} {:>8} {:>8} {:>8} {:>9} {:>7} {:>7} {:>7}",
+                        name,
+                        key.as_str(),
+                        bucket.start.format("%Y-%m-%d %H:%M"),
+                        counts
+                            .sent
+                            .map(|n| n.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        pct(rates.bounce.or(rates.hard_bounce)),
+                        pct(rates.deferral_events),
+                        pct(rates.complaint),
+                        pct(rates.open),
+                        pct(rates.click),
+                        pct(rates.unsubscribe),
+                    )?
+                }
+            }
+        }
+    }
+    if rows == 0 && format == MetricsFormat::Table {
+        writeln!(out, "(no stored samples match)")?;
+    }
+    Ok(())
+}
+
+/// `mailcall backfill`: fetches the last `days` days for each configured
+/// account (or one), a week at a time, with a progress bar on stderr.
+pub fn backfill(config_path: &Path, days: u32, account: Option<&str>) -> anyhow::Result<()> {
+    let config = Config::load(config_path)?;
+    let store = SledStore::open(&config.store_path)?;
+    let history = Arc::new(store.history()?);
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    let planned: Vec<PlannedAccount> = config
+        .esp
+        .iter()
+        .filter(|e| account.is_none_or(|a| a == e.name))
+        .map(|e| e.plan(now).map_err(anyhow::Error::msg))
+        .collect::<Result<_, _>>()?;
+    if planned.is_empty() {
+        anyhow::bail!(
+            "no ESP account{} in {}",
+            account.map(|a| format!(" named {a}")).unwrap_or_default(),
+            config_path.display()
+        );
+    }
+    let (events, _ignored) = tokio::sync::mpsc::unbounded_channel();
+    let poller = Poller::new(planned.clone(), config.poll.clone(), history, clock, events);
+    let chunk = chrono::Duration::days(7);
+    let start = now - chrono::Duration::days(i64::from(days));
+    let mut windows = Vec::new();
+    let mut from = start;
+    while from < now {
+        windows.push(Window {
+            start: from,
+            end: (from + chunk).min(now),
+        });
+        from += chunk;
+    }
+    let total = windows.len() * planned.len();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let mut done = 0;
+    let mut failures = 0;
+    let mut samples_stored = 0;
+    for account in &planned {
+        for window in &windows {
+            let report = runtime.block_on(poller.poll_window(account, Some(*window)));
+            done += 1;
+            match report.outcome {
+                PollOutcome::Stored { samples, .. } => samples_stored += samples,
+                PollOutcome::Failed { error, .. } => {
+                    failures += 1;
+                    eprintln!("\r{error}");
+                }
+                PollOutcome::Skipped => {}
+            }
+            let filled = done * 30 / total.max(1);
+            eprint!(
+                "\r[{}{}] {done}/{total} {} {}",
+                "#".repeat(filled),
+                ".".repeat(30 - filled),
+                account.account.name,
+                window.start.format("%Y-%m-%d")
+            );
+        }
+    }
+    eprintln!();
+    println!("backfill: {samples_stored} samples stored from {} account(s) over {days} days; {failures} window(s) failed", planned.len());
+    if failures > 0 {
+        anyhow::bail!("{failures} backfill window(s) failed; see the messages above");
+    }
+    Ok(())
+}
 
 /// Where `mailcall demo` keeps its database unless told otherwise.
 pub const DEFAULT_DEMO_DATA: &str = "data/demo.db";
@@ -66,7 +243,9 @@ pub fn demo(options: &DemoOptions) -> anyhow::Result<()> {
         store_path: options.data.clone(),
         ..Config::default()
     };
-    let engine = Engine::new(store, Arc::new(SystemClock));
+    let history = Arc::new(store.history()?);
+    fill_demo_history(history.clone(), options.keep)?;
+    let engine = Engine::new(store, Arc::new(SystemClock)).with_history(history);
     let caller = Caller::operator(Actor::console("you"));
     let stdout = io::stdout();
     let mut session = Session::new(engine, config, caller, stdout.lock());
@@ -90,6 +269,62 @@ pub fn demo(options: &DemoOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo's sandbox ESP account: four streams, with the demo scenario
+/// (a bounce spike on the welcome series, a silent onboarding automation)
+/// anchored at `now`.
+pub fn demo_account(now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<PlannedAccount> {
+    Ok(PlannedAccount {
+        account: Account {
+            name: "demo-esp".into(),
+            provider: Provider::Sandbox,
+            base_url: "sandbox:".into(),
+            credential: Secret::new(""),
+            domain: None,
+            streams: StreamSelection::AllDiscovered,
+            bucket: BucketWidth::Hour,
+            window: Duration::from_secs(48 * 3600),
+            timeout: Duration::from_secs(5),
+        },
+        schedule: Schedule::parse("0 * * * *", "UTC")?,
+        scenario: Some(Scenario::demo(now)),
+    })
+}
+
+/// Polls the demo's sandbox ESP: four weeks of history on a fresh demo, a
+/// catch-up poll on a kept one.
+fn fill_demo_history(history: Arc<SledHistory>, keep: bool) -> anyhow::Result<()> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let now = clock.now();
+    let planned = demo_account(now)?;
+    let (events, _ignored) = tokio::sync::mpsc::unbounded_channel();
+    let poller = Poller::new(
+        vec![planned.clone()],
+        PollerSettings::default(),
+        history,
+        clock,
+        events,
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let window = (!keep).then(|| Window {
+        start: now - chrono::Duration::days(28),
+        end: now,
+    });
+    let report = runtime.block_on(poller.poll_window(&planned, window));
+    match report.outcome {
+        PollOutcome::Stored { samples, .. } => {
+            println!(
+                "# The sandbox ESP \"demo-esp\" reported {samples} hourly samples ({} to {}).",
+                render::timestamp(report.window.start),
+                render::timestamp(report.window.end)
+            );
+            Ok(())
+        }
+        other => anyhow::bail!("the sandbox ESP could not be polled: {other:?}"),
+    }
+}
+
 /// `mailcall console`: the terminal chat against a configured store. Reads
 /// a pipe as a script when stdin is not a terminal.
 pub fn console(
@@ -106,7 +341,8 @@ pub fn console(
     }
     let store = SledStore::open(&config.store_path)?;
     let history = config.store_path.join("console-history.txt");
-    let engine = Engine::new(store, Arc::new(SystemClock));
+    let metrics = Arc::new(store.history()?);
+    let engine = Engine::new(store, Arc::new(SystemClock)).with_history(metrics);
     let caller = Caller::operator(Actor::console(name));
     let stdout = io::stdout();
     let mut session = Session::new(engine, config, caller, stdout.lock());

@@ -25,6 +25,6 @@ pub mod discord;
 pub mod domain;
 pub mod esp;
 pub mod metrics;
-// pub mod poll; (connected once the schedule and ESP client modules land)
+pub mod poll;
 pub mod schedule;
 pub mod store;

@@ -47,6 +47,39 @@ enum Commands {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Print stored metric history as a table or CSV.
+    Metrics {
+        /// The configuration file (for the store path).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override the store directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Only this ESP account.
+        #[arg(long)]
+        account: Option<String>,
+        /// Only this stream (e.g. tag:welcome, account).
+        #[arg(long)]
+        stream: Option<String>,
+        /// Buckets starting at or after this date (YYYY-MM-DD or RFC 3339); default: 7 days ago.
+        #[arg(long)]
+        since: Option<String>,
+        /// CSV instead of a table.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// Fetch the last N days of statistics for every configured ESP account.
+    Backfill {
+        /// The configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// How many days back.
+        #[arg(long)]
+        days: u32,
+        /// Only this ESP account.
+        #[arg(long)]
+        account: Option<String>,
+    },
     /// Validate a configuration file.
     CheckConfig {
         /// The configuration file.
@@ -61,6 +94,33 @@ fn main() -> ExitCode {
             app::demo(&app::DemoOptions { data, keep, script })
         }
         Commands::Console { config, data, name } => app::console(config.as_deref(), data, &name),
+        Commands::Metrics {
+            config,
+            data,
+            account,
+            stream,
+            since,
+            csv,
+        } => match since.as_deref().map(parse_since).transpose() {
+            Ok(since) => app::metrics(
+                config.as_deref(),
+                data,
+                account.as_deref(),
+                stream.as_deref(),
+                since,
+                if csv {
+                    app::MetricsFormat::Csv
+                } else {
+                    app::MetricsFormat::Table
+                },
+            ),
+            Err(e) => Err(e),
+        },
+        Commands::Backfill {
+            config,
+            days,
+            account,
+        } => app::backfill(&config, days, account.as_deref()),
         Commands::Run { config } => {
             tracing_subscriber::fmt()
                 .with_env_filter(
@@ -90,4 +150,18 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--since`: a date (midnight UTC) or an RFC 3339 instant.
+fn parse_since(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&chrono::Utc));
+    }
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
+        .ok_or_else(|| {
+            anyhow::anyhow!("--since `{text}` is not a date (YYYY-MM-DD) or an RFC 3339 time")
+        })
 }

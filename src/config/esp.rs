@@ -62,12 +62,29 @@ impl EspConfig {
             CredentialSource::None => Secret::new(""),
             CredentialSource::Env(name) => match std::env::var(name) {
                 Ok(value) if !value.trim().is_empty() => Secret::new(value.trim()),
-                _ => return Err(format!("ESP account {}: set the environment variable {name} to its API key", self.name)),
+                _ => {
+                    return Err(format!(
+                        "ESP account {}: set the environment variable {name} to its API key",
+                        self.name
+                    ))
+                }
             },
             CredentialSource::File(path) => match std::fs::read_to_string(path) {
                 Ok(value) if !value.trim().is_empty() => Secret::new(value.trim()),
-                Ok(_) => return Err(format!("ESP account {}: the key file {} is empty", self.name, path.display())),
-                Err(e) => return Err(format!("ESP account {}: cannot read the key file {}: {e}", self.name, path.display())),
+                Ok(_) => {
+                    return Err(format!(
+                        "ESP account {}: the key file {} is empty",
+                        self.name,
+                        path.display()
+                    ))
+                }
+                Err(e) => {
+                    return Err(format!(
+                        "ESP account {}: cannot read the key file {}: {e}",
+                        self.name,
+                        path.display()
+                    ))
+                }
             },
         };
         Ok(PlannedAccount {
@@ -137,13 +154,21 @@ pub(super) fn poll_settings(raw: RawPoll, at: At<'_>) -> Result<PollerSettings, 
     let mut settings = PollerSettings::default();
     if let Some(n) = raw.max_concurrent {
         if !(1..=4096).contains(n.get_ref()) {
-            return Err(at(n.span(), Some("poll.max_concurrent".into()), "must be between 1 and 4096".into()));
+            return Err(at(
+                n.span(),
+                Some("poll.max_concurrent".into()),
+                "must be between 1 and 4096".into(),
+            ));
         }
         settings.max_concurrent = *n.get_ref() as usize;
     }
     if let Some(n) = raw.stale_after {
         if !(1..=100).contains(n.get_ref()) {
-            return Err(at(n.span(), Some("poll.stale_after".into()), "must be between 1 and 100".into()));
+            return Err(at(
+                n.span(),
+                Some("poll.stale_after".into()),
+                "must be between 1 and 100".into(),
+            ));
         }
         settings.stale_after = *n.get_ref() as u32;
     }
@@ -158,30 +183,59 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
     for (index, esp) in raw.into_iter().enumerate() {
         let key = |field: &str| Some(format!("esp[{index}].{field}"));
         let name = esp.name.get_ref().trim().to_string();
-        if name.is_empty() || name.chars().count() > 60 || name.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(at(esp.name.span(), key("name"), "must be 1–60 characters without spaces".into()));
+        if name.is_empty()
+            || name.chars().count() > 60
+            || name.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(at(
+                esp.name.span(),
+                key("name"),
+                "must be 1–60 characters without spaces".into(),
+            ));
         }
         if accounts.iter().any(|a| a.name == name) {
-            return Err(at(esp.name.span(), key("name"), format!("`{name}` is used by another account")));
+            return Err(at(
+                esp.name.span(),
+                key("name"),
+                format!("`{name}` is used by another account"),
+            ));
         }
         let provider = Provider::ALL
             .iter()
             .copied()
-            .find(|p| p.as_str().eq_ignore_ascii_case(esp.provider.get_ref().trim()))
+            .find(|p| {
+                p.as_str()
+                    .eq_ignore_ascii_case(esp.provider.get_ref().trim())
+            })
             .ok_or_else(|| {
                 let known: Vec<&str> = Provider::ALL.iter().map(|p| p.as_str()).collect();
-                at(esp.provider.span(), key("provider"), format!("`{}` is not a provider; expected one of: {}", esp.provider.get_ref(), known.join(", ")))
+                at(
+                    esp.provider.span(),
+                    key("provider"),
+                    format!(
+                        "`{}` is not a provider; expected one of: {}",
+                        esp.provider.get_ref(),
+                        known.join(", ")
+                    ),
+                )
             })?;
         let base_url = match (&esp.base_url, &esp.region) {
             (Some(url), _) => {
                 let url = url.get_ref().trim().trim_end_matches('/');
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(at(esp.base_url.as_ref().map(|u| u.span()).unwrap_or(0..0), key("base_url"), "must start with http:// or https://".into()));
+                    return Err(at(
+                        esp.base_url.as_ref().map(|u| u.span()).unwrap_or(0..0),
+                        key("base_url"),
+                        "must start with http:// or https://".into(),
+                    ));
                 }
                 url.to_string()
             }
             (None, region) => {
-                let region_name = region.as_ref().map(|r| r.get_ref().trim().to_lowercase()).unwrap_or_else(|| "us".into());
+                let region_name = region
+                    .as_ref()
+                    .map(|r| r.get_ref().trim().to_lowercase())
+                    .unwrap_or_else(|| "us".into());
                 provider
                     .default_base_url(&region_name)
                     .map(String::from)
@@ -192,11 +246,29 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
             (None, None, Provider::Sandbox) => CredentialSource::None,
             (Some(env), None, _) => CredentialSource::Env(env.get_ref().trim().to_string()),
             (None, Some(file), _) => CredentialSource::File(PathBuf::from(file.get_ref().trim())),
-            (Some(_), Some(file), _) => return Err(at(file.span(), key("credential_file"), "give credential_env or credential_file, not both".into())),
-            (None, None, _) => return Err(at(esp.name.span(), key("credential_env"), format!("{provider} needs credential_env or credential_file (never the key itself)"))),
+            (Some(_), Some(file), _) => {
+                return Err(at(
+                    file.span(),
+                    key("credential_file"),
+                    "give credential_env or credential_file, not both".into(),
+                ))
+            }
+            (None, None, _) => {
+                return Err(at(
+                    esp.name.span(),
+                    key("credential_env"),
+                    format!(
+                        "{provider} needs credential_env or credential_file (never the key itself)"
+                    ),
+                ))
+            }
         };
         if provider == Provider::Mailgun && esp.domain.is_none() {
-            return Err(at(esp.name.span(), key("domain"), "Mailgun accounts need the sending domain".into()));
+            return Err(at(
+                esp.name.span(),
+                key("domain"),
+                "Mailgun accounts need the sending domain".into(),
+            ));
         }
         let streams = match &esp.streams {
             None => StreamSelection::Account,
@@ -222,25 +294,72 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
         let bucket = match esp.bucket.as_ref().map(|b| b.get_ref().as_str()) {
             None | Some("hour") => BucketWidth::Hour,
             Some("day") => BucketWidth::Day,
-            Some(other) => return Err(at(esp.bucket.as_ref().map(|b| b.span()).unwrap_or(0..0), key("bucket"), format!("`{other}` is not a bucket; use hour or day"))),
+            Some(other) => {
+                return Err(at(
+                    esp.bucket.as_ref().map(|b| b.span()).unwrap_or(0..0),
+                    key("bucket"),
+                    format!("`{other}` is not a bucket; use hour or day"),
+                ))
+            }
         };
-        let schedule = Schedule::parse(esp.schedule.get_ref(), esp.timezone.get_ref().trim()).map_err(|e| {
-            let span = if e.to_string().contains("time zone") && esp.timezone.span() != (0..0) { esp.timezone.span() } else { esp.schedule.span() };
-            at(span, key("schedule"), e.to_string())
-        })?;
-        let window_hours = esp.window_hours.as_ref().map(|w| *w.get_ref()).unwrap_or(48);
+        let schedule = Schedule::parse(esp.schedule.get_ref(), esp.timezone.get_ref().trim())
+            .map_err(|e| {
+                let span = if e.to_string().contains("time zone") && esp.timezone.span() != (0..0) {
+                    esp.timezone.span()
+                } else {
+                    esp.schedule.span()
+                };
+                at(span, key("schedule"), e.to_string())
+            })?;
+        let window_hours = esp
+            .window_hours
+            .as_ref()
+            .map(|w| *w.get_ref())
+            .unwrap_or(48);
         if !(1..=24 * 90).contains(&window_hours) {
-            return Err(at(esp.window_hours.as_ref().map(|w| w.span()).unwrap_or(0..0), key("window_hours"), "must be between 1 and 2160 (90 days)".into()));
+            return Err(at(
+                esp.window_hours.as_ref().map(|w| w.span()).unwrap_or(0..0),
+                key("window_hours"),
+                "must be between 1 and 2160 (90 days)".into(),
+            ));
         }
-        let timeout = esp.timeout_seconds.as_ref().map(|t| *t.get_ref()).unwrap_or(30);
+        let timeout = esp
+            .timeout_seconds
+            .as_ref()
+            .map(|t| *t.get_ref())
+            .unwrap_or(30);
         if !(1..=600).contains(&timeout) {
-            return Err(at(esp.timeout_seconds.as_ref().map(|t| t.span()).unwrap_or(0..0), key("timeout_seconds"), "must be between 1 and 600".into()));
+            return Err(at(
+                esp.timeout_seconds
+                    .as_ref()
+                    .map(|t| t.span())
+                    .unwrap_or(0..0),
+                key("timeout_seconds"),
+                "must be between 1 and 600".into(),
+            ));
         }
-        let scenario = match (provider, esp.scenario.as_ref().map(|s| (s.get_ref().as_str(), s.span()))) {
+        let scenario = match (
+            provider,
+            esp.scenario
+                .as_ref()
+                .map(|s| (s.get_ref().as_str(), s.span())),
+        ) {
             (Provider::Sandbox, None | Some(("steady", _))) => Some(SandboxScenario::Steady),
             (Provider::Sandbox, Some(("demo", _))) => Some(SandboxScenario::Demo),
-            (Provider::Sandbox, Some((other, span))) => return Err(at(span, key("scenario"), format!("`{other}` is not a sandbox scenario; use steady or demo"))),
-            (_, Some((_, span))) => return Err(at(span, key("scenario"), "only sandbox accounts have a scenario".into())),
+            (Provider::Sandbox, Some((other, span))) => {
+                return Err(at(
+                    span,
+                    key("scenario"),
+                    format!("`{other}` is not a sandbox scenario; use steady or demo"),
+                ))
+            }
+            (_, Some((_, span))) => {
+                return Err(at(
+                    span,
+                    key("scenario"),
+                    "only sandbox accounts have a scenario".into(),
+                ))
+            }
             (_, None) => None,
         };
         accounts.push(EspConfig {

@@ -13,13 +13,15 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-// mod esp; (connected once the schedule and ESP client modules land)
+mod esp;
+
+pub use esp::{CredentialSource, EspConfig, SandboxScenario};
 
 use crate::domain::Team;
-
+use crate::poll::PollerSettings;
 
 /// A validated configuration.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     /// The file it came from; `None` for the built-in defaults.
     pub source: Option<PathBuf>,
@@ -31,6 +33,10 @@ pub struct Config {
     pub stakeholder_channel: Option<String>,
     /// How to reach Discord; `None` when the file has no `[discord]` table.
     pub discord: Option<DiscordConfig>,
+    /// The ESP accounts to poll (`[[esp]]` tables).
+    pub esp: Vec<EspConfig>,
+    /// How the poller behaves (`[poll]`).
+    pub poll: PollerSettings,
 }
 
 /// A Discord snowflake id (guild, channel, role), checked to be a number.
@@ -106,6 +112,8 @@ impl Default for Config {
                 .collect(),
             stakeholder_channel: Some("email-status".to_string()),
             discord: None,
+            esp: Vec::new(),
+            poll: PollerSettings::default(),
         }
     }
 }
@@ -147,6 +155,10 @@ struct RawConfig {
     #[serde(default)]
     teams: BTreeMap<Spanned<String>, RawTeam>,
     discord: Option<RawDiscord>,
+    #[serde(default)]
+    esp: Vec<esp::RawEsp>,
+    #[serde(default)]
+    poll: esp::RawPoll,
 }
 
 #[derive(Deserialize)]
@@ -331,6 +343,8 @@ impl Config {
                 defer_after: DEFER_AFTER,
             });
         }
+        config.esp = esp::accounts(raw.esp, &at)?;
+        config.poll = esp::poll_settings(raw.poll, &at)?;
         Ok(config)
     }
 

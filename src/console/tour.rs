@@ -4,8 +4,12 @@
 
 /// The tour, one console line per entry. `#` lines are narration.
 pub const TOUR: &str = r#"# mailcall demo — an automated welcome series starts bouncing.
+# Its stream in the sandbox ESP, against its own four-week median:
+/metrics stream:tag:welcome
+# And an onboarding automation has gone quiet (zero sent, not missing data):
+/metrics stream:tag:onboarding-day-3
 /as alice integration
-/incident open title:"Bounce spike on welcome series" severity:SEV2 team:integration also:marketing esp:sendgrid-main stream:welcome-series
+/incident open title:"Bounce spike on welcome series" severity:SEV2 team:integration also:marketing esp:demo-esp stream:tag:welcome
 /as bob integration
 /incident assign id:$INC team:integration
 /incident diagnose id:$INC note:"Hard bounces all come from the list imported on Monday (a 2019 purchased segment)" root_cause:list-quality

@@ -27,10 +27,11 @@ use serenity::http::HttpBuilder;
 use serenity::prelude::GatewayIntents;
 use tokio::sync::mpsc;
 
-use crate::clock::SystemClock;
+use crate::clock::{Clock, SystemClock};
 use crate::command::manifest::EMBEDDED;
 use crate::command::Engine;
 use crate::config::{Config, DiscordConfig, TokenSource};
+use crate::poll::Poller;
 use crate::store::{SledStore, StoreError};
 
 /// How long queued posts may take to go out after shutdown is asked for.
@@ -119,7 +120,30 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             .await
             .map_err(|e| DiscordError::Config(format!("opening the store panicked: {e}")))??
     };
-    let engine = Arc::new(Mutex::new(Engine::new(store, Arc::new(SystemClock))));
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let history = Arc::new(store.history()?);
+    let engine = Arc::new(Mutex::new(
+        Engine::new(store, clock.clone()).with_history(history.clone()),
+    ));
+    let planned = config
+        .esp
+        .iter()
+        .map(|esp| esp.plan(clock.now()))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(DiscordError::Config)?;
+    let (feed_tx, feed_rx) = mpsc::unbounded_channel();
+    let poller = Arc::new(Poller::new(
+        planned,
+        config.poll.clone(),
+        history,
+        clock,
+        feed_tx,
+    ));
+    let (stop_polling, polling_stopped) = tokio::sync::watch::channel(false);
+    let polling = tokio::spawn(poller.run(async move {
+        let mut stopped = polling_stopped;
+        let _ = stopped.changed().await;
+    }));
 
     let mut http = HttpBuilder::new(&token.0);
     if let Some(base) = &discord.api_base {
@@ -147,7 +171,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         config: discord,
         engine,
     };
-    let posting = tokio::spawn(poster.run(effects_rx));
+    let posting = tokio::spawn(poster.run(effects_rx, feed_rx));
     let shards = client.shard_manager.clone();
 
     let result = tokio::select! {
@@ -157,8 +181,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             Ok(())
         }
     };
-    // Dropping the client drops the handler and with it the effects sender:
-    // the poster finishes what is queued, then stops.
+    // Stop polling first (its feed sender goes with it), then drop the
+    // client, and with it the handler's effects sender: the poster finishes
+    // what is queued, then stops.
+    let _ = stop_polling.send(true);
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, polling).await;
     drop(client);
     if tokio::time::timeout(SHUTDOWN_GRACE, posting).await.is_err() {
         tracing::warn!("posts still pending at shutdown were dropped");

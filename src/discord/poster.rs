@@ -29,6 +29,7 @@ use super::view;
 use crate::command::{Effect, Engine};
 use crate::config::DiscordConfig;
 use crate::domain::{Incident, IncidentId, Team};
+use crate::poll::FeedEvent;
 use crate::store::SledStore;
 
 /// Attempts per request when Discord answers 429.
@@ -87,10 +88,53 @@ pub struct Poster {
 }
 
 impl Poster {
-    /// Applies effects until the channel closes.
-    pub async fn run(self, mut effects: mpsc::UnboundedReceiver<Effect>) {
-        while let Some(effect) = effects.recv().await {
-            self.apply(effect).await;
+    /// Applies effects and posts feed events until both channels close.
+    pub async fn run(
+        self,
+        mut effects: mpsc::UnboundedReceiver<Effect>,
+        mut feed: mpsc::UnboundedReceiver<FeedEvent>,
+    ) {
+        let mut feed_open = true;
+        loop {
+            tokio::select! {
+                effect = effects.recv() => match effect {
+                    Some(effect) => self.apply(effect).await,
+                    None => break,
+                },
+                event = feed.recv(), if feed_open => match event {
+                    Some(event) => self.feed(event).await,
+                    None => feed_open = false,
+                },
+            }
+        }
+    }
+
+    /// Tells development (who owns the integrations) that an ESP feed went
+    /// stale or came back. Alert routing, mentions and escalation come with
+    /// anomaly detection; this post only makes sure a dead feed is seen.
+    async fn feed(&self, event: FeedEvent) {
+        let text = match event {
+            FeedEvent::Stale {
+                account,
+                failures,
+                last_error,
+                last_success,
+            } => format!(
+                "⚠ ESP feed stale: {account} failed {failures} polls in a row (last error: {last_error}). \
+                 Last success: {}. Its metrics are missing from then on, not zero.",
+                last_success.map(crate::command::render::timestamp).unwrap_or_else(|| "never".into())
+            ),
+            FeedEvent::Recovered { account } => format!("✅ ESP feed recovered: {account} is polling again."),
+        };
+        let Some((channel, _role)) = self.team_channel(Team::Development) else {
+            return;
+        };
+        if let Err(e) = with_retry("feed notice", || {
+            channel.send_message(&self.http, view::post(&text))
+        })
+        .await
+        {
+            tracing::error!(error = %e, "feed notice not posted");
         }
     }
 

@@ -1,1 +1,1627 @@
-//! Fetching ESP statistics over HTTP (placeholder; being written).
+//! One fetch attempt against a provider's statistics API: build the
+//! documented requests for a window, send them, follow paging, and hand the
+//! bodies to the pure parsers next door ([`super::sendgrid`],
+//! [`super::mailgun`], [`super::postmark`], [`super::sparkpost`]).
+//!
+//! Why it is shaped like this:
+//!
+//! - **One attempt, no retries.** [`fetch`] never sleeps and never retries. A
+//!   429 comes back as [`FetchError::RateLimited`] with the wait the provider
+//!   asked for, and the poller's retry loop (which owns backoff, jitter and
+//!   the rate budget shared across accounts) decides what to do. Keeping
+//!   retries out of here keeps one poll's cost predictable and the tests
+//!   honest.
+//! - **No secrets in errors or logs.** Errors and `tracing` events name the
+//!   account and the documented path template ([`Endpoint`], e.g.
+//!   `SendGrid /v3/stats`), never a URL with its query string, a header or
+//!   the credential. Provider error messages and network error texts are
+//!   scrubbed of the credential and of the request URL before they are kept.
+//!   Redirects are not followed: reqwest strips `Authorization` on a
+//!   cross-host redirect but not Postmark's `X-Postmark-Server-Token`.
+//! - **Only what the provider said.** Samples come from the parsers
+//!   unchanged; buckets the provider did not return stay absent (no zero
+//!   filling), and buckets that do not overlap the window are dropped.
+//!
+//! # What is requested, per provider
+//!
+//! | Provider | Account-wide | Named streams | All discovered |
+//! |---|---|---|---|
+//! | SendGrid | `GET /v3/stats` (paged, `limit`/`offset`) | `GET /v3/categories/stats`, `categories=` repeated, ≤ 10 per request | `GET /v3/categories/stats/sums` (paged) to list categories, then as named, plus account-wide |
+//! | Mailgun | `POST /v1/analytics/metrics`, `dimensions: ["time"]` | the same, filtered to one tag per request | the same with `dimensions: ["time","tag"]`, plus account-wide |
+//! | Postmark | `GET /stats/outbound/{sends,bounces,spam,opens,clicks}` | the same with `tag=` or `messagestream=` | account-wide only: Postmark documents no tag listing |
+//! | SparkPost | `GET /api/v1/metrics/deliverability/time-series` | the same with `campaigns=` | `GET /api/v1/metrics/deliverability/campaign` to list campaigns, then as named, plus account-wide |
+//!
+//! Paged sequences stop after [`MAX_PAGES`] pages with a
+//! [`FetchError::Payload`], so a provider whose paging never ends cannot keep
+//! a poll running forever.
+
+// `FetchError::Payload` carries the parser's `PayloadError` by value, as the
+// poller matches on it; errors are one per fetch, so their size is no cost.
+#![allow(clippy::result_large_err)]
+
+use std::time::Duration;
+
+use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, RETRY_AFTER};
+use reqwest::{Method, RequestBuilder, StatusCode, Url};
+use serde_json::{json, Value};
+
+use super::account::{Account, Provider, StreamSelection};
+use super::{mailgun, postmark, sendgrid, sparkpost, Endpoint, PayloadError};
+use crate::metrics::{Bucket, BucketWidth, Sample, StreamKey};
+
+/// A half-open UTC window `[start, end)` to fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub start: DateTime<Utc>,
+    pub end: DateTime<Utc>,
+}
+
+impl Window {
+    /// The window of length `length` that ends at `end` (an account's
+    /// trailing [`Account::window`] ending now). A length too large for the
+    /// calendar starts at the earliest representable time.
+    pub fn ending_at(end: DateTime<Utc>, length: Duration) -> Window {
+        let start = chrono::Duration::from_std(length)
+            .ok()
+            .and_then(|length| end.checked_sub_signed(length))
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        Window { start, end }
+    }
+
+    /// Whether a bucket overlaps the window. A bucket that merely starts
+    /// before the window (the day a mid-day window begins in) still counts:
+    /// the provider reports whole buckets, and that day is the one asked for.
+    pub fn overlaps(&self, bucket: &Bucket) -> bool {
+        bucket.start < self.end && bucket_end(bucket) > self.start
+    }
+}
+
+/// What one fetch brought back.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Fetched {
+    /// Every sample whose bucket overlaps the window, in the order fetched.
+    pub samples: Vec<Sample>,
+    /// HTTP requests made, pages included.
+    pub requests: usize,
+}
+
+/// Why a fetch failed. The `account` is the account's configured name.
+///
+/// No variant ever holds the credential, a request header or a URL with its
+/// query string; `detail` texts are scrubbed of the credential and the URL.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// No complete answer within `account.timeout` (per request).
+    #[error("{account}: the provider did not answer in time")]
+    Timeout { account: String },
+    /// HTTP 429. `retry_after` is the provider's requested wait: from
+    /// `Retry-After` (seconds or an HTTP date), else the provider's own
+    /// signal (SendGrid `X-RateLimit-Reset`, Mailgun's "try again after N
+    /// seconds" message), else `None` (Postmark and SparkPost document no
+    /// header; see [`sparkpost::RATE_LIMIT_FIRST_WAIT_MIN`]).
+    #[error("{account}: rate limited by the provider{}", retry_after_text(.retry_after))]
+    RateLimited {
+        account: String,
+        retry_after: Option<Duration>,
+    },
+    /// HTTP 401 or 403: the credential was refused. Never retried.
+    #[error("{account}: the provider refused the credential (HTTP {status})")]
+    Auth { account: String, status: u16 },
+    /// HTTP 5xx.
+    #[error("{account}: provider error (HTTP {status})")]
+    Server { account: String, status: u16 },
+    /// Any other refusal: a 4xx other than 401, 403 and 429, an unexpected
+    /// redirect, or (with `status` [`NO_HTTP_STATUS`]) a request that could
+    /// not be made at all (the sandbox, an unsupported stream, a credential
+    /// or base URL that cannot go into a request). `detail` is the
+    /// provider's error message, cut to 200 characters.
+    #[error("{account}: request rejected{}: {detail}", status_text(.status))]
+    Rejected {
+        account: String,
+        status: u16,
+        detail: String,
+    },
+    /// A 2xx body that does not match the provider's documented shape.
+    #[error("{account}: {error}")]
+    Payload {
+        account: String,
+        error: PayloadError,
+    },
+    /// The connection failed (refused, reset, DNS, TLS, a broken body).
+    #[error("{account}: network error: {detail}")]
+    Network { account: String, detail: String },
+}
+
+fn retry_after_text(retry_after: &Option<Duration>) -> String {
+    match retry_after {
+        Some(wait) => format!(" (retry after {}s)", wait.as_secs()),
+        None => " (no wait given)".to_owned(),
+    }
+}
+
+fn status_text(status: &u16) -> String {
+    if *status == NO_HTTP_STATUS {
+        " before any request".to_owned()
+    } else {
+        format!(" (HTTP {status})")
+    }
+}
+
+impl FetchError {
+    /// Whether the caller's retry loop may try again: timeouts, rate limits,
+    /// server errors and network failures. Refused credentials, rejected
+    /// requests and malformed bodies will not get better by repeating them.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            FetchError::Timeout { .. }
+                | FetchError::RateLimited { .. }
+                | FetchError::Server { .. }
+                | FetchError::Network { .. }
+        )
+    }
+
+    /// The account the error is about.
+    pub fn account(&self) -> &str {
+        match self {
+            FetchError::Timeout { account }
+            | FetchError::RateLimited { account, .. }
+            | FetchError::Auth { account, .. }
+            | FetchError::Server { account, .. }
+            | FetchError::Rejected { account, .. }
+            | FetchError::Payload { account, .. }
+            | FetchError::Network { account, .. } => account,
+        }
+    }
+}
+
+/// The `status` of a [`FetchError::Rejected`] raised before any HTTP request
+/// was made.
+pub const NO_HTTP_STATUS: u16 = 0;
+
+/// The most pages one paged sequence (one endpoint, one set of filters) is
+/// followed for. Beyond it the fetch fails with a [`FetchError::Payload`]
+/// rather than loop on a provider whose paging never ends.
+pub const MAX_PAGES: usize = 1000;
+
+/// The largest successful response body read; a larger one is a
+/// [`FetchError::Payload`]. Daily or hourly stats over days are kilobytes.
+pub const MAX_BODY_BYTES: usize = 16 * 1024 * 1024;
+
+/// How much of an error response body is read (for its message).
+const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
+
+/// The longest `detail` kept from a provider's error message, in characters.
+const MAX_DETAIL_CHARS: usize = 200;
+
+/// SendGrid `/v3/stats` page size: the documented default of the stats
+/// endpoints ("By default, 500 items will be returned per request").
+const SENDGRID_STATS_LIMIT: u64 = 500;
+/// SendGrid `/v3/categories/stats/sums` page size. The spec's default is 5
+/// and it documents no maximum; 50 is the `/v3/categories` default.
+const SENDGRID_SUMS_LIMIT: u64 = 50;
+/// `/v3/categories/stats` takes at most 10 categories per request.
+const SENDGRID_CATEGORIES_PER_REQUEST: usize = 10;
+
+/// Mailgun Metrics page sizes: the documented maxima for the `time`
+/// dimension alone (1500) and with another dimension (1000).
+const MAILGUN_TIME_LIMIT: u64 = 1500;
+const MAILGUN_DIMENSION_LIMIT: u64 = 1000;
+/// The Metrics API metrics the Mailgun parser maps (reference §3.5).
+const MAILGUN_METRICS: [&str; 15] = [
+    "accepted_outgoing_count",
+    "sent_count",
+    "delivered_count",
+    "hard_bounces_count",
+    "soft_bounces_count",
+    "temporary_failed_esp_block_count",
+    "permanent_failed_esp_block_count",
+    "temporary_failed_count",
+    "suppressed_bounces_count",
+    "suppressed_unsubscribed_count",
+    "suppressed_complaints_count",
+    "unique_opened_count",
+    "unique_clicked_count",
+    "complained_count",
+    "unsubscribed_count",
+];
+
+/// The SparkPost metrics the SparkPost parser maps (reference §5.4).
+const SPARKPOST_METRICS: &str = "count_targeted,count_sent,count_delivered,count_hard_bounce,\
+count_soft_bounce,count_block_bounce,count_delayed,count_rejected,count_unique_confirmed_opened,\
+count_nonprefetched_unique_confirmed_opened,count_unique_clicked,count_spam_complaint,\
+count_unsubscribe";
+/// SparkPost group-by `limit` maximum; the group-by endpoints document no
+/// offset, so this is the most campaigns discovery can see.
+const SPARKPOST_GROUP_LIMIT: usize = 10_000;
+/// SparkPost allows `precision=hour` for windows of at most 31 days.
+const SPARKPOST_HOUR_PRECISION_MAX: chrono::Duration = chrono::Duration::days(31);
+/// SparkPost's documented API prefix, appended to the account's base URL.
+const SPARKPOST_API_PREFIX: &str = "/api/v1";
+
+/// The shared HTTP client: rustls, no proxy taken from the environment (a
+/// stray `HTTPS_PROXY` must not see credentials), no redirects, and the user
+/// agent `mailcall/<version>`. Per-request timeouts come from each account.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("mailcall/", env!("CARGO_PKG_VERSION")))
+        .build()
+        // No outside input reaches this builder: the settings are constants
+        // and rustls uses its bundled roots, so it fails only on a bug (as
+        // `reqwest::Client::new` would).
+        .expect("the fixed HTTP client configuration builds")
+}
+
+/// Fetches `window` for `account`: one attempt, pages and streams included,
+/// no retries (see the module documentation for what is requested).
+///
+/// `now` is only used to turn a provider's absolute "retry at" time
+/// (SendGrid `X-RateLimit-Reset`, an HTTP-date `Retry-After`) into a wait.
+/// An empty window (`end <= start`) needs no request and fetches nothing.
+///
+/// The poller handles [`Provider::Sandbox`] itself; called for it, this
+/// returns [`FetchError::Rejected`] with status [`NO_HTTP_STATUS`].
+pub async fn fetch(
+    http: &reqwest::Client,
+    account: &Account,
+    window: Window,
+    now: DateTime<Utc>,
+) -> Result<Fetched, FetchError> {
+    if account.provider == Provider::Sandbox {
+        return Err(rejected_locally(
+            account,
+            "the sandbox is not fetched over HTTP",
+        ));
+    }
+    if window.end <= window.start {
+        return Ok(Fetched {
+            samples: Vec::new(),
+            requests: 0,
+        });
+    }
+    let plan = Plan::for_account(account)?;
+    let mut session = Session {
+        http,
+        account,
+        now,
+        requests: 0,
+    };
+    let samples = match account.provider {
+        Provider::SendGrid => fetch_sendgrid(&mut session, &plan, window).await?,
+        Provider::Mailgun => fetch_mailgun(&mut session, &plan, window).await?,
+        Provider::Postmark => fetch_postmark(&mut session, &plan, window).await?,
+        Provider::SparkPost => fetch_sparkpost(&mut session, &plan, window).await?,
+        Provider::Sandbox => Vec::new(),
+    };
+    let fetched = samples.len();
+    let samples: Vec<Sample> = samples
+        .into_iter()
+        .filter(|sample| window.overlaps(&sample.bucket))
+        .collect();
+    tracing::debug!(
+        account = %account.name,
+        provider = %account.provider,
+        requests = session.requests,
+        samples = samples.len(),
+        outside_window = fetched - samples.len(),
+        "fetched ESP statistics"
+    );
+    Ok(Fetched {
+        samples,
+        requests: session.requests,
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Which streams to request.
+
+/// The account's stream selection, checked against what the provider can
+/// filter by.
+#[derive(Debug, PartialEq, Eq)]
+struct Plan {
+    /// Fetch the account-wide series.
+    account_wide: bool,
+    /// `(kind, name)` of each named stream, in order, without repeats.
+    named: Vec<(&'static str, String)>,
+    /// Fetch the provider's breakdown and every stream it lists.
+    discover: bool,
+}
+
+impl Plan {
+    fn for_account(account: &Account) -> Result<Plan, FetchError> {
+        let kinds: &[&'static str] = match account.provider {
+            Provider::SendGrid => &["category"],
+            Provider::Mailgun => &["tag"],
+            Provider::Postmark => &["tag", "message-stream"],
+            Provider::SparkPost => &["campaign"],
+            Provider::Sandbox => &[],
+        };
+        match &account.streams {
+            StreamSelection::Account => Ok(Plan {
+                account_wide: true,
+                named: Vec::new(),
+                discover: false,
+            }),
+            StreamSelection::AllDiscovered => Ok(Plan {
+                account_wide: true,
+                named: Vec::new(),
+                discover: true,
+            }),
+            StreamSelection::Named(streams) => {
+                let mut plan = Plan {
+                    account_wide: false,
+                    named: Vec::new(),
+                    discover: false,
+                };
+                for stream in streams {
+                    if *stream == StreamKey::account() {
+                        plan.account_wide = true;
+                        continue;
+                    }
+                    let parsed = stream.as_str().split_once(':').and_then(|(kind, name)| {
+                        let kind = kinds.iter().copied().find(|known| *known == kind)?;
+                        (!name.is_empty()).then(|| (kind, name.to_owned()))
+                    });
+                    let Some(named) = parsed else {
+                        let wanted = kinds
+                            .iter()
+                            .map(|kind| format!("`{kind}:<name>`"))
+                            .collect::<Vec<_>>()
+                            .join(" or ");
+                        return Err(rejected_locally(
+                            account,
+                            &format!(
+                                "stream `{}` is not something {} can filter by (use `account` or {wanted})",
+                                stream,
+                                provider_name(account.provider)
+                            ),
+                        ));
+                    };
+                    if !plan.named.contains(&named) {
+                        plan.named.push(named);
+                    }
+                }
+                Ok(plan)
+            }
+        }
+    }
+
+    fn names(&self) -> impl Iterator<Item = &str> {
+        self.named.iter().map(|(_, name)| name.as_str())
+    }
+}
+
+fn provider_name(provider: Provider) -> &'static str {
+    match provider {
+        Provider::SendGrid => "SendGrid",
+        Provider::Mailgun => "Mailgun",
+        Provider::Postmark => "Postmark",
+        Provider::SparkPost => "SparkPost",
+        Provider::Sandbox => "the sandbox",
+    }
+}
+
+fn rejected_locally(account: &Account, detail: &str) -> FetchError {
+    FetchError::Rejected {
+        account: account.name.clone(),
+        status: NO_HTTP_STATUS,
+        detail: cut(detail, MAX_DETAIL_CHARS),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// SendGrid.
+
+/// SendGrid's `aggregated_by`: `day`, `week` or `month` (no hours).
+fn sendgrid_width(requested: BucketWidth) -> (BucketWidth, &'static str) {
+    match requested {
+        BucketWidth::Hour | BucketWidth::Day => (BucketWidth::Day, "day"),
+        BucketWidth::Week => (BucketWidth::Week, "week"),
+        BucketWidth::Month => (BucketWidth::Month, "month"),
+    }
+}
+
+async fn fetch_sendgrid(
+    session: &mut Session<'_>,
+    plan: &Plan,
+    window: Window,
+) -> Result<Vec<Sample>, FetchError> {
+    let (width, aggregated_by) = sendgrid_width(session.account.bucket);
+    // SendGrid does not document the API's day zone; the parser reads date
+    // labels as UTC days, so the window is asked for in UTC days too.
+    // `end_date` is inclusive.
+    let (first, last) = inclusive_dates(window, 0);
+    let dates = [
+        ("start_date", ymd(first)),
+        ("end_date", ymd(last)),
+        ("aggregated_by", aggregated_by.to_owned()),
+    ];
+    let mut samples = Vec::new();
+
+    if plan.account_wide {
+        let mut offset = 0;
+        for page in 0.. {
+            session.check_page(sendgrid::GLOBAL_STATS, page)?;
+            let mut query = dates.to_vec();
+            query.push(("limit", SENDGRID_STATS_LIMIT.to_string()));
+            query.push(("offset", offset.to_string()));
+            let body = session.get(sendgrid::GLOBAL_STATS, &query).await?;
+            let parsed = sendgrid::parse_global_stats(&body, &StreamKey::account(), width);
+            samples.extend(session.payload(parsed)?);
+            let rows = session.payload(array_len(sendgrid::GLOBAL_STATS, &body))?;
+            match sendgrid::next_page_offset(offset, SENDGRID_STATS_LIMIT, rows) {
+                Some(next) => offset = next,
+                None => break,
+            }
+        }
+    }
+
+    let mut categories: Vec<String> = plan.names().map(str::to_owned).collect();
+    if plan.discover {
+        for name in discover_sendgrid_categories(session, &dates[..2]).await? {
+            if !categories.contains(&name) {
+                categories.push(name);
+            }
+        }
+    }
+    for batch in categories.chunks(SENDGRID_CATEGORIES_PER_REQUEST) {
+        let mut query = dates.to_vec();
+        query.extend(batch.iter().map(|name| ("categories", name.clone())));
+        let body = session.get(sendgrid::CATEGORY_STATS, &query).await?;
+        samples.extend(session.payload(sendgrid::parse_category_stats(&body, width))?);
+    }
+    Ok(samples)
+}
+
+/// Every category `/v3/categories/stats/sums` lists for the window, paged to
+/// the end. Only the names are used: the sums are window totals, not
+/// buckets.
+async fn discover_sendgrid_categories(
+    session: &mut Session<'_>,
+    dates: &[(&'static str, String)],
+) -> Result<Vec<String>, FetchError> {
+    let mut names = Vec::new();
+    let mut offset = 0;
+    for page in 0.. {
+        session.check_page(sendgrid::CATEGORY_SUMS, page)?;
+        let mut query = dates.to_vec();
+        query.push(("limit", SENDGRID_SUMS_LIMIT.to_string()));
+        query.push(("offset", offset.to_string()));
+        let body = session.get(sendgrid::CATEGORY_SUMS, &query).await?;
+        // The bucket width is irrelevant here: only stream names are kept.
+        let sums = session.payload(sendgrid::parse_category_sums(&body, BucketWidth::Day))?;
+        let rows = sums.len();
+        for sample in sums {
+            if let Some(name) = sample.stream.as_str().strip_prefix("category:") {
+                if !names.iter().any(|known| known == name) {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        match sendgrid::next_page_offset(offset, SENDGRID_SUMS_LIMIT, rows) {
+            Some(next) => offset = next,
+            None => break,
+        }
+    }
+    Ok(names)
+}
+
+/// The number of elements of a top-level JSON array (SendGrid's paging
+/// counts dates, and a date without stats yields no sample).
+fn array_len(endpoint: Endpoint, body: &[u8]) -> Result<usize, PayloadError> {
+    serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(body)
+        .map(|rows| rows.len())
+        .map_err(|error| PayloadError {
+            endpoint,
+            item: None,
+            field: None,
+            problem: format!("expected an array: {error}"),
+        })
+}
+
+// ---------------------------------------------------------------------------
+// Mailgun.
+
+/// Mailgun's `resolution`: `hour`, `day` or `month` (no weeks).
+fn mailgun_resolution(requested: BucketWidth) -> &'static str {
+    match requested {
+        BucketWidth::Hour => "hour",
+        BucketWidth::Day | BucketWidth::Week => "day",
+        BucketWidth::Month => "month",
+    }
+}
+
+/// One Mailgun Metrics query: its extra dimension, filters and the stream
+/// items without that dimension belong to.
+struct MailgunQuery {
+    dimensions: Vec<&'static str>,
+    filters: Vec<Value>,
+    scope: StreamKey,
+}
+
+async fn fetch_mailgun(
+    session: &mut Session<'_>,
+    plan: &Plan,
+    window: Window,
+) -> Result<Vec<Sample>, FetchError> {
+    // The Metrics API is account-level; an account configured with a domain
+    // is narrowed to it, as Mailgun's own SDK does.
+    let domain_filter = session
+        .account
+        .domain
+        .as_deref()
+        .map(|domain| mailgun_filter("domain", domain));
+    let base_filters: Vec<Value> = domain_filter.into_iter().collect();
+    let mut queries = Vec::new();
+    if plan.account_wide {
+        queries.push(MailgunQuery {
+            dimensions: vec!["time"],
+            filters: base_filters.clone(),
+            scope: StreamKey::account(),
+        });
+    }
+    for name in plan.names() {
+        let mut filters = base_filters.clone();
+        filters.push(mailgun_filter("tag", name));
+        queries.push(MailgunQuery {
+            dimensions: vec!["time"],
+            filters,
+            scope: StreamKey::tag(name),
+        });
+    }
+    if plan.discover {
+        queries.push(MailgunQuery {
+            dimensions: vec!["time", "tag"],
+            filters: base_filters.clone(),
+            scope: StreamKey::account(),
+        });
+    }
+
+    let mut samples = Vec::new();
+    for query in &queries {
+        samples.extend(fetch_mailgun_query(session, query, window).await?);
+    }
+    Ok(samples)
+}
+
+async fn fetch_mailgun_query(
+    session: &mut Session<'_>,
+    query: &MailgunQuery,
+    window: Window,
+) -> Result<Vec<Sample>, FetchError> {
+    let limit = if query.dimensions.len() > 1 {
+        MAILGUN_DIMENSION_LIMIT
+    } else {
+        MAILGUN_TIME_LIMIT
+    };
+    let mut samples = Vec::new();
+    let mut skip: u64 = 0;
+    for page in 0.. {
+        session.check_page(mailgun::METRICS, page)?;
+        let mut body = json!({
+            "start": rfc2822(window.start),
+            "end": rfc2822(window.end),
+            "resolution": mailgun_resolution(session.account.bucket),
+            "dimensions": query.dimensions,
+            "metrics": MAILGUN_METRICS,
+            "include_aggregates": false,
+            "pagination": {"sort": "time:asc", "skip": skip, "limit": limit},
+        });
+        if !query.filters.is_empty() {
+            body["filter"] = json!({ "AND": query.filters });
+        }
+        let response = session
+            .send(
+                mailgun::METRICS,
+                Method::POST,
+                "/v1/analytics/metrics",
+                &[],
+                Some(&body),
+            )
+            .await?;
+        let page_samples = session.payload(mailgun::parse_metrics(&response, &query.scope))?;
+        let returned = u64::try_from(page_samples.len()).unwrap_or(u64::MAX);
+        samples.extend(page_samples);
+        match session.payload(mailgun::next_metrics_skip(&response))? {
+            // Never go backwards, whatever `pagination.skip` the body echoed.
+            Some(next) => skip = next.max(skip.saturating_add(returned)),
+            None => break,
+        }
+    }
+    Ok(samples)
+}
+
+/// `{"attribute": …, "comparator": "=", "values": [{"label": v, "value": v}]}`.
+fn mailgun_filter(attribute: &str, value: &str) -> Value {
+    json!({
+        "attribute": attribute,
+        "comparator": "=",
+        "values": [{"label": value, "value": value}],
+    })
+}
+
+/// RFC 2822 with a two-digit day and a numeric zone, as in Mailgun's
+/// examples: `Mon, 04 Mar 2024 00:00:00 +0000`.
+fn rfc2822(time: DateTime<Utc>) -> String {
+    time.format("%a, %d %b %Y %H:%M:%S +0000").to_string()
+}
+
+// ---------------------------------------------------------------------------
+// Postmark.
+
+async fn fetch_postmark(
+    session: &mut Session<'_>,
+    plan: &Plan,
+    window: Window,
+) -> Result<Vec<Sample>, FetchError> {
+    if plan.discover {
+        tracing::debug!(
+            account = %session.account.name,
+            "Postmark documents no way to list tags; fetching the account-wide series only"
+        );
+    }
+    // Postmark days are EST (a fixed UTC-05:00, see `postmark::day_bucket`);
+    // `todate` is inclusive.
+    let (first, last) = inclusive_dates(window, -5);
+    let dates = [("fromdate", ymd(first)), ("todate", ymd(last))];
+    let mut streams: Vec<(Option<(&'static str, String)>, StreamKey)> = Vec::new();
+    if plan.account_wide {
+        streams.push((None, StreamKey::account()));
+    }
+    for (kind, name) in &plan.named {
+        let (parameter, key) = if *kind == "tag" {
+            ("tag", StreamKey::tag(name))
+        } else {
+            ("messagestream", StreamKey::new(format!("{kind}:{name}")))
+        };
+        streams.push((Some((parameter, name.clone())), key));
+    }
+
+    let mut samples = Vec::new();
+    for (filter, stream) in &streams {
+        let mut query = dates.to_vec();
+        query.extend(filter.iter().cloned());
+        let sends = session.get(postmark::SENDS, &query).await?;
+        let bounces = session.get(postmark::BOUNCES, &query).await?;
+        let spam = session.get(postmark::SPAM, &query).await?;
+        let opens = session.get(postmark::OPENS, &query).await?;
+        let clicks = session.get(postmark::CLICKS, &query).await?;
+        let bodies = postmark::OutboundDayBodies {
+            sends: Some(&sends),
+            bounces: Some(&bounces),
+            spam: Some(&spam),
+            opens: Some(&opens),
+            clicks: Some(&clicks),
+        };
+        samples.extend(session.payload(postmark::merge_outbound_days(&bodies, stream))?);
+    }
+    Ok(samples)
+}
+
+// ---------------------------------------------------------------------------
+// SparkPost.
+
+/// SparkPost's `precision`. Hours are allowed for windows up to 31 days;
+/// longer windows fall back to days.
+fn sparkpost_precision(requested: BucketWidth, window: Window) -> (BucketWidth, &'static str) {
+    match requested {
+        BucketWidth::Hour if window.end - window.start <= SPARKPOST_HOUR_PRECISION_MAX => {
+            (BucketWidth::Hour, "hour")
+        }
+        BucketWidth::Hour | BucketWidth::Day => (BucketWidth::Day, "day"),
+        BucketWidth::Week => (BucketWidth::Week, "week"),
+        BucketWidth::Month => (BucketWidth::Month, "month"),
+    }
+}
+
+async fn fetch_sparkpost(
+    session: &mut Session<'_>,
+    plan: &Plan,
+    window: Window,
+) -> Result<Vec<Sample>, FetchError> {
+    let (width, precision) = sparkpost_precision(session.account.bucket, window);
+    // `from`/`to` are minutes (`YYYY-MM-DDTHH:MM`), in the `timezone` given.
+    let range = [
+        ("from", sparkpost_minute(window.start, false)),
+        ("to", sparkpost_minute(window.end, true)),
+        ("timezone", "UTC".to_owned()),
+    ];
+    let mut streams: Vec<(Option<String>, StreamKey)> = Vec::new();
+    if plan.account_wide {
+        streams.push((None, StreamKey::account()));
+    }
+    for name in plan.names() {
+        streams.push((Some(name.to_owned()), StreamKey::campaign(name)));
+    }
+    if plan.discover {
+        for name in discover_sparkpost_campaigns(session, window, &range).await? {
+            let key = StreamKey::campaign(&name);
+            if !streams.iter().any(|(_, known)| *known == key) {
+                streams.push((Some(name), key));
+            }
+        }
+    }
+
+    let mut samples = Vec::new();
+    for (campaign, stream) in &streams {
+        let mut query = range.to_vec();
+        query.push(("metrics", SPARKPOST_METRICS.to_owned()));
+        query.push(("precision", precision.to_owned()));
+        if let Some(campaign) = campaign {
+            query.extend(sparkpost_list_filter("campaigns", campaign));
+        }
+        let body = session.get(sparkpost::TIME_SERIES, &query).await?;
+        samples.extend(session.payload(sparkpost::parse_time_series(&body, stream, width))?);
+    }
+    Ok(samples)
+}
+
+/// Campaign ids with traffic in the window, from the by-campaign group-by.
+/// Only the ids are used: group-by results are window totals, not buckets.
+async fn discover_sparkpost_campaigns(
+    session: &mut Session<'_>,
+    window: Window,
+    range: &[(&'static str, String)],
+) -> Result<Vec<String>, FetchError> {
+    let mut query = range.to_vec();
+    query.push(("metrics", "count_targeted".to_owned()));
+    query.push(("limit", SPARKPOST_GROUP_LIMIT.to_string()));
+    let body = session.get(sparkpost::BY_CAMPAIGN, &query).await?;
+    let whole_window = Bucket {
+        start: window.start,
+        width: BucketWidth::Day,
+        provider_tz: "UTC".to_owned(),
+    };
+    let totals = session.payload(sparkpost::parse_by_campaign(&body, &whole_window))?;
+    if totals.len() >= SPARKPOST_GROUP_LIMIT {
+        tracing::warn!(
+            account = %session.account.name,
+            endpoint = %sparkpost::BY_CAMPAIGN,
+            limit = SPARKPOST_GROUP_LIMIT,
+            "campaign discovery hit SparkPost's group-by limit; some campaigns may be missing"
+        );
+    }
+    let mut names: Vec<String> = Vec::new();
+    for sample in totals {
+        if let Some(name) = sample.stream.as_str().strip_prefix("campaign:") {
+            if !names.iter().any(|known| known == name) {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// `campaigns=<id>`, with a `delimiter` when the id contains a comma (the
+/// default list separator).
+fn sparkpost_list_filter(parameter: &'static str, value: &str) -> Vec<(&'static str, String)> {
+    let mut query = vec![(parameter, value.to_owned())];
+    if value.contains(',') {
+        if let Some(delimiter) = ["|", ";", "~", "^"]
+            .into_iter()
+            .find(|candidate| !value.contains(candidate))
+        {
+            query.push(("delimiter", delimiter.to_owned()));
+        }
+    }
+    query
+}
+
+/// `YYYY-MM-DDTHH:MM`, rounded down (`from`) or up (`to`) to the minute so
+/// the window is covered.
+fn sparkpost_minute(time: DateTime<Utc>, round_up: bool) -> String {
+    let floor = time
+        .date_naive()
+        .and_hms_opt(time.hour(), time.minute(), 0)
+        .map(|minute| minute.and_utc())
+        .unwrap_or(time);
+    let minute = if round_up && floor < time {
+        floor
+            .checked_add_signed(chrono::Duration::minutes(1))
+            .unwrap_or(floor)
+    } else {
+        floor
+    };
+    minute.format("%Y-%m-%dT%H:%M").to_string()
+}
+
+// ---------------------------------------------------------------------------
+// Windows, dates and buckets.
+
+/// The first and last calendar dates the window touches, in a zone
+/// `offset_hours` east of UTC (SendGrid 0, Postmark's EST −5), for APIs whose
+/// end date is inclusive.
+fn inclusive_dates(window: Window, offset_hours: i64) -> (NaiveDate, NaiveDate) {
+    let shift = chrono::Duration::hours(offset_hours);
+    let local = |time: DateTime<Utc>| time.checked_add_signed(shift).unwrap_or(time).date_naive();
+    let last_instant = window
+        .end
+        .checked_sub_signed(chrono::Duration::nanoseconds(1))
+        .unwrap_or(window.end);
+    (local(window.start), local(last_instant.max(window.start)))
+}
+
+fn ymd(date: NaiveDate) -> String {
+    date.format("%Y-%m-%d").to_string()
+}
+
+/// Where a bucket ends.
+fn bucket_end(bucket: &Bucket) -> DateTime<Utc> {
+    let start = bucket.start;
+    let end = match bucket.width {
+        BucketWidth::Hour => start.checked_add_signed(chrono::Duration::hours(1)),
+        BucketWidth::Day => start.checked_add_signed(chrono::Duration::days(1)),
+        BucketWidth::Week => start.checked_add_signed(chrono::Duration::weeks(1)),
+        BucketWidth::Month => start.checked_add_months(Months::new(1)),
+    };
+    end.unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+// ---------------------------------------------------------------------------
+// Sending one request.
+
+/// The state of one fetch: where to send, with what, and how many requests
+/// so far.
+struct Session<'a> {
+    http: &'a reqwest::Client,
+    account: &'a Account,
+    now: DateTime<Utc>,
+    requests: usize,
+}
+
+impl Session<'_> {
+    /// `GET` of an endpoint whose documented path is the request path.
+    async fn get(
+        &mut self,
+        endpoint: Endpoint,
+        query: &[(&str, String)],
+    ) -> Result<Vec<u8>, FetchError> {
+        self.send(endpoint, Method::GET, endpoint.path, query, None)
+            .await
+    }
+
+    /// Sends one request and returns the body of a 2xx answer; any other
+    /// answer, a timeout or a network failure is the matching error.
+    async fn send(
+        &mut self,
+        endpoint: Endpoint,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        json_body: Option<&Value>,
+    ) -> Result<Vec<u8>, FetchError> {
+        let url = self.url(path, query)?;
+        let mut request = self
+            .http
+            .request(method, url.clone())
+            .timeout(self.account.timeout);
+        request = self.authorize(request)?;
+        if let Some(json_body) = json_body {
+            request = request.json(json_body);
+        }
+        self.requests += 1;
+        tracing::debug!(
+            account = %self.account.name,
+            %endpoint,
+            request = self.requests,
+            "ESP request"
+        );
+
+        let attempt = async {
+            let mut response = request.send().await?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            let limit = if status.is_success() {
+                MAX_BODY_BYTES
+            } else {
+                MAX_ERROR_BODY_BYTES
+            };
+            let (body, complete) = read_capped(&mut response, limit).await?;
+            Ok::<_, reqwest::Error>((status, headers, body, complete))
+        };
+        let (status, headers, body, complete) =
+            match tokio::time::timeout(self.account.timeout, attempt).await {
+                Err(_elapsed) => return Err(self.timed_out(endpoint)),
+                Ok(Err(error)) if error.is_timeout() => return Err(self.timed_out(endpoint)),
+                Ok(Err(error)) => return Err(self.network_error(endpoint, error, &url)),
+                Ok(Ok(answer)) => answer,
+            };
+
+        if status.is_success() {
+            if !complete {
+                return Err(FetchError::Payload {
+                    account: self.account.name.clone(),
+                    error: PayloadError {
+                        endpoint,
+                        item: None,
+                        field: None,
+                        problem: format!("response body larger than {MAX_BODY_BYTES} bytes"),
+                    },
+                });
+            }
+            return Ok(body);
+        }
+        tracing::warn!(
+            account = %self.account.name,
+            %endpoint,
+            status = status.as_u16(),
+            "ESP request failed"
+        );
+        Err(self.status_error(status, &headers, &body))
+    }
+
+    /// The request URL: the account's base URL, the provider's prefix, the
+    /// path and the query. Never logged.
+    fn url(&self, path: &str, query: &[(&str, String)]) -> Result<Url, FetchError> {
+        let base = self.account.base_url.trim_end_matches('/');
+        let prefix = match self.account.provider {
+            Provider::SparkPost if !base.ends_with(SPARKPOST_API_PREFIX) => SPARKPOST_API_PREFIX,
+            _ => "",
+        };
+        let mut url = Url::parse(&format!("{base}{prefix}{path}")).map_err(|_| {
+            rejected_locally(
+                self.account,
+                "the account's base URL is not a valid http(s) URL",
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(rejected_locally(
+                self.account,
+                "the account's base URL is not a valid http(s) URL",
+            ));
+        }
+        if !query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (key, value) in query {
+                pairs.append_pair(key, value);
+            }
+        }
+        Ok(url)
+    }
+
+    /// Adds the provider's authentication, marked sensitive so it is never
+    /// printed by the HTTP stack either.
+    fn authorize(&self, request: RequestBuilder) -> Result<RequestBuilder, FetchError> {
+        let key = self.account.credential.expose();
+        let sensitive = |value: String| {
+            let mut value = HeaderValue::from_str(&value).map_err(|_| {
+                rejected_locally(
+                    self.account,
+                    "the credential contains characters an HTTP header cannot carry",
+                )
+            })?;
+            value.set_sensitive(true);
+            Ok::<_, FetchError>(value)
+        };
+        let json_accept = HeaderValue::from_static("application/json");
+        Ok(match self.account.provider {
+            // "The API key must be sent as a bearer token in the
+            // Authorization header."
+            Provider::SendGrid => request
+                .header(AUTHORIZATION, sensitive(format!("Bearer {key}"))?)
+                .header(ACCEPT, json_accept),
+            // `curl --user 'api:YOUR_API_KEY'`; reqwest marks it sensitive.
+            Provider::Mailgun => request
+                .basic_auth("api", Some(key))
+                .header(ACCEPT, json_accept),
+            Provider::Postmark => request
+                .header("X-Postmark-Server-Token", sensitive(key.to_owned())?)
+                .header(ACCEPT, json_accept),
+            // The raw key, no scheme.
+            Provider::SparkPost => request
+                .header(AUTHORIZATION, sensitive(key.to_owned())?)
+                .header(ACCEPT, json_accept),
+            Provider::Sandbox => {
+                return Err(rejected_locally(
+                    self.account,
+                    "the sandbox is not fetched over HTTP",
+                ))
+            }
+        })
+    }
+
+    /// Fails once a paged sequence reaches [`MAX_PAGES`].
+    fn check_page(&self, endpoint: Endpoint, page: usize) -> Result<(), FetchError> {
+        if page < MAX_PAGES {
+            return Ok(());
+        }
+        tracing::warn!(account = %self.account.name, %endpoint, "paging did not end");
+        Err(FetchError::Payload {
+            account: self.account.name.clone(),
+            error: PayloadError {
+                endpoint,
+                item: None,
+                field: None,
+                problem: format!("paging did not end after {MAX_PAGES} pages"),
+            },
+        })
+    }
+
+    /// A parser's result; its error (which may quote the body) scrubbed of
+    /// the credential, in case a provider ever echoes it.
+    fn payload<T>(&self, parsed: Result<T, PayloadError>) -> Result<T, FetchError> {
+        parsed.map_err(|mut error| {
+            error.problem = self.scrub(&error.problem, None);
+            error.item = error.item.map(|item| self.scrub(&item, None));
+            error.field = error.field.map(|field| self.scrub(&field, None));
+            tracing::warn!(account = %self.account.name, %error, "unexpected ESP response body");
+            FetchError::Payload {
+                account: self.account.name.clone(),
+                error,
+            }
+        })
+    }
+
+    fn timed_out(&self, endpoint: Endpoint) -> FetchError {
+        tracing::warn!(
+            account = %self.account.name,
+            %endpoint,
+            timeout_ms = u64::try_from(self.account.timeout.as_millis()).unwrap_or(u64::MAX),
+            "ESP request timed out"
+        );
+        FetchError::Timeout {
+            account: self.account.name.clone(),
+        }
+    }
+
+    fn network_error(&self, endpoint: Endpoint, error: reqwest::Error, url: &Url) -> FetchError {
+        let kind = if error.is_connect() {
+            "could not connect"
+        } else if error.is_body() || error.is_decode() {
+            "the response broke off"
+        } else {
+            "the request failed"
+        };
+        // reqwest's own text names the URL; drop it, then describe the
+        // causes (which name no URL) and scrub anyway.
+        let error = error.without_url();
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            causes.push(cause.to_string());
+            source = cause.source();
+        }
+        let cause = causes.last().cloned().unwrap_or_else(|| error.to_string());
+        let detail = self.scrub(&format!("{endpoint}: {kind}: {cause}"), Some(url));
+        tracing::warn!(account = %self.account.name, %endpoint, %detail, "ESP request failed");
+        FetchError::Network {
+            account: self.account.name.clone(),
+            detail: cut(&detail, MAX_DETAIL_CHARS),
+        }
+    }
+
+    fn status_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> FetchError {
+        let account = self.account.name.clone();
+        let code = status.as_u16();
+        match code {
+            401 | 403 => FetchError::Auth {
+                account,
+                status: code,
+            },
+            429 => FetchError::RateLimited {
+                account,
+                retry_after: self.rate_limit_wait(headers, body),
+            },
+            500..=599 => FetchError::Server {
+                account,
+                status: code,
+            },
+            300..=399 => FetchError::Rejected {
+                account,
+                status: code,
+                detail: "unexpected redirect (redirects are not followed; check the base URL)"
+                    .to_owned(),
+            },
+            _ => FetchError::Rejected {
+                account,
+                status: code,
+                detail: cut(&self.scrub(&error_message(body), None), MAX_DETAIL_CHARS),
+            },
+        }
+    }
+
+    /// `Retry-After` first, then the provider's own signal.
+    fn rate_limit_wait(&self, headers: &HeaderMap, body: &[u8]) -> Option<Duration> {
+        let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+        if let Some(wait) = header(RETRY_AFTER.as_str()).and_then(|v| retry_after(v, self.now)) {
+            return Some(wait);
+        }
+        match self.account.provider {
+            Provider::SendGrid => header("x-ratelimit-reset")
+                .and_then(|reset| sendgrid::rate_limit_wait(reset, self.now)),
+            Provider::Mailgun => mailgun::rate_limit_wait_from_message(body),
+            // Postmark documents no rate-limit header; SparkPost says "wait 1
+            // to 5 seconds" without a header (sparkpost::RATE_LIMIT_*).
+            Provider::Postmark | Provider::SparkPost | Provider::Sandbox => None,
+        }
+    }
+
+    /// The text with the credential (and the request URL, if given) replaced.
+    fn scrub(&self, text: &str, url: Option<&Url>) -> String {
+        let mut text = text.to_owned();
+        let key = self.account.credential.expose();
+        // A very short "key" would mangle ordinary words; real keys are long.
+        if key.chars().count() >= 4 {
+            text = text.replace(key, "[redacted]");
+        }
+        if let Some(url) = url {
+            text = text.replace(url.as_str(), "[url]");
+            if let Some(query) = url.query().filter(|query| !query.is_empty()) {
+                text = text.replace(query, "[query]");
+            }
+        }
+        text
+    }
+}
+
+/// Reads the body, stopping after `limit` bytes. `false` when it was longer.
+async fn read_capped(
+    response: &mut reqwest::Response,
+    limit: usize,
+) -> Result<(Vec<u8>, bool), reqwest::Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = limit.saturating_sub(body.len());
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, false));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, true))
+}
+
+/// A wait from a `Retry-After` value: delay-seconds, or an HTTP date (IMF
+/// fixdate, RFC 850 or asctime) turned into a wait from `now`. A date in the
+/// past means no wait.
+fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    let value = value.trim();
+    if !value.is_empty() && value.bytes().all(|byte| byte.is_ascii_digit()) {
+        return value.parse().ok().map(Duration::from_secs);
+    }
+    let at = DateTime::parse_from_rfc2822(value)
+        .map(|at| at.with_timezone(&Utc))
+        .ok()
+        .or_else(|| {
+            ["%A, %d-%b-%y %H:%M:%S GMT", "%a %b %e %H:%M:%S %Y"]
+                .into_iter()
+                .find_map(|format| NaiveDateTime::parse_from_str(value, format).ok())
+                .map(|at| Utc.from_utc_datetime(&at))
+        })?;
+    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+}
+
+/// The provider's error message from an error body:
+/// `{"errors":[{"message","field"|"description"}]}` (SendGrid, SparkPost),
+/// `{"message"}` (Mailgun), `{"ErrorCode","Message"}` (Postmark), else the
+/// body's text.
+fn error_message(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let from_json = serde_json::from_str::<Value>(&text)
+        .ok()
+        .and_then(|json| json_error_message(&json));
+    let message = from_json.unwrap_or_else(|| text.trim().to_owned());
+    let message: String = message
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if message.trim().is_empty() {
+        "(no error message)".to_owned()
+    } else {
+        message.trim().to_owned()
+    }
+}
+
+fn json_error_message(json: &Value) -> Option<String> {
+    let text = |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_owned);
+    if let Some(errors) = json.get("errors").and_then(Value::as_array) {
+        let parts: Vec<String> = errors
+            .iter()
+            .filter_map(|error| {
+                let message = text(error, "message")?;
+                Some(match (text(error, "field"), text(error, "description")) {
+                    (_, Some(description)) => format!("{message}: {description}"),
+                    (Some(field), None) => format!("{message} (field `{field}`)"),
+                    (None, None) => message,
+                })
+            })
+            .collect();
+        if !parts.is_empty() {
+            return Some(parts.join("; "));
+        }
+    }
+    if let Some(message) = text(json, "Message") {
+        return Some(match json.get("ErrorCode") {
+            Some(code) => format!("ErrorCode {code}: {message}"),
+            None => message,
+        });
+    }
+    text(json, "message")
+}
+
+/// At most `longest` characters, with `…` marking a cut.
+fn cut(text: &str, longest: usize) -> String {
+    if text.chars().count() <= longest {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(longest.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::esp::account::Secret;
+
+    fn utc(year: i32, month: u32, day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(year, month, day, hour, minute, 0)
+            .single()
+            .unwrap_or_else(|| panic!("bad test time"))
+    }
+
+    fn account(provider: Provider, streams: StreamSelection) -> Account {
+        Account {
+            name: "acct".into(),
+            provider,
+            base_url: "http://127.0.0.1:9".into(),
+            credential: Secret::new("KEY-abcdef-123"),
+            domain: None,
+            streams,
+            bucket: BucketWidth::Day,
+            window: Duration::from_secs(2 * 86_400),
+            timeout: Duration::from_secs(2),
+        }
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_and_http_dates() {
+        let now = utc(1994, 11, 6, 8, 49);
+        assert_eq!(retry_after("7", now), Some(Duration::from_secs(7)));
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        // 37 s after `now`, in all three HTTP date formats.
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:49:37 GMT", now),
+            Some(Duration::from_secs(37))
+        );
+        assert_eq!(
+            retry_after("Sunday, 06-Nov-94 08:49:37 GMT", now),
+            Some(Duration::from_secs(37))
+        );
+        assert_eq!(
+            retry_after("Sun Nov  6 08:49:37 1994", now),
+            Some(Duration::from_secs(37))
+        );
+        assert_eq!(
+            retry_after("Sun, 06 Nov 1994 08:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past means no wait"
+        );
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
+        assert_eq!(retry_after("", now), None);
+    }
+
+    #[test]
+    fn inclusive_dates_cover_the_window_in_the_providers_zone() {
+        let window = Window {
+            start: utc(2024, 3, 3, 0, 0),
+            end: utc(2024, 3, 5, 0, 0),
+        };
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap_or_default();
+        assert_eq!(
+            inclusive_dates(window, 0),
+            (day(2024, 3, 3), day(2024, 3, 4))
+        );
+        // 2024-03-03T00:00Z is 2024-03-02 19:00 EST.
+        assert_eq!(
+            inclusive_dates(window, -5),
+            (day(2024, 3, 2), day(2024, 3, 4))
+        );
+        let mid_day = Window {
+            start: utc(2024, 3, 3, 10, 0),
+            end: utc(2024, 3, 3, 10, 30),
+        };
+        assert_eq!(
+            inclusive_dates(mid_day, 0),
+            (day(2024, 3, 3), day(2024, 3, 3))
+        );
+    }
+
+    #[test]
+    fn sparkpost_minutes_round_outwards() {
+        let start = utc(2024, 3, 3, 10, 5) + chrono::Duration::seconds(30);
+        assert_eq!(sparkpost_minute(start, false), "2024-03-03T10:05");
+        assert_eq!(sparkpost_minute(start, true), "2024-03-03T10:06");
+        assert_eq!(
+            sparkpost_minute(utc(2024, 3, 3, 10, 5), true),
+            "2024-03-03T10:05"
+        );
+    }
+
+    #[test]
+    fn sparkpost_hours_only_for_windows_up_to_31_days() {
+        let window = |days| Window {
+            start: utc(2024, 1, 1, 0, 0),
+            end: utc(2024, 1, 1, 0, 0) + chrono::Duration::days(days),
+        };
+        assert_eq!(
+            sparkpost_precision(BucketWidth::Hour, window(31)),
+            (BucketWidth::Hour, "hour")
+        );
+        assert_eq!(
+            sparkpost_precision(BucketWidth::Hour, window(32)),
+            (BucketWidth::Day, "day")
+        );
+        assert_eq!(
+            sparkpost_precision(BucketWidth::Month, window(32)),
+            (BucketWidth::Month, "month")
+        );
+    }
+
+    #[test]
+    fn mailgun_times_are_rfc_2822_with_two_digit_days() {
+        assert_eq!(
+            rfc2822(utc(2024, 3, 4, 0, 0)),
+            "Mon, 04 Mar 2024 00:00:00 +0000"
+        );
+    }
+
+    #[test]
+    fn buckets_that_overlap_the_window_are_kept() {
+        let window = Window {
+            start: utc(2024, 3, 3, 10, 0),
+            end: utc(2024, 3, 5, 10, 0),
+        };
+        let bucket = |start, width| Bucket {
+            start,
+            width,
+            provider_tz: "UTC".to_owned(),
+        };
+        assert!(window.overlaps(&bucket(utc(2024, 3, 3, 0, 0), BucketWidth::Day)));
+        assert!(window.overlaps(&bucket(utc(2024, 3, 5, 0, 0), BucketWidth::Day)));
+        assert!(!window.overlaps(&bucket(utc(2024, 3, 2, 0, 0), BucketWidth::Day)));
+        assert!(!window.overlaps(&bucket(utc(2024, 3, 5, 10, 0), BucketWidth::Hour)));
+        assert!(window.overlaps(&bucket(utc(2024, 3, 1, 0, 0), BucketWidth::Month)));
+        assert!(!window.overlaps(&bucket(utc(2024, 2, 1, 0, 0), BucketWidth::Month)));
+        assert!(window.overlaps(&bucket(utc(2024, 2, 27, 0, 0), BucketWidth::Week)));
+    }
+
+    #[test]
+    fn a_trailing_window_ends_where_asked() {
+        let end = utc(2024, 3, 5, 0, 0);
+        let window = Window::ending_at(end, Duration::from_secs(2 * 86_400));
+        assert_eq!(window.start, utc(2024, 3, 3, 0, 0));
+        assert_eq!(window.end, end);
+        assert_eq!(
+            Window::ending_at(end, Duration::MAX).start,
+            DateTime::<Utc>::MIN_UTC
+        );
+    }
+
+    #[test]
+    fn provider_error_messages_are_extracted() {
+        assert_eq!(
+            error_message(br#"{"errors":[{"field":"sort_by","message":"invalid sort value"}]}"#),
+            "invalid sort value (field `sort_by`)"
+        );
+        assert_eq!(
+            error_message(
+                br#"{"errors":[{"message":"required field is missing","description":"content object or template_id required","code":"1400"}]}"#
+            ),
+            "required field is missing: content object or template_id required"
+        );
+        assert_eq!(
+            error_message(br#"{"message":"reason for bad request"}"#),
+            "reason for bad request"
+        );
+        assert_eq!(
+            error_message(br#"{"ErrorCode": 300, "Message": "Invalid 'From' address"}"#),
+            "ErrorCode 300: Invalid 'From' address"
+        );
+        assert_eq!(
+            error_message(b"<html>\nBad\r\nGateway</html>"),
+            "<html> Bad  Gateway</html>"
+        );
+        assert_eq!(error_message(b""), "(no error message)");
+        assert_eq!(error_message(b"\xff\xfe"), "\u{fffd}\u{fffd}");
+    }
+
+    #[test]
+    fn details_are_cut_to_200_characters() {
+        let long = "é".repeat(500);
+        let detail = cut(&long, MAX_DETAIL_CHARS);
+        assert_eq!(detail.chars().count(), 200);
+        assert!(detail.ends_with('…'));
+        assert_eq!(cut("short", 200), "short");
+    }
+
+    #[test]
+    fn stream_selections_become_plans() {
+        let plan = |provider, streams| Plan::for_account(&account(provider, streams));
+        assert_eq!(
+            plan(
+                Provider::SendGrid,
+                StreamSelection::Named(vec![
+                    StreamKey::category("a"),
+                    StreamKey::account(),
+                    StreamKey::category("a"),
+                    StreamKey::category("b"),
+                ])
+            )
+            .ok(),
+            Some(Plan {
+                account_wide: true,
+                named: vec![("category", "a".into()), ("category", "b".into())],
+                discover: false,
+            })
+        );
+        assert_eq!(
+            plan(
+                Provider::Postmark,
+                StreamSelection::Named(vec![StreamKey::new("message-stream:broadcast")])
+            )
+            .ok()
+            .map(|plan| plan.named),
+            Some(vec![("message-stream", "broadcast".into())])
+        );
+        for (provider, stream) in [
+            (Provider::SendGrid, StreamKey::tag("x")),
+            (Provider::Mailgun, StreamKey::category("x")),
+            (Provider::SparkPost, StreamKey::tag("x")),
+            (Provider::Postmark, StreamKey::new("tag:")),
+            (Provider::Mailgun, StreamKey::new("welcome")),
+        ] {
+            match plan(provider, StreamSelection::Named(vec![stream.clone()])) {
+                Err(FetchError::Rejected { status, detail, .. }) => {
+                    assert_eq!(status, NO_HTTP_STATUS);
+                    assert!(detail.contains(stream.as_str()), "{detail}");
+                }
+                other => panic!("{provider} {stream}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn retryable_errors_are_the_transient_ones() {
+        let account = || "a".to_owned();
+        let payload = PayloadError {
+            endpoint: sendgrid::GLOBAL_STATS,
+            item: None,
+            field: None,
+            problem: "x".into(),
+        };
+        let cases = [
+            (FetchError::Timeout { account: account() }, true),
+            (
+                FetchError::RateLimited {
+                    account: account(),
+                    retry_after: None,
+                },
+                true,
+            ),
+            (
+                FetchError::Server {
+                    account: account(),
+                    status: 503,
+                },
+                true,
+            ),
+            (
+                FetchError::Network {
+                    account: account(),
+                    detail: "x".into(),
+                },
+                true,
+            ),
+            (
+                FetchError::Auth {
+                    account: account(),
+                    status: 401,
+                },
+                false,
+            ),
+            (
+                FetchError::Rejected {
+                    account: account(),
+                    status: 400,
+                    detail: "x".into(),
+                },
+                false,
+            ),
+            (
+                FetchError::Payload {
+                    account: account(),
+                    error: payload,
+                },
+                false,
+            ),
+        ];
+        for (error, retryable) in cases {
+            assert_eq!(error.is_retryable(), retryable, "{error}");
+            assert_eq!(error.account(), "a");
+        }
+    }
+
+    #[test]
+    fn scrubbing_removes_the_credential_and_the_url() {
+        let account = account(Provider::SendGrid, StreamSelection::Account);
+        let client = reqwest::Client::new();
+        let session = Session {
+            http: &client,
+            account: &account,
+            now: utc(2024, 1, 1, 0, 0),
+            requests: 0,
+        };
+        let url = session
+            .url("/v3/stats", &[("start_date", "2024-01-01".to_owned())])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:9/v3/stats?start_date=2024-01-01"
+        );
+        let text = format!("bad key KEY-abcdef-123 for {url} (start_date=2024-01-01)");
+        assert_eq!(
+            session.scrub(&text, Some(&url)),
+            "bad key [redacted] for [url] ([query])"
+        );
+    }
+
+    #[test]
+    fn sparkpost_urls_get_the_api_prefix_once() {
+        let client = reqwest::Client::new();
+        for (base, expected) in [
+            ("http://127.0.0.1:9", "http://127.0.0.1:9/api/v1/metrics"),
+            ("http://127.0.0.1:9/", "http://127.0.0.1:9/api/v1/metrics"),
+            (
+                "http://127.0.0.1:9/api/v1",
+                "http://127.0.0.1:9/api/v1/metrics",
+            ),
+        ] {
+            let mut account = account(Provider::SparkPost, StreamSelection::Account);
+            account.base_url = base.to_owned();
+            let session = Session {
+                http: &client,
+                account: &account,
+                now: utc(2024, 1, 1, 0, 0),
+                requests: 0,
+            };
+            let url = session
+                .url("/metrics", &[])
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(url.as_str(), expected);
+        }
+    }
+
+    #[test]
+    fn campaign_ids_with_commas_get_another_delimiter() {
+        assert_eq!(
+            sparkpost_list_filter("campaigns", "spring"),
+            vec![("campaigns", "spring".to_owned())]
+        );
+        assert_eq!(
+            sparkpost_list_filter("campaigns", "a,b"),
+            vec![
+                ("campaigns", "a,b".to_owned()),
+                ("delimiter", "|".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn the_fetch_future_can_be_spawned() {
+        fn assert_send<T: Send>(_: &T) {}
+        let client = http_client();
+        let account = account(Provider::SendGrid, StreamSelection::Account);
+        let window = Window {
+            start: utc(2024, 1, 1, 0, 0),
+            end: utc(2024, 1, 2, 0, 0),
+        };
+        let future = fetch(&client, &account, window, utc(2024, 1, 2, 0, 0));
+        assert_send(&future);
+    }
+}

@@ -76,10 +76,10 @@ impl Scenario {
         };
         Scenario {
             streams: vec![
-                stream("tag:welcome", 180, Profile::Automation),
-                stream("tag:onboarding-day-3", 90, Profile::Automation),
-                stream("tag:receipts", 400, Profile::Transactional),
-                stream("tag:newsletter", 2500, Profile::Newsletter),
+                stream("tag:welcome", 900, Profile::Automation),
+                stream("tag:onboarding-day-3", 450, Profile::Automation),
+                stream("tag:receipts", 2000, Profile::Transactional),
+                stream("tag:newsletter", 12_000, Profile::Newsletter),
             ],
             events: Vec::new(),
         }
@@ -96,7 +96,9 @@ impl Scenario {
                 stream: StreamKey::new("tag:welcome"),
                 start: hour - Duration::hours(3),
                 end: None,
-                kind: EventKind::BounceSpike { hard_bounce_rate: 0.09 },
+                kind: EventKind::BounceSpike {
+                    hard_bounce_rate: 0.09,
+                },
             },
             Event {
                 stream: StreamKey::new("tag:onboarding-day-3"),
@@ -132,7 +134,12 @@ fn rhythm(profile: Profile, at: DateTime<Utc>) -> f64 {
 fn rng_for(account: &str, stream: &StreamKey, start: DateTime<Utc>) -> fastrand::Rng {
     // FNV-1a: stable across runs and platforms, unlike the std hasher.
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in account.bytes().chain([0]).chain(stream.as_str().bytes()).chain(start.timestamp().to_le_bytes()) {
+    for byte in account
+        .bytes()
+        .chain([0])
+        .chain(stream.as_str().bytes())
+        .chain(start.timestamp().to_le_bytes())
+    {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0100_0000_01b3);
     }
@@ -146,18 +153,31 @@ fn around(rng: &mut fastrand::Rng, base: f64, rate: f64, spread: f64) -> u64 {
 }
 
 /// The counts of one hour of one stream.
-fn hour_counts(account: &str, stream: &SandboxStream, events: &[Event], start: DateTime<Utc>) -> Counts {
+fn hour_counts(
+    account: &str,
+    stream: &SandboxStream,
+    events: &[Event],
+    start: DateTime<Utc>,
+) -> Counts {
     let mut rng = rng_for(account, &stream.key, start);
     let active = |kind: fn(&EventKind) -> bool| {
         events.iter().find(|e| {
-            e.stream == stream.key && e.start <= start && e.end.is_none_or(|end| start < end) && kind(&e.kind)
+            e.stream == stream.key
+                && e.start <= start
+                && e.end.is_none_or(|end| start < end)
+                && kind(&e.kind)
         })
     };
     let silent = active(|k| matches!(k, EventKind::Silence)).is_some();
     let volume = if silent {
         0
     } else {
-        around(&mut rng, stream.peak_hourly as f64, rhythm(stream.profile, start), 0.12)
+        around(
+            &mut rng,
+            stream.peak_hourly as f64,
+            rhythm(stream.profile, start),
+            0.12,
+        )
     };
     let sent = volume as f64;
     let hard_rate = match active(|k| matches!(k, EventKind::BounceSpike { .. })).map(|e| e.kind) {
@@ -168,7 +188,8 @@ fn hour_counts(account: &str, stream: &SandboxStream, events: &[Event], start: D
     let bounce_soft = around(&mut rng, sent, 0.004, 0.3).min(volume - bounce_hard);
     let blocked = around(&mut rng, sent, 0.001, 0.5).min(volume - bounce_hard - bounce_soft);
     let delivered = volume - bounce_hard - bounce_soft - blocked;
-    let engagement = match active(|k| matches!(k, EventKind::TrackingBroken { .. })).map(|e| e.kind) {
+    let engagement = match active(|k| matches!(k, EventKind::TrackingBroken { .. })).map(|e| e.kind)
+    {
         Some(EventKind::TrackingBroken { fraction }) => fraction,
         _ => 1.0,
     };
@@ -200,7 +221,11 @@ pub fn generate(
     streams: Option<&[StreamKey]>,
 ) -> Vec<Sample> {
     let first = start.duration_trunc(Duration::hours(1)).unwrap_or(start);
-    let first = if first < start { first + Duration::hours(1) } else { first };
+    let first = if first < start {
+        first + Duration::hours(1)
+    } else {
+        first
+    };
     let mut samples = Vec::new();
     for stream in &scenario.streams {
         if streams.is_some_and(|wanted| !wanted.contains(&stream.key)) {
@@ -234,18 +259,46 @@ mod tests {
     #[test]
     fn the_same_window_always_gives_the_same_numbers() {
         let scenario = Scenario::steady();
-        let a = generate("acct", &scenario, at("2026-11-16T00:00:00Z"), at("2026-11-17T00:00:00Z"), None);
-        let b = generate("acct", &scenario, at("2026-11-16T00:00:00Z"), at("2026-11-17T00:00:00Z"), None);
+        let a = generate(
+            "acct",
+            &scenario,
+            at("2026-11-16T00:00:00Z"),
+            at("2026-11-17T00:00:00Z"),
+            None,
+        );
+        let b = generate(
+            "acct",
+            &scenario,
+            at("2026-11-16T00:00:00Z"),
+            at("2026-11-17T00:00:00Z"),
+            None,
+        );
         assert_eq!(a, b);
         assert_eq!(a.len(), 4 * 24);
-        let other = generate("other", &scenario, at("2026-11-16T00:00:00Z"), at("2026-11-17T00:00:00Z"), None);
+        let other = generate(
+            "other",
+            &scenario,
+            at("2026-11-16T00:00:00Z"),
+            at("2026-11-17T00:00:00Z"),
+            None,
+        );
         assert_ne!(a, other, "accounts get their own noise");
     }
 
     #[test]
     fn only_complete_hours_inside_the_window() {
-        let samples = generate("a", &Scenario::steady(), at("2026-11-16T10:30:00Z"), at("2026-11-16T13:15:00Z"), None);
-        let starts: Vec<u32> = samples.iter().filter(|s| s.stream.as_str() == "tag:welcome").map(|s| s.bucket.start.hour()).collect();
+        let samples = generate(
+            "a",
+            &Scenario::steady(),
+            at("2026-11-16T10:30:00Z"),
+            at("2026-11-16T13:15:00Z"),
+            None,
+        );
+        let starts: Vec<u32> = samples
+            .iter()
+            .filter(|s| s.stream.as_str() == "tag:welcome")
+            .map(|s| s.bucket.start.hour())
+            .collect();
         assert_eq!(starts, [11, 12]);
     }
 
@@ -254,13 +307,22 @@ mod tests {
         let scenario = Scenario::steady();
         let volume = |from: &str, stream: &str| -> u64 {
             let start = at(from);
-            generate("a", &scenario, start, start + Duration::days(1), Some(&[StreamKey::new(stream)]))
-                .iter()
-                .filter_map(|s| s.counts.sent)
-                .sum()
+            generate(
+                "a",
+                &scenario,
+                start,
+                start + Duration::days(1),
+                Some(&[StreamKey::new(stream)]),
+            )
+            .iter()
+            .filter_map(|s| s.counts.sent)
+            .sum()
         };
         // 2026-11-16 is a Monday, 2026-11-22 a Sunday.
-        assert!(volume("2026-11-22T00:00:00Z", "tag:welcome") < volume("2026-11-16T00:00:00Z", "tag:welcome"));
+        assert!(
+            volume("2026-11-22T00:00:00Z", "tag:welcome")
+                < volume("2026-11-16T00:00:00Z", "tag:welcome")
+        );
         assert_eq!(volume("2026-11-22T00:00:00Z", "tag:newsletter"), 0);
         assert!(volume("2026-11-16T00:00:00Z", "tag:newsletter") > 10_000);
     }
@@ -282,7 +344,11 @@ mod tests {
         assert!(of("tag:onboarding-day-3", 9).sent.unwrap_or(0) > 0);
         // Bounce spike from 12:00.
         let rate = |c: Counts| c.bounce_hard.unwrap_or(0) as f64 / c.sent.unwrap_or(1) as f64;
-        assert!(rate(of("tag:welcome", 12)) > 0.05, "{}", rate(of("tag:welcome", 12)));
+        assert!(
+            rate(of("tag:welcome", 12)) > 0.05,
+            "{}",
+            rate(of("tag:welcome", 12))
+        );
         assert!(rate(of("tag:welcome", 11)) < 0.02);
     }
 }

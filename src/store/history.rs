@@ -34,14 +34,24 @@ pub struct PollState {
 pub trait MetricsHistory: Send + Sync {
     /// Upserts `samples` for `account` and records `state`, atomically and
     /// durably.
-    fn record_poll(&self, account: &str, samples: &[Sample], state: &PollState) -> Result<(), StoreError>;
+    fn record_poll(
+        &self,
+        account: &str,
+        samples: &[Sample],
+        state: &PollState,
+    ) -> Result<(), StoreError>;
     /// Records `state` alone (a failed poll).
     fn record_state(&self, account: &str, state: &PollState) -> Result<(), StoreError>;
     /// The poll state of `account`, if it was ever polled.
     fn poll_state(&self, account: &str) -> Result<Option<PollState>, StoreError>;
     /// One stream's samples with buckets starting at or after `since`, oldest
     /// first.
-    fn series(&self, account: &str, stream: &StreamKey, since: DateTime<Utc>) -> Result<Vec<Sample>, StoreError>;
+    fn series(
+        &self,
+        account: &str,
+        stream: &StreamKey,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Sample>, StoreError>;
     /// Every (account, stream) with history, in order.
     fn streams(&self) -> Result<Vec<(String, StreamKey)>, StoreError>;
 }

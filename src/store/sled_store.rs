@@ -55,10 +55,10 @@
 //! generic one (or, on some platforms, a wait).
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::fs::{self, File, OpenOptions};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -66,8 +66,8 @@ use chrono::{DateTime, Utc};
 use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 
-use super::{IncidentStore, StoreError, Write};
 use super::history::{self, MetricsHistory, PollState, PollStateRecord, SampleRecord};
+use super::{IncidentStore, StoreError, Write};
 use crate::domain::{Denial, Incident, IncidentId, TimelineEntry};
 use crate::metrics::{Sample, StreamKey};
 
@@ -639,7 +639,10 @@ impl SledHistory {
     fn corrupt(&self, key: &[u8], e: serde_json::Error) -> StoreError {
         StoreError::Corrupt {
             path: self.path.clone(),
-            detail: format!("metric record {} is unreadable: {e}", String::from_utf8_lossy(key).replace('\u{1f}', "/")),
+            detail: format!(
+                "metric record {} is unreadable: {e}",
+                String::from_utf8_lossy(key).replace('\u{1f}', "/")
+            ),
         }
     }
 
@@ -660,7 +663,12 @@ impl SledHistory {
 }
 
 impl MetricsHistory for SledHistory {
-    fn record_poll(&self, account: &str, samples: &[Sample], state: &PollState) -> Result<(), StoreError> {
+    fn record_poll(
+        &self,
+        account: &str,
+        samples: &[Sample],
+        state: &PollState,
+    ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         for sample in samples {
             let record = encode(&SampleRecord {
@@ -691,11 +699,20 @@ impl MetricsHistory for SledHistory {
         }
     }
 
-    fn series(&self, account: &str, stream: &StreamKey, since: DateTime<Utc>) -> Result<Vec<Sample>, StoreError> {
+    fn series(
+        &self,
+        account: &str,
+        stream: &StreamKey,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<Sample>, StoreError> {
         let mut samples = Vec::new();
-        for item in self.tree.scan_prefix(history::series_prefix(account, stream)) {
+        for item in self
+            .tree
+            .scan_prefix(history::series_prefix(account, stream))
+        {
             let (key, value) = item.map_err(|e| self.backend(e))?;
-            let record: SampleRecord = serde_json::from_slice(&value).map_err(|e| self.corrupt(&key, e))?;
+            let record: SampleRecord =
+                serde_json::from_slice(&value).map_err(|e| self.corrupt(&key, e))?;
             if record.sample.bucket.start >= since {
                 samples.push(record.sample);
             }

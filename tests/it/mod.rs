@@ -3,11 +3,12 @@ mod config;
 mod console;
 mod crash;
 mod demo;
-mod esp_clients;
 mod discord;
+mod esp_clients;
 #[allow(dead_code)]
 mod fake_discord;
 mod manifests;
+mod poll;
 mod properties;
 mod readme;
 mod store;
