@@ -378,3 +378,145 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
     }
     Ok(accounts)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("mc.toml"), text).map_err(|e| e.to_string())
+    }
+
+    const SENDGRID: &str = "[[esp]]\nname = \"sg-main\"\nprovider = \"sendgrid\"\ncredential_env = \"SENDGRID_API_KEY\"\nstreams = [\"category:welcome\", \"category:news\"]\nschedule = \"*/15 * * * *\"\ntimezone = \"Europe/Paris\"\n";
+
+    #[test]
+    fn an_account_becomes_typed_values() {
+        let config = parse(SENDGRID).unwrap_or_else(|e| panic!("{e}"));
+        let esp = &config.esp[0];
+        assert_eq!(esp.provider, Provider::SendGrid);
+        assert_eq!(esp.base_url, "https://api.sendgrid.com");
+        assert_eq!(
+            esp.credential,
+            CredentialSource::Env("SENDGRID_API_KEY".into())
+        );
+        assert_eq!(
+            esp.streams,
+            StreamSelection::Named(vec![
+                StreamKey::new("category:welcome"),
+                StreamKey::new("category:news")
+            ])
+        );
+        assert_eq!(esp.window, Duration::from_secs(48 * 3600));
+        assert_eq!(esp.schedule.to_string(), "*/15 * * * * in Europe/Paris");
+        let eu = parse(&SENDGRID.replace("timezone", "region = \"eu\"\ntimezone"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(eu.esp[0].base_url, "https://api.eu.sendgrid.com");
+    }
+
+    #[test]
+    fn mistakes_name_the_line_and_key() {
+        assert_eq!(
+            parse(&SENDGRID.replace("*/15 * * * *", "*/15 * * *"))
+                .err()
+                .unwrap_or_default()
+                .split(": ")
+                .take(2)
+                .collect::<Vec<_>>(),
+            ["mc.toml:6:12", "esp[0].schedule"]
+        );
+        let zone = parse(&SENDGRID.replace("Europe/Paris", "Europe/Pariss"))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            zone.starts_with("mc.toml:7:12: esp[0].schedule: `Europe/Pariss` is not a time zone"),
+            "{zone}"
+        );
+        let provider = parse(&SENDGRID.replace("sendgrid", "sendmail"))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            provider.contains("esp[0].provider: `sendmail` is not a provider"),
+            "{provider}"
+        );
+        let streams = parse(&SENDGRID.replace("category:news", "news"))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            streams.contains("`news` is not a stream; write kind:name"),
+            "{streams}"
+        );
+        let no_key = parse(&SENDGRID.replace("credential_env = \"SENDGRID_API_KEY\"\n", ""))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            no_key.contains(
+                "sendgrid needs credential_env or credential_file (never the key itself)"
+            ),
+            "{no_key}"
+        );
+        let twice = parse(&format!("{SENDGRID}{SENDGRID}"))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            twice.contains("`sg-main` is used by another account"),
+            "{twice}"
+        );
+        let mailgun = parse("[[esp]]\nname = \"mg\"\nprovider = \"mailgun\"\ncredential_env = \"K\"\nschedule = \"0 * * * *\"\n").err().unwrap_or_default();
+        assert!(
+            mailgun.contains("Mailgun accounts need the sending domain"),
+            "{mailgun}"
+        );
+        let postmark_eu = parse(
+            &SENDGRID
+                .replace("sendgrid", "postmark")
+                .replace("timezone", "region = \"eu\"\ntimezone"),
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(
+            postmark_eu.contains("postmark has no `eu` region"),
+            "{postmark_eu}"
+        );
+    }
+
+    #[test]
+    fn credentials_are_read_at_plan_time_and_never_shown() {
+        let config = parse(&SENDGRID.replace("SENDGRID_API_KEY", "MAILCALL_TEST_NEVER_SET"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let err = config.esp[0]
+            .plan(chrono::Utc::now())
+            .err()
+            .unwrap_or_default();
+        assert_eq!(err, "ESP account sg-main: set the environment variable MAILCALL_TEST_NEVER_SET to its API key");
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let key = dir.path().join("key");
+        std::fs::write(&key, "SG.secret-value\n").unwrap_or_else(|e| panic!("{e}"));
+        let from_file = parse(&SENDGRID.replace(
+            "credential_env = \"SENDGRID_API_KEY\"",
+            &format!("credential_file = {:?}", key.display().to_string()),
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        let planned = from_file.esp[0]
+            .plan(chrono::Utc::now())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(planned.account.credential.expose(), "SG.secret-value");
+        assert!(!format!("{planned:?}").contains("secret-value"));
+    }
+
+    #[test]
+    fn poll_settings_are_checked() {
+        let config = parse("[poll]\nmax_concurrent = 8\nstale_after = 5\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            (config.poll.max_concurrent, config.poll.stale_after),
+            (8, 5)
+        );
+        assert!(parse("[poll]\nmax_concurrent = 0\n")
+            .err()
+            .unwrap_or_default()
+            .contains("poll.max_concurrent: must be between 1 and 4096"));
+    }
+}

@@ -92,15 +92,11 @@ impl Handler {
         );
         let task = self.spawn_work(move |engine| engine.handle(&caller, &invocation));
         tokio::pin!(task);
+        // The deadline is polled first: when the work finishes exactly as the
+        // deadline passes, deferring is harmless, and a zero deadline then
+        // always defers (which the tests rely on).
         tokio::select! {
-            joined = &mut task => {
-                let answer = flatten(joined);
-                log_refusal(&answer);
-                let response = CreateInteractionResponse::Message(Self::message(&answer));
-                if let Err(e) = with_retry("interaction reply", || interaction.create_response(&ctx.http, response.clone())).await {
-                    tracing::error!(error = %e, "could not answer an interaction");
-                }
-            }
+            biased;
             _ = tokio::time::sleep(self.config.defer_after) => {
                 let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(private_hint));
                 if let Err(e) = with_retry("defer", || interaction.create_response(&ctx.http, defer.clone())).await {
@@ -117,6 +113,14 @@ impl Handler {
                     .allowed_mentions(view::no_pings());
                 if let Err(e) = with_retry("deferred reply", || interaction.edit_response(&ctx.http, edit.clone())).await {
                     tracing::error!(error = %e, "could not complete a deferred interaction");
+                }
+            }
+            joined = &mut task => {
+                let answer = flatten(joined);
+                log_refusal(&answer);
+                let response = CreateInteractionResponse::Message(Self::message(&answer));
+                if let Err(e) = with_retry("interaction reply", || interaction.create_response(&ctx.http, response.clone())).await {
+                    tracing::error!(error = %e, "could not answer an interaction");
                 }
             }
         }

@@ -133,14 +133,12 @@ impl TestBot {
     async fn launch(
         fake: FakeDiscord,
         data: tempfile::TempDir,
-        tweak: impl FnOnce(&mut DiscordConfig),
+        tweak: impl FnOnce(&mut Config),
     ) -> TestBot {
         let registered_before = registrations(&fake).len();
         let (stop, stopped) = oneshot::channel::<()>();
         let mut config = config(&fake, data.path());
-        if let Some(discord) = config.discord.as_mut() {
-            tweak(discord);
-        }
+        tweak(&mut config);
         let task = tokio::spawn(discord::run(config, async {
             let _ = stopped.await;
         }));
@@ -294,9 +292,14 @@ async fn wait_until(condition: impl Fn() -> bool) -> bool {
 /// manifest; USER options take a user id and are resolved.
 fn slash_data(path: &[&str], options: &[(&str, &str)]) -> Value {
     let manifests = Manifests::embedded();
+    // `["metrics"]` is the top-level /metrics; anything else is under /incident.
+    let (command, path) = match path {
+        ["metrics"] => ("metrics", &path[..0]),
+        _ => ("incident", path),
+    };
     let path_owned: Vec<String> = path.iter().map(|s| s.to_string()).collect();
     let leaf = manifests
-        .leaf("incident", &path_owned)
+        .leaf(command, &path_owned)
         .unwrap_or_else(|e| panic!("{e}"));
     let mut users = Vec::new();
     let leaf_options: Vec<Value> = options
@@ -329,7 +332,7 @@ fn slash_data(path: &[&str], options: &[(&str, &str)]) -> Value {
         };
         nested = vec![json!({"type": kind_of, "name": name, "options": nested})];
     }
-    let mut data = json!({"id": "4000", "name": "incident", "type": 1, "options": nested});
+    let mut data = json!({"id": "4000", "name": command, "type": 1, "options": nested});
     if !users.is_empty() {
         let refs: Vec<(u64, &str)> = users
             .iter()
@@ -1133,7 +1136,12 @@ async fn a_command_that_outlasts_the_deadline_is_deferred_then_answered() {
     let fake = FakeDiscord::start().await;
     let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     // Defer at once, as if the store were slow.
-    let bot = TestBot::launch(fake, data, |d| d.defer_after = Duration::ZERO).await;
+    let bot = TestBot::launch(fake, data, |c| {
+        if let Some(d) = c.discord.as_mut() {
+            d.defer_after = Duration::ZERO;
+        }
+    })
+    .await;
     let id = bot.fake.next_snowflake();
     let token = format!("token-{id}");
     let data = slash_data(
@@ -1170,5 +1178,67 @@ async fn a_command_that_outlasts_the_deadline_is_deferred_then_answered() {
         edit.body.pointer("/allowed_mentions/parse"),
         Some(&json!([]))
     );
+    let _ = bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_come_from_polled_history_and_a_dead_feed_is_announced() {
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let key = data.path().join("sg-key");
+    std::fs::write(&key, "SG.never-shown").unwrap_or_else(|e| panic!("{e}"));
+    let accounts = format!(
+        "[poll]\nstale_after = 1\n\n[[esp]]\nname = \"sandbox-main\"\nprovider = \"sandbox\"\nschedule = \"0 * * * *\"\nstreams = \"all\"\n\n\
+         [[esp]]\nname = \"dead-sg\"\nprovider = \"sendgrid\"\nbase_url = \"http://127.0.0.1:9\"\ncredential_file = {:?}\nschedule = \"0 * * * *\"\ntimeout_seconds = 1\n",
+        key.display().to_string()
+    );
+    let parsed = Config::parse(Path::new("esp.toml"), &accounts).unwrap_or_else(|e| panic!("{e}"));
+    let bot = TestBot::launch(fake, data, move |c| {
+        c.esp = parsed.esp;
+        c.poll = mailcall::poll::PollerSettings {
+            attempts: 1,
+            ..parsed.poll
+        };
+    })
+    .await;
+    let development = channel_of(Team::Development);
+    assert!(
+        wait_until(|| !bot.posts_to(development).is_empty()).await,
+        "no stale-feed notice"
+    );
+    let notice = content(&bot.posts_to(development)[0].body);
+    assert!(
+        notice.starts_with("⚠ ESP feed stale: dead-sg failed 1 polls in a row"),
+        "{notice}"
+    );
+    assert!(
+        notice.contains("missing from then on, not zero"),
+        "{notice}"
+    );
+    assert!(!notice.contains("SG.never-shown"));
+
+    let mut reply = Value::Null;
+    for _ in 0..50 {
+        reply = bot
+            .slash(&carol(), &["metrics"], &[("stream", "tag:welcome")])
+            .await;
+        if content(&reply).contains("sandbox-main / tag:welcome") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        content(&reply).contains("sandbox-main / tag:welcome — latest bucket"),
+        "{reply}"
+    );
+    assert!(is_ephemeral(&reply));
+    let unknown = bot
+        .slash(&carol(), &["metrics"], &[("stream", "tag:nope")])
+        .await;
+    assert!(
+        content(&unknown).contains("⚠ no history for stream tag:nope"),
+        "{unknown}"
+    );
+    check_every_post(&bot.fake);
     let _ = bot.stop().await;
 }

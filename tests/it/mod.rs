@@ -8,6 +8,7 @@ mod esp_clients;
 #[allow(dead_code)]
 mod fake_discord;
 mod manifests;
+mod metrics_cli;
 mod poll;
 mod properties;
 mod readme;

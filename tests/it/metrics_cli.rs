@@ -1,0 +1,173 @@
+//! `mailcall backfill` and `mailcall metrics`, through the binary, on a
+//! sandbox ESP account (no network).
+
+use std::path::Path;
+
+use super::common::{mailcall, stderr, stdout};
+
+fn write_config(dir: &Path, extra: &str) -> std::path::PathBuf {
+    let file = dir.join("mailcall.toml");
+    let text = format!(
+        "[store]\npath = {:?}\n\n[[esp]]\nname = \"sandbox-main\"\nprovider = \"sandbox\"\nschedule = \"0 * * * *\"\ntimezone = \"Europe/Paris\"\nstreams = \"all\"\n{extra}",
+        dir.join("db").display().to_string()
+    );
+    std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+    file
+}
+
+fn csv_rows(config: &Path, args: &[&str]) -> Vec<String> {
+    let output = mailcall()
+        .args(["metrics", "--csv", "--since", "2000-01-01", "--config"])
+        .arg(config)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    stdout(&output).lines().map(String::from).collect()
+}
+
+#[test]
+fn backfill_fills_history_and_running_it_again_duplicates_nothing() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write_config(dir.path(), "");
+    let output = mailcall()
+        .args(["backfill", "--days", "3", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("from 1 account(s) over 3 days; 0 window(s) failed"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("] 1/1 sandbox-main"),
+        "no progress bar: {}",
+        stderr(&output)
+    );
+
+    let rows = csv_rows(&config, &["--stream", "tag:welcome"]);
+    assert_eq!(rows[0], "account,stream,bucket_start,width,provider_tz,requested,sent,delivered,bounce_hard,bounce_soft,blocked,deferred,dropped,opens_unique,opens_machine,clicks_unique,complaints,unsubscribes");
+    let hours = rows.len() - 1;
+    assert!(
+        (71..=72).contains(&hours),
+        "{hours} hourly rows for three days"
+    );
+    assert!(
+        rows[1].starts_with("sandbox-main,tag:welcome,"),
+        "{}",
+        rows[1]
+    );
+
+    let again = mailcall()
+        .args(["backfill", "--days", "3", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(again.status.success());
+    let rows_again = csv_rows(&config, &["--stream", "tag:welcome"]);
+    assert!(
+        rows_again.len() - 1 >= hours && rows_again.len() - 1 <= hours + 1,
+        "re-running duplicated buckets"
+    );
+    assert_eq!(
+        rows_again[1], rows[1],
+        "a re-fetched bucket is the same bucket"
+    );
+
+    let all = csv_rows(&config, &[]);
+    assert_eq!(
+        all.len() - 1,
+        4 * (rows_again.len() - 1),
+        "four streams over the same hours"
+    );
+    let table = mailcall()
+        .args([
+            "metrics",
+            "--since",
+            "2000-01-01",
+            "--account",
+            "sandbox-main",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        stdout(&table)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .starts_with("account"),
+        "{}",
+        stdout(&table)
+    );
+}
+
+#[test]
+fn missing_counts_print_as_empty_cells_not_zero() {
+    // A store with no history prints only the header; a table says so.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write_config(dir.path(), "");
+    let rows = csv_rows(&config, &[]);
+    assert_eq!(rows.len(), 1);
+    let table = mailcall()
+        .args(["metrics", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(stdout(&table).contains("(no stored samples match)"));
+}
+
+#[test]
+fn backfill_refuses_an_unknown_account_and_a_missing_key() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write_config(dir.path(), "");
+    let unknown = mailcall()
+        .args(["backfill", "--days", "1", "--account", "nope", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!unknown.status.success());
+    assert!(
+        stderr(&unknown).contains("no ESP account named nope"),
+        "{}",
+        stderr(&unknown)
+    );
+
+    let with_sendgrid = write_config(
+        dir.path(),
+        "\n[[esp]]\nname = \"sg\"\nprovider = \"sendgrid\"\ncredential_env = \"MAILCALL_TEST_ABSENT_KEY\"\nschedule = \"0 * * * *\"\n",
+    );
+    let missing = mailcall()
+        .args(["backfill", "--days", "1", "--config"])
+        .arg(&with_sendgrid)
+        .env_remove("MAILCALL_TEST_ABSENT_KEY")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!missing.status.success());
+    assert!(
+        stderr(&missing)
+            .contains("ESP account sg: set the environment variable MAILCALL_TEST_ABSENT_KEY"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn since_must_be_a_date() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write_config(dir.path(), "");
+    let output = mailcall()
+        .args(["metrics", "--since", "yesterday", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("--since `yesterday` is not a date"),
+        "{}",
+        stderr(&output)
+    );
+}
