@@ -34,7 +34,7 @@ use crate::esp::client::{self, FetchError, Window};
 use crate::esp::sandbox::{self, Scenario};
 use crate::metrics::Sample;
 use crate::schedule::{self, Schedule};
-use crate::store::{MetricsHistory, PollState};
+use crate::store::{MetricsHistory, PollState, StoreError};
 
 /// An account with its schedule (and, for the sandbox, its traffic).
 #[derive(Clone, Debug)]
@@ -219,6 +219,7 @@ impl Poller {
         // The semaphore is never closed, so acquiring only waits.
         let _slot = self.slots.clone().acquire_owned().await.ok();
 
+        // A read (no fsync) is cheap enough to do on the runtime.
         let mut state = match self.history.poll_state(&account.name) {
             Ok(state) => state.unwrap_or_default(),
             Err(e) => {
@@ -248,7 +249,11 @@ impl Poller {
                 );
                 state.consecutive_failures = 0;
                 state.last_error = None;
-                if let Err(e) = self.history.record_poll(&account.name, &samples, &state) {
+                let stored = samples.len();
+                if let Err(e) = self
+                    .store_blocking(&account.name, Some(samples), &state)
+                    .await
+                {
                     return self.failed(
                         account,
                         window,
@@ -261,12 +266,12 @@ impl Poller {
                         account: account.name.clone(),
                     });
                 }
-                tracing::info!(account = %account.name, samples = samples.len(), requests, "poll stored");
+                tracing::info!(account = %account.name, samples = stored, requests, "poll stored");
                 PollReport {
                     account: account.name.clone(),
                     window,
                     outcome: PollOutcome::Stored {
-                        samples: samples.len(),
+                        samples: stored,
                         requests,
                         attempts,
                     },
@@ -276,7 +281,7 @@ impl Poller {
                 let message = error.to_string();
                 state.consecutive_failures += 1;
                 state.last_error = Some(message.clone());
-                if let Err(e) = self.history.record_state(&account.name, &state) {
+                if let Err(e) = self.store_blocking(&account.name, None, &state).await {
                     tracing::error!(account = %account.name, error = %e, "cannot record the failed poll");
                 }
                 if state.consecutive_failures == self.settings.stale_after {
@@ -291,6 +296,25 @@ impl Poller {
                 self.failed(account, window, message, attempts)
             }
         }
+    }
+
+    /// Writes a poll's samples (if any) and state on the blocking pool: the
+    /// write ends in an fsync, which must not stall the runtime's workers.
+    async fn store_blocking(
+        &self,
+        account: &str,
+        samples: Option<Vec<Sample>>,
+        state: &PollState,
+    ) -> Result<(), StoreError> {
+        let history = self.history.clone();
+        let account = account.to_string();
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || match samples {
+            Some(samples) => history.record_poll(&account, &samples, &state),
+            None => history.record_state(&account, &state),
+        })
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Backend(format!("the store write failed: {e}"))))
     }
 
     fn failed(

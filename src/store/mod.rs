@@ -7,6 +7,7 @@
 //! `commit` returns. That promise is what lets a front end answer "done" the
 //! moment `commit` succeeds.
 
+mod group_commit;
 mod history;
 mod memory;
 mod sled_store;

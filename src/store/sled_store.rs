@@ -66,6 +66,7 @@ use chrono::{DateTime, Utc};
 use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 
+use super::group_commit::GroupCommit;
 use super::history::{self, MetricsHistory, PollState, PollStateRecord, SampleRecord};
 use super::{IncidentStore, StoreError, Write};
 use crate::domain::{Denial, Incident, IncidentId, TimelineEntry};
@@ -474,11 +475,18 @@ impl SledStore {
     /// threads, so polling never waits for incident commands.
     pub fn history(&self) -> Result<SledHistory, StoreError> {
         let tree = self.db.open_tree("metrics").map_err(|e| self.backend(e))?;
+        let (db, log, path) = (self.db.clone(), self.log.clone(), self.path.clone());
+        let commits = GroupCommit::start(tree.clone(), move || {
+            db.flush().map_err(|e| StoreError::Backend(e.to_string()))?;
+            log.sync_data().map_err(|source| StoreError::Io {
+                path: path.join("db"),
+                source,
+            })
+        })?;
         Ok(SledHistory {
             tree,
-            db: self.db.clone(),
-            log: self.log.clone(),
             path: self.path.clone(),
+            commits: Arc::new(commits),
         })
     }
 
@@ -620,9 +628,9 @@ impl IncidentStore for SledStore {
 #[derive(Clone)]
 pub struct SledHistory {
     tree: sled::Tree,
-    db: sled::Db,
-    log: Arc<File>,
     path: PathBuf,
+    /// Durable writes go through one committer (see `group_commit`).
+    commits: Arc<GroupCommit>,
 }
 
 impl SledHistory {
@@ -644,14 +652,6 @@ impl SledHistory {
                 String::from_utf8_lossy(key).replace('\u{1f}', "/")
             ),
         }
-    }
-
-    fn sync(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(|e| self.backend(e))?;
-        self.log.sync_data().map_err(|source| StoreError::Io {
-            path: self.path.join("db"),
-            source,
-        })
     }
 
     fn state_record(state: &PollState) -> Result<Vec<u8>, StoreError> {
@@ -678,15 +678,13 @@ impl MetricsHistory for SledHistory {
             batch.insert(history::sample_key(account, sample), record);
         }
         batch.insert(history::state_key(account), Self::state_record(state)?);
-        self.tree.apply_batch(batch).map_err(|e| self.backend(e))?;
-        self.sync()
+        self.commits.commit(batch)
     }
 
     fn record_state(&self, account: &str, state: &PollState) -> Result<(), StoreError> {
-        self.tree
-            .insert(history::state_key(account), Self::state_record(state)?)
-            .map_err(|e| self.backend(e))?;
-        self.sync()
+        let mut batch = sled::Batch::default();
+        batch.insert(history::state_key(account), Self::state_record(state)?);
+        self.commits.commit(batch)
     }
 
     fn poll_state(&self, account: &str) -> Result<Option<PollState>, StoreError> {
