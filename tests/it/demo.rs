@@ -23,6 +23,9 @@ fn the_tour_works_one_incident_end_to_end_and_exits_0() {
     let text = stdout(&output);
     assert!(output.status.success(), "{}", stderr(&output));
     for step in [
+        "demo-esp / tag:welcome — latest bucket",
+        "demo-esp / tag:onboarding-day-3 — latest bucket",
+        "(0 sent)",
         "INC-1 opened: Bounce spike on welcome series (SEV2, integration (owner), marketing)",
         "[#integration] 🚨 @integration new incident",
         "[#marketing] 🚨 @marketing new incident",
