@@ -19,8 +19,10 @@
 pub mod app;
 pub mod clock;
 pub mod command;
+pub mod alert;
 pub mod config;
 pub mod console;
+pub mod detect;
 pub mod discord;
 pub mod domain;
 pub mod esp;

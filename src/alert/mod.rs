@@ -1,0 +1,1 @@
+//! Alert lifecycle (placeholder; being written).
