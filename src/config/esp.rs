@@ -263,7 +263,7 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
                 ))
             }
         };
-        if provider == Provider::Mailgun && esp.domain.is_none() {
+        if matches!(provider, Provider::Mailgun | Provider::MailgunLegacy) && esp.domain.is_none() {
             return Err(at(
                 esp.name.span(),
                 key("domain"),

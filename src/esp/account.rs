@@ -12,6 +12,9 @@ use crate::metrics::{BucketWidth, StreamKey};
 pub enum Provider {
     SendGrid,
     Mailgun,
+    /// Mailgun's deprecated v3 stats API (`/v3/{domain}/stats/total`), for
+    /// accounts that still use it.
+    MailgunLegacy,
     Postmark,
     SparkPost,
     /// Generated traffic for `mailcall demo` and tests (no network).
@@ -20,9 +23,10 @@ pub enum Provider {
 
 impl Provider {
     /// Every provider, in the order the configuration documents them.
-    pub const ALL: [Provider; 5] = [
+    pub const ALL: [Provider; 6] = [
         Provider::SendGrid,
         Provider::Mailgun,
+        Provider::MailgunLegacy,
         Provider::Postmark,
         Provider::SparkPost,
         Provider::Sandbox,
@@ -33,6 +37,7 @@ impl Provider {
         match self {
             Provider::SendGrid => "sendgrid",
             Provider::Mailgun => "mailgun",
+            Provider::MailgunLegacy => "mailgun-legacy",
             Provider::Postmark => "postmark",
             Provider::SparkPost => "sparkpost",
             Provider::Sandbox => "sandbox",
@@ -45,8 +50,10 @@ impl Provider {
         match (self, region) {
             (Provider::SendGrid, "us") => Some("https://api.sendgrid.com"),
             (Provider::SendGrid, "eu") => Some("https://api.eu.sendgrid.com"),
-            (Provider::Mailgun, "us") => Some("https://api.mailgun.net"),
-            (Provider::Mailgun, "eu") => Some("https://api.eu.mailgun.net"),
+            (Provider::Mailgun | Provider::MailgunLegacy, "us") => Some("https://api.mailgun.net"),
+            (Provider::Mailgun | Provider::MailgunLegacy, "eu") => {
+                Some("https://api.eu.mailgun.net")
+            }
             (Provider::Postmark, "us") => Some("https://api.postmarkapp.com"),
             (Provider::SparkPost, "us") => Some("https://api.sparkpost.com"),
             (Provider::SparkPost, "eu") => Some("https://api.eu.sparkpost.com"),

@@ -293,6 +293,7 @@ pub async fn fetch(
     let samples = match account.provider {
         Provider::SendGrid => fetch_sendgrid(&mut session, &plan, window).await?,
         Provider::Mailgun => fetch_mailgun(&mut session, &plan, window).await?,
+        Provider::MailgunLegacy => fetch_mailgun_legacy(&mut session, &plan, window).await?,
         Provider::Postmark => fetch_postmark(&mut session, &plan, window).await?,
         Provider::SparkPost => fetch_sparkpost(&mut session, &plan, window).await?,
         Provider::Sandbox => Vec::new(),
@@ -335,7 +336,7 @@ impl Plan {
     fn for_account(account: &Account) -> Result<Plan, FetchError> {
         let kinds: &[&'static str] = match account.provider {
             Provider::SendGrid => &["category"],
-            Provider::Mailgun => &["tag"],
+            Provider::Mailgun | Provider::MailgunLegacy => &["tag"],
             Provider::Postmark => &["tag", "message-stream"],
             Provider::SparkPost => &["campaign"],
             Provider::Sandbox => &[],
@@ -398,7 +399,7 @@ impl Plan {
 fn provider_name(provider: Provider) -> &'static str {
     match provider {
         Provider::SendGrid => "SendGrid",
-        Provider::Mailgun => "Mailgun",
+        Provider::Mailgun | Provider::MailgunLegacy => "Mailgun",
         Provider::Postmark => "Postmark",
         Provider::SparkPost => "SparkPost",
         Provider::Sandbox => "the sandbox",
@@ -584,6 +585,80 @@ async fn fetch_mailgun(
     let mut samples = Vec::new();
     for query in &queries {
         samples.extend(fetch_mailgun_query(session, query, window).await?);
+    }
+    Ok(samples)
+}
+
+/// The events the legacy stats API must be asked for (it requires at
+/// least one `event`; these are every one the parser maps).
+const MAILGUN_LEGACY_EVENTS: [&str; 7] = [
+    "accepted",
+    "delivered",
+    "failed",
+    "opened",
+    "clicked",
+    "unsubscribed",
+    "complained",
+];
+
+/// Mailgun's deprecated v3 stats API: `GET /v3/{domain}/stats/total` for the
+/// domain, `GET /v3/{domain}/tag/stats?tag=` per named tag. It has no tag
+/// listing that fits a stats poll, so "all" streams means the domain total
+/// here (logged). Times are sent as Unix seconds, which the API accepts.
+async fn fetch_mailgun_legacy(
+    session: &mut Session<'_>,
+    plan: &Plan,
+    window: Window,
+) -> Result<Vec<Sample>, FetchError> {
+    let Some(domain) = session.account.domain.clone() else {
+        return Err(rejected_locally(
+            session.account,
+            "Mailgun accounts need the sending domain",
+        ));
+    };
+    let mut query: Vec<(&str, String)> = MAILGUN_LEGACY_EVENTS
+        .iter()
+        .map(|e| ("event", (*e).to_string()))
+        .collect();
+    query.push(("start", window.start.timestamp().to_string()));
+    query.push(("end", window.end.timestamp().to_string()));
+    query.push((
+        "resolution",
+        mailgun_resolution(session.account.bucket).to_string(),
+    ));
+    let mut samples = Vec::new();
+    if plan.account_wide || plan.discover {
+        if plan.discover {
+            tracing::debug!(account = %session.account.name, "the legacy Mailgun API lists no tags for stats; polling the domain total");
+        }
+        let path = format!("/v3/{domain}/stats/total");
+        let body = session
+            .send(
+                mailgun::LEGACY_STATS_TOTAL,
+                Method::GET,
+                &path,
+                &query,
+                None,
+            )
+            .await?;
+        samples.extend(session.payload(mailgun::parse_legacy_stats_total(
+            &body,
+            &StreamKey::account(),
+        ))?);
+    }
+    for name in plan.names() {
+        let mut tagged = query.clone();
+        tagged.push(("tag", name.to_string()));
+        let path = format!("/v3/{domain}/tag/stats");
+        let body = session
+            .send(mailgun::LEGACY_TAG_STATS, Method::GET, &path, &tagged, None)
+            .await?;
+        let stream = StreamKey::tag(name);
+        let parsed = session.payload(mailgun::parse_legacy_tag_stats(&body))?;
+        samples.extend(parsed.into_iter().map(|mut s| {
+            s.stream = stream.clone();
+            s
+        }));
     }
     Ok(samples)
 }
@@ -1005,7 +1080,7 @@ impl Session<'_> {
                 .header(AUTHORIZATION, sensitive(format!("Bearer {key}"))?)
                 .header(ACCEPT, json_accept),
             // `curl --user 'api:YOUR_API_KEY'`; reqwest marks it sensitive.
-            Provider::Mailgun => request
+            Provider::Mailgun | Provider::MailgunLegacy => request
                 .basic_auth("api", Some(key))
                 .header(ACCEPT, json_accept),
             Provider::Postmark => request
@@ -1133,7 +1208,9 @@ impl Session<'_> {
         match self.account.provider {
             Provider::SendGrid => header("x-ratelimit-reset")
                 .and_then(|reset| sendgrid::rate_limit_wait(reset, self.now)),
-            Provider::Mailgun => mailgun::rate_limit_wait_from_message(body),
+            Provider::Mailgun | Provider::MailgunLegacy => {
+                mailgun::rate_limit_wait_from_message(body)
+            }
             // Postmark documents no rate-limit header; SparkPost says "wait 1
             // to 5 seconds" without a header (sparkpost::RATE_LIMIT_*).
             Provider::Postmark | Provider::SparkPost | Provider::Sandbox => None,

@@ -35,6 +35,8 @@ const SENDGRID_CATEGORY_STATS: &str =
     include_str!("../fixtures/esp/sendgrid/categories_stats.json");
 const SENDGRID_CATEGORY_SUMS: &str = include_str!("../fixtures/esp/sendgrid/category_sums.json");
 const MAILGUN_METRICS: &str = include_str!("../fixtures/esp/mailgun/analytics_metrics.json");
+const MAILGUN_LEGACY_TOTAL: &str = include_str!("../fixtures/esp/mailgun/stats_total.json");
+const MAILGUN_LEGACY_TAG: &str = include_str!("../fixtures/esp/mailgun/tag_stats.json");
 const MAILGUN_RATE_LIMITED: &str = include_str!("../fixtures/esp/mailgun/rate_limited_429.json");
 const POSTMARK_SENDS: &str = include_str!("../fixtures/esp/postmark/outbound_sends.json");
 const POSTMARK_OPENS: &str = include_str!("../fixtures/esp/postmark/outbound_opens.json");
@@ -81,7 +83,7 @@ fn any_window() -> Window {
 fn credential(provider: Provider) -> &'static str {
     match provider {
         Provider::SendGrid => SENDGRID_KEY,
-        Provider::Mailgun => MAILGUN_KEY,
+        Provider::Mailgun | Provider::MailgunLegacy => MAILGUN_KEY,
         Provider::Postmark => POSTMARK_TOKEN,
         Provider::SparkPost => SPARKPOST_KEY,
         Provider::Sandbox => "sandbox-key",
@@ -333,7 +335,7 @@ fn authorized(provider: Provider, seen: &Seen) -> bool {
         // "The API key must be sent as a bearer token in the Authorization header."
         Provider::SendGrid => authorization == Some("Bearer SG.test-key-123"),
         // HTTP Basic, user `api`, the key as password.
-        Provider::Mailgun => authorization == Some(MAILGUN_BASIC),
+        Provider::Mailgun | Provider::MailgunLegacy => authorization == Some(MAILGUN_BASIC),
         // The server token header, JSON accepted, no Authorization.
         Provider::Postmark => {
             seen.header("x-postmark-server-token") == Some(POSTMARK_TOKEN)
@@ -1654,4 +1656,70 @@ async fn paging_that_never_ends_stops_at_the_bound() {
         other => panic!("{other:?}"),
     }
     assert_eq!(mock.seen().len(), 1000);
+}
+
+#[tokio::test]
+async fn mailgun_legacy_stats_total_normalises_from_the_documented_request() {
+    let mock = Mock::start(Provider::MailgunLegacy, |_| {
+        Reply::json(MAILGUN_LEGACY_TOTAL)
+    })
+    .await;
+    let mut account = mock.account(Provider::MailgunLegacy, StreamSelection::Account);
+    account.domain = Some("example.com".to_owned());
+    let start = utc(2012, 2, 14, 0);
+    let result = fetched(&account, window(start, utc(2012, 2, 16, 0))).await;
+    assert_eq!(result.requests, 1);
+    assert_eq!(result.samples.len(), 1);
+    let counts = &result.samples[0].counts;
+    // delivered.total 20 + failed.permanent.bounce 4; accepted.outgoing 10.
+    assert_eq!(
+        (
+            counts.sent,
+            counts.delivered,
+            counts.bounce_hard,
+            counts.requested
+        ),
+        (Some(24), Some(20), Some(4), Some(10))
+    );
+    assert_eq!(result.samples[0].stream, StreamKey::account());
+    let seen = mock.seen();
+    assert_eq!(seen[0].method, Method::GET);
+    assert_eq!(seen[0].path, "/v3/example.com/stats/total");
+    assert_eq!(
+        seen[0].params("event"),
+        [
+            "accepted",
+            "delivered",
+            "failed",
+            "opened",
+            "clicked",
+            "unsubscribed",
+            "complained"
+        ]
+    );
+    assert_eq!(
+        seen[0].param("start"),
+        Some(start.timestamp().to_string().as_str())
+    );
+    assert_eq!(seen[0].param("resolution"), Some("day"));
+    assert_eq!(seen[0].header("authorization"), Some(MAILGUN_BASIC));
+}
+
+#[tokio::test]
+async fn mailgun_legacy_named_tags_use_the_tag_stats_endpoint() {
+    let mock = Mock::start(Provider::MailgunLegacy, |_| Reply::json(MAILGUN_LEGACY_TAG)).await;
+    let mut account = mock.account(
+        Provider::MailgunLegacy,
+        StreamSelection::Named(vec![StreamKey::tag("welcome")]),
+    );
+    account.domain = Some("example.com".to_owned());
+    // The documented tag sample is the month of April 2012.
+    let result = fetched(&account, window(utc(2012, 4, 1, 0), utc(2012, 4, 3, 0))).await;
+    let seen = mock.seen();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].path, "/v3/example.com/tag/stats");
+    assert_eq!(seen[0].param("tag"), Some("welcome"));
+    assert_eq!(result.samples.len(), 1, "{result:?}");
+    assert_eq!(result.samples[0].stream, StreamKey::tag("welcome"));
+    assert_eq!(result.samples[0].counts.delivered, Some(20));
 }
