@@ -16,10 +16,10 @@
 //!
 //! The binary (`src/main.rs`) only parses flags and calls into [`app`].
 
+pub mod alert;
 pub mod app;
 pub mod clock;
 pub mod command;
-pub mod alert;
 pub mod config;
 pub mod console;
 pub mod detect;

@@ -106,7 +106,9 @@ impl Metric {
     /// feed → development.
     pub fn default_owners(self) -> &'static [Team] {
         match self {
-            Metric::Bounce | Metric::Deferral | Metric::Block => &[Team::Integration, Team::Development],
+            Metric::Bounce | Metric::Deferral | Metric::Block => {
+                &[Team::Integration, Team::Development]
+            }
             Metric::Complaint | Metric::Unsubscribe => &[Team::Marketing],
             Metric::Open => &[Team::Marketing, Team::Design],
             Metric::Click => &[Team::Design, Team::Integration],
@@ -148,7 +150,11 @@ pub struct AlertKey {
 
 impl fmt::Display for AlertKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{} {} {}", self.account, self.stream, self.metric, self.kind)
+        write!(
+            f,
+            "{}/{} {} {}",
+            self.account, self.stream, self.metric, self.kind
+        )
     }
 }
 
