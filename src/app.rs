@@ -245,10 +245,18 @@ pub fn demo(options: &DemoOptions) -> anyhow::Result<()> {
     };
     let history = Arc::new(store.history()?);
     fill_demo_history(history.clone(), options.keep)?;
-    let engine = Engine::new(store, Arc::new(SystemClock)).with_history(history);
+    let mut engine = Engine::new(store, Arc::new(SystemClock))
+        .with_history(history)
+        .with_directory(console_directory(&config))
+        .with_alerts(demo_alerting(), Vec::new())?;
+    let alerts = engine.after_poll("demo-esp")?;
     let caller = Caller::operator(Actor::console("you"));
     let stdout = io::stdout();
     let mut session = Session::new(engine, config, caller, stdout.lock());
+    session.print_effects(
+        "# Detection ran on the sandbox ESP's newest hour; alerts went to the owning teams:",
+        &alerts,
+    )?;
     if let Some(script) = &options.script {
         let file = std::fs::File::open(script)
             .with_context(|| format!("cannot open script {}", script.display()))?;
@@ -267,6 +275,25 @@ pub fn demo(options: &DemoOptions) -> anyhow::Result<()> {
         session.run_script(io::Cursor::new(tour::TOUR))?;
     }
     Ok(())
+}
+
+/// Alerting as the demo runs it: the defaults, with a minimum volume that
+/// suits the sandbox's hourly buckets (a few hundred messages at night).
+fn demo_alerting() -> crate::alerting::AlertingConfig {
+    let mut config = crate::alerting::AlertingConfig::default();
+    config.detector.min_volume = 50;
+    config
+}
+
+/// How the terminal names team channels and roles.
+pub fn console_directory(config: &Config) -> crate::command::TeamDirectory {
+    crate::command::TeamDirectory {
+        teams: crate::domain::Team::ALL
+            .iter()
+            .map(|t| (*t, (format!("#{}", config.channel(*t)), format!("@{t}"))))
+            .collect(),
+        admin: "@incident-admin".into(),
+    }
 }
 
 /// The demo's sandbox ESP account: four streams, with the demo scenario
@@ -342,7 +369,10 @@ pub fn console(
     let store = SledStore::open(&config.store_path)?;
     let history = config.store_path.join("console-history.txt");
     let metrics = Arc::new(store.history()?);
-    let engine = Engine::new(store, Arc::new(SystemClock)).with_history(metrics);
+    let engine = Engine::new(store, Arc::new(SystemClock))
+        .with_history(metrics)
+        .with_directory(console_directory(&config))
+        .with_alerts(config.alerting.clone(), config.quiet_windows.clone())?;
     let caller = Caller::operator(Actor::console(name));
     let stdout = io::stdout();
     let mut session = Session::new(engine, config, caller, stdout.lock());
@@ -401,5 +431,38 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
         };
         crate::discord::run(config, shutdown).await
     })?;
+    Ok(())
+}
+
+/// `mailcall detect`: the detectors over a CSV, for tuning and for scoring
+/// against labelled benchmarks. A summary goes to stderr.
+pub fn detect(input: &Path, output: Option<&Path>, config: Option<&Path>) -> anyhow::Result<()> {
+    let settings = match config {
+        Some(path) => Config::load(path)?.alerting.detector,
+        None => crate::detect::DetectorSettings::default(),
+    };
+    let stats = match output {
+        Some(output) => crate::detect::detect_path(input, output, &settings)?,
+        None => {
+            let file = std::fs::File::open(input)
+                .with_context(|| format!("cannot open {}", input.display()))?;
+            let stdout = io::stdout();
+            crate::detect::detect_csv(
+                io::BufReader::new(file),
+                io::BufWriter::new(stdout.lock()),
+                &settings,
+            )?
+        }
+    };
+    eprintln!(
+        "detect: {} rows ({} missing, {} judged), {} flagged",
+        stats.rows, stats.missing, stats.judged, stats.flagged
+    );
+    if !stats.ignored_columns.is_empty() {
+        eprintln!(
+            "detect: ignored columns: {}",
+            stats.ignored_columns.join(", ")
+        );
+    }
     Ok(())
 }

@@ -17,6 +17,7 @@
 //! The binary (`src/main.rs`) only parses flags and calls into [`app`].
 
 pub mod alert;
+pub mod alerting;
 pub mod app;
 pub mod clock;
 pub mod command;

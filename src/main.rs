@@ -80,6 +80,20 @@ enum Commands {
         #[arg(long)]
         account: Option<String>,
     },
+    /// Run the anomaly detectors over a CSV and write each row with its
+    /// score (0–1) and flag: `timestamp,value`, or `timestamp` plus count
+    /// columns (sent, delivered, bounce_hard, complaints, opens_unique, …).
+    Detect {
+        /// The input CSV.
+        #[arg(long)]
+        input: PathBuf,
+        /// Where to write the scored CSV (default: standard output).
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// A configuration file whose detector settings to use.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Validate a configuration file.
     CheckConfig {
         /// The configuration file.
@@ -116,6 +130,11 @@ fn main() -> ExitCode {
             ),
             Err(e) => Err(e),
         },
+        Commands::Detect {
+            input,
+            output,
+            config,
+        } => app::detect(&input, output.as_deref(), config.as_deref()),
         Commands::Backfill {
             config,
             days,

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use super::parse::{Command, IncidentCommand, ListFilter, MetricsQuery, OpenArgs};
 use super::{render, Invocation, Manifests, ParseError};
+use crate::alert::AlertEffect;
+use crate::alerting::{self, AlertDesk, AlertingConfig};
 use crate::clock::Clock;
 use crate::domain::{
     Caller, Change, Denial, Incident, IncidentDraft, IncidentId, Op, RuleError, Team,
@@ -36,7 +38,7 @@ pub struct Reply {
 
 /// A post the command causes beyond its reply. Effects carry the incident as
 /// it is after the change so adapters can render without reading the store.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub enum Effect {
     /// Tell these teams, in their channels, that the incident exists (on
     /// open, and when a team is brought in later).
@@ -52,10 +54,12 @@ pub enum Effect {
         text: String,
         stakeholders: bool,
     },
+    /// An alert to post, edit, remind about or escalate.
+    Alert(AlertEffect),
 }
 
 /// What a command produced.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
     pub reply: Reply,
     pub effects: Vec<Effect>,
@@ -91,11 +95,26 @@ impl CommandError {
 /// Runs commands. Owns the store; callers serialise access (one command at a
 /// time), which is also what keeps incident ids contiguous.
 pub struct Engine<S> {
-    store: S,
-    clock: Arc<dyn Clock>,
+    pub(super) store: S,
+    pub(super) clock: Arc<dyn Clock>,
     manifests: Manifests,
     /// Metric history for `/metrics`; `None` where no ESP is polled.
-    history: Option<Arc<dyn MetricsHistory>>,
+    pub(super) history: Option<Arc<dyn MetricsHistory>>,
+    /// Alert state and configuration; `None` where alerting is off.
+    pub(super) alerts: Option<AlertDesk>,
+    /// How this front end names team channels and roles.
+    pub(super) directory: TeamDirectory,
+}
+
+/// How a front end shows where a team is told: `#integration (@integration)`
+/// in the terminal, channel and role mentions in Discord (shown in private
+/// replies with pings disabled).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TeamDirectory {
+    /// Team → (channel, role) labels.
+    pub teams: std::collections::BTreeMap<Team, (String, String)>,
+    /// How the incident-admin role is shown.
+    pub admin: String,
 }
 
 impl<S: IncidentStore> Engine<S> {
@@ -105,7 +124,30 @@ impl<S: IncidentStore> Engine<S> {
             clock,
             manifests: Manifests::embedded(),
             history: None,
+            alerts: None,
+            directory: TeamDirectory::default(),
         }
+    }
+
+    /// Turns alerting on, with state restored from the store (or fresh) and
+    /// the configuration's quiet windows installed.
+    pub fn with_alerts(
+        mut self,
+        config: AlertingConfig,
+        windows: Vec<crate::alert::QuietWindow>,
+    ) -> Result<Engine<S>, StoreError> {
+        let saved = self.store.get_extra(alerting::RECORD)?;
+        let mut desk = AlertDesk::restore(config, saved.as_deref())?;
+        desk.install_windows(windows)?;
+        self.store.put_extra(alerting::RECORD, &desk.snapshot()?)?;
+        self.alerts = Some(desk);
+        Ok(self)
+    }
+
+    /// Sets how team channels and roles are named in replies.
+    pub fn with_directory(mut self, directory: TeamDirectory) -> Engine<S> {
+        self.directory = directory;
+        self
     }
 
     /// Gives the engine the metric history `/metrics` reads.
@@ -167,6 +209,9 @@ impl<S: IncidentStore> Engine<S> {
             }
             Command::Incident(IncidentCommand::List(filter)) => self.list(&filter),
             Command::Metrics(query) => self.metrics(&query),
+            Command::Alert(command) => self.alert_command(caller, command),
+            Command::Silence(command) => self.silence_command(caller, command),
+            Command::Route(query) => self.route_preview(&query),
         }
     }
 
@@ -226,7 +271,7 @@ impl<S: IncidentStore> Engine<S> {
         self.store.load(id)?.ok_or(CommandError::NotFound(id))
     }
 
-    fn require_change_rights(caller: &Caller) -> Result<(), CommandError> {
+    pub(super) fn require_change_rights(caller: &Caller) -> Result<(), CommandError> {
         if caller.may_change_incidents() {
             Ok(())
         } else {
@@ -236,7 +281,11 @@ impl<S: IncidentStore> Engine<S> {
         }
     }
 
-    fn open(&mut self, caller: &Caller, args: OpenArgs) -> Result<Outcome, CommandError> {
+    pub(super) fn open(
+        &mut self,
+        caller: &Caller,
+        args: OpenArgs,
+    ) -> Result<Outcome, CommandError> {
         Self::require_change_rights(caller)?;
         let id = self.store.next_id()?;
         let draft = IncidentDraft {
@@ -327,7 +376,7 @@ impl<S: IncidentStore> Engine<S> {
     }
 }
 
-fn private(text: String) -> Outcome {
+pub(super) fn private(text: String) -> Outcome {
     Outcome {
         reply: Reply {
             visibility: Visibility::Private,

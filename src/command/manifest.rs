@@ -16,11 +16,14 @@ use super::ParseError;
 
 /// The manifests compiled into the binary, by file name.
 pub const EMBEDDED: &[(&str, &str)] = &[
+    ("alert.json", include_str!("../../commands/alert.json")),
     (
         "incident.json",
         include_str!("../../commands/incident.json"),
     ),
     ("metrics.json", include_str!("../../commands/metrics.json")),
+    ("route.json", include_str!("../../commands/route.json")),
+    ("silence.json", include_str!("../../commands/silence.json")),
 ];
 
 /// Discord's application-command option types that mailcall uses.

@@ -5,16 +5,20 @@
 //! [`Invocation`] → [`Manifests::validate`] → [`Command::parse`] →
 //! [`Engine::execute`] → [`Outcome`], which the adapter renders.
 
+mod alerting;
 mod engine;
 mod invocation;
 pub mod manifest;
 mod parse;
 pub mod render;
 
-pub use engine::{CommandError, Effect, Engine, Outcome, Reply, Visibility};
+pub use engine::{CommandError, Effect, Engine, Outcome, Reply, TeamDirectory, Visibility};
 pub use invocation::{Invocation, OptionValue};
 pub use manifest::{Manifests, Validated};
-pub use parse::{Command, IncidentCommand, ListFilter, MetricsQuery, OpenArgs, StatusFilter};
+pub use parse::{
+    AlertCommand, Command, IncidentCommand, ListFilter, MetricsQuery, OpenArgs, RouteQuery,
+    SilenceCommand, StatusFilter, MAX_SILENCE,
+};
 
 /// Why an invocation could not be turned into a command. Each message names
 /// the command and the option, so the person can fix what they typed.

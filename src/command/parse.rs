@@ -21,6 +21,71 @@ pub enum Command {
     Incident(IncidentCommand),
     /// `/metrics`: a stream's latest rates against its four-week median.
     Metrics(MetricsQuery),
+    /// `/alert …` and the alert buttons.
+    Alert(AlertCommand),
+    /// `/silence …`.
+    Silence(SilenceCommand),
+    /// `/route test`: who would be told, without posting.
+    Route(RouteQuery),
+}
+
+/// `/alert …`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AlertCommand {
+    List,
+    Show { id: u64 },
+    Acknowledge { id: u64 },
+    Snooze { id: u64, hours: u32 },
+    OpenIncident { id: u64 },
+}
+
+/// `/silence …`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SilenceCommand {
+    Add {
+        matcher: crate::alert::Matcher,
+        duration: std::time::Duration,
+        reason: String,
+    },
+    List,
+    Remove {
+        id: u64,
+    },
+}
+
+/// `/route test kind:… stream:… [account:…]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RouteQuery {
+    pub metric: crate::detect::Metric,
+    pub kind: crate::detect::AnomalyKind,
+    pub stream: String,
+    pub account: Option<String>,
+}
+
+/// The longest one-off silence `/silence add` accepts.
+pub const MAX_SILENCE: std::time::Duration = std::time::Duration::from_secs(14 * 86_400);
+
+/// "30m", "2h", "1d" → a duration.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let split = text.len().saturating_sub(1);
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration; write 30m, 2h or 1d"))?;
+    let seconds = match unit {
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("`{text}` is not a duration; write 30m, 2h or 1d")),
+    };
+    let duration = std::time::Duration::from_secs(seconds);
+    if duration.is_zero() || duration > MAX_SILENCE {
+        return Err(format!(
+            "`{text}`: a silence lasts between 1 minute and 14 days"
+        ));
+    }
+    Ok(duration)
 }
 
 /// `/metrics stream:… [account:…]`.
@@ -166,6 +231,11 @@ impl Command {
         let command = match self {
             Command::Incident(command) => command,
             Command::Metrics(query) => return format!("/metrics {}", query.stream),
+            Command::Alert(command) => return format!("/alert {command:?}"),
+            Command::Silence(command) => return format!("/silence {command:?}"),
+            Command::Route(query) => {
+                return format!("/route test {} {}", query.metric, query.stream)
+            }
         };
         match command {
             IncidentCommand::Open(args) => {
@@ -198,6 +268,82 @@ impl Command {
             values: &valid.options,
         };
         let path: Vec<&str> = valid.path.iter().map(String::as_str).collect();
+        let id = |name: &str| -> Result<u64, ParseError> {
+            let n = o.required(name, o.integer(name))?;
+            u64::try_from(n).map_err(|_| o.bad(name, "must be positive"))
+        };
+        match path.as_slice() {
+            ["alert", "list"] => return Ok(Command::Alert(AlertCommand::List)),
+            ["alert", "show"] => return Ok(Command::Alert(AlertCommand::Show { id: id("id")? })),
+            ["alert", "ack"] => {
+                return Ok(Command::Alert(AlertCommand::Acknowledge { id: id("id")? }))
+            }
+            ["alert", "incident"] => {
+                return Ok(Command::Alert(AlertCommand::OpenIncident { id: id("id")? }))
+            }
+            ["alert", "snooze"] => {
+                let hours = match o.text("for") {
+                    Some("1h") => 1,
+                    Some("24h") => 24,
+                    other => {
+                        return Err(
+                            o.bad("for", format!("`{}` is not 1h or 24h", other.unwrap_or("")))
+                        )
+                    }
+                };
+                return Ok(Command::Alert(AlertCommand::Snooze {
+                    id: id("id")?,
+                    hours,
+                }));
+            }
+            ["silence", "list"] => return Ok(Command::Silence(SilenceCommand::List)),
+            ["silence", "remove"] => {
+                return Ok(Command::Silence(SilenceCommand::Remove { id: id("id")? }))
+            }
+            ["silence", "add"] => {
+                let matcher = crate::alert::Matcher::parse(o.required("match", o.text("match"))?)
+                    .map_err(|e| o.bad("match", e))?;
+                let duration = parse_duration(o.required("duration", o.text("duration"))?)
+                    .map_err(|e| o.bad("duration", e))?;
+                let reason = o.required("reason", o.text("reason"))?.trim().to_string();
+                if reason.is_empty() {
+                    return Err(o.bad("reason", "say why, for the people whose alerts go quiet"));
+                }
+                return Ok(Command::Silence(SilenceCommand::Add {
+                    matcher,
+                    duration,
+                    reason,
+                }));
+            }
+            ["route", "test"] => {
+                use crate::detect::{AnomalyKind, Metric};
+                let kind = o.required("kind", o.text("kind"))?;
+                let (metric, anomaly) = match kind {
+                    "stale-feed" => (Metric::Feed, AnomalyKind::StaleFeed),
+                    "volume" => (Metric::Volume, AnomalyKind::VolumeDrop),
+                    other => (
+                        Metric::ALL
+                            .iter()
+                            .copied()
+                            .find(|m| m.as_str() == other)
+                            .ok_or_else(|| {
+                                o.bad("kind", format!("`{other}` is not an alert kind"))
+                            })?,
+                        AnomalyKind::Baseline,
+                    ),
+                };
+                return Ok(Command::Route(RouteQuery {
+                    metric,
+                    kind: anomaly,
+                    stream: o.required("stream", o.text("stream"))?.trim().to_string(),
+                    account: o
+                        .text("account")
+                        .map(|a| a.trim().to_string())
+                        .filter(|a| !a.is_empty()),
+                }));
+            }
+            _ => {}
+        }
         if path.as_slice() == ["metrics"] {
             let stream = o.required("stream", o.text("stream"))?.trim().to_string();
             return Ok(Command::Metrics(MetricsQuery {

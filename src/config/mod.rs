@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod alerts;
 mod esp;
 
 pub use esp::{CredentialSource, EspConfig, SandboxScenario};
@@ -37,6 +38,10 @@ pub struct Config {
     pub esp: Vec<EspConfig>,
     /// How the poller behaves (`[poll]`).
     pub poll: PollerSettings,
+    /// Detection thresholds, routing and escalation delays.
+    pub alerting: crate::alerting::AlertingConfig,
+    /// Recurring quiet windows from `[[alerts.quiet]]`.
+    pub quiet_windows: Vec<crate::alert::QuietWindow>,
 }
 
 /// A Discord snowflake id (guild, channel, role), checked to be a number.
@@ -114,6 +119,8 @@ impl Default for Config {
             discord: None,
             esp: Vec::new(),
             poll: PollerSettings::default(),
+            alerting: crate::alerting::AlertingConfig::default(),
+            quiet_windows: Vec::new(),
         }
     }
 }
@@ -159,6 +166,8 @@ struct RawConfig {
     esp: Vec<esp::RawEsp>,
     #[serde(default)]
     poll: esp::RawPoll,
+    #[serde(default)]
+    alerts: alerts::RawAlerts,
 }
 
 #[derive(Deserialize)]
@@ -345,6 +354,7 @@ impl Config {
         }
         config.esp = esp::accounts(raw.esp, &at)?;
         config.poll = esp::poll_settings(raw.poll, &at)?;
+        (config.alerting, config.quiet_windows) = alerts::alerting(raw.alerts, &at)?;
         Ok(config)
     }
 

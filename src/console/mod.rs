@@ -133,6 +133,20 @@ impl<S: IncidentStore, W: Write> Session<S, W> {
         Ok(Flow::Continue)
     }
 
+    /// Prints posts that no command caused (alerts after a poll), under a
+    /// narration line.
+    pub fn print_effects(
+        &mut self,
+        narration: &str,
+        effects: &[crate::command::Effect],
+    ) -> io::Result<()> {
+        if effects.is_empty() {
+            return Ok(());
+        }
+        writeln!(self.out, "{narration}")?;
+        print::effects(&mut self.out, &self.config, effects)
+    }
+
     /// Runs lines from a reader (a script or a pipe), echoing each after the
     /// prompt so the transcript reads like a chat log.
     pub fn run_script(&mut self, input: impl BufRead) -> io::Result<()> {

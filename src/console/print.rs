@@ -3,6 +3,8 @@
 
 use std::io::{self, Write};
 
+use crate::alert::AlertEffect;
+use crate::alerting::render as alert_render;
 use crate::command::{render, Effect, Manifests, Outcome, Visibility};
 use crate::config::Config;
 
@@ -31,8 +33,15 @@ pub fn outcome(out: &mut impl Write, config: &Config, outcome: &Outcome) -> io::
         Visibility::Public => labelled(out, "[reply]", &outcome.reply.text)?,
         Visibility::Private => labelled(out, "[reply, only you]", &outcome.reply.text)?,
     }
-    for effect in &outcome.effects {
+    effects(out, config, &outcome.effects)
+}
+
+/// Prints posts caused by something other than a command (detection after a
+/// poll, time passing).
+pub fn effects(out: &mut impl Write, config: &Config, effects: &[Effect]) -> io::Result<()> {
+    for effect in effects {
         match effect {
+            Effect::Alert(alert) => alert_post(out, config, alert)?,
             Effect::Announce { incident, teams } => {
                 for team in teams {
                     let text = format!(
@@ -74,4 +83,38 @@ pub fn help(manifests: &Manifests) -> String {
     }
     out.push_str("\nConsole only: /as NAME [TEAM…|admin|none] · /help · /quit");
     out
+}
+
+/// An alert as the terminal shows it: in each owning team's channel, with
+/// the buttons Discord would show written as their console commands.
+fn alert_post(out: &mut impl Write, config: &Config, effect: &AlertEffect) -> io::Result<()> {
+    let Some(alert) = effect.alert() else {
+        return labelled(out, "[alerts]", &alert_render::effect_line(effect));
+    };
+    for (index, team) in alert.teams.iter().enumerate() {
+        let label = format!("[#{}]", config.channel(*team));
+        // The runbook is shown once per alert: in the first team's channel.
+        let runbook = if index == 0 {
+            format!(
+                "\nCheck first ({}):\n{}",
+                alert.key.kind,
+                alert_render::runbook_excerpt(alert.key.kind)
+            )
+        } else {
+            String::new()
+        };
+        let text = match effect {
+            AlertEffect::Open { .. } => format!(
+                "🚨 @{team} {}\n{}{runbook}\n[Acknowledge: /alert ack id:{id}] [Snooze 1 h: /alert snooze id:{id} for:1h] [Snooze 24 h: /alert snooze id:{id} for:24h] [Open incident: /alert incident id:{id}]",
+                alert_render::headline(alert),
+                alert_render::details(alert),
+                id = alert.id
+            ),
+            AlertEffect::Remind { .. } => format!("⏰ @{team} {}", alert_render::effect_line(effect)),
+            AlertEffect::Escalate { .. } => format!("📣 @incident-admin {}", alert_render::effect_line(effect)),
+            _ => format!("{}\n{}", alert_render::effect_line(effect), alert_render::details(alert)),
+        };
+        labelled(out, &label, &text)?;
+    }
+    Ok(())
 }

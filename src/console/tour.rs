@@ -8,8 +8,12 @@ pub const TOUR: &str = r#"# mailcall demo — an automated welcome series starts
 /metrics stream:tag:welcome
 # And an onboarding automation has gone quiet (zero sent, not missing data):
 /metrics stream:tag:onboarding-day-3
+# Bob (development) takes the silent automation; Alice (integration) opens an
+# incident from the bounce alert, pre-filled and linked:
+/as bob development
+/alert ack id:1
 /as alice integration
-/incident open title:"Bounce spike on welcome series" severity:SEV2 team:integration also:marketing esp:demo-esp stream:tag:welcome
+/alert incident id:2
 /as bob integration
 /incident assign id:$INC team:integration
 /incident diagnose id:$INC note:"Hard bounces all come from the list imported on Monday (a 2019 purchased segment)" root_cause:list-quality

@@ -2,7 +2,24 @@
 //!
 //! - [`finding`]: the shared vocabulary (metrics, kinds, levels, keys,
 //!   findings).
+//! - [`detectors`]: [`evaluate`] judges a stream's newest bucket against its
+//!   own weekday/hour history (hard limits, baseline deviation, volume drop,
+//!   engagement collapse), tuned by [`DetectorSettings`].
+//! - [`baseline`]: how that history is read (same slot in previous weeks,
+//!   never filling gaps).
+//! - [`offline`]: [`detect_csv`] runs the same detectors over a CSV file,
+//!   row by row, for `mailcall detect` and for scoring against labelled
+//!   benchmarks.
 
+pub mod baseline;
+pub mod detectors;
 pub mod finding;
+pub mod offline;
+mod stats;
 
+#[cfg(test)]
+mod scenarios;
+
+pub use detectors::{evaluate, DetectorSettings, Evaluation, Thresholds};
 pub use finding::{AlertKey, AnomalyKind, Finding, Level, Metric};
+pub use offline::{detect_csv, detect_path, CsvFormat, DetectError, DetectStats};

@@ -197,7 +197,33 @@ impl Handler {
             return;
         };
         let caller = convert::caller(&interaction.user, interaction.member.as_ref(), &self.config);
+        let alert_command = match route {
+            Route::AlertAck(id) => Some(crate::command::AlertCommand::Acknowledge { id }),
+            Route::AlertSnooze(id, hours) => {
+                Some(crate::command::AlertCommand::Snooze { id, hours })
+            }
+            Route::AlertIncident(id) => Some(crate::command::AlertCommand::OpenIncident { id }),
+            _ => None,
+        };
+        if let Some(command) = alert_command {
+            let answer = flatten(
+                self.spawn_work(move |engine| engine.execute(&caller, Command::Alert(command)))
+                    .await,
+            );
+            log_refusal(&answer);
+            let response =
+                CreateInteractionResponse::Message(Self::message(&answer).ephemeral(true));
+            if let Err(e) = with_retry("alert button reply", || {
+                interaction.create_response(&ctx.http, response.clone())
+            })
+            .await
+            {
+                tracing::error!(error = %e, "could not answer an alert button");
+            }
+            return;
+        }
         let answer = match route {
+            Route::AlertAck(_) | Route::AlertSnooze(..) | Route::AlertIncident(_) => return,
             Route::AskResolution(id) => {
                 let modal = CreateInteractionResponse::Modal(view::resolve_modal(id));
                 if let Err(e) = with_retry("resolve modal", || {

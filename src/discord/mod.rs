@@ -29,8 +29,9 @@ use tokio::sync::mpsc;
 
 use crate::clock::{Clock, SystemClock};
 use crate::command::manifest::EMBEDDED;
-use crate::command::Engine;
+use crate::command::{Effect, Engine, TeamDirectory};
 use crate::config::{Config, DiscordConfig, TokenSource};
+use crate::poll::FeedEvent;
 use crate::poll::Poller;
 use crate::store::{SledStore, StoreError};
 
@@ -122,9 +123,29 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let history = Arc::new(store.history()?);
-    let engine = Arc::new(Mutex::new(
-        Engine::new(store, clock.clone()).with_history(history.clone()),
-    ));
+    let directory = TeamDirectory {
+        teams: discord
+            .teams
+            .iter()
+            .map(|(team, t)| {
+                (
+                    *team,
+                    (format!("<#{}>", t.channel.0), format!("<@&{}>", t.role.0)),
+                )
+            })
+            .collect(),
+        admin: discord
+            .admin_roles
+            .first()
+            .map(|r| format!("<@&{}>", r.0))
+            .unwrap_or_default(),
+    };
+    let engine = Engine::new(store, clock.clone())
+        .with_history(history.clone())
+        .with_directory(directory)
+        .with_alerts(config.alerting.clone(), config.quiet_windows.clone())
+        .map_err(DiscordError::Store)?;
+    let engine = Arc::new(Mutex::new(engine));
     let planned = config
         .esp
         .iter()
@@ -155,6 +176,9 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let http = http.build();
 
     let (effects_tx, effects_rx) = mpsc::unbounded_channel();
+    let alert_effects = effects_tx.clone();
+    let engine_for_alerts = engine.clone();
+    let stop_ticking = stop_polling.subscribe();
     let handler = handler::Handler {
         engine: engine.clone(),
         config: discord.clone(),
@@ -171,7 +195,13 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         config: discord,
         engine,
     };
-    let posting = tokio::spawn(poster.run(effects_rx, feed_rx));
+    let posting = tokio::spawn(poster.run(effects_rx));
+    let detecting = tokio::spawn(detect_after_polls(
+        engine_for_alerts.clone(),
+        feed_rx,
+        alert_effects.clone(),
+    ));
+    let ticking = tokio::spawn(tick_alerts(engine_for_alerts, alert_effects, stop_ticking));
     let shards = client.shard_manager.clone();
 
     let result = tokio::select! {
@@ -186,9 +216,71 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     // what is queued, then stops.
     let _ = stop_polling.send(true);
     let _ = tokio::time::timeout(SHUTDOWN_GRACE, polling).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, detecting).await;
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, ticking).await;
     drop(client);
     if tokio::time::timeout(SHUTDOWN_GRACE, posting).await.is_err() {
         tracing::warn!("posts still pending at shutdown were dropped");
     }
     result
+}
+
+/// How often alert timers (reminders, escalation, silences) are checked.
+const TICK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs detection after each poll, and turns feed events into alerts; the
+/// effects go to the poster in order.
+async fn detect_after_polls(
+    engine: Arc<Mutex<Engine<SledStore>>>,
+    mut feed: mpsc::UnboundedReceiver<FeedEvent>,
+    effects: mpsc::UnboundedSender<Effect>,
+) {
+    while let Some(event) = feed.recv().await {
+        let engine = engine.clone();
+        let effects = effects.clone();
+        let done = tokio::task::spawn_blocking(move || {
+            let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+            let result = match &event {
+                FeedEvent::Polled { account } => engine.after_poll(account),
+                other => engine.feed_event(other),
+            };
+            match result {
+                // Sent while the engine is locked: commit order is post order.
+                Ok(list) => list.into_iter().for_each(|e| {
+                    let _ = effects.send(e);
+                }),
+                Err(e) => tracing::error!(error = %e, "detection failed"),
+            }
+        })
+        .await;
+        if let Err(e) = done {
+            tracing::error!(error = %e, "detection task failed");
+        }
+    }
+}
+
+/// Checks alert timers until shutdown.
+async fn tick_alerts(
+    engine: Arc<Mutex<Engine<SledStore>>>,
+    effects: mpsc::UnboundedSender<Effect>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(TICK) => {}
+        }
+        let engine = engine.clone();
+        let effects = effects.clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+            match engine.alert_tick() {
+                Ok(list) => list.into_iter().for_each(|e| {
+                    let _ = effects.send(e);
+                }),
+                Err(e) => tracing::error!(error = %e, "alert tick failed"),
+            }
+        })
+        .await;
+    }
 }

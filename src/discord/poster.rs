@@ -19,18 +19,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use serenity::builder::CreateThread;
+use serenity::builder::{CreateMessage, CreateThread};
 use serenity::http::{Http, HttpError};
 use serenity::model::channel::AutoArchiveDuration;
 use serenity::model::id::{ChannelId, MessageId, RoleId};
 use tokio::sync::mpsc;
 
 use super::view;
+use crate::alert::AlertEffect;
 use crate::command::{Effect, Engine};
 use crate::config::DiscordConfig;
 use crate::domain::{Incident, IncidentId, Team};
-use crate::poll::FeedEvent;
-use crate::store::SledStore;
+use crate::store::{IncidentStore, SledStore};
 
 /// Attempts per request when Discord answers 429.
 const ATTEMPTS: u32 = 6;
@@ -88,53 +88,10 @@ pub struct Poster {
 }
 
 impl Poster {
-    /// Applies effects and posts feed events until both channels close.
-    pub async fn run(
-        self,
-        mut effects: mpsc::UnboundedReceiver<Effect>,
-        mut feed: mpsc::UnboundedReceiver<FeedEvent>,
-    ) {
-        let mut feed_open = true;
-        loop {
-            tokio::select! {
-                effect = effects.recv() => match effect {
-                    Some(effect) => self.apply(effect).await,
-                    None => break,
-                },
-                event = feed.recv(), if feed_open => match event {
-                    Some(event) => self.feed(event).await,
-                    None => feed_open = false,
-                },
-            }
-        }
-    }
-
-    /// Tells development (who owns the integrations) that an ESP feed went
-    /// stale or came back. Alert routing, mentions and escalation come with
-    /// anomaly detection; this post only makes sure a dead feed is seen.
-    async fn feed(&self, event: FeedEvent) {
-        let text = match event {
-            FeedEvent::Stale {
-                account,
-                failures,
-                last_error,
-                last_success,
-            } => format!(
-                "⚠ ESP feed stale: {account} failed {failures} polls in a row (last error: {last_error}). \
-                 Last success: {}. Its metrics are missing from then on, not zero.",
-                last_success.map(crate::command::render::timestamp).unwrap_or_else(|| "never".into())
-            ),
-            FeedEvent::Recovered { account } => format!("✅ ESP feed recovered: {account} is polling again."),
-        };
-        let Some((channel, _role)) = self.team_channel(Team::Development) else {
-            return;
-        };
-        if let Err(e) = with_retry("feed notice", || {
-            channel.send_message(&self.http, view::post(&text))
-        })
-        .await
-        {
-            tracing::error!(error = %e, "feed notice not posted");
+    /// Applies effects until the channel closes.
+    pub async fn run(self, mut effects: mpsc::UnboundedReceiver<Effect>) {
+        while let Some(effect) = effects.recv().await {
+            self.apply(effect).await;
         }
     }
 
@@ -192,6 +149,140 @@ impl Poster {
                 text,
                 stakeholders,
             } => self.thread_post(&incident, &text, stakeholders).await,
+            Effect::Alert(alert) => self.alert(alert).await,
+        }
+    }
+
+    async fn load_alert_refs(&self, id: u64) -> Vec<(u64, u64)> {
+        let engine = self.engine.clone();
+        let key = format!("discord:alert:{id}");
+        let read = tokio::task::spawn_blocking(move || {
+            let engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+            engine.store().get_extra(&key)
+        })
+        .await;
+        match read {
+            Ok(Ok(Some(bytes))) => serde_json::from_slice(&bytes).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+
+    async fn save_alert_refs(&self, id: u64, refs: &[(u64, u64)]) {
+        let Ok(bytes) = serde_json::to_vec(refs) else {
+            return;
+        };
+        let engine = self.engine.clone();
+        let key = format!("discord:alert:{id}");
+        let written = tokio::task::spawn_blocking(move || {
+            let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+            engine.store_mut().put_extra(&key, &bytes)
+        })
+        .await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::error!(alert = id, "cannot store the alert's message ids");
+        }
+    }
+
+    /// Posts, edits, reminds about and escalates alerts.
+    async fn alert(&self, effect: AlertEffect) {
+        let Some(alert) = effect.alert().cloned() else {
+            // Silences starting and ending are announced where status news go.
+            let channel = self
+                .config
+                .stakeholder_channel
+                .map(|c| ChannelId::new(c.0))
+                .or_else(|| self.team_channel(Team::Development).map(|(c, _)| c));
+            if let Some(channel) = channel {
+                let text = crate::alerting::render::effect_line(&effect);
+                if let Err(e) = with_retry("silence notice", || {
+                    channel.send_message(&self.http, view::post(&text))
+                })
+                .await
+                {
+                    tracing::error!(error = %e, "silence notice not posted");
+                }
+            }
+            return;
+        };
+        match &effect {
+            AlertEffect::Open { .. } => {
+                let mut refs = Vec::new();
+                for team in &alert.teams {
+                    let Some((channel, role)) = self.team_channel(*team) else {
+                        continue;
+                    };
+                    match with_retry("alert", || {
+                        channel.send_message(&self.http, view::alert_post(&alert, role))
+                    })
+                    .await
+                    {
+                        Ok(message) => refs.push((channel.get(), message.id.get())),
+                        Err(e) => tracing::error!(alert = alert.id, error = %e, "alert not posted"),
+                    }
+                }
+                self.save_alert_refs(alert.id, &refs).await;
+            }
+            AlertEffect::Update { .. } | AlertEffect::Recovered { .. } => {
+                for (channel, message) in self.load_alert_refs(alert.id).await {
+                    let (channel, message) = (ChannelId::new(channel), MessageId::new(message));
+                    if let Err(e) = with_retry("alert edit", || {
+                        channel.edit_message(&self.http, message, view::alert_edit(&alert))
+                    })
+                    .await
+                    {
+                        tracing::error!(alert = alert.id, error = %e, "alert not refreshed");
+                    }
+                    if matches!(effect, AlertEffect::Recovered { .. }) {
+                        let text = crate::alerting::render::effect_line(&effect);
+                        let _ = with_retry("recovery", || {
+                            channel.send_message(&self.http, view::post(&text))
+                        })
+                        .await;
+                    }
+                }
+            }
+            AlertEffect::Remind { .. } => {
+                for team in &alert.teams {
+                    if let Some((channel, role)) = self.team_channel(*team) {
+                        let text = format!(
+                            "<@&{}> {}",
+                            role.get(),
+                            crate::alerting::render::effect_line(&effect)
+                        );
+                        let post = CreateMessage::new()
+                            .content(super::limits::fit(&text, super::limits::CONTENT))
+                            .allowed_mentions(view::only_role(role));
+                        let _ = with_retry("reminder", || {
+                            channel.send_message(&self.http, post.clone())
+                        })
+                        .await;
+                    }
+                }
+            }
+            AlertEffect::Escalate { .. } => {
+                let Some((channel, _)) = alert.teams.first().and_then(|t| self.team_channel(*t))
+                else {
+                    return;
+                };
+                let text = crate::alerting::render::effect_line(&effect);
+                let post = match self.config.admin_roles.first() {
+                    Some(admin) => {
+                        let admin = RoleId::new(admin.0);
+                        CreateMessage::new()
+                            .content(super::limits::fit(
+                                &format!("<@&{}> {text}", admin.get()),
+                                super::limits::CONTENT,
+                            ))
+                            .allowed_mentions(view::only_role(admin))
+                    }
+                    None => view::post(&text),
+                };
+                let _ = with_retry("escalation", || {
+                    channel.send_message(&self.http, post.clone())
+                })
+                .await;
+            }
+            AlertEffect::SilenceStarted { .. } | AlertEffect::SilenceEnded { .. } => {}
         }
     }
 

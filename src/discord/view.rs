@@ -21,6 +21,10 @@ use crate::domain::{Incident, IncidentId, Severity, Status};
 /// What a button or modal asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
+    /// Alert buttons: `alert:ack:3`, `alert:snooze:3:1`, `alert:incident:3`.
+    AlertAck(u64),
+    AlertSnooze(u64, u32),
+    AlertIncident(u64),
     Acknowledge(IncidentId),
     AssignToMe(IncidentId),
     /// The Resolve button: answered with the modal.
@@ -33,6 +37,9 @@ impl Route {
     /// The `custom_id` for this route (at most 100 characters: ids are short).
     pub fn custom_id(self) -> String {
         let (verb, id) = match self {
+            Route::AlertAck(id) => return format!("alert:ack:{id}"),
+            Route::AlertSnooze(id, hours) => return format!("alert:snooze:{id}:{hours}"),
+            Route::AlertIncident(id) => return format!("alert:incident:{id}"),
             Route::Acknowledge(id) => ("ack", id),
             Route::AssignToMe(id) => ("mine", id),
             Route::AskResolution(id) => ("resolve", id),
@@ -43,6 +50,17 @@ impl Route {
 
     /// Parses a `custom_id`; `None` for anything mailcall did not make.
     pub fn parse(custom_id: &str) -> Option<Route> {
+        if let Some(rest) = custom_id.strip_prefix("alert:") {
+            let parts: Vec<&str> = rest.split(':').collect();
+            let id = |text: &str| text.parse::<u64>().ok().filter(|n| *n > 0);
+            return match parts.as_slice() {
+                ["ack", n] => id(n).map(Route::AlertAck),
+                ["incident", n] => id(n).map(Route::AlertIncident),
+                ["snooze", n, "1"] => id(n).map(|n| Route::AlertSnooze(n, 1)),
+                ["snooze", n, "24"] => id(n).map(|n| Route::AlertSnooze(n, 24)),
+                _ => None,
+            };
+        }
         let mut parts = custom_id.split(':');
         if parts.next()? != "incident" {
             return None;
@@ -60,6 +78,85 @@ impl Route {
             _ => None,
         }
     }
+}
+
+/// An alert's embed: headline, figures, runbook steps.
+pub fn alert_embed(alert: &crate::alert::AlertView) -> CreateEmbed {
+    use crate::alerting::render;
+    let text = EmbedText {
+        title: render::headline(alert),
+        description: render::details(alert),
+        fields: vec![(
+            format!("Check first ({})", alert.key.kind),
+            render::runbook_excerpt(alert.key.kind),
+        )],
+        footer: format!(
+            "alert #{} · runbook data/runbooks/{}.md",
+            alert.id, alert.key.kind
+        ),
+    }
+    .fitted();
+    let colour = match (alert.is_active(), alert.level) {
+        (false, _) => 0x2ecc71,
+        (true, crate::detect::Level::Critical) => 0xe02424,
+        (true, crate::detect::Level::Warning) => 0xf97316,
+    };
+    let mut embed = CreateEmbed::new()
+        .title(text.title)
+        .description(text.description)
+        .colour(colour)
+        .footer(CreateEmbedFooter::new(text.footer));
+    for (name, value) in text.fields {
+        embed = embed.field(name, value, false);
+    }
+    embed
+}
+
+/// An alert's buttons; those that no longer apply are disabled.
+pub fn alert_buttons(alert: &crate::alert::AlertView) -> Vec<CreateActionRow> {
+    let active = alert.is_active();
+    vec![CreateActionRow::Buttons(vec![
+        CreateButton::new(Route::AlertAck(alert.id).custom_id())
+            .label("Acknowledge")
+            .style(ButtonStyle::Primary)
+            .disabled(!active || alert.acknowledged.is_some()),
+        CreateButton::new(Route::AlertSnooze(alert.id, 1).custom_id())
+            .label("Snooze 1 h")
+            .style(ButtonStyle::Secondary)
+            .disabled(!active),
+        CreateButton::new(Route::AlertSnooze(alert.id, 24).custom_id())
+            .label("Snooze 24 h")
+            .style(ButtonStyle::Secondary)
+            .disabled(!active),
+        CreateButton::new(Route::AlertIncident(alert.id).custom_id())
+            .label("Open incident")
+            .style(ButtonStyle::Danger)
+            .disabled(alert.incident.is_some()),
+    ])]
+}
+
+/// A new alert in a team's channel, mentioning only that team's role.
+pub fn alert_post(alert: &crate::alert::AlertView, role: RoleId) -> CreateMessage {
+    CreateMessage::new()
+        .content(limits::fit(
+            &format!(
+                "<@&{}> {}",
+                role.get(),
+                crate::alerting::render::headline(alert)
+            ),
+            limits::CONTENT,
+        ))
+        .embed(alert_embed(alert))
+        .components(alert_buttons(alert))
+        .allowed_mentions(only_role(role))
+}
+
+/// The edit that refreshes an alert post; edits never ping.
+pub fn alert_edit(alert: &crate::alert::AlertView) -> EditMessage {
+    EditMessage::new()
+        .embed(alert_embed(alert))
+        .components(alert_buttons(alert))
+        .allowed_mentions(no_pings())
 }
 
 /// The text input's `custom_id` inside the resolve modal.

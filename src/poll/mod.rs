@@ -94,6 +94,8 @@ pub enum FeedEvent {
     },
     /// A stale account polled successfully again.
     Recovered { account: String },
+    /// A poll stored new samples: time to run detection on the account.
+    Polled { account: String },
 }
 
 /// The result of one poll, for logs, `backfill` and tests.
@@ -266,6 +268,9 @@ impl Poller {
                         account: account.name.clone(),
                     });
                 }
+                let _ = self.events.send(FeedEvent::Polled {
+                    account: account.name.clone(),
+                });
                 tracing::info!(account = %account.name, samples = stored, requests, "poll stored");
                 PollReport {
                     account: account.name.clone(),

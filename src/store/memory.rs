@@ -12,6 +12,7 @@ pub struct MemoryStore {
     incidents: BTreeMap<IncidentId, Incident>,
     next_id: IncidentId,
     denials: Vec<Denial>,
+    extras: BTreeMap<String, Vec<u8>>,
 }
 
 impl Default for MemoryStore {
@@ -20,6 +21,7 @@ impl Default for MemoryStore {
             incidents: BTreeMap::new(),
             next_id: IncidentId::FIRST,
             denials: Vec::new(),
+            extras: BTreeMap::new(),
         }
     }
 }
@@ -32,6 +34,15 @@ impl IncidentStore for MemoryStore {
 
     fn denials(&self) -> Result<Vec<Denial>, StoreError> {
         Ok(self.denials.clone())
+    }
+
+    fn put_extra(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.extras.insert(name.to_string(), value.to_vec());
+        Ok(())
+    }
+
+    fn get_extra(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.extras.get(name).cloned())
     }
 
     fn load(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {

@@ -70,4 +70,9 @@ pub trait IncidentStore {
     fn record_denial(&mut self, denial: Denial) -> Result<(), StoreError>;
     /// The audit log, oldest first.
     fn denials(&self) -> Result<Vec<Denial>, StoreError>;
+    /// Writes, durably, a record that belongs to a part of mailcall other
+    /// than the incident model (alert state, Discord message ids).
+    fn put_extra(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError>;
+    /// Reads a record written with `put_extra`.
+    fn get_extra(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
 }

@@ -490,27 +490,6 @@ impl SledStore {
         })
     }
 
-    /// Writes, durably, a record that belongs to a front end rather than to
-    /// the incident model (the Discord adapter keeps its message ids here so
-    /// edits and buttons survive a restart).
-    pub fn put_extra(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        let mut key = EXTRA_PREFIX.to_vec();
-        key.extend_from_slice(name.as_bytes());
-        self.db.insert(key, value).map_err(|e| self.backend(e))?;
-        self.sync()
-    }
-
-    /// Reads a record written with [`SledStore::put_extra`].
-    pub fn get_extra(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut key = EXTRA_PREFIX.to_vec();
-        key.extend_from_slice(name.as_bytes());
-        Ok(self
-            .db
-            .get(key)
-            .map_err(|e| self.backend(e))?
-            .map(|v| v.to_vec()))
-    }
-
     /// sled's flush, then the fdatasync that makes it durable (see the
     /// module docs for why sled's flush alone is not enough).
     fn sync(&self) -> Result<(), StoreError> {
@@ -523,6 +502,27 @@ impl SledStore {
 }
 
 impl IncidentStore for SledStore {
+    /// Writes, durably, a record that belongs to a front end rather than to
+    /// the incident model (the Discord adapter keeps its message ids here so
+    /// edits and buttons survive a restart).
+    fn put_extra(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let mut key = EXTRA_PREFIX.to_vec();
+        key.extend_from_slice(name.as_bytes());
+        self.db.insert(key, value).map_err(|e| self.backend(e))?;
+        self.sync()
+    }
+
+    /// Reads a record written with [`SledStore::put_extra`].
+    fn get_extra(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut key = EXTRA_PREFIX.to_vec();
+        key.extend_from_slice(name.as_bytes());
+        Ok(self
+            .db
+            .get(key)
+            .map_err(|e| self.backend(e))?
+            .map(|v| v.to_vec()))
+    }
+
     fn record_denial(&mut self, denial: Denial) -> Result<(), StoreError> {
         let id = self.db.generate_id().map_err(|e| self.backend(e))?;
         let mut key = AUDIT_PREFIX.to_vec();

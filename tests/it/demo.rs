@@ -26,11 +26,15 @@ fn the_tour_works_one_incident_end_to_end_and_exits_0() {
         "demo-esp / tag:welcome — latest bucket",
         "demo-esp / tag:onboarding-day-3 — latest bucket",
         "(0 sent)",
-        "INC-1 opened: Bounce spike on welcome series (SEV2, integration (owner), marketing)",
+        "[#development] 🚨 @development 🔴 CRITICAL · alert #1 · demo-esp/tag:onboarding-day-3 · volume (volume-drop)",
+        "[#integration] 🚨 @integration 🔴 CRITICAL · alert #2 · demo-esp/tag:welcome · bounce (hard-limit)",
+        "[Acknowledge: /alert ack id:1]",
+        "[reply] alert #1 acknowledged by bob",
+        "(edited) 🔴 CRITICAL · alert #1",
         "[#integration] 🚨 @integration new incident",
-        "[#marketing] 🚨 @marketing new incident",
+        "alice diagnosis: From alert #2: bounces",
+        "incident: INC-1",
         "[thread INC-1] bob made bob the integration assignee",
-        "[thread INC-1] bob diagnosis:",
         "(investigating → mitigated)",
         "⚠ INC-1 is mitigated; resolve it before closing",
         "(mitigated → resolved)",
@@ -41,11 +45,12 @@ fn the_tour_works_one_incident_end_to_end_and_exits_0() {
     ] {
         assert!(text.contains(step), "the tour lacks {step:?}:\n{text}");
     }
-    // The log lists every accepted change: open + 7 changes.
+    // The log lists every accepted change: the open, the alert's figures as
+    // the first diagnosis, and 7 changes by people.
     let timeline = text.split("Timeline:").nth(1).unwrap_or_default();
     assert_eq!(
         timeline.lines().filter(|l| l.contains(" UTC · ")).count(),
-        8,
+        9,
         "{timeline}"
     );
 }
@@ -56,15 +61,17 @@ fn each_run_starts_fresh_unless_kept() {
     let data = dir.path().join("demo.db");
     assert!(demo(&[], &data).status.success());
     let again = stdout(&demo(&[], &data));
-    assert!(again.contains("INC-1 opened"), "{again}");
+    assert!(again.contains("INC-1 · SEV2 · open"), "{again}");
     let kept = demo(&["--keep"], &data);
     let kept_text = stdout(&kept);
     assert!(kept.status.success());
-    assert!(kept_text.contains("INC-2 opened"), "{kept_text}");
+    // The kept store remembers the alerts and the incident opened from one:
+    // the tour's steps meet that state instead of starting over.
     assert!(
-        kept_text.contains("[thread INC-2] alice closed"),
+        kept_text.contains("⚠ alert #2 already has an incident: INC-1"),
         "{kept_text}"
     );
+    assert!(kept_text.contains("already acknowledged"), "{kept_text}");
 }
 
 #[test]

@@ -1206,16 +1206,71 @@ async fn metrics_come_from_polled_history_and_a_dead_feed_is_announced() {
         wait_until(|| !bot.posts_to(development).is_empty()).await,
         "no stale-feed notice"
     );
-    let notice = content(&bot.posts_to(development)[0].body);
+    // The dead feed is an alert in development's channel, pinging only
+    // development's role, with its figures, runbook and buttons.
+    let post = bot.posts_to(development)[0].body.clone();
+    let notice = content(&post);
+    assert_eq!(
+        notice,
+        format!(
+            "<@&{}> 🔴 CRITICAL · alert #1 · dead-sg/account · feed (stale-feed)",
+            role_of(Team::Development)
+        )
+    );
+    assert_eq!(
+        post.pointer("/allowed_mentions/roles"),
+        Some(&json!([role_of(Team::Development).to_string()]))
+    );
+    let description = post
+        .pointer("/embeds/0/description")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     assert!(
-        notice.starts_with("⚠ ESP feed stale: dead-sg failed 1 polls in a row"),
-        "{notice}"
+        description.contains("dead-sg: 1 polls failed in a row"),
+        "{description}"
+    );
+    assert!(description.contains("missing, not zero"), "{description}");
+    assert!(!post.to_string().contains("SG.never-shown"));
+    let buttons: Vec<&str> = post
+        .pointer("/components/0/components")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["custom_id"].as_str())
+        .collect();
+    assert_eq!(
+        buttons,
+        [
+            "alert:ack:1",
+            "alert:snooze:1:1",
+            "alert:snooze:1:24",
+            "alert:incident:1"
+        ]
     );
     assert!(
-        notice.contains("missing from then on, not zero"),
-        "{notice}"
+        bot.posts_to(channel_of(Team::Marketing)).is_empty(),
+        "stale feeds go to development only"
     );
-    assert!(!notice.contains("SG.never-shown"));
+
+    // Acknowledge from the button: a private answer, and the post is edited.
+    let ack = bot.press(&alice(), 1, "alert:ack:1").await;
+    assert!(
+        content(&ack).contains("alert #1 acknowledged by alice"),
+        "{ack}"
+    );
+    assert!(is_ephemeral(&ack));
+    assert!(
+        wait_until(|| bot.fake.requests().iter().any(|r| r.method == "PATCH"
+            && r.path
+                .starts_with(&format!("/api/v10/channels/{development}/messages/"))))
+        .await,
+        "the alert post was not edited"
+    );
+    let snooze_denied = bot.press(&nobody(), 1, "alert:snooze:1:24").await;
+    assert!(
+        content(&snooze_denied).contains("you need a team role"),
+        "{snooze_denied}"
+    );
 
     let mut reply = Value::Null;
     for _ in 0..50 {

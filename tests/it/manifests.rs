@@ -117,6 +117,8 @@ fn sample_value(option: &OptionManifest) -> OptionValue {
         (_, "id") => OptionValue::String("INC-1".into()),
         (_, "due") => OptionValue::String("2026-12-01".into()),
         (_, "also") => OptionValue::String("design".into()),
+        (_, "duration") => OptionValue::String("2h".into()),
+        (_, "match") => OptionValue::String("stream=tag:welcome".into()),
         _ => OptionValue::String("something happened".into()),
     }
 }

@@ -1,8 +1,10 @@
+mod alerts;
 mod common;
 mod config;
 mod console;
 mod crash;
 mod demo;
+mod detect_cli;
 mod discord;
 mod esp_clients;
 #[allow(dead_code)]

@@ -216,7 +216,17 @@ async fn a_poll_stores_one_sample_per_stream_and_hour() {
             .parse::<DateTime<Utc>>()
             .unwrap_or_default()
     );
-    assert!(s.events.try_recv().is_err(), "no feed events on success");
+    // A success announces the poll (detection runs on it) and nothing else.
+    assert_eq!(
+        s.events.try_recv().ok(),
+        Some(FeedEvent::Polled {
+            account: "demo-esp".into()
+        })
+    );
+    assert!(
+        s.events.try_recv().is_err(),
+        "no other feed events on success"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

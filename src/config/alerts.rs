@@ -1,0 +1,285 @@
+//! The `[alerts]` table: detection thresholds, routing, escalation delays
+//! and recurring quiet windows.
+//!
+//! ```toml
+//! [alerts]
+//! min_volume = 500               # least volume behind a rate before it is judged
+//! clear_after = 3                # healthy buckets before an alert clears
+//! remind_minutes = { critical = 15, warning = 60 }
+//! escalate_minutes = { critical = 45, warning = 240 }
+//! routing = { bounce = ["integration"], stale-feed = ["development"] }
+//!
+//! [[alerts.stream]]              # per-stream detector settings, first match wins
+//! account = "ses-main"
+//! preset = "ses"                 # SES review levels: bounce 5%/10%, complaint 0.1%/0.5%
+//!
+//! [[alerts.quiet]]               # a recurring quiet window
+//! match = "stream=tag:newsletter metric=volume"
+//! schedule = "0 6 * * SUN"
+//! timezone = "Europe/Paris"
+//! hours = 8
+//! reason = "planned Sunday blast"
+//! ```
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::esp::At;
+use super::ConfigError;
+use crate::alert::{Matcher, QuietWindow};
+use crate::alerting::{AlertingConfig, StreamOverride};
+use crate::detect::{AnomalyKind, DetectorSettings, Level, Metric};
+use crate::domain::{Actor, Team};
+use crate::metrics::StreamKey;
+use crate::schedule::Schedule;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawAlerts {
+    min_volume: Option<Spanned<u64>>,
+    clear_after: Option<Spanned<u32>>,
+    #[serde(default)]
+    remind_minutes: BTreeMap<String, Spanned<u64>>,
+    #[serde(default)]
+    escalate_minutes: BTreeMap<String, Spanned<u64>>,
+    #[serde(default)]
+    routing: BTreeMap<Spanned<String>, Vec<String>>,
+    #[serde(default)]
+    stream: Vec<RawStream>,
+    #[serde(default)]
+    quiet: Vec<RawQuiet>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStream {
+    account: Option<String>,
+    stream: Option<String>,
+    preset: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQuiet {
+    #[serde(rename = "match")]
+    matcher: Spanned<String>,
+    schedule: Spanned<String>,
+    #[serde(default = "utc")]
+    timezone: Spanned<String>,
+    hours: Spanned<u64>,
+    reason: Spanned<String>,
+}
+
+fn utc() -> Spanned<String> {
+    Spanned::new(0..0, "UTC".to_string())
+}
+
+fn level(word: &str) -> Option<Level> {
+    match word {
+        "critical" => Some(Level::Critical),
+        "warning" => Some(Level::Warning),
+        _ => None,
+    }
+}
+
+/// Validates `[alerts]`; quiet windows are returned separately because they
+/// live in the alert state, where silences are.
+pub(super) fn alerting(
+    raw: RawAlerts,
+    at: At<'_>,
+) -> Result<(AlertingConfig, Vec<QuietWindow>), ConfigError> {
+    let mut config = AlertingConfig::default();
+    if let Some(n) = raw.min_volume {
+        config.detector.min_volume = *n.get_ref();
+    }
+    if let Some(n) = raw.clear_after {
+        if !(1..=100).contains(n.get_ref()) {
+            return Err(at(
+                n.span(),
+                Some("alerts.clear_after".into()),
+                "must be between 1 and 100".into(),
+            ));
+        }
+        config.alerts.clear_after = *n.get_ref();
+    }
+    for (field, raw_map, target) in [
+        (
+            "remind_minutes",
+            &raw.remind_minutes,
+            &mut config.alerts.remind_after,
+        ),
+        (
+            "escalate_minutes",
+            &raw.escalate_minutes,
+            &mut config.alerts.escalate_after,
+        ),
+    ] {
+        for (word, minutes) in raw_map {
+            let Some(level) = level(word) else {
+                return Err(at(
+                    minutes.span(),
+                    Some(format!("alerts.{field}.{word}")),
+                    "the levels are critical and warning".into(),
+                ));
+            };
+            target.insert(level, Duration::from_secs(*minutes.get_ref() * 60));
+        }
+    }
+    for (name, teams) in raw.routing {
+        let key = format!("alerts.routing.{}", name.get_ref());
+        let parsed: Result<Vec<Team>, _> = teams.iter().map(|t| t.parse::<Team>()).collect();
+        let teams = parsed.map_err(|e| at(name.span(), Some(key.clone()), e.to_string()))?;
+        if let Some(kind) = AnomalyKind::ALL
+            .iter()
+            .find(|k| k.as_str() == name.get_ref())
+        {
+            config.alerts.routing.by_kind.insert(*kind, teams);
+        } else if let Some(metric) = Metric::ALL.iter().find(|m| m.as_str() == name.get_ref()) {
+            config.alerts.routing.by_metric.insert(*metric, teams);
+        } else {
+            return Err(at(
+                name.span(),
+                Some(key),
+                format!("`{}` is neither a metric nor an alert kind", name.get_ref()),
+            ));
+        }
+    }
+    for (index, stream) in raw.stream.into_iter().enumerate() {
+        let settings = match stream.preset.get_ref().as_str() {
+            "ses" => DetectorSettings::ses(),
+            "bulk" | "bulk-sender" => DetectorSettings::bulk_sender(),
+            other => {
+                return Err(at(
+                    stream.preset.span(),
+                    Some(format!("alerts.stream[{index}].preset")),
+                    format!("`{other}` is not a preset; use ses or bulk"),
+                ))
+            }
+        };
+        let mut settings = settings;
+        settings.min_volume = config.detector.min_volume;
+        config.overrides.push(StreamOverride {
+            account: stream.account,
+            stream: stream.stream.map(StreamKey::new),
+            settings,
+        });
+    }
+    let mut windows = Vec::new();
+    for (index, quiet) in raw.quiet.into_iter().enumerate() {
+        let key = |field: &str| Some(format!("alerts.quiet[{index}].{field}"));
+        let matcher = Matcher::parse(quiet.matcher.get_ref())
+            .map_err(|e| at(quiet.matcher.span(), key("match"), e.to_string()))?;
+        let schedule = Schedule::parse(quiet.schedule.get_ref(), quiet.timezone.get_ref())
+            .map_err(|e| at(quiet.schedule.span(), key("schedule"), e.to_string()))?;
+        if !(1..=168).contains(quiet.hours.get_ref()) {
+            return Err(at(
+                quiet.hours.span(),
+                key("hours"),
+                "must be between 1 and 168 (a week)".into(),
+            ));
+        }
+        if quiet.reason.get_ref().trim().is_empty() {
+            return Err(at(
+                quiet.reason.span(),
+                key("reason"),
+                "say why, for the people whose alerts go quiet".into(),
+            ));
+        }
+        windows.push(QuietWindow {
+            matcher,
+            schedule,
+            duration: Duration::from_secs(quiet.hours.get_ref() * 3600),
+            reason: quiet.reason.into_inner(),
+            by: Actor::system(),
+        });
+    }
+    Ok((config, windows))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::Config;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("mc.toml"), text).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn alerts_become_typed_settings() {
+        let config = parse(
+            "[alerts]\nmin_volume = 100\nclear_after = 2\nremind_minutes = { critical = 10 }\nrouting = { bounce = [\"integration\"], stale-feed = [\"design\"] }\n\n\
+             [[alerts.stream]]\naccount = \"ses-main\"\npreset = \"ses\"\n\n\
+             [[alerts.quiet]]\nmatch = \"stream=tag:newsletter metric=volume\"\nschedule = \"0 6 * * SUN\"\ntimezone = \"Europe/Paris\"\nhours = 8\nreason = \"planned Sunday blast\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.alerting.detector.min_volume, 100);
+        assert_eq!(config.alerting.alerts.clear_after, 2);
+        assert_eq!(
+            config.alerting.alerts.remind_after.get(&Level::Critical),
+            Some(&Duration::from_secs(600))
+        );
+        assert_eq!(
+            config
+                .alerting
+                .alerts
+                .routing
+                .by_metric
+                .get(&Metric::Bounce),
+            Some(&vec![Team::Integration])
+        );
+        assert_eq!(
+            config
+                .alerting
+                .alerts
+                .routing
+                .by_kind
+                .get(&AnomalyKind::StaleFeed),
+            Some(&vec![Team::Design])
+        );
+        assert_eq!(
+            config.alerting.overrides[0].settings,
+            DetectorSettings {
+                min_volume: 100,
+                ..DetectorSettings::ses()
+            }
+        );
+        assert_eq!(config.quiet_windows.len(), 1);
+        assert_eq!(
+            config.quiet_windows[0].duration,
+            Duration::from_secs(8 * 3600)
+        );
+    }
+
+    #[test]
+    fn alert_mistakes_are_named() {
+        let e = parse("[alerts]\nrouting = { bounces = [\"integration\"] }\n")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains("alerts.routing.bounces: `bounces` is neither a metric nor an alert kind"),
+            "{e}"
+        );
+        let e = parse("[alerts]\nremind_minutes = { urgent = 5 }\n")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains("alerts.remind_minutes.urgent: the levels are critical and warning"),
+            "{e}"
+        );
+        let e = parse("[[alerts.quiet]]\nmatch = \"colour=red\"\nschedule = \"0 6 * * SUN\"\nhours = 8\nreason = \"x\"\n").err().unwrap_or_default();
+        assert!(e.starts_with("mc.toml:2:9: alerts.quiet[0].match:"), "{e}");
+        let e = parse("[[alerts.stream]]\npreset = \"gmail\"\n")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.contains("`gmail` is not a preset; use ses or bulk"),
+            "{e}"
+        );
+    }
+}

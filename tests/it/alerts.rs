@@ -1,0 +1,210 @@
+//! Alerting from the outside: `/silence`, `/route test` and `/alert` at the
+//! console and in the demo, and reminders and escalation through the engine
+//! with a hand-wound clock, across a restart.
+
+use std::process::Stdio;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use mailcall::alert::AlertEffect;
+use mailcall::alerting::AlertingConfig;
+use mailcall::clock::ManualClock;
+use mailcall::command::{Effect, Engine};
+use mailcall::poll::{Poller, PollerSettings};
+use mailcall::store::SledStore;
+
+use super::common::{console, mailcall, stdout};
+
+#[test]
+fn silences_are_added_listed_persisted_and_checked() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("db");
+    let text = stdout(&console(
+        &data,
+        "/silence add match:\"stream=tag:welcome metric=bounce\" duration:2h reason:\"planned re-import\"\n\
+         /silence add match:\"colour=red\" duration:1h reason:x\n\
+         /silence add match:all duration:20d reason:x\n\
+         /silence add match:all duration:1h reason:\"@everyone quiet\"\n\
+         /route test kind:bounce stream:tag:welcome account:sg-main\n\
+         /route test kind:stale-feed stream:account\n",
+    ));
+    assert!(
+        text.contains("[reply] 🔕 silence #1 by tester: stream=tag:welcome metric=bounce until"),
+        "{text}"
+    );
+    assert!(text.contains("— planned re-import"), "{text}");
+    assert!(text.contains("⚠ /silence add: option `match`:"), "{text}");
+    assert!(
+        text.contains("a silence lasts between 1 minute and 14 days"),
+        "{text}"
+    );
+    assert!(
+        text.contains("@\u{200B}everyone quiet"),
+        "user text is defanged: {text}"
+    );
+    // The route preview names teams, channels and role mentions, the silence, and escalation.
+    assert!(
+        text.contains("Route preview for sg-main/tag:welcome bounce baseline (nothing was posted)"),
+        "{text}"
+    );
+    assert!(text.contains("tell integration: #integration, mentioning @integration; development: #development, mentioning @development"), "{text}");
+    assert!(text.contains("silenced now: planned re-import"), "{text}");
+    assert!(text.contains("Critical: if unacknowledged, remind the team after 15 min, escalate to @incident-admin after 45 min"), "{text}");
+    assert!(
+        text.contains("tell development: #development"),
+        "stale feeds go to development: {text}"
+    );
+
+    // A second session sees the silences; removing one works once.
+    let later = stdout(&console(
+        &data,
+        "/silence list\n/silence remove id:1\n/silence remove id:1\n",
+    ));
+    assert!(
+        later.contains("#1 stream=tag:welcome metric=bounce until"),
+        "{later}"
+    );
+    assert!(
+        later.contains("🔔 silence #1 (stream=tag:welcome metric=bounce) removed by tester"),
+        "{later}"
+    );
+    assert!(
+        later.contains("⚠ there is no silence or quiet window #1"),
+        "{later}"
+    );
+}
+
+#[test]
+fn the_demo_alerts_can_be_worked_from_the_console() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let script = dir.path().join("script.txt");
+    std::fs::write(
+        &script,
+        "/alert list\n/as nobody none\n/alert ack id:1\n/as dana development\n/alert snooze id:1 for:24h\n/alert show id:2\n\
+         /alert incident id:2\n/alert incident id:2\n/alert ack id:99\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let output = mailcall()
+        .arg("demo")
+        .arg("--data")
+        .arg(dir.path().join("demo.db"))
+        .arg("--script")
+        .arg(&script)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = stdout(&output);
+    assert!(output.status.success());
+    assert!(text.contains("2 active alert(s):"), "{text}");
+    assert!(text.contains("⚠ you need a team role"), "{text}");
+    assert!(
+        text.contains("[reply] alert #1 snoozed for 24 h by dana"),
+        "{text}"
+    );
+    assert!(
+        text.contains("snoozed until"),
+        "the edited post shows the snooze: {text}"
+    );
+    assert!(text.contains("Runbook (hard-limit):"), "{text}");
+    assert!(text.contains("incident: INC-1"), "{text}");
+    assert!(
+        text.contains("⚠ alert #2 already has an incident: INC-1"),
+        "{text}"
+    );
+    assert!(text.contains("⚠ there is no alert #99"), "{text}");
+}
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap_or_default()
+}
+
+fn effect_names(effects: &[Effect]) -> Vec<&'static str> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Alert(a) => Some(a.name()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_alerts_are_reminded_then_escalated_even_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("db");
+    let now = at("2026-11-18T15:20:00Z");
+    let clock = Arc::new(ManualClock::new(now));
+    let mut config = AlertingConfig::default();
+    config.detector.min_volume = 50;
+    {
+        let store = SledStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let history = Arc::new(store.history().unwrap_or_else(|e| panic!("{e}")));
+        let planned = mailcall::app::demo_account(now).unwrap_or_else(|e| panic!("{e}"));
+        let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let poller = Poller::new(
+            vec![planned.clone()],
+            PollerSettings::default(),
+            history.clone(),
+            clock.clone(),
+            events,
+        );
+        let window = mailcall::esp::client::Window {
+            start: now - chrono::Duration::days(28),
+            end: now,
+        };
+        let _ = poller.poll_window(&planned, Some(window)).await;
+        let mut engine = Engine::new(store, clock.clone())
+            .with_history(history)
+            .with_alerts(config.clone(), Vec::new())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let opened = engine
+            .after_poll("demo-esp")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            effect_names(&opened).iter().all(|n| *n == "Open") && opened.len() >= 2,
+            "{:?}",
+            effect_names(&opened)
+        );
+        // Polling the same bucket again judges nothing twice.
+        assert!(engine
+            .after_poll("demo-esp")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty());
+        clock.advance(chrono::Duration::minutes(10));
+        assert!(effect_names(&engine.alert_tick().unwrap_or_else(|e| panic!("{e}"))).is_empty());
+        clock.advance(chrono::Duration::minutes(6));
+        let reminded = engine.alert_tick().unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            effect_names(&reminded).iter().all(|n| *n == "Remind") && !reminded.is_empty(),
+            "{:?}",
+            effect_names(&reminded)
+        );
+    }
+    // Restart: a new engine on the same store carries on where it was.
+    let store = SledStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
+    let history = Arc::new(store.history().unwrap_or_else(|e| panic!("{e}")));
+    let mut engine = Engine::new(store, clock.clone())
+        .with_history(history)
+        .with_alerts(config, Vec::new())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        engine
+            .alert_tick()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .is_empty(),
+        "reminders are not repeated after a restart"
+    );
+    clock.advance(chrono::Duration::minutes(30));
+    let escalated = engine.alert_tick().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        effect_names(&escalated).iter().all(|n| *n == "Escalate") && !escalated.is_empty(),
+        "{:?}",
+        effect_names(&escalated)
+    );
+    let escalated_alert = escalated.iter().find_map(|e| match e {
+        Effect::Alert(AlertEffect::Escalate { alert }) => Some(alert.id),
+        _ => None,
+    });
+    assert!(escalated_alert.is_some());
+}
