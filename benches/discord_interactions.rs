@@ -84,6 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             admin_roles: Vec::new(),
             stakeholder_channel: None,
             defer_after: mailcall::config::DEFER_AFTER,
+            alert_tick: Duration::from_secs(30),
             teams: teams
                 .iter()
                 .map(|(t, c, r)| {

@@ -79,6 +79,9 @@ pub struct DiscordConfig {
     /// default leaves a second for the round trip; tests shorten it to
     /// exercise the deferred path.
     pub defer_after: std::time::Duration,
+    /// How often alert timers (reminders, escalation, silences) are
+    /// checked. Not read from the file; tests shorten it.
+    pub alert_tick: std::time::Duration,
 }
 
 /// The default for [`DiscordConfig::defer_after`].
@@ -350,6 +353,7 @@ impl Config {
                 stakeholder_channel,
                 teams: discord_teams,
                 defer_after: DEFER_AFTER,
+                alert_tick: std::time::Duration::from_secs(30),
             });
         }
         config.esp = esp::accounts(raw.esp, &at)?;

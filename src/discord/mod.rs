@@ -123,6 +123,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let history = Arc::new(store.history()?);
+    let alert_tick = discord.alert_tick;
     let directory = TeamDirectory {
         teams: discord
             .teams
@@ -201,7 +202,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         feed_rx,
         alert_effects.clone(),
     ));
-    let ticking = tokio::spawn(tick_alerts(engine_for_alerts, alert_effects, stop_ticking));
+    let ticking = tokio::spawn(tick_alerts(
+        engine_for_alerts,
+        alert_effects,
+        stop_ticking,
+        alert_tick,
+    ));
     let shards = client.shard_manager.clone();
 
     let result = tokio::select! {
@@ -224,9 +230,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     }
     result
 }
-
-/// How often alert timers (reminders, escalation, silences) are checked.
-const TICK: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Runs detection after each poll, and turns feed events into alerts; the
 /// effects go to the poster in order.
@@ -264,11 +267,12 @@ async fn tick_alerts(
     engine: Arc<Mutex<Engine<SledStore>>>,
     effects: mpsc::UnboundedSender<Effect>,
     mut stop: tokio::sync::watch::Receiver<bool>,
+    every: std::time::Duration,
 ) {
     loop {
         tokio::select! {
             _ = stop.changed() => return,
-            () = tokio::time::sleep(TICK) => {}
+            () = tokio::time::sleep(every) => {}
         }
         let engine = engine.clone();
         let effects = effects.clone();

@@ -99,6 +99,7 @@ fn config(fake: &FakeDiscord, data: &Path) -> Config {
             admin_roles: vec![Snowflake(ADMIN_ROLE)],
             stakeholder_channel: Some(Snowflake(STAKEHOLDERS)),
             defer_after: mailcall::config::DEFER_AFTER,
+            alert_tick: Duration::from_secs(30),
             teams: TEAMS
                 .iter()
                 .map(|(team, channel, role)| {
@@ -404,11 +405,27 @@ fn check_every_post(fake: &FakeDiscord) {
             })
             .unwrap_or_default();
         assert!(
-            roles.len() <= 1 && roles.iter().all(|r| team_roles.contains(r)),
+            roles.len() <= 1
+                && roles
+                    .iter()
+                    .all(|r| team_roles.contains(r) || *r == ADMIN_ROLE.to_string()),
             "{} pings {roles:?}",
             r.path
         );
-        if let Some(role) = roles.first() {
+        let text = body
+            .get("content")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        if roles.first() == Some(&ADMIN_ROLE.to_string()) {
+            // Only an escalation may call the admins, in a team channel.
+            assert!(
+                text.contains("escalated to incident-admin"),
+                "admin role pinged by {text}"
+            );
+            assert!(TEAMS
+                .iter()
+                .any(|(_, c, _)| r.path == format!("/api/v10/channels/{c}/messages")));
+        } else if let Some(role) = roles.first() {
             let team_channel = TEAMS.iter().any(|(_, c, rl)| {
                 rl.to_string() == *role && r.path == format!("/api/v10/channels/{c}/messages")
             });
@@ -1293,6 +1310,74 @@ async fn metrics_come_from_polled_history_and_a_dead_feed_is_announced() {
     assert!(
         content(&unknown).contains("⚠ no history for stream tag:nope"),
         "{unknown}"
+    );
+    check_every_post(&bot.fake);
+    let _ = bot.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unacknowledged_alerts_remind_the_team_then_escalate_to_admins() {
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let key = data.path().join("sg-key");
+    std::fs::write(&key, "SG.never-shown").unwrap_or_else(|e| panic!("{e}"));
+    let accounts = format!(
+        "[poll]\nstale_after = 1\n\n[alerts]\nremind_minutes = {{ critical = 0 }}\nescalate_minutes = {{ critical = 0 }}\n\n\
+         [[esp]]\nname = \"dead-sg\"\nprovider = \"sendgrid\"\nbase_url = \"http://127.0.0.1:9\"\ncredential_file = {:?}\nschedule = \"0 * * * *\"\ntimeout_seconds = 1\n",
+        key.display().to_string()
+    );
+    let parsed = Config::parse(Path::new("esp.toml"), &accounts).unwrap_or_else(|e| panic!("{e}"));
+    let bot = TestBot::launch(fake, data, move |c| {
+        c.esp = parsed.esp;
+        c.poll = mailcall::poll::PollerSettings {
+            attempts: 1,
+            ..parsed.poll
+        };
+        c.alerting = parsed.alerting;
+        if let Some(d) = c.discord.as_mut() {
+            d.alert_tick = Duration::from_millis(100);
+        }
+    })
+    .await;
+    let development = channel_of(Team::Development);
+    let contents = |bot: &TestBot| -> Vec<String> {
+        bot.posts_to(development)
+            .iter()
+            .map(|r| content(&r.body))
+            .collect()
+    };
+    assert!(
+        wait_until(|| contents(&bot)
+            .iter()
+            .any(|c| c.contains("escalated to incident-admin")))
+        .await,
+        "{:?}",
+        contents(&bot)
+    );
+    let posts = contents(&bot);
+    let reminder = posts.iter().position(|c| {
+        c.starts_with(&format!(
+            "<@&{}> ⏰ reminder: alert #1",
+            role_of(Team::Development)
+        ))
+    });
+    let escalation = posts.iter().position(|c| {
+        c == &format!(
+            "<@&{ADMIN_ROLE}> 📣 escalated to incident-admin: alert #1 is not acknowledged"
+        )
+    });
+    assert!(
+        matches!((reminder, escalation), (Some(r), Some(e)) if r < e),
+        "{posts:?}"
+    );
+    // Each fires once, however many ticks pass.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        contents(&bot)
+            .iter()
+            .filter(|c| c.contains("escalated"))
+            .count(),
+        1
     );
     check_every_post(&bot.fake);
     let _ = bot.stop().await;
