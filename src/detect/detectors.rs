@@ -50,10 +50,14 @@
 //!   [`MIN_RELATIVE_SPREAD`], plus the uncertainty of a median of K points.
 //! - **Test**: the smaller of two z-scores: a normal approximation with
 //!   continuity correction over that inflated variance (right for large
-//!   counts), and the exact Poisson tail (right for small counts, where the
-//!   normal approximation is far too eager). Both must agree before anything
-//!   is called significant. z is a one-sided normal quantile; the default
-//!   `significance` 3 is p ≈ 0.00135.
+//!   counts), and the exact conditional test of two Poisson counts: of the
+//!   events this bucket and its slot saw together, would this many fall in
+//!   this bucket if the rate had not changed? (binomial tail; right for
+//!   small counts, where the normal approximation is far too eager and a
+//!   baseline of a handful of events is itself uncertain). Both must agree
+//!   before anything is called significant. z is a one-sided normal
+//!   quantile; the default `significance` 3 is p ≈ 0.00135. Volumes use the
+//!   same test, with the weeks of the slot as the baseline's exposure.
 //! - **Scores** map to [0, 1]: baseline, volume and engagement findings use
 //!   a logistic centred on the significance (`1 / (1 + e^-(z - s))`: 0.5 at
 //!   the alert line, 0.95 three units beyond); hard limits use
@@ -250,8 +254,7 @@ pub fn evaluate(
         );
         out.record(&judge, spec.metric, AnomalyKind::Baseline, deviation);
     }
-    out.findings
-        .sort_by(|a, b| (a.key.metric, a.key.kind).cmp(&(b.key.metric, b.key.kind)));
+    out.findings.sort_by_key(|f| (f.key.metric, f.key.kind));
     out.healthy.sort();
     Evaluation {
         findings: out.findings,
@@ -555,7 +558,8 @@ impl Judge<'_> {
             return Verdict::NotJudged;
         };
         let rate = obs.rate();
-        if !(rate >= limits.warning) {
+        // NaN-safe: a NaN threshold never fires.
+        if rate.partial_cmp(&limits.warning).is_none_or(|o| o.is_lt()) {
             return Verdict::Healthy;
         }
         if obs.x < HARD_LIMIT_MIN_EVENTS {
