@@ -54,6 +54,30 @@ fn invocation(path: &[&str], options: &[(&str, &str)]) -> Invocation {
     }
 }
 
+/// The i-th command of the mix an incident channel sees: a new incident every
+/// ITERATIONS / INCIDENTS commands, else a diagnosis note on the newest.
+fn mix(i: usize) -> Invocation {
+    if i % (ITERATIONS / INCIDENTS) == 0 {
+        invocation(
+            &["open"],
+            &[
+                ("title", "Bounce spike on welcome series"),
+                ("severity", "SEV2"),
+                ("team", "integration"),
+            ],
+        )
+    } else {
+        let id = format!("INC-{}", i / (ITERATIONS / INCIDENTS) + 1);
+        invocation(
+            &["diagnose"],
+            &[
+                ("id", id.as_str()),
+                ("note", "Hard bounces from the imported segment keep rising"),
+            ],
+        )
+    }
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = std::path::Path::new("target/bench-data");
     let _ = std::fs::remove_dir_all(root);
@@ -97,27 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         overwrite.sync_data()?;
         fdatasync.push(started.elapsed());
 
-        // Open a new incident every ITERATIONS / INCIDENTS commands, else add
-        // a diagnosis note to the newest: the mix an incident channel sees.
-        let command = if i % (ITERATIONS / INCIDENTS) == 0 {
-            invocation(
-                &["open"],
-                &[
-                    ("title", "Bounce spike on welcome series"),
-                    ("severity", "SEV2"),
-                    ("team", "integration"),
-                ],
-            )
-        } else {
-            let id = format!("INC-{}", i / (ITERATIONS / INCIDENTS) + 1);
-            invocation(
-                &["diagnose"],
-                &[
-                    ("id", id.as_str()),
-                    ("note", "Hard bounces from the imported segment keep rising"),
-                ],
-            )
-        };
+        let command = mix(i);
         let started = Instant::now();
         engine
             .handle(&caller, &command)
@@ -161,25 +165,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let mut cpu = Vec::with_capacity(ITERATIONS);
     for i in 0..ITERATIONS {
-        let command = if i % (ITERATIONS / INCIDENTS) == 0 {
-            invocation(
-                &["open"],
-                &[
-                    ("title", "Bounce spike on welcome series"),
-                    ("severity", "SEV2"),
-                    ("team", "integration"),
-                ],
-            )
-        } else {
-            let id = format!("INC-{}", i / (ITERATIONS / INCIDENTS) + 1);
-            invocation(
-                &["diagnose"],
-                &[
-                    ("id", id.as_str()),
-                    ("note", "Hard bounces from the imported segment keep rising"),
-                ],
-            )
-        };
+        let command = mix(i);
         let started = Instant::now();
         memory_engine
             .handle(&caller, &command)

@@ -41,13 +41,7 @@ pub fn metrics(
     since: Option<chrono::DateTime<chrono::Utc>>,
     format: MetricsFormat,
 ) -> anyhow::Result<()> {
-    let mut config = match config_path {
-        Some(path) => Config::load(path)?,
-        None => Config::default(),
-    };
-    if let Some(data) = data {
-        config.store_path = data;
-    }
+    let config = load_config(config_path, data)?;
     let store = SledStore::open(&config.store_path)?;
     let history = store.history()?;
     let since = since.unwrap_or_else(|| chrono::Utc::now() - chrono::Duration::days(7));
@@ -352,13 +346,8 @@ fn fill_demo_history(history: Arc<SledHistory>, keep: bool) -> anyhow::Result<()
     }
 }
 
-/// `mailcall console`: the terminal chat against a configured store. Reads
-/// a pipe as a script when stdin is not a terminal.
-pub fn console(
-    config_path: Option<&Path>,
-    data: Option<PathBuf>,
-    name: &str,
-) -> anyhow::Result<()> {
+/// The configuration (or the defaults), with `--data` overriding the store.
+fn load_config(config_path: Option<&Path>, data: Option<PathBuf>) -> anyhow::Result<Config> {
     let mut config = match config_path {
         Some(path) => Config::load(path)?,
         None => Config::default(),
@@ -366,6 +355,17 @@ pub fn console(
     if let Some(data) = data {
         config.store_path = data;
     }
+    Ok(config)
+}
+
+/// `mailcall console`: the terminal chat against a configured store. Reads
+/// a pipe as a script when stdin is not a terminal.
+pub fn console(
+    config_path: Option<&Path>,
+    data: Option<PathBuf>,
+    name: &str,
+) -> anyhow::Result<()> {
+    let config = load_config(config_path, data)?;
     let store = SledStore::open(&config.store_path)?;
     let history = config.store_path.join("console-history.txt");
     let metrics = Arc::new(store.history()?);

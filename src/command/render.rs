@@ -8,6 +8,15 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{Incident, Status};
 
+/// "integration: bob", one per assigned team.
+pub fn assignees(incident: &Incident) -> Vec<String> {
+    incident
+        .assignees
+        .iter()
+        .map(|(t, a)| format!("{t}: {a}"))
+        .collect()
+}
+
 /// "2026-11-22 14:05 UTC".
 pub fn timestamp(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
@@ -81,12 +90,7 @@ pub fn incident_card(incident: &Incident) -> String {
         incident.commander
     );
     if !incident.assignees.is_empty() {
-        let assignees: Vec<String> = incident
-            .assignees
-            .iter()
-            .map(|(t, a)| format!("{t}: {a}"))
-            .collect();
-        let _ = write!(out, " · Assignees: {}", assignees.join(", "));
+        let _ = write!(out, " · Assignees: {}", assignees(incident).join(", "));
     }
     if incident.esp_account.is_some() || incident.stream.is_some() {
         let esp = incident

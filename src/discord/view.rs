@@ -201,12 +201,10 @@ pub fn embed_text(incident: &Incident) -> EmbedText {
         ("Commander".to_string(), incident.commander.to_string()),
     ];
     if !incident.assignees.is_empty() {
-        let assignees: Vec<String> = incident
-            .assignees
-            .iter()
-            .map(|(t, a)| format!("{t}: {a}"))
-            .collect();
-        fields.push(("Assignees".to_string(), assignees.join("\n")));
+        fields.push((
+            "Assignees".to_string(),
+            render::assignees(incident).join("\n"),
+        ));
     }
     if let Some(esp) = &incident.esp_account {
         fields.push(("ESP account".to_string(), esp.to_string()));
