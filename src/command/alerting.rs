@@ -188,7 +188,7 @@ impl<S: IncidentStore> Engine<S> {
             .copied()
             .unwrap_or(crate::domain::Team::Development);
         let args = OpenArgs {
-            title: Title::new(&crate::discord::limits::fit(&title, Title::MAX_CHARS))?,
+            title: Title::new(&crate::domain::fit(&title, Title::MAX_CHARS))?,
             severity: match view.level {
                 Level::Critical => Severity::Sev2,
                 Level::Warning => Severity::Sev3,
@@ -208,7 +208,7 @@ impl<S: IncidentStore> Engine<S> {
                 _ => None,
             })
             .unwrap_or(IncidentId::FIRST);
-        let note = Text::new(&crate::discord::limits::fit(
+        let note = Text::new(&crate::domain::fit(
             &format!("From alert #{id}: {}", view.finding.summary),
             Text::MAX_CHARS,
         ))?;

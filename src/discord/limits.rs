@@ -28,26 +28,9 @@ pub const CHOICE_NAME: usize = 100;
 /// Modal title.
 pub const MODAL_TITLE: usize = 45;
 
-/// What is appended to shortened text, so readers know there was more.
-pub const MARKER: &str = "… (shortened)";
-
-/// `text` cut to at most `max` characters (not bytes), ending with
-/// [`MARKER`] when anything was cut. For limits too small for the marker,
-/// a plain "…" is used.
-pub fn fit(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let marker = if max > MARKER.chars().count() * 2 {
-        MARKER
-    } else {
-        "…"
-    };
-    let keep = max.saturating_sub(marker.chars().count());
-    let mut out: String = text.chars().take(keep).collect();
-    out.push_str(marker);
-    out
-}
+/// Shortening with a visible marker lives with the domain's text types, so
+/// the core can shorten too (an incident title made from an alert).
+pub use crate::domain::{fit, SHORTENED_MARKER as MARKER};
 
 /// The pieces of one embed, sized to fit Discord's per-part limits and its
 /// 6,000-character total.

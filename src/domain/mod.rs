@@ -19,5 +19,5 @@ pub use incident::{
     incident_team_list, transition_allowed, Change, Incident, IncidentDraft, Note, Op,
     PreventionAction, RuleError, TimelineEntry,
 };
-pub use text::{defang, Name, Text, TextError, Title};
+pub use text::{defang, fit, Name, Text, TextError, Title, SHORTENED_MARKER};
 pub use vocabulary::{RootCause, Severity, Status, Team, UnknownWord};

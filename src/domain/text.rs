@@ -112,6 +112,27 @@ limited_text! {
     Name, "the name", 100, false
 }
 
+/// What is appended to shortened text, so readers know there was more.
+pub const SHORTENED_MARKER: &str = "… (shortened)";
+
+/// `text` cut to at most `max` characters (not bytes), ending with
+/// [`SHORTENED_MARKER`] when anything was cut; for limits too small for the
+/// marker, a plain "…".
+pub fn fit(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let marker = if max > SHORTENED_MARKER.chars().count() * 2 {
+        SHORTENED_MARKER
+    } else {
+        "…"
+    };
+    let keep = max.saturating_sub(marker.chars().count());
+    let mut out: String = text.chars().take(keep).collect();
+    out.push_str(marker);
+    out
+}
+
 /// The zero-width space inserted to break mention syntax.
 const BREAK: char = '\u{200B}';
 
