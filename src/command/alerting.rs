@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::engine::{private, CommandError, Effect, Engine, Outcome, Reply, Visibility};
+use super::engine::{private, public, CommandError, Effect, Engine, Outcome};
 use super::parse::{AlertCommand, OpenArgs, RouteQuery, SilenceCommand};
 use crate::alert::{self, AlertEffect, AlertError, AlertView, Removed};
 use crate::alerting::{self, render, AlertDesk};
@@ -390,16 +390,6 @@ impl<S: IncidentStore> Engine<S> {
         }
         text.push_str(&format!("\n  runbook: data/runbooks/{}.md", key.kind));
         Ok(private(text))
-    }
-}
-
-fn public(text: String, effects: Vec<Effect>) -> Outcome {
-    Outcome {
-        reply: Reply {
-            visibility: Visibility::Public,
-            text,
-        },
-        effects,
     }
 }
 

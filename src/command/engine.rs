@@ -299,16 +299,14 @@ impl<S: IncidentStore> Engine<S> {
         };
         let incident = Incident::open(id, draft, &caller.actor, self.clock.now());
         self.store.commit(Write::Create(incident.clone()))?;
-        Ok(Outcome {
-            reply: Reply {
-                visibility: Visibility::Public,
-                text: render::opened_reply(&incident),
-            },
-            effects: vec![Effect::Announce {
+        let reply = render::opened_reply(&incident);
+        Ok(public(
+            reply,
+            vec![Effect::Announce {
                 teams: incident.teams.clone(),
                 incident,
             }],
-        })
+        ))
     }
 
     fn change(&mut self, caller: &Caller, id: IncidentId, op: Op) -> Result<Outcome, CommandError> {
@@ -352,13 +350,7 @@ impl<S: IncidentStore> Engine<S> {
             text: line.clone(),
             stakeholders,
         });
-        Ok(Outcome {
-            reply: Reply {
-                visibility: Visibility::Public,
-                text: format!("{id}: {line}"),
-            },
-            effects,
-        })
+        Ok(public(format!("{id}: {line}"), effects))
     }
 
     fn list(&self, filter: &ListFilter) -> Result<Outcome, CommandError> {
@@ -376,6 +368,18 @@ impl<S: IncidentStore> Engine<S> {
     }
 }
 
+/// An answer everyone in the channel sees, with the posts it causes.
+pub(super) fn public(text: String, effects: Vec<Effect>) -> Outcome {
+    Outcome {
+        reply: Reply {
+            visibility: Visibility::Public,
+            text,
+        },
+        effects,
+    }
+}
+
+/// An answer only the caller sees.
 pub(super) fn private(text: String) -> Outcome {
     Outcome {
         reply: Reply {

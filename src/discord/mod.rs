@@ -231,34 +231,49 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     result
 }
 
-/// Runs detection after each poll, and turns feed events into alerts; the
-/// effects go to the poster in order.
+/// Runs `work` against the engine on the blocking pool and hands its
+/// effects to the poster while the engine is still locked, so post order is
+/// commit order. A failure is logged as `what`.
+async fn on_engine<F>(
+    engine: &Arc<Mutex<Engine<SledStore>>>,
+    effects: &mpsc::UnboundedSender<Effect>,
+    what: &'static str,
+    work: F,
+) where
+    F: FnOnce(&mut Engine<SledStore>) -> Result<Vec<Effect>, crate::command::CommandError>
+        + Send
+        + 'static,
+{
+    let engine = engine.clone();
+    let effects = effects.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+        match work(&mut engine) {
+            Ok(list) => list.into_iter().for_each(|e| {
+                // A closed channel means shutdown: nobody is left to post for.
+                let _ = effects.send(e);
+            }),
+            Err(e) => tracing::error!(error = %e, "{what} failed"),
+        }
+    })
+    .await;
+    if let Err(e) = done {
+        tracing::error!(error = %e, "{what} task failed");
+    }
+}
+
+/// Runs detection after each poll, and turns feed events into alerts.
 async fn detect_after_polls(
     engine: Arc<Mutex<Engine<SledStore>>>,
     mut feed: mpsc::UnboundedReceiver<FeedEvent>,
     effects: mpsc::UnboundedSender<Effect>,
 ) {
     while let Some(event) = feed.recv().await {
-        let engine = engine.clone();
-        let effects = effects.clone();
-        let done = tokio::task::spawn_blocking(move || {
-            let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-            let result = match &event {
-                FeedEvent::Polled { account } => engine.after_poll(account),
-                other => engine.feed_event(other),
-            };
-            match result {
-                // Sent while the engine is locked: commit order is post order.
-                Ok(list) => list.into_iter().for_each(|e| {
-                    let _ = effects.send(e);
-                }),
-                Err(e) => tracing::error!(error = %e, "detection failed"),
-            }
+        on_engine(&engine, &effects, "detection", move |engine| match &event {
+            FeedEvent::Polled { account } => engine.after_poll(account),
+            other => engine.feed_event(other),
         })
         .await;
-        if let Err(e) = done {
-            tracing::error!(error = %e, "detection task failed");
-        }
     }
 }
 
@@ -274,16 +289,8 @@ async fn tick_alerts(
             _ = stop.changed() => return,
             () = tokio::time::sleep(every) => {}
         }
-        let engine = engine.clone();
-        let effects = effects.clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-            match engine.alert_tick() {
-                Ok(list) => list.into_iter().for_each(|e| {
-                    let _ = effects.send(e);
-                }),
-                Err(e) => tracing::error!(error = %e, "alert tick failed"),
-            }
+        on_engine(&engine, &effects, "alert tick", |engine| {
+            engine.alert_tick()
         })
         .await;
     }

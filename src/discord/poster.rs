@@ -50,6 +50,11 @@ fn refs_key(id: IncidentId) -> String {
     format!("discord:incident:{}", id.get())
 }
 
+/// Where an alert's posts are: (channel, message) per team.
+fn alert_refs_key(id: u64) -> String {
+    format!("discord:alert:{id}")
+}
+
 /// Runs `request` until it succeeds, fails for a reason other than 429, or
 /// runs out of attempts.
 pub async fn with_retry<T, F, Fut>(what: &str, mut request: F) -> serenity::Result<T>
@@ -95,42 +100,49 @@ impl Poster {
         }
     }
 
-    async fn load_refs(&self, id: IncidentId) -> MessageRefs {
+    /// Reads one of the adapter's records from the store (on the blocking
+    /// pool: the store is behind the engine's lock). A missing or unreadable
+    /// record reads as empty, logged, so a damaged record costs an edit,
+    /// never the post.
+    async fn read_record<T: serde::de::DeserializeOwned + Default>(&self, key: String) -> T {
         let engine = self.engine.clone();
+        let what = key.clone();
         let read = tokio::task::spawn_blocking(move || {
             let engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-            engine.store().get_extra(&refs_key(id))
+            engine.store().get_extra(&key)
         })
         .await;
         match read {
             Ok(Ok(Some(bytes))) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
-                tracing::error!(incident = %id, error = %e, "stored Discord message ids are unreadable; starting afresh");
-                MessageRefs::default()
+                tracing::error!(record = %what, error = %e, "stored Discord message ids are unreadable; starting afresh");
+                T::default()
             }),
-            Ok(Ok(None)) => MessageRefs::default(),
+            Ok(Ok(None)) => T::default(),
             Ok(Err(e)) => {
-                tracing::error!(incident = %id, error = %e, "cannot read Discord message ids");
-                MessageRefs::default()
+                tracing::error!(record = %what, error = %e, "cannot read Discord message ids");
+                T::default()
             }
             Err(e) => {
-                tracing::error!(incident = %id, error = %e, "reading Discord message ids panicked");
-                MessageRefs::default()
+                tracing::error!(record = %what, error = %e, "reading Discord message ids panicked");
+                T::default()
             }
         }
     }
 
-    async fn save_refs(&self, id: IncidentId, refs: &MessageRefs) {
-        let Ok(bytes) = serde_json::to_vec(refs) else {
+    /// Writes one of the adapter's records, durably.
+    async fn write_record<T: Serialize>(&self, key: String, value: &T) {
+        let Ok(bytes) = serde_json::to_vec(value) else {
             return;
         };
         let engine = self.engine.clone();
+        let what = key.clone();
         let written = tokio::task::spawn_blocking(move || {
             let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-            engine.store_mut().put_extra(&refs_key(id), &bytes)
+            engine.store_mut().put_extra(&key, &bytes)
         })
         .await;
         if !matches!(written, Ok(Ok(()))) {
-            tracing::error!(incident = %id, "cannot store Discord message ids; later edits may miss this announcement");
+            tracing::error!(record = %what, "cannot store Discord message ids; later edits may miss this post");
         }
     }
 
@@ -150,36 +162,6 @@ impl Poster {
                 stakeholders,
             } => self.thread_post(&incident, &text, stakeholders).await,
             Effect::Alert(alert) => self.alert(alert).await,
-        }
-    }
-
-    async fn load_alert_refs(&self, id: u64) -> Vec<(u64, u64)> {
-        let engine = self.engine.clone();
-        let key = format!("discord:alert:{id}");
-        let read = tokio::task::spawn_blocking(move || {
-            let engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-            engine.store().get_extra(&key)
-        })
-        .await;
-        match read {
-            Ok(Ok(Some(bytes))) => serde_json::from_slice(&bytes).unwrap_or_default(),
-            _ => Vec::new(),
-        }
-    }
-
-    async fn save_alert_refs(&self, id: u64, refs: &[(u64, u64)]) {
-        let Ok(bytes) = serde_json::to_vec(refs) else {
-            return;
-        };
-        let engine = self.engine.clone();
-        let key = format!("discord:alert:{id}");
-        let written = tokio::task::spawn_blocking(move || {
-            let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-            engine.store_mut().put_extra(&key, &bytes)
-        })
-        .await;
-        if !matches!(written, Ok(Ok(()))) {
-            tracing::error!(alert = id, "cannot store the alert's message ids");
         }
     }
 
@@ -220,10 +202,13 @@ impl Poster {
                         Err(e) => tracing::error!(alert = alert.id, error = %e, "alert not posted"),
                     }
                 }
-                self.save_alert_refs(alert.id, &refs).await;
+                self.write_record(alert_refs_key(alert.id), &refs).await;
             }
             AlertEffect::Update { .. } | AlertEffect::Recovered { .. } => {
-                for (channel, message) in self.load_alert_refs(alert.id).await {
+                for (channel, message) in self
+                    .read_record::<Vec<(u64, u64)>>(alert_refs_key(alert.id))
+                    .await
+                {
                     let (channel, message) = (ChannelId::new(channel), MessageId::new(message));
                     if let Err(e) = with_retry("alert edit", || {
                         channel.edit_message(&self.http, message, view::alert_edit(&alert))
@@ -289,7 +274,7 @@ impl Poster {
     /// Posts the announcement in each team's channel (the owner's first) and
     /// starts the incident's thread on the first one.
     async fn announce(&self, incident: &Incident, teams: &std::collections::BTreeSet<Team>) {
-        let mut refs = self.load_refs(incident.id).await;
+        let mut refs = self.read_record::<MessageRefs>(refs_key(incident.id)).await;
         let mut ordered: Vec<Team> = teams
             .iter()
             .copied()
@@ -329,14 +314,14 @@ impl Poster {
                     }
                 }
             }
-            self.save_refs(incident.id, &refs).await;
+            self.write_record(refs_key(incident.id), &refs).await;
         }
     }
 
     /// Posts a change in the thread, refreshes every announcement, and tells
     /// the stakeholder channel about status and severity changes.
     async fn thread_post(&self, incident: &Incident, text: &str, stakeholders: bool) {
-        let refs = self.load_refs(incident.id).await;
+        let refs = self.read_record::<MessageRefs>(refs_key(incident.id)).await;
         let thread = refs
             .thread
             .map(ChannelId::new)

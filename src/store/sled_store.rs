@@ -279,14 +279,7 @@ impl SledStore {
     }
 
     fn backend(&self, e: sled::Error) -> StoreError {
-        match e {
-            sled::Error::Io(source) => StoreError::Io {
-                path: self.path.clone(),
-                source,
-            },
-            sled::Error::Corruption { .. } => self.corrupt(e.to_string()),
-            other => StoreError::Backend(other.to_string()),
-        }
+        sled_error(&self.path, e)
     }
 
     /// Writes the schema marker into a fresh store; refuses stores from the
@@ -455,6 +448,23 @@ fn open_sled(config: &sled::Config) -> Result<sled::Db, std::thread::Result<sled
             Ok(Err(e)) => return Err(Ok(e)),
             Err(panic) => return Err(Err(panic)),
         }
+    }
+}
+
+/// A sled error as a store error naming the directory: I/O as I/O, damage
+/// as damage, anything else as a backend failure. One mapping for the
+/// incident records and the metric history.
+fn sled_error(path: &Path, e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(source) => StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+        sled::Error::Corruption { .. } => StoreError::Corrupt {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        },
+        other => StoreError::Backend(other.to_string()),
     }
 }
 
@@ -635,13 +645,7 @@ pub struct SledHistory {
 
 impl SledHistory {
     fn backend(&self, e: sled::Error) -> StoreError {
-        match e {
-            sled::Error::Io(source) => StoreError::Io {
-                path: self.path.clone(),
-                source,
-            },
-            other => StoreError::Backend(other.to_string()),
-        }
+        sled_error(&self.path, e)
     }
 
     fn corrupt(&self, key: &[u8], e: serde_json::Error) -> StoreError {
