@@ -11,6 +11,25 @@ use super::common::{changed_files, console, file_snapshot, incidents, mailcall, 
 const OPEN: &str =
     "/incident open title:\"Welcome series silent\" severity:SEV2 team:development\n";
 
+/// Opens the directory with sled itself, to damage it on purpose. A store
+/// dropped a moment ago may still hold sled's lock from a background thread
+/// (the same race `SledStore::open` waits out), so this waits too.
+fn raw_sled(data: &std::path::Path) -> sled::Db {
+    let started = Instant::now();
+    loop {
+        match sled::open(data) {
+            Ok(db) => return db,
+            Err(e)
+                if e.to_string().contains("could not acquire lock")
+                    && started.elapsed() < Duration::from_secs(5) =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
+
 #[test]
 fn incidents_and_ids_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -149,7 +168,7 @@ fn a_record_that_no_longer_decodes_is_reported_with_its_key() {
     let data = dir.path().join("db");
     assert!(console(&data, OPEN).status.success());
     {
-        let db = sled::open(&data).unwrap_or_else(|e| panic!("{e}"));
+        let db = raw_sled(&data);
         let mut key = b"inc:".to_vec();
         key.extend_from_slice(&1u64.to_be_bytes());
         db.insert(key, &b"{\"schema\":1,\"incident\":{\"id\":1}}"[..])
@@ -170,7 +189,7 @@ fn a_store_from_a_newer_mailcall_is_refused() {
     let data = dir.path().join("db");
     drop(SledStore::open(&data).unwrap_or_else(|e| panic!("{e}")));
     {
-        let db = sled::open(&data).unwrap_or_else(|e| panic!("{e}"));
+        let db = raw_sled(&data);
         db.insert("meta:schema", &b"{\"schema\":99}"[..])
             .unwrap_or_else(|e| panic!("{e}"));
         db.flush().unwrap_or_else(|e| panic!("{e}"));
