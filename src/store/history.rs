@@ -85,13 +85,26 @@ pub(crate) fn state_key(account: &str) -> Vec<u8> {
     key
 }
 
-/// Splits a sample key into its account and stream.
-pub(crate) fn parse_sample_key(key: &[u8]) -> Option<(String, StreamKey)> {
-    let rest = key.strip_prefix(&[b'h', SEP])?;
-    let mut parts = rest.splitn(3, |b| *b == SEP);
+/// The index entry naming one (account, stream) that has history:
+/// `s␟account␟stream`. Written in the same batch as the stream's samples, so
+/// listing streams reads this small index instead of every sample key.
+pub(crate) fn stream_key(account: &str, stream: &StreamKey) -> Vec<u8> {
+    let mut key = vec![b's', SEP];
+    key.extend_from_slice(account.as_bytes());
+    key.push(SEP);
+    key.extend_from_slice(stream.as_str().as_bytes());
+    key
+}
+
+/// The prefix of every stream index entry.
+pub(crate) const STREAM_INDEX: [u8; 2] = [b's', SEP];
+
+/// Splits a stream index key into its account and stream.
+pub(crate) fn parse_stream_key(key: &[u8]) -> Option<(String, StreamKey)> {
+    let rest = key.strip_prefix(&STREAM_INDEX)?;
+    let mut parts = rest.splitn(2, |b| *b == SEP);
     let account = std::str::from_utf8(parts.next()?).ok()?;
     let stream = std::str::from_utf8(parts.next()?).ok()?;
-    parts.next()?;
     Some((account.to_string(), StreamKey::new(stream)))
 }
 

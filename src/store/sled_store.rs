@@ -9,6 +9,10 @@
 //! | `inc:` + id (u64 BE)         | `{"schema":1,"timeline_len":5,"incident":{…}}` |
 //! | `tl:` + id (u64 BE) + n (u32 BE) | `{"schema":1,"entry":{…}}`                 |
 //! | `audit:` + n (u64 BE)        | `{"schema":1,"denial":{…}}`                    |
+//!
+//! The metric history lives in its own tree, `metrics`: samples under
+//! `h␟account␟stream␟start␟width`, poll state under `p␟account`, and an
+//! index of the streams that have history under `s␟account␟stream`.
 //! | `ext:` + name                | an adapter's own record (e.g. Discord message ids) |
 //!
 //! The incident record holds everything but the timeline; each timeline
@@ -674,12 +678,17 @@ impl MetricsHistory for SledHistory {
         state: &PollState,
     ) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
+        let mut streams = std::collections::BTreeSet::new();
         for sample in samples {
             let record = encode(&SampleRecord {
                 schema: SCHEMA_VERSION,
                 sample: sample.clone(),
             })?;
             batch.insert(history::sample_key(account, sample), record);
+            streams.insert(&sample.stream);
+        }
+        for stream in streams {
+            batch.insert(history::stream_key(account, stream), &[][..]);
         }
         batch.insert(history::state_key(account), Self::state_record(state)?);
         self.commits.commit(batch)
@@ -723,13 +732,11 @@ impl MetricsHistory for SledHistory {
     }
 
     fn streams(&self) -> Result<Vec<(String, StreamKey)>, StoreError> {
-        let mut streams: Vec<(String, StreamKey)> = Vec::new();
-        for item in self.tree.scan_prefix([b'h']) {
+        let mut streams = Vec::new();
+        for item in self.tree.scan_prefix(history::STREAM_INDEX) {
             let (key, _) = item.map_err(|e| self.backend(e))?;
-            if let Some(pair) = history::parse_sample_key(&key) {
-                if streams.last() != Some(&pair) {
-                    streams.push(pair);
-                }
+            if let Some(pair) = history::parse_stream_key(&key) {
+                streams.push(pair);
             }
         }
         Ok(streams)
