@@ -136,18 +136,15 @@ impl AlertDesk {
         now: DateTime<Utc>,
     ) -> Result<Vec<AlertEffect>, StoreError> {
         let mut effects = Vec::new();
-        for (name, stream) in history.streams()? {
-            if name != account {
-                continue;
-            }
-            let settings = self.config.detector_for(&name, &stream).clone();
+        for stream in history.streams_of(account)? {
+            let settings = self.config.detector_for(account, &stream).clone();
             let since = now - Duration::weeks(settings.baseline_weeks as i64 + 1);
-            let samples = history.series(&name, &stream, since)?;
-            let evaluation = evaluate(&name, &stream, &samples, &settings);
+            let samples = history.series(account, &stream, since)?;
+            let evaluation = evaluate(account, &stream, &samples, &settings);
             let Some(bucket) = evaluation.bucket_start else {
                 continue;
             };
-            let judged_key = format!("{name}/{stream}");
+            let judged_key = format!("{account}/{stream}");
             if self
                 .state
                 .judged

@@ -252,10 +252,7 @@ impl Poller {
                 state.consecutive_failures = 0;
                 state.last_error = None;
                 let stored = samples.len();
-                if let Err(e) = self
-                    .store_blocking(&account.name, Some(samples), &state)
-                    .await
-                {
+                if let Err(e) = self.store(&account.name, Some(samples), &state).await {
                     return self.failed(
                         account,
                         window,
@@ -286,7 +283,7 @@ impl Poller {
                 let message = error.to_string();
                 state.consecutive_failures += 1;
                 state.last_error = Some(message.clone());
-                if let Err(e) = self.store_blocking(&account.name, None, &state).await {
+                if let Err(e) = self.store(&account.name, None, &state).await {
                     tracing::error!(account = %account.name, error = %e, "cannot record the failed poll");
                 }
                 if state.consecutive_failures == self.settings.stale_after {
@@ -303,23 +300,21 @@ impl Poller {
         }
     }
 
-    /// Writes a poll's samples (if any) and state on the blocking pool: the
-    /// write ends in an fsync, which must not stall the runtime's workers.
-    async fn store_blocking(
+    /// Writes a poll's samples (if any) and state, durably. The write ends
+    /// in an fsync, done by the history's committer thread; this task only
+    /// awaits it, so the runtime's workers never stall and no thread waits.
+    async fn store(
         &self,
         account: &str,
         samples: Option<Vec<Sample>>,
         state: &PollState,
     ) -> Result<(), StoreError> {
-        let history = self.history.clone();
-        let account = account.to_string();
-        let state = state.clone();
-        tokio::task::spawn_blocking(move || match samples {
-            Some(samples) => history.record_poll(&account, &samples, &state),
-            None => history.record_state(&account, &state),
-        })
+        match samples {
+            Some(samples) => self.history.submit_poll(account, &samples, state),
+            None => self.history.submit_state(account, state),
+        }
+        .durable()
         .await
-        .unwrap_or_else(|e| Err(StoreError::Backend(format!("the store write failed: {e}"))))
     }
 
     fn failed(

@@ -8,6 +8,8 @@
 //! fabricated zero. One poll's samples and its new poll state are written in
 //! one atomic batch, then made durable, before the poll counts as a success.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -42,6 +44,17 @@ pub trait MetricsHistory: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Records `state` alone (a failed poll).
     fn record_state(&self, account: &str, state: &PollState) -> Result<(), StoreError>;
+    /// [`MetricsHistory::record_poll`] for async callers: hands the write
+    /// over and returns at once; await [`PendingWrite::durable`]. The
+    /// default writes right away, on the caller's thread.
+    fn submit_poll(&self, account: &str, samples: &[Sample], state: &PollState) -> PendingWrite {
+        PendingWrite::done(self.record_poll(account, samples, state))
+    }
+    /// [`MetricsHistory::record_state`] for async callers, like
+    /// [`MetricsHistory::submit_poll`].
+    fn submit_state(&self, account: &str, state: &PollState) -> PendingWrite {
+        PendingWrite::done(self.record_state(account, state))
+    }
     /// The poll state of `account`, if it was ever polled.
     fn poll_state(&self, account: &str) -> Result<Option<PollState>, StoreError>;
     /// One stream's samples with buckets starting at or after `since`, oldest
@@ -54,6 +67,45 @@ pub trait MetricsHistory: Send + Sync {
     ) -> Result<Vec<Sample>, StoreError>;
     /// Every (account, stream) with history, in order.
     fn streams(&self) -> Result<Vec<(String, StreamKey)>, StoreError>;
+    /// The streams of `account` with history, in order. The default filters
+    /// [`MetricsHistory::streams`]; a store that keeps them per account
+    /// answers without reading every account's.
+    fn streams_of(&self, account: &str) -> Result<Vec<StreamKey>, StoreError> {
+        Ok(self
+            .streams()?
+            .into_iter()
+            .filter(|(name, _)| name == account)
+            .map(|(_, stream)| stream)
+            .collect())
+    }
+}
+
+/// A history write handed over by `submit_*`: await it to learn that it is
+/// durable (or why not).
+pub struct PendingWrite(Pending);
+
+enum Pending {
+    Done(Result<(), StoreError>),
+    Committing(super::group_commit::Submitted),
+}
+
+impl PendingWrite {
+    /// A write that has already ended.
+    pub fn done(result: Result<(), StoreError>) -> PendingWrite {
+        PendingWrite(Pending::Done(result))
+    }
+
+    pub(crate) fn committing(submitted: super::group_commit::Submitted) -> PendingWrite {
+        PendingWrite(Pending::Committing(submitted))
+    }
+
+    /// Resolves once the write is durable, or with the reason it is not.
+    pub async fn durable(self) -> Result<(), StoreError> {
+        match self.0 {
+            Pending::Done(result) => result,
+            Pending::Committing(submitted) => submitted.durable().await,
+        }
+    }
 }
 
 /// The separator inside keys; account and stream names cannot contain it
@@ -80,32 +132,39 @@ pub(crate) fn series_prefix(account: &str, stream: &StreamKey) -> Vec<u8> {
 }
 
 pub(crate) fn state_key(account: &str) -> Vec<u8> {
-    let mut key = vec![b'p', SEP];
+    let mut key = STATE_PREFIX.to_vec();
     key.extend_from_slice(account.as_bytes());
     key
 }
 
-/// The index entry naming one (account, stream) that has history:
-/// `s␟account␟stream`. Written in the same batch as the stream's samples, so
-/// listing streams reads this small index instead of every sample key.
-pub(crate) fn stream_key(account: &str, stream: &StreamKey) -> Vec<u8> {
-    let mut key = vec![b's', SEP];
+/// The prefix of every poll state key.
+pub(crate) const STATE_PREFIX: [u8; 2] = [b'p', SEP];
+
+/// The account a poll state key belongs to.
+pub(crate) fn parse_state_key(key: &[u8]) -> Option<String> {
+    let account = key.strip_prefix(&STATE_PREFIX)?;
+    std::str::from_utf8(account).ok().map(str::to_string)
+}
+
+/// The prefix of the stream index an earlier build wrote
+/// (`s␟account␟stream`, one key per stream); read, no longer written.
+pub(crate) const LEGACY_STREAM_INDEX: [u8; 2] = [b's', SEP];
+
+/// The prefix of one account's keys in the legacy stream index.
+pub(crate) fn legacy_stream_prefix(account: &str) -> Vec<u8> {
+    let mut key = LEGACY_STREAM_INDEX.to_vec();
     key.extend_from_slice(account.as_bytes());
     key.push(SEP);
-    key.extend_from_slice(stream.as_str().as_bytes());
     key
 }
 
-/// The prefix of every stream index entry.
-pub(crate) const STREAM_INDEX: [u8; 2] = [b's', SEP];
-
-/// Splits a stream index key into its account and stream.
-pub(crate) fn parse_stream_key(key: &[u8]) -> Option<(String, StreamKey)> {
-    let rest = key.strip_prefix(&STREAM_INDEX)?;
+/// Splits a legacy stream index key into its account and stream.
+pub(crate) fn parse_legacy_stream_key(key: &[u8]) -> Option<(String, String)> {
+    let rest = key.strip_prefix(&LEGACY_STREAM_INDEX)?;
     let mut parts = rest.splitn(2, |b| *b == SEP);
     let account = std::str::from_utf8(parts.next()?).ok()?;
     let stream = std::str::from_utf8(parts.next()?).ok()?;
-    Some((account.to_string(), StreamKey::new(stream)))
+    Some((account.to_string(), stream.to_string()))
 }
 
 /// A stored sample record.
@@ -120,4 +179,10 @@ pub(crate) struct SampleRecord {
 pub(crate) struct PollStateRecord {
     pub schema: u32,
     pub state: PollState,
+    /// The account's streams that have history, by name. Kept here, in the
+    /// record every poll rewrites anyway, rather than as a key per stream:
+    /// each written key costs sled several microseconds, and a poll writes
+    /// this record regardless.
+    #[serde(default)]
+    pub streams: BTreeSet<String>,
 }

@@ -14,7 +14,7 @@ mod sled_store;
 
 use std::path::PathBuf;
 
-pub use history::{MetricsHistory, PollState};
+pub use history::{MetricsHistory, PendingWrite, PollState};
 pub use memory::MemoryStore;
 pub use sled_store::{SledHistory, SledStore, SCHEMA_VERSION};
 

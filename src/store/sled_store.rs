@@ -11,8 +11,11 @@
 //! | `audit:` + n (u64 BE)        | `{"schema":1,"denial":{…}}`                    |
 //!
 //! The metric history lives in its own tree, `metrics`: samples under
-//! `h␟account␟stream␟start␟width`, poll state under `p␟account`, and an
-//! index of the streams that have history under `s␟account␟stream`.
+//! `h␟account␟stream␟start␟width`, and each account's poll state under
+//! `p␟account`, with the list of the account's streams that have history
+//! (so listing streams reads one small record per account, not every
+//! sample key). An earlier build kept that list as `s␟account␟stream`
+//! keys; they are still read.
 //! | `ext:` + name                | an adapter's own record (e.g. Discord message ids) |
 //!
 //! The incident record holds everything but the timeline; each timeline
@@ -58,7 +61,7 @@
 //! opens, so a second process gets a clear "in use" error instead of sled's
 //! generic one (or, on some platforms, a wait).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -70,8 +73,10 @@ use chrono::{DateTime, Utc};
 use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 
-use super::group_commit::GroupCommit;
-use super::history::{self, MetricsHistory, PollState, PollStateRecord, SampleRecord};
+use super::group_commit::{GroupCommit, Job};
+use super::history::{
+    self, MetricsHistory, PendingWrite, PollState, PollStateRecord, SampleRecord,
+};
 use super::{IncidentStore, StoreError, Write};
 use crate::domain::{Denial, Incident, IncidentId, TimelineEntry};
 use crate::metrics::{Sample, StreamKey};
@@ -661,12 +666,62 @@ impl SledHistory {
             ),
         }
     }
+}
 
-    fn state_record(state: &PollState) -> Result<Vec<u8>, StoreError> {
-        encode(&PollStateRecord {
-            schema: SCHEMA_VERSION,
-            state: state.clone(),
-        })
+impl SledHistory {
+    /// The committer job that writes `state` for `account` with one poll's
+    /// samples, encoded here on the caller's thread so the committer only
+    /// compares and writes.
+    ///
+    /// The job adds the samples' streams to the account's stream list in
+    /// the stored state record. It runs on the history committer, which
+    /// alone writes this tree, so its read of the stored record and its
+    /// write of the merged one cannot interleave with another writer's.
+    /// Samples whose stored record is already identical are not rewritten.
+    fn poll_job(
+        &self,
+        account: &str,
+        samples: &[Sample],
+        state: &PollState,
+    ) -> Result<Job, StoreError> {
+        let mut records = Vec::with_capacity(samples.len());
+        let mut new_streams = BTreeSet::new();
+        for sample in samples {
+            let record = encode(&SampleRecord {
+                schema: SCHEMA_VERSION,
+                sample: sample.clone(),
+            })?;
+            records.push((history::sample_key(account, sample), record));
+            new_streams.insert(sample.stream.as_str().to_string());
+        }
+        let key = history::state_key(account);
+        let state = state.clone();
+        let history = self.clone();
+        Ok(Box::new(move |staging| {
+            let stored = match staging.get(&key).map_err(|e| history.backend(e))? {
+                Some(bytes) => Some(
+                    serde_json::from_slice::<PollStateRecord>(&bytes)
+                        .map_err(|e| history.corrupt(&key, e))?,
+                ),
+                None => None,
+            };
+            let mut streams = stored.map(|r| r.streams).unwrap_or_default();
+            streams.extend(new_streams);
+            for (sample_key, record) in records {
+                staging
+                    .insert_if_changed(sample_key, record)
+                    .map_err(|e| history.backend(e))?;
+            }
+            staging.insert(
+                key,
+                encode(&PollStateRecord {
+                    schema: SCHEMA_VERSION,
+                    state,
+                    streams,
+                })?,
+            );
+            Ok(())
+        }))
     }
 }
 
@@ -677,27 +732,22 @@ impl MetricsHistory for SledHistory {
         samples: &[Sample],
         state: &PollState,
     ) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        let mut streams = std::collections::BTreeSet::new();
-        for sample in samples {
-            let record = encode(&SampleRecord {
-                schema: SCHEMA_VERSION,
-                sample: sample.clone(),
-            })?;
-            batch.insert(history::sample_key(account, sample), record);
-            streams.insert(&sample.stream);
-        }
-        for stream in streams {
-            batch.insert(history::stream_key(account, stream), &[][..]);
-        }
-        batch.insert(history::state_key(account), Self::state_record(state)?);
-        self.commits.commit(batch)
+        self.commits.commit(self.poll_job(account, samples, state)?)
     }
 
     fn record_state(&self, account: &str, state: &PollState) -> Result<(), StoreError> {
-        let mut batch = sled::Batch::default();
-        batch.insert(history::state_key(account), Self::state_record(state)?);
-        self.commits.commit(batch)
+        self.record_poll(account, &[], state)
+    }
+
+    fn submit_poll(&self, account: &str, samples: &[Sample], state: &PollState) -> PendingWrite {
+        match self.poll_job(account, samples, state) {
+            Ok(job) => PendingWrite::committing(self.commits.submit(job)),
+            Err(e) => PendingWrite::done(Err(e)),
+        }
+    }
+
+    fn submit_state(&self, account: &str, state: &PollState) -> PendingWrite {
+        self.submit_poll(account, &[], state)
     }
 
     fn poll_state(&self, account: &str) -> Result<Option<PollState>, StoreError> {
@@ -731,14 +781,51 @@ impl MetricsHistory for SledHistory {
         Ok(samples)
     }
 
-    fn streams(&self) -> Result<Vec<(String, StreamKey)>, StoreError> {
-        let mut streams = Vec::new();
-        for item in self.tree.scan_prefix(history::STREAM_INDEX) {
+    fn streams_of(&self, account: &str) -> Result<Vec<StreamKey>, StoreError> {
+        let key = history::state_key(account);
+        let mut streams = match self.tree.get(&key).map_err(|e| self.backend(e))? {
+            Some(bytes) => {
+                serde_json::from_slice::<PollStateRecord>(&bytes)
+                    .map_err(|e| self.corrupt(&key, e))?
+                    .streams
+            }
+            None => BTreeSet::new(),
+        };
+        for item in self
+            .tree
+            .scan_prefix(history::legacy_stream_prefix(account))
+        {
             let (key, _) = item.map_err(|e| self.backend(e))?;
-            if let Some(pair) = history::parse_stream_key(&key) {
-                streams.push(pair);
+            if let Some((_, stream)) = history::parse_legacy_stream_key(&key) {
+                streams.insert(stream);
             }
         }
-        Ok(streams)
+        Ok(streams.into_iter().map(StreamKey::new).collect())
+    }
+
+    fn streams(&self) -> Result<Vec<(String, StreamKey)>, StoreError> {
+        let mut streams = BTreeSet::new();
+        for item in self.tree.scan_prefix(history::STATE_PREFIX) {
+            let (key, value) = item.map_err(|e| self.backend(e))?;
+            let Some(account) = history::parse_state_key(&key) else {
+                continue;
+            };
+            let record: PollStateRecord =
+                serde_json::from_slice(&value).map_err(|e| self.corrupt(&key, e))?;
+            for stream in record.streams {
+                streams.insert((account.clone(), stream));
+            }
+        }
+        // The stream index an earlier build kept beside the state records.
+        for item in self.tree.scan_prefix(history::LEGACY_STREAM_INDEX) {
+            let (key, _) = item.map_err(|e| self.backend(e))?;
+            if let Some((account, stream)) = history::parse_legacy_stream_key(&key) {
+                streams.insert((account, stream));
+            }
+        }
+        Ok(streams
+            .into_iter()
+            .map(|(account, stream)| (account, StreamKey::new(stream)))
+            .collect())
     }
 }

@@ -4,7 +4,8 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use mailcall::store::{IncidentStore, SledStore};
+use mailcall::metrics::{Bucket, BucketWidth, Counts, Sample, StreamKey};
+use mailcall::store::{IncidentStore, MetricsHistory, PollState, SledStore};
 
 use super::common::{changed_files, console, file_snapshot, incidents, mailcall, stderr, stdout};
 
@@ -213,5 +214,157 @@ fn ids_are_never_reused_and_the_counter_guards_creates() {
     assert_eq!(
         store.next_id().map(|id| id.to_string()).ok(),
         Some("INC-3".to_string())
+    );
+}
+
+/// One daily sample of `stream`, `day` days into November 2026, with `sent`.
+fn sample(stream: &str, day: u32, sent: u64) -> Sample {
+    Sample {
+        stream: StreamKey::new(stream),
+        bucket: Bucket {
+            start: format!("2026-11-{day:02}T00:00:00Z")
+                .parse()
+                .unwrap_or_default(),
+            width: BucketWidth::Day,
+            provider_tz: "UTC".into(),
+        },
+        counts: Counts {
+            sent: Some(sent),
+            delivered: Some(sent),
+            ..Counts::default()
+        },
+    }
+}
+
+fn stream_list(history: &impl MetricsHistory) -> Vec<String> {
+    history
+        .streams()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|(account, stream)| format!("{account}/{stream}"))
+        .collect()
+}
+
+#[test]
+fn the_history_lists_every_stream_with_samples_and_a_failed_poll_forgets_none() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = SledStore::open(&dir.path().join("db")).unwrap_or_else(|e| panic!("{e}"));
+    let history = store.history().unwrap_or_else(|e| panic!("{e}"));
+    let state = PollState::default();
+    history
+        .record_poll(
+            "sg-b",
+            &[sample("tag:welcome", 1, 10), sample("account", 1, 90)],
+            &state,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    history
+        .record_poll("sg-a", &[sample("account", 1, 5)], &state)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A later poll that returns fewer streams, then a failed poll.
+    history
+        .record_poll("sg-b", &[sample("account", 2, 80)], &state)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let failed = PollState {
+        consecutive_failures: 1,
+        last_error: Some("HTTP 503".into()),
+        ..PollState::default()
+    };
+    history
+        .record_state("sg-b", &failed)
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    assert_eq!(
+        stream_list(&history),
+        ["sg-a/account", "sg-b/account", "sg-b/tag:welcome"]
+    );
+    assert_eq!(
+        history.poll_state("sg-b").unwrap_or_else(|e| panic!("{e}")),
+        Some(failed)
+    );
+    let of_b: Vec<String> = history
+        .streams_of("sg-b")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(of_b, ["account", "tag:welcome"]);
+    // An account that only ever failed has no streams.
+    history
+        .record_state("sg-c", &PollState::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stream_list(&history).len(), 3);
+    assert_eq!(history.streams_of("sg-c").map(|s| s.len()).ok(), Some(0));
+}
+
+#[test]
+fn a_repeated_poll_keeps_the_series_and_a_revised_bucket_replaces_the_old_one() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = SledStore::open(&dir.path().join("db")).unwrap_or_else(|e| panic!("{e}"));
+    let history = store.history().unwrap_or_else(|e| panic!("{e}"));
+    let first = PollState {
+        covered_until: "2026-11-03T00:00:00Z".parse().ok(),
+        ..PollState::default()
+    };
+    let days = [sample("account", 1, 100), sample("account", 2, 200)];
+    history
+        .record_poll("sg", &days, &first)
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The same window again: nothing changed but the poll state.
+    let second = PollState {
+        covered_until: "2026-11-04T00:00:00Z".parse().ok(),
+        ..PollState::default()
+    };
+    history
+        .record_poll("sg", &days, &second)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        history.poll_state("sg").unwrap_or_else(|e| panic!("{e}")),
+        Some(second.clone())
+    );
+    // Late data revises day 2.
+    history
+        .record_poll("sg", &[sample("account", 2, 250)], &second)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let since = "2026-11-01T00:00:00Z".parse().unwrap_or_default();
+    let sent: Vec<Option<u64>> = history
+        .series("sg", &StreamKey::account(), since)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|s| s.counts.sent)
+        .collect();
+    assert_eq!(sent, [Some(100), Some(250)]);
+}
+
+#[test]
+fn a_stream_index_written_by_an_earlier_build_is_still_listed() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("db");
+    drop(SledStore::open(&data).unwrap_or_else(|e| panic!("{e}")));
+    {
+        let db = raw_sled(&data);
+        let tree = db.open_tree("metrics").unwrap_or_else(|e| panic!("{e}"));
+        tree.insert(&b"s\x1fold-account\x1ftag:legacy"[..], &b""[..])
+            .unwrap_or_else(|e| panic!("{e}"));
+        db.flush().unwrap_or_else(|e| panic!("{e}"));
+    }
+    let store = SledStore::open(&data).unwrap_or_else(|e| panic!("{e}"));
+    let history = store.history().unwrap_or_else(|e| panic!("{e}"));
+    history
+        .record_poll(
+            "new-account",
+            &[sample("account", 1, 1)],
+            &PollState::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        stream_list(&history),
+        ["new-account/account", "old-account/tag:legacy"]
+    );
+    assert_eq!(
+        history
+            .streams_of("old-account")
+            .unwrap_or_else(|e| panic!("{e}")),
+        [StreamKey::new("tag:legacy")]
     );
 }
