@@ -605,7 +605,7 @@ mod tests {
         assert_eq!(
             error("kind=spike"),
             "`spike` is not an anomaly kind; expected one of: hard-limit, baseline, \
-             volume-drop, engagement-collapse, stale-feed"
+             volume-drop, volume-spike, engagement-collapse, stale-feed"
         );
         assert_eq!(
             error("all metric=volume"),

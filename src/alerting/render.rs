@@ -9,7 +9,7 @@ use crate::domain::defang;
 
 /// The runbooks shipped in `data/runbooks/`, embedded so a binary without
 /// the repository still has them.
-const EMBEDDED_RUNBOOKS: [(AnomalyKind, &str); 5] = [
+const EMBEDDED_RUNBOOKS: [(AnomalyKind, &str); 6] = [
     (
         AnomalyKind::HardLimit,
         include_str!("../../data/runbooks/hard-limit.md"),
@@ -21,6 +21,10 @@ const EMBEDDED_RUNBOOKS: [(AnomalyKind, &str); 5] = [
     (
         AnomalyKind::VolumeDrop,
         include_str!("../../data/runbooks/volume-drop.md"),
+    ),
+    (
+        AnomalyKind::VolumeSpike,
+        include_str!("../../data/runbooks/volume-spike.md"),
     ),
     (
         AnomalyKind::EngagementCollapse,

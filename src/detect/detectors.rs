@@ -8,7 +8,7 @@
 //! provider outage or a quiet night must not count as recovery, and must
 //! not open "volume dropped" alerts either.
 //!
-//! # The four detectors
+//! # The five detectors
 //!
 //! - **Hard limits** ([`AnomalyKind::HardLimit`]): a rate crossed a fixed
 //!   line that somebody else enforces (Gmail/Yahoo bulk-sender spam rate,
@@ -23,6 +23,10 @@
 //! - **Volume drop** ([`AnomalyKind::VolumeDrop`]): sent fell below
 //!   `volume_drop_fraction` of the slot's usual volume (warning), or to zero
 //!   where zero would be news (critical: an automation that stopped).
+//! - **Volume spike** ([`AnomalyKind::VolumeSpike`]): sent reached
+//!   `volume_spike_factor` times the slot's usual volume (critical at twice
+//!   that) with at least `min_volume` messages: an automation looping or a
+//!   list sent twice.
 //! - **Engagement collapse** ([`AnomalyKind::EngagementCollapse`]): opens or
 //!   clicks fell below `engagement_fraction` of usual while deliveries look
 //!   normal: broken tracking or broken links rather than less mail.
@@ -112,6 +116,11 @@ pub struct DetectorSettings {
     pub significance: f64,
     /// Sent below this fraction of the slot's usual volume is a drop.
     pub volume_drop_fraction: f64,
+    /// Sent at or above this multiple of the slot's usual volume is a spike
+    /// (a warning; twice the multiple is critical): an automation looping,
+    /// a list sent twice, a segment that lost its filter.
+    #[serde(default = "default_volume_spike_factor")]
+    pub volume_spike_factor: f64,
     /// Opens or clicks below this fraction of the slot's usual rate, with
     /// deliveries in their normal range, is a collapse.
     pub engagement_fraction: f64,
@@ -147,7 +156,7 @@ impl Default for DetectorSettings {
     /// Gmail/Yahoo bulk-sender lines for complaints (0.1% warning, 0.3%
     /// critical) and the industry heuristic for bounces (2%, 5%), 500
     /// messages minimum, four weeks of baseline, z ≥ 3, drops below 20% of
-    /// usual volume, engagement below 30% of usual.
+    /// usual volume, spikes at 3× usual, engagement below 30% of usual.
     fn default() -> DetectorSettings {
         DetectorSettings {
             limits: BTreeMap::from([
@@ -158,9 +167,17 @@ impl Default for DetectorSettings {
             baseline_weeks: 4,
             significance: 3.0,
             volume_drop_fraction: 0.2,
+            volume_spike_factor: default_volume_spike_factor(),
             engagement_fraction: 0.3,
         }
     }
+}
+
+/// Three times the usual volume: hourly volumes of a healthy stream wander
+/// well inside that, while a looping automation or a doubled send with
+/// its retries lands far outside it.
+fn default_volume_spike_factor() -> f64 {
+    3.0
 }
 
 impl DetectorSettings {
@@ -233,6 +250,12 @@ pub fn evaluate(
         Metric::Volume,
         AnomalyKind::VolumeDrop,
         judge.volume_drop(),
+    );
+    out.record(
+        &judge,
+        Metric::Volume,
+        AnomalyKind::VolumeSpike,
+        judge.volume_spike(),
     );
     for spec in &RATES {
         let baseline = judge.rate_baseline(spec);
@@ -709,10 +732,9 @@ impl Judge<'_> {
         })
     }
 
-    fn volume_drop(&self) -> Verdict {
-        let Some(sent) = self.history.current.sent else {
-            return Verdict::NotJudged;
-        };
+    /// The slot's usual volume: its median sent, the relative spread, and
+    /// how many weeks it covers; `None` when there is no usable baseline.
+    fn slot_volume(&self) -> Option<SlotVolume> {
         let mut slot: Vec<f64> = self
             .history
             .slot(self.weeks())
@@ -722,15 +744,41 @@ impl Judge<'_> {
             .collect();
         let points = slot.len();
         if points < self.min_points() {
-            return Verdict::NotJudged;
+            return None;
         }
-        let Some((usual, mad)) = stats::median_mad(&mut slot) else {
+        let (usual, mad) = stats::median_mad(&mut slot)?;
+        if usual <= 0.0 {
+            return None;
+        }
+        Some(SlotVolume {
+            usual,
+            spread: (MAD_TO_SD * mad / usual).max(MIN_RELATIVE_SPREAD),
+            points,
+        })
+    }
+
+    /// "this hour", "this day"…
+    fn this_bucket(&self) -> &'static str {
+        match self.history.width {
+            BucketWidth::Hour => "this hour",
+            BucketWidth::Day => "this day",
+            BucketWidth::Week => "this week",
+            BucketWidth::Month => "this month",
+        }
+    }
+
+    fn volume_drop(&self) -> Verdict {
+        let Some(sent) = self.history.current.sent else {
             return Verdict::NotJudged;
         };
-        if usual <= 0.0 {
+        let Some(SlotVolume {
+            usual,
+            spread,
+            points,
+        }) = self.slot_volume()
+        else {
             return Verdict::NotJudged;
-        }
-        let spread = (MAD_TO_SD * mad / usual).max(MIN_RELATIVE_SPREAD);
+        };
         // Judged only where silence would be news: a quiet slot (a newsletter
         // on Sunday, a trickle at night) says nothing either way.
         let weeks = points as f64;
@@ -742,12 +790,7 @@ impl Judge<'_> {
         if !(sent as f64 <= line && z >= self.significance()) {
             return Verdict::Healthy;
         }
-        let this = match self.history.width {
-            BucketWidth::Hour => "this hour",
-            BucketWidth::Day => "this day",
-            BucketWidth::Week => "this week",
-            BucketWidth::Month => "this month",
-        };
+        let this = self.this_bucket();
         let usual_text = self.usual(&thousands(usual.round() as u64), points);
         let (level, summary) = if sent == 0 {
             (
@@ -775,6 +818,64 @@ impl Judge<'_> {
             summary,
         })
     }
+
+    /// Far more mail than the slot ever sends: a looping automation or a
+    /// list sent twice reaches people who should not get it, and complaints
+    /// and unsubscribes follow within hours. Judged once the bucket holds
+    /// `min_volume` messages (a trickle tripling is not an incident); both
+    /// the multiple and the significance test must agree, as for drops.
+    fn volume_spike(&self) -> Verdict {
+        let Some(sent) = self.history.current.sent else {
+            return Verdict::NotJudged;
+        };
+        if sent < self.settings.min_volume {
+            return Verdict::NotJudged;
+        }
+        let Some(SlotVolume {
+            usual,
+            spread,
+            points,
+        }) = self.slot_volume()
+        else {
+            return Verdict::NotJudged;
+        };
+        let factor = self.settings.volume_spike_factor;
+        let line = factor * usual;
+        let z = deviation_z(sent, usual, points as f64, spread, points, true);
+        if !(sent as f64 >= line && z >= self.significance()) {
+            return Verdict::Healthy;
+        }
+        let level = if sent as f64 >= 2.0 * line {
+            Level::Critical
+        } else {
+            Level::Warning
+        };
+        let summary = format!(
+            "sent {} {}, {}× the usual; {}; alert at {}× usual ({})",
+            thousands(sent),
+            self.this_bucket(),
+            trim(sent as f64 / usual, 1),
+            self.usual(&thousands(usual.round() as u64), points),
+            trim(factor, 1),
+            thousands(line.ceil() as u64),
+        );
+        Verdict::Found(Draft {
+            level,
+            value: sent as f64,
+            baseline: Some(usual),
+            threshold: Some(line),
+            volume: sent,
+            score: stats::score_from_z(z, self.significance()),
+            summary,
+        })
+    }
+}
+
+/// A slot's usual volume (see `Judge::slot_volume`).
+struct SlotVolume {
+    usual: f64,
+    spread: f64,
+    points: usize,
 }
 
 /// How surprising `x` events are where `mu` were expected, as a one-sided
@@ -1218,6 +1319,72 @@ mod tests {
         );
         assert_eq!(kinds(&quiet), []);
         assert_eq!(quiet.healthy, []);
+    }
+
+    #[test]
+    fn volume_spike_warns_at_three_times_usual_and_is_critical_at_six() {
+        let settings = DetectorSettings::default();
+        let usual = || counts(2_000, 10, 0);
+        let history = |now: Counts| slot_history([usual(), usual(), usual(), usual()], now);
+        let spike = run(&history(counts(7_000, 35, 0)), &settings);
+        assert_eq!(
+            kinds(&spike),
+            [(AnomalyKind::VolumeSpike, Metric::Volume, Level::Warning)]
+        );
+        assert_eq!(
+            spike.findings[0].summary,
+            "sent 7,000 this hour, 3.5× the usual; usually 2,000 at this hour (4 weeks); \
+             alert at 3× usual (6,000)"
+        );
+        assert_eq!(spike.findings[0].threshold, Some(6_000.0));
+        assert!(healthy(&spike, Metric::Volume, AnomalyKind::VolumeDrop));
+        let runaway = run(&history(counts(15_000, 75, 0)), &settings);
+        assert_eq!(
+            kinds(&runaway),
+            [(AnomalyKind::VolumeSpike, Metric::Volume, Level::Critical)]
+        );
+        // Twice the usual is a busy hour, not a spike.
+        let busy = run(&history(counts(4_000, 20, 0)), &settings);
+        assert_eq!(kinds(&busy), []);
+        assert!(healthy(&busy, Metric::Volume, AnomalyKind::VolumeSpike));
+    }
+
+    #[test]
+    fn volume_spike_needs_volume_and_a_baseline() {
+        let settings = DetectorSettings::default();
+        // A trickle of 40 that jumps to 400: ten times, but under the
+        // minimum volume, so not judged either way.
+        let trickle = || counts(40, 0, 0);
+        let small = run(
+            &slot_history(
+                [trickle(), trickle(), trickle(), trickle()],
+                counts(400, 2, 0),
+            ),
+            &settings,
+        );
+        assert_eq!(kinds(&small), []);
+        assert!(!healthy(&small, Metric::Volume, AnomalyKind::VolumeSpike));
+        // No past weeks at this hour: nothing to compare with.
+        let alone = run(&[sample(judged_at(), counts(50_000, 10, 0))], &settings);
+        assert!(!alone
+            .findings
+            .iter()
+            .any(|f| f.key.kind == AnomalyKind::VolumeSpike));
+        assert!(!healthy(&alone, Metric::Volume, AnomalyKind::VolumeSpike));
+        // A tunable multiple.
+        let touchy = DetectorSettings {
+            volume_spike_factor: 1.5,
+            ..DetectorSettings::default()
+        };
+        let usual = || counts(2_000, 10, 0);
+        let busy = run(
+            &slot_history([usual(), usual(), usual(), usual()], counts(4_000, 20, 0)),
+            &touchy,
+        );
+        assert_eq!(
+            kinds(&busy),
+            [(AnomalyKind::VolumeSpike, Metric::Volume, Level::Warning)]
+        );
     }
 
     #[test]

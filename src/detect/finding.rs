@@ -45,6 +45,9 @@ pub enum AnomalyKind {
     Baseline,
     /// The stream sends far less than usual at this weekday and hour, or nothing.
     VolumeDrop,
+    /// The stream sends several times its usual volume: a looping
+    /// automation, a list sent twice.
+    VolumeSpike,
     /// Opens or clicks collapsed while deliveries look normal.
     EngagementCollapse,
     /// The ESP feed failed repeatedly (from polling).
@@ -52,10 +55,11 @@ pub enum AnomalyKind {
 }
 
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 5] = [
+    pub const ALL: [AnomalyKind; 6] = [
         AnomalyKind::HardLimit,
         AnomalyKind::Baseline,
         AnomalyKind::VolumeDrop,
+        AnomalyKind::VolumeSpike,
         AnomalyKind::EngagementCollapse,
         AnomalyKind::StaleFeed,
     ];
@@ -66,6 +70,7 @@ impl AnomalyKind {
             AnomalyKind::HardLimit => "hard-limit",
             AnomalyKind::Baseline => "baseline",
             AnomalyKind::VolumeDrop => "volume-drop",
+            AnomalyKind::VolumeSpike => "volume-spike",
             AnomalyKind::EngagementCollapse => "engagement-collapse",
             AnomalyKind::StaleFeed => "stale-feed",
         }

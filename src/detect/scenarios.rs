@@ -343,6 +343,27 @@ fn a_drop_to_a_tenth_is_a_volume_warning() {
 }
 
 #[test]
+fn a_looping_automation_is_a_volume_spike() {
+    let scenario = one_incident("tag:welcome", EventKind::Runaway { factor: 8.0 });
+    let samples = samples_of(traffic(&scenario), "tag:welcome");
+    assert_detected(
+        &key("tag:welcome"),
+        &samples,
+        incident_start(),
+        &[(AnomalyKind::VolumeSpike, Metric::Volume, Level::Critical)],
+    );
+    // Four times usual: a warning.
+    let scenario = one_incident("tag:receipts", EventKind::Runaway { factor: 4.0 });
+    let samples = samples_of(traffic(&scenario), "tag:receipts");
+    assert_detected(
+        &key("tag:receipts"),
+        &samples,
+        incident_start(),
+        &[(AnomalyKind::VolumeSpike, Metric::Volume, Level::Warning)],
+    );
+}
+
+#[test]
 fn broken_tracking_is_an_engagement_collapse() {
     let scenario = one_incident(
         "tag:newsletter",

@@ -57,6 +57,9 @@ pub enum EventKind {
     Silence,
     /// Opens and clicks fall to this fraction of normal.
     TrackingBroken { fraction: f64 },
+    /// The stream sends this many times its normal volume (an automation
+    /// looping, a list sent twice).
+    Runaway { factor: f64 },
 }
 
 /// Streams and events of one sandbox account.
@@ -169,12 +172,16 @@ fn hour_counts(
         })
     };
     let silent = active(|k| matches!(k, EventKind::Silence)).is_some();
+    let multiple = match active(|k| matches!(k, EventKind::Runaway { .. })).map(|e| e.kind) {
+        Some(EventKind::Runaway { factor }) => factor,
+        _ => 1.0,
+    };
     let volume = if silent {
         0
     } else {
         around(
             &mut rng,
-            stream.peak_hourly as f64,
+            stream.peak_hourly as f64 * multiple,
             rhythm(stream.profile, start),
             0.12,
         )
