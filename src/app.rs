@@ -118,8 +118,15 @@ pub fn metrics(
 /// account (or one), a week at a time, with a progress bar on stderr.
 pub fn backfill(config_path: &Path, days: u32, account: Option<&str>) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
+    if chrono::Duration::days(i64::from(days)) > config.keep_history {
+        anyhow::bail!(
+            "backfill --days {days} reaches past the {} days of history {} keeps; raise [poll] keep_days first",
+            config.keep_history.num_days(),
+            config_path.display()
+        );
+    }
     let store = SledStore::open(&config.store_path)?;
-    let history = Arc::new(store.history()?);
+    let history = Arc::new(store.history()?.keeping(config.keep_history));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let now = clock.now();
     let planned: Vec<PlannedAccount> = config
@@ -368,7 +375,7 @@ pub fn console(
     let config = load_config(config_path, data)?;
     let store = SledStore::open(&config.store_path)?;
     let history = config.store_path.join("console-history.txt");
-    let metrics = Arc::new(store.history()?);
+    let metrics = Arc::new(store.history()?.keeping(config.keep_history));
     let engine = Engine::new(store, Arc::new(SystemClock))
         .with_history(metrics)
         .with_directory(console_directory(&config))

@@ -145,12 +145,36 @@ pub(super) struct RawPoll {
     max_concurrent: Option<Spanned<u64>>,
     stale_after: Option<Spanned<u64>>,
     jitter_seconds: Option<Spanned<u64>>,
+    keep_days: Option<Spanned<u64>>,
 }
+
+/// The fewest days of history `[poll] keep_days` may keep: the detectors'
+/// baseline reaches five weeks back, the weekly comparison one more.
+pub const MIN_KEEP_DAYS: u64 = 42;
 
 /// Builds an error at a span.
 pub(super) type At<'a> = &'a dyn Fn(Range<usize>, Option<String>, String) -> ConfigError;
 
-pub(super) fn poll_settings(raw: RawPoll, at: At<'_>) -> Result<PollerSettings, ConfigError> {
+/// The `[poll]` table: the poller's settings, and how long the metric
+/// history keeps samples.
+pub(super) fn poll_settings(
+    raw: RawPoll,
+    at: At<'_>,
+) -> Result<(PollerSettings, chrono::Duration), ConfigError> {
+    let mut keep = crate::store::DEFAULT_KEEP;
+    if let Some(days) = raw.keep_days {
+        if !(MIN_KEEP_DAYS..=36_500).contains(days.get_ref()) {
+            return Err(at(
+                days.span(),
+                Some("poll.keep_days".into()),
+                format!(
+                    "must be between {MIN_KEEP_DAYS} (the detectors' baseline needs five \
+                     weeks) and 36500"
+                ),
+            ));
+        }
+        keep = chrono::Duration::days(*days.get_ref() as i64);
+    }
     let mut settings = PollerSettings::default();
     if let Some(n) = raw.max_concurrent {
         if !(1..=4096).contains(n.get_ref()) {
@@ -175,7 +199,7 @@ pub(super) fn poll_settings(raw: RawPoll, at: At<'_>) -> Result<PollerSettings, 
     if let Some(n) = raw.jitter_seconds {
         settings.jitter = Duration::from_secs(*n.get_ref());
     }
-    Ok(settings)
+    Ok((settings, keep))
 }
 
 pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, ConfigError> {
@@ -518,5 +542,13 @@ mod tests {
             .err()
             .unwrap_or_default()
             .contains("poll.max_concurrent: must be between 1 and 4096"));
+        assert_eq!(config.keep_history, crate::store::DEFAULT_KEEP);
+        let keeping = parse("[poll]\nkeep_days = 90\n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(keeping.keep_history, chrono::Duration::days(90));
+        let short = parse("[poll]\nkeep_days = 7\n").err().unwrap_or_default();
+        assert!(
+            short.contains(":2:13: poll.keep_days: must be between 42 (the detectors' baseline needs five weeks) and 36500"),
+            "{short}"
+        );
     }
 }

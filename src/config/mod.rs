@@ -38,6 +38,8 @@ pub struct Config {
     pub esp: Vec<EspConfig>,
     /// How the poller behaves (`[poll]`).
     pub poll: PollerSettings,
+    /// How long the metric history keeps samples (`[poll] keep_days`).
+    pub keep_history: chrono::Duration,
     /// Detection thresholds, routing and escalation delays.
     pub alerting: crate::alerting::AlertingConfig,
     /// Recurring quiet windows from `[[alerts.quiet]]`.
@@ -122,6 +124,7 @@ impl Default for Config {
             discord: None,
             esp: Vec::new(),
             poll: PollerSettings::default(),
+            keep_history: crate::store::DEFAULT_KEEP,
             alerting: crate::alerting::AlertingConfig::default(),
             quiet_windows: Vec::new(),
         }
@@ -357,7 +360,7 @@ impl Config {
             });
         }
         config.esp = esp::accounts(raw.esp, &at)?;
-        config.poll = esp::poll_settings(raw.poll, &at)?;
+        (config.poll, config.keep_history) = esp::poll_settings(raw.poll, &at)?;
         (config.alerting, config.quiet_windows) = alerts::alerting(raw.alerts, &at)?;
         Ok(config)
     }

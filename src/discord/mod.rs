@@ -122,7 +122,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
             .map_err(|e| DiscordError::Config(format!("opening the store panicked: {e}")))??
     };
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let history = Arc::new(store.history()?);
+    let history = Arc::new(store.history()?.keeping(config.keep_history));
     let alert_tick = discord.alert_tick;
     let directory = TeamDirectory {
         teams: discord

@@ -74,26 +74,29 @@ struct Queued {
     reply: Reply,
 }
 
-/// The tree as a job in a group sees it: its own staged writes first, then
+/// Staged changes by key: `Some(value)` to write, `None` to remove.
+type Changes = BTreeMap<Vec<u8>, Option<Vec<u8>>>;
+
+/// The tree as a job in a group sees it: its own staged changes first, then
 /// those of the jobs before it in the group, then what is stored.
 pub(crate) struct Staging<'a> {
     tree: &'a sled::Tree,
-    group: &'a BTreeMap<Vec<u8>, Vec<u8>>,
-    mine: BTreeMap<Vec<u8>, Vec<u8>>,
+    group: &'a Changes,
+    mine: Changes,
 }
 
 impl Staging<'_> {
     /// The value `key` will hold if nothing else is staged.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, sled::Error> {
-        if let Some(value) = self.mine.get(key).or_else(|| self.group.get(key)) {
-            return Ok(Some(value.clone()));
+        if let Some(change) = self.mine.get(key).or_else(|| self.group.get(key)) {
+            return Ok(change.clone());
         }
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
     }
 
     /// Stages `key = value`.
     pub(crate) fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
-        self.mine.insert(key, value);
+        self.mine.insert(key, Some(value));
     }
 
     /// Stages `key = value` unless `key` already holds exactly `value`.
@@ -106,6 +109,48 @@ impl Staging<'_> {
             self.insert(key, value);
         }
         Ok(())
+    }
+
+    /// Stages the removal of `key`.
+    pub(crate) fn remove(&mut self, key: Vec<u8>) {
+        self.mine.insert(key, None);
+    }
+
+    /// Whether any key is stored in `[from, to)`, or staged there by this
+    /// job or an earlier one in the group.
+    pub(crate) fn any_in(&self, from: &[u8], to: &[u8]) -> Result<bool, sled::Error> {
+        let staged = |changes: &Changes| {
+            changes
+                .range(from.to_vec()..to.to_vec())
+                .any(|(_, change)| change.is_some())
+        };
+        if staged(&self.mine) || staged(self.group) {
+            return Ok(true);
+        }
+        for key in self.tree.range(from..to).keys() {
+            let key = key?;
+            let removed = matches!(
+                self.mine
+                    .get(key.as_ref())
+                    .or_else(|| self.group.get(key.as_ref())),
+                Some(None)
+            );
+            if !removed {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// The *stored* keys in `[from, to)`: what is on disk, not what this
+    /// group has staged (a caller that stages keys in the range must
+    /// account for them itself).
+    pub(crate) fn stored_keys(&self, from: &[u8], to: &[u8]) -> Result<Vec<Vec<u8>>, sled::Error> {
+        self.tree
+            .range(from..to)
+            .keys()
+            .map(|key| key.map(|k| k.to_vec()))
+            .collect()
     }
 }
 
@@ -194,7 +239,7 @@ struct Applied {
 /// fail are answered here; the rest wait for the syncer (`None` when no job
 /// is left waiting).
 fn stage_and_apply(tree: &sled::Tree, queued: Vec<Queued>) -> Option<Applied> {
-    let mut group: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
+    let mut group = Changes::new();
     let mut replies = Vec::with_capacity(queued.len());
     for Queued { job, reply } in queued {
         let mut staging = Staging {
@@ -216,8 +261,11 @@ fn stage_and_apply(tree: &sled::Tree, queued: Vec<Queued>) -> Option<Applied> {
     }
     let wrote = !group.is_empty();
     let mut batch = sled::Batch::default();
-    for (key, value) in group {
-        batch.insert(key, value);
+    for (key, change) in group {
+        match change {
+            Some(value) => batch.insert(key, value),
+            None => batch.remove(key),
+        }
     }
     let outcome = match wrote {
         false => Ok(false),

@@ -116,8 +116,7 @@ const SEP: u8 = 0x1f;
 /// so keys sort by time) + width.
 pub(crate) fn sample_key(account: &str, sample: &Sample) -> Vec<u8> {
     let mut key = series_prefix(account, &sample.stream);
-    let biased = (sample.bucket.start.timestamp() as u64) ^ (1 << 63);
-    key.extend_from_slice(&biased.to_be_bytes());
+    key.extend_from_slice(&biased(sample.bucket.start).to_be_bytes());
     key.push(sample.bucket.width as u8);
     key
 }
@@ -129,6 +128,42 @@ pub(crate) fn series_prefix(account: &str, stream: &StreamKey) -> Vec<u8> {
     key.extend_from_slice(stream.as_str().as_bytes());
     key.push(SEP);
     key
+}
+
+/// The keys of one series' samples that start before `before`: the range
+/// `[from, to)`. Sample keys sort by start within a series.
+pub(crate) fn series_before(
+    account: &str,
+    stream: &StreamKey,
+    before: DateTime<Utc>,
+) -> (Vec<u8>, Vec<u8>) {
+    let from = series_prefix(account, stream);
+    let mut to = from.clone();
+    to.extend_from_slice(&biased(before).to_be_bytes());
+    (from, to)
+}
+
+/// The keys of one series' samples that start at or after `from`.
+pub(crate) fn series_from(
+    account: &str,
+    stream: &StreamKey,
+    from: DateTime<Utc>,
+) -> (Vec<u8>, Vec<u8>) {
+    let prefix = series_prefix(account, stream);
+    let mut start = prefix.clone();
+    start.extend_from_slice(&biased(from).to_be_bytes());
+    // Just past every key with this prefix: the prefix ends with SEP, and
+    // no key of the series has anything but sample bytes after it.
+    let mut end = prefix;
+    end.pop();
+    end.push(SEP + 1);
+    (start, end)
+}
+
+/// A bucket start as a key part: the sign bit flipped, so big-endian bytes
+/// sort in time order across the epoch.
+fn biased(start: DateTime<Utc>) -> u64 {
+    (start.timestamp() as u64) ^ (1 << 63)
 }
 
 pub(crate) fn state_key(account: &str) -> Vec<u8> {
@@ -185,4 +220,8 @@ pub(crate) struct PollStateRecord {
     /// this record regardless.
     #[serde(default)]
     pub streams: BTreeSet<String>,
+    /// Samples starting before this were removed (see `SledHistory`'s
+    /// retention); pruning runs again once this is a day behind.
+    #[serde(default)]
+    pub pruned_before: Option<DateTime<Utc>>,
 }

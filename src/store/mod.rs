@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 pub use history::{MetricsHistory, PendingWrite, PollState};
 pub use memory::MemoryStore;
-pub use sled_store::{SledHistory, SledStore, SCHEMA_VERSION};
+pub use sled_store::{SledHistory, SledStore, DEFAULT_KEEP, SCHEMA_VERSION};
 
 use crate::domain::{Denial, Incident, IncidentId};
 

@@ -506,6 +506,7 @@ impl SledStore {
             tree,
             path: self.path.clone(),
             commits: Arc::new(commits),
+            keep: DEFAULT_KEEP,
         })
     }
 
@@ -650,9 +651,29 @@ pub struct SledHistory {
     path: PathBuf,
     /// Durable writes go through one committer (see `group_commit`).
     commits: Arc<GroupCommit>,
+    /// How long samples are kept (see [`SledHistory::keeping`]).
+    keep: chrono::Duration,
 }
 
+/// How long the history keeps samples unless configured: 400 days, so a
+/// year-on-year comparison still has last year's same week, while hourly
+/// samples of a thousand streams do not grow the store without end (about
+/// 8.8 million samples a year, some 3.5 GB of records at ~400 bytes each).
+pub const DEFAULT_KEEP: chrono::Duration = chrono::Duration::days(400);
+
+/// Pruning an account's old samples runs at most this often.
+const PRUNE_EVERY: chrono::Duration = chrono::Duration::days(1);
+
 impl SledHistory {
+    /// This history, keeping samples for `keep`: a poll of an account that
+    /// starts at T removes the account's samples whose bucket starts before
+    /// T − `keep` (at most once a day, in the same atomic write as the
+    /// poll), and does not store fetched samples that old.
+    pub fn keeping(mut self, keep: chrono::Duration) -> SledHistory {
+        self.keep = keep;
+        self
+    }
+
     fn backend(&self, e: sled::Error) -> StoreError {
         sled_error(&self.path, e)
     }
@@ -684,9 +705,13 @@ impl SledHistory {
         samples: &[Sample],
         state: &PollState,
     ) -> Result<Job, StoreError> {
+        let cutoff = state.last_attempt.map(|at| at - self.keep);
         let mut records = Vec::with_capacity(samples.len());
         let mut new_streams = BTreeSet::new();
         for sample in samples {
+            if cutoff.is_some_and(|cutoff| sample.bucket.start < cutoff) {
+                continue;
+            }
             let record = encode(&SampleRecord {
                 schema: SCHEMA_VERSION,
                 sample: sample.clone(),
@@ -695,6 +720,7 @@ impl SledHistory {
             new_streams.insert(sample.stream.as_str().to_string());
         }
         let key = history::state_key(account);
+        let account = account.to_string();
         let state = state.clone();
         let history = self.clone();
         Ok(Box::new(move |staging| {
@@ -705,12 +731,38 @@ impl SledHistory {
                 ),
                 None => None,
             };
-            let mut streams = stored.map(|r| r.streams).unwrap_or_default();
+            let (mut streams, mut pruned_before) = stored
+                .map(|r| (r.streams, r.pruned_before))
+                .unwrap_or_default();
             streams.extend(new_streams);
             for (sample_key, record) in records {
                 staging
                     .insert_if_changed(sample_key, record)
                     .map_err(|e| history.backend(e))?;
+            }
+            if let Some(cutoff) = cutoff {
+                if pruned_before.is_none_or(|done| cutoff - done >= PRUNE_EVERY) {
+                    let mut emptied = Vec::new();
+                    for name in &streams {
+                        let stream = StreamKey::new(name.as_str());
+                        let (from, to) = history::series_before(&account, &stream, cutoff);
+                        for old in staging
+                            .stored_keys(&from, &to)
+                            .map_err(|e| history.backend(e))?
+                        {
+                            staging.remove(old);
+                        }
+                        // A stream with nothing left is no longer listed.
+                        let (from, to) = history::series_from(&account, &stream, cutoff);
+                        if !staging.any_in(&from, &to).map_err(|e| history.backend(e))? {
+                            emptied.push(name.clone());
+                        }
+                    }
+                    for name in emptied {
+                        streams.remove(&name);
+                    }
+                    pruned_before = Some(cutoff);
+                }
             }
             staging.insert(
                 key,
@@ -718,6 +770,7 @@ impl SledHistory {
                     schema: SCHEMA_VERSION,
                     state,
                     streams,
+                    pruned_before,
                 })?,
             );
             Ok(())

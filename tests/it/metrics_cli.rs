@@ -156,6 +156,35 @@ fn backfill_refuses_an_unknown_account_and_a_missing_key() {
 }
 
 #[test]
+fn backfill_refuses_to_reach_past_the_history_it_keeps() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // [poll] must come before [[esp]] tables in the file, so write it whole.
+    let file = dir.path().join("mailcall.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[store]\npath = {:?}\n\n[poll]\nkeep_days = 60\n\n[[esp]]\nname = \"sandbox-main\"\nprovider = \"sandbox\"\nschedule = \"0 * * * *\"\n",
+            dir.path().join("db").display().to_string()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let output = mailcall()
+        .args(["backfill", "--days", "90", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!output.status.success());
+    assert!(
+        stderr(&output).contains("backfill --days 90 reaches past the 60 days of history")
+            && stderr(&output).contains("raise [poll] keep_days first"),
+        "{}",
+        stderr(&output)
+    );
+    // Nothing was opened or written.
+    assert!(!dir.path().join("db").exists());
+}
+
+#[test]
 fn since_must_be_a_date() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = write_config(dir.path(), "");

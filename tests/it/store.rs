@@ -368,3 +368,57 @@ fn a_stream_index_written_by_an_earlier_build_is_still_listed() {
         [StreamKey::new("tag:legacy")]
     );
 }
+
+#[test]
+fn the_history_forgets_samples_older_than_it_keeps() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = SledStore::open(&dir.path().join("db")).unwrap_or_else(|e| panic!("{e}"));
+    let history = store
+        .history()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .keeping(chrono::Duration::days(42));
+    // Written before anything was ever polled: nothing to measure age from.
+    history
+        .record_poll(
+            "sg",
+            &[
+                sample("tag:old", 1, 10),
+                sample("account", 1, 100),
+                sample("account", 20, 200),
+            ],
+            &PollState::default(),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(stream_list(&history), ["sg/account", "sg/tag:old"]);
+    // A poll on 31 December keeps 42 days: from 19 November on.
+    let polled = PollState {
+        last_attempt: "2026-12-31T00:00:00Z".parse().ok(),
+        ..PollState::default()
+    };
+    history
+        .record_poll(
+            "sg",
+            &[sample("account", 2, 999), sample("account", 21, 5)],
+            &polled,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let since = "2026-10-01T00:00:00Z".parse().unwrap_or_default();
+    let sent = |stream: &str| -> Vec<Option<u64>> {
+        history
+            .series("sg", &StreamKey::new(stream), since)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .iter()
+            .map(|s| s.counts.sent)
+            .collect()
+    };
+    // 1 November is gone, the fetched 2 November was not stored, 20 and 21
+    // November stay.
+    assert_eq!(sent("account"), [Some(200), Some(5)]);
+    assert_eq!(sent("tag:old"), []);
+    // A stream with nothing left is no longer listed.
+    assert_eq!(stream_list(&history), ["sg/account"]);
+    assert_eq!(
+        history.poll_state("sg").unwrap_or_else(|e| panic!("{e}")),
+        Some(polled)
+    );
+}
