@@ -731,9 +731,12 @@ impl SledHistory {
                 ),
                 None => None,
             };
-            let (mut streams, mut pruned_before) = stored
-                .map(|r| (r.streams, r.pruned_before))
-                .unwrap_or_default();
+            // An account without a state record has never stored a sample,
+            // so it has nothing to prune yet.
+            let (mut streams, mut pruned_before) = match stored {
+                Some(record) => (record.streams, record.pruned_before),
+                None => (BTreeSet::new(), cutoff),
+            };
             streams.extend(new_streams);
             for (sample_key, record) in records {
                 staging
@@ -746,11 +749,14 @@ impl SledHistory {
                     for name in &streams {
                         let stream = StreamKey::new(name.as_str());
                         let (from, to) = history::series_before(&account, &stream, cutoff);
-                        for old in staging
+                        let old = staging
                             .stored_keys(&from, &to)
-                            .map_err(|e| history.backend(e))?
-                        {
-                            staging.remove(old);
+                            .map_err(|e| history.backend(e))?;
+                        if old.is_empty() {
+                            continue;
+                        }
+                        for key in old {
+                            staging.remove(key);
                         }
                         // A stream with nothing left is no longer listed.
                         let (from, to) = history::series_from(&account, &stream, cutoff);
