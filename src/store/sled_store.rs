@@ -731,17 +731,23 @@ impl SledHistory {
                 ),
                 None => None,
             };
-            // An account without a state record has never stored a sample,
-            // so it has nothing to prune yet.
+            // An account without a state record has never stored a sample
+            // (every write of samples writes the record too), so it has
+            // nothing to prune and nothing to compare with.
+            let first_write = stored.is_none();
             let (mut streams, mut pruned_before) = match stored {
                 Some(record) => (record.streams, record.pruned_before),
                 None => (BTreeSet::new(), cutoff),
             };
             streams.extend(new_streams);
             for (sample_key, record) in records {
-                staging
-                    .insert_if_changed(sample_key, record)
-                    .map_err(|e| history.backend(e))?;
+                if first_write {
+                    staging.insert(sample_key, record);
+                } else {
+                    staging
+                        .insert_if_changed(sample_key, record)
+                        .map_err(|e| history.backend(e))?;
+                }
             }
             if let Some(cutoff) = cutoff {
                 if pruned_before.is_none_or(|done| cutoff - done >= PRUNE_EVERY) {
