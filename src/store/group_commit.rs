@@ -13,7 +13,6 @@
 //! - **Pipelined**: while one group's fsync is in flight the committer
 //!   already applies the next, so storing a wave of polls costs the applies
 //!   plus one fsync rather than an fsync per group.
-//!
 //! - **One batch per group**, not one per writer: sled's `apply_batch` has a
 //!   fixed cost (a global write lock, a log reservation for the batch
 //!   marker) that, paid 200 times in a row on one thread, was most of the
@@ -28,7 +27,9 @@
 //!   poll's storing. Jobs run one at a time on the committer, so a
 //!   read-then-write in a job cannot race another writer.
 //! - **A failed job changes nothing.** Its staged writes are dropped and it
-//!   alone gets the error; the rest of the group still commits.
+//!   alone gets the error; the rest of the group still commits. A job that
+//!   panics (sled panics on some damaged files) fails the same way, and the
+//!   committer carries on.
 
 use std::collections::BTreeMap;
 use std::sync::mpsc;
@@ -247,7 +248,13 @@ fn stage_and_apply(tree: &sled::Tree, queued: Vec<Queued>) -> Option<Applied> {
             group: &group,
             mine: BTreeMap::new(),
         };
-        match job(&mut staging) {
+        let staged = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut staging)))
+            .unwrap_or_else(|_| {
+                Err(StoreError::Backend(
+                    "the history write failed unexpectedly (a panic while staging it)".into(),
+                ))
+            });
+        match staged {
             Ok(()) => {
                 let mine = staging.mine;
                 group.extend(mine);
@@ -269,8 +276,12 @@ fn stage_and_apply(tree: &sled::Tree, queued: Vec<Queued>) -> Option<Applied> {
     }
     let outcome = match wrote {
         false => Ok(false),
-        true => tree
-            .apply_batch(batch)
+        true => std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| tree.apply_batch(batch)))
+            .unwrap_or_else(|_| {
+                Err(sled::Error::ReportableBug(
+                    "sled panicked while applying a batch".into(),
+                ))
+            })
             .map(|()| true)
             .map_err(|e| e.to_string()),
     };
@@ -383,6 +394,27 @@ mod tests {
             }))
             .expect("commit");
         assert!(tree.get(b"whole").expect("read").is_some());
+    }
+
+    #[test]
+    fn a_job_that_panics_fails_alone_and_the_committer_carries_on() {
+        let (_dir, tree, commits, _) = committer();
+        let panicked = commits.commit(Box::new(|staging| {
+            staging.insert(b"half".to_vec(), b"written".to_vec());
+            panic!("a bug while staging");
+        }));
+        assert!(
+            matches!(&panicked, Err(StoreError::Backend(m)) if m.contains("failed unexpectedly")),
+            "{panicked:?}"
+        );
+        assert_eq!(tree.get(b"half").expect("read"), None);
+        commits
+            .commit(Box::new(|staging| {
+                staging.insert(b"after".to_vec(), b"written".to_vec());
+                Ok(())
+            }))
+            .expect("the committer still works");
+        assert!(tree.get(b"after").expect("read").is_some());
     }
 
     #[test]

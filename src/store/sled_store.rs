@@ -9,14 +9,14 @@
 //! | `inc:` + id (u64 BE)         | `{"schema":1,"timeline_len":5,"incident":{…}}` |
 //! | `tl:` + id (u64 BE) + n (u32 BE) | `{"schema":1,"entry":{…}}`                 |
 //! | `audit:` + n (u64 BE)        | `{"schema":1,"denial":{…}}`                    |
+//! | `ext:` + name                | an adapter's own record (e.g. Discord message ids) |
 //!
 //! The metric history lives in its own tree, `metrics`: samples under
 //! `h␟account␟stream␟start␟width`, and each account's poll state under
 //! `p␟account`, with the list of the account's streams that have history
 //! (so listing streams reads one small record per account, not every
-//! sample key). An earlier build kept that list as `s␟account␟stream`
-//! keys; they are still read.
-//! | `ext:` + name                | an adapter's own record (e.g. Discord message ids) |
+//! sample key) and how far its samples were pruned. An earlier build kept
+//! the stream list as `s␟account␟stream` keys; they are still read.
 //!
 //! The incident record holds everything but the timeline; each timeline
 //! entry is its own record, written once. A command therefore writes the
