@@ -321,6 +321,7 @@ impl Command {
                 let (metric, anomaly) = match kind {
                     "stale-feed" => (Metric::Feed, AnomalyKind::StaleFeed),
                     "volume" => (Metric::Volume, AnomalyKind::VolumeDrop),
+                    "volume-spike" => (Metric::Volume, AnomalyKind::VolumeSpike),
                     other => (
                         Metric::ALL
                             .iter()

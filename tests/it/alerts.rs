@@ -27,7 +27,8 @@ fn silences_are_added_listed_persisted_and_checked() {
          /silence add match:all duration:20d reason:x\n\
          /silence add match:all duration:1h reason:\"@everyone quiet\"\n\
          /route test kind:bounce stream:tag:welcome account:sg-main\n\
-         /route test kind:stale-feed stream:account\n",
+         /route test kind:stale-feed stream:account\n\
+         /route test kind:volume-spike stream:tag:welcome account:sg-main\n",
     ));
     assert!(
         text.contains("[reply] 🔕 silence #1 by tester: stream=tag:welcome metric=bounce until"),
@@ -54,6 +55,12 @@ fn silences_are_added_listed_persisted_and_checked() {
     assert!(
         text.contains("tell development: #development"),
         "stale feeds go to development: {text}"
+    );
+    assert!(
+        text.contains(
+            "Route preview for sg-main/tag:welcome volume volume-spike (nothing was posted)"
+        ),
+        "{text}"
     );
 
     // A second session sees the silences; removing one works once.
