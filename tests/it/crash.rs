@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use mailcall::domain::Status;
-use mailcall::store::{IncidentStore, SledStore};
+use mailcall::store::{IncidentStore, MetricsHistory, SledStore};
 
 use super::common::mailcall;
 
@@ -171,4 +171,140 @@ fn acknowledged_changes_survive_sigkill() {
         acked.opens.len(),
         acked.notes.len()
     );
+}
+
+/// Sandbox accounts in the history crash test, and the days each backfills.
+const HISTORY_ACCOUNTS: usize = 6;
+const HISTORY_DAYS: u32 = 28;
+const HISTORY_KILLS: usize = 16;
+/// Complete hourly buckets in one 7-day backfill window that does not start
+/// on the hour (the window starts at "now minus 28 days", to the nanosecond).
+const HOURS_PER_WINDOW: usize = 7 * 24 - 1;
+
+/// `mailcall backfill` is killed with SIGKILL at random moments. Its progress
+/// line for a window is printed only once the window is durable, so after
+/// each kill every window it reported must be in the store, and no window
+/// may be half there: each is one atomic write of all four streams.
+#[test]
+fn acknowledged_history_survives_sigkill_and_no_window_is_half_written() {
+    let seed = std::env::var("MAILCALL_CRASH_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    eprintln!("history crash test seed: {seed} (set MAILCALL_CRASH_SEED to replay)");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut acknowledged_total = 0;
+    let mut cut_short = 0;
+    for round in 0..HISTORY_KILLS {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let data = dir.path().join("db");
+        let mut config = format!("[store]\npath = {:?}\n\n", data.display().to_string());
+        for account in 0..HISTORY_ACCOUNTS {
+            config.push_str(&format!(
+                "[[esp]]\nname = \"sandbox-{account}\"\nprovider = \"sandbox\"\nschedule = \"0 * * * *\"\nstreams = \"all\"\n\n"
+            ));
+        }
+        let config_file = dir.path().join("mailcall.toml");
+        std::fs::write(&config_file, config).unwrap_or_else(|e| panic!("{e}"));
+
+        let mut child = mailcall()
+            .args(["backfill", "--days", &HISTORY_DAYS.to_string(), "--config"])
+            .arg(&config_file)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start mailcall: {e}"));
+        let mut stderr = child.stderr.take().unwrap_or_else(|| panic!("no stderr"));
+        let reader = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+            text
+        });
+        std::thread::sleep(Duration::from_millis(rng.u64(20..900)));
+        let _ = child.kill();
+        let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+        if !status.success() {
+            cut_short += 1;
+        }
+        let progress = reader.join().unwrap_or_default();
+
+        // Progress lines (`[###...] 3/24 sandbox-0 2026-10-25`) are separated
+        // by '\r'. The last may have been cut off by the kill; the date is
+        // written last, so a line that ends in a whole date is whole.
+        let mut acknowledged: BTreeMap<String, usize> = BTreeMap::new();
+        for part in progress.split(['\r', '\n']) {
+            let Some((_, after)) = part.split_once("] ") else {
+                continue;
+            };
+            let words: Vec<&str> = after.split_whitespace().collect();
+            let whole_date = |w: &str| chrono::NaiveDate::parse_from_str(w, "%Y-%m-%d").is_ok();
+            if let [_count, account, date] = words.as_slice() {
+                if whole_date(date) && date.len() == 10 {
+                    *acknowledged.entry(account.to_string()).or_default() += 1;
+                }
+            }
+        }
+        acknowledged_total += acknowledged.values().sum::<usize>();
+
+        let store = SledStore::open(&data).unwrap_or_else(|e| {
+            panic!("round {round}: the store does not open after SIGKILL: {e}")
+        });
+        let history = store.history().unwrap_or_else(|e| panic!("{e}"));
+        let since = "2000-01-01T00:00:00Z".parse().unwrap_or_default();
+        for account in (0..HISTORY_ACCOUNTS).map(|a| format!("sandbox-{a}")) {
+            let acked = acknowledged.get(&account).copied().unwrap_or(0);
+            let streams = history
+                .streams_of(&account)
+                .unwrap_or_else(|e| panic!("round {round}: {account}: {e}"));
+            let counts: Vec<usize> = streams
+                .iter()
+                .map(|stream| {
+                    history
+                        .series(&account, stream, since)
+                        .unwrap_or_else(|e| panic!("round {round}: {account}/{stream}: {e}"))
+                        .len()
+                })
+                .collect();
+            if acked > 0 {
+                assert_eq!(
+                    streams.len(),
+                    4,
+                    "round {round}: {account} acknowledged {acked} window(s) but lists {streams:?}"
+                );
+            }
+            for (stream, count) in streams.iter().zip(&counts) {
+                assert!(
+                    *count >= acked * HOURS_PER_WINDOW,
+                    "round {round}: {account}/{stream}: {acked} window(s) acknowledged, only {count} buckets stored"
+                );
+                assert_eq!(
+                    count % HOURS_PER_WINDOW,
+                    0,
+                    "round {round}: {account}/{stream}: {count} buckets is not a whole number of windows"
+                );
+            }
+            assert!(
+                counts.windows(2).all(|pair| pair[0] == pair[1]),
+                "round {round}: {account}: streams disagree on what was stored: {counts:?}"
+            );
+            let state = history
+                .poll_state(&account)
+                .unwrap_or_else(|e| panic!("round {round}: {account}: {e}"));
+            if counts.first().is_some_and(|c| *c > 0) {
+                assert!(
+                    state.is_some_and(|s| s.last_success.is_some()),
+                    "round {round}: {account} has samples but no successful poll recorded"
+                );
+            }
+        }
+    }
+    assert!(
+        cut_short >= HISTORY_KILLS / 2,
+        "only {cut_short} of {HISTORY_KILLS} kills hit a running backfill"
+    );
+    assert!(
+        acknowledged_total >= HISTORY_KILLS,
+        "too few acknowledged windows ({acknowledged_total}) for the test to mean anything"
+    );
+    eprintln!("{acknowledged_total} windows acknowledged across {HISTORY_KILLS} kills");
 }
