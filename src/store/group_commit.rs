@@ -172,10 +172,11 @@ impl GroupCommit {
         thread::Builder::new()
             .name("mailcall-history-sync".into())
             .spawn(move || {
+                let mut synced_so_far = true;
                 while let Ok(first) = to_sync.recv() {
                     let mut groups = vec![first];
                     groups.extend(to_sync.try_iter());
-                    answer(&sync, groups);
+                    synced_so_far = answer(&sync, groups, synced_so_far);
                 }
             })
             .map_err(|e| StoreError::Backend(format!("cannot start the history syncer: {e}")))?;
@@ -296,22 +297,29 @@ fn stage_and_apply(tree: &sled::Tree, queued: Vec<Queued>) -> Option<Applied> {
 /// writer is answered before a sync that covers its writes. A group that
 /// wrote nothing still waits its turn: what it found unchanged may have
 /// been written by a group before it whose sync is this one.
-fn answer<S>(sync: &S, groups: Vec<Applied>)
+///
+/// `synced_so_far` says whether every earlier group was made durable; if
+/// the last sync failed, even groups that wrote nothing sync again before
+/// being told their (unchanged) data is safe. Returns the same for the
+/// next call.
+fn answer<S>(sync: &S, groups: Vec<Applied>, synced_so_far: bool) -> bool
 where
     S: Fn() -> Result<(), StoreError>,
 {
-    let synced = if groups.iter().any(|g| g.outcome == Ok(true)) {
+    let synced = if !synced_so_far || groups.iter().any(|g| g.outcome == Ok(true)) {
         sync().map_err(|e| format!("the history could not be made durable: {e}"))
     } else {
         // Every group before these was synced on an earlier turn.
         Ok(())
     };
+    let durable = synced.is_ok();
     for group in groups {
         let result = group.outcome.and_then(|_| synced.clone());
         for reply in group.replies {
             reply.send(result.clone().map_err(StoreError::Backend));
         }
     }
+    durable
 }
 
 #[cfg(test)]
@@ -447,13 +455,52 @@ mod tests {
             ],
         )
         .expect("both jobs wait for the sync");
-        answer(&|| Ok(()), vec![group]);
+        assert!(answer(&|| Ok(()), vec![group], true));
         assert!(answer_a.recv().expect("answer").is_ok());
         assert!(answer_b.recv().expect("answer").is_ok());
         assert_eq!(*seen.lock().expect("lock"), Some(b"first".to_vec()));
         assert_eq!(
             tree.get(b"k").expect("read").as_deref(),
             Some(&b"second"[..])
+        );
+    }
+
+    #[test]
+    fn after_a_failed_sync_nothing_is_called_durable_until_a_sync_succeeds() {
+        let (reply_a, answer_a) = mpsc::sync_channel(1);
+        let failing = || Err(StoreError::Backend("disk gone".into()));
+        let wrote = Applied {
+            replies: vec![Reply::Thread(reply_a)],
+            outcome: Ok(true),
+        };
+        assert!(!answer(&failing, vec![wrote], true));
+        assert!(answer_a.recv().expect("answer").is_err());
+        // A group that wrote nothing, next: it may rest on the failed write.
+        let (reply_b, answer_b) = mpsc::sync_channel(1);
+        let unchanged = || Applied {
+            replies: vec![],
+            outcome: Ok(false),
+        };
+        let mut quiet = unchanged();
+        quiet.replies.push(Reply::Thread(reply_b));
+        assert!(!answer(&failing, vec![quiet], false));
+        assert!(answer_b.recv().expect("answer").is_err());
+        let syncs = std::cell::Cell::new(0);
+        let working = || {
+            syncs.set(syncs.get() + 1);
+            Ok(())
+        };
+        assert!(answer(&working, vec![unchanged()], false));
+        assert_eq!(
+            syncs.get(),
+            1,
+            "a sync runs before anything is called durable"
+        );
+        assert!(answer(&working, vec![unchanged()], true));
+        assert_eq!(
+            syncs.get(),
+            1,
+            "no sync when nothing changed and all is durable"
         );
     }
 
