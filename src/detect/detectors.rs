@@ -823,7 +823,10 @@ impl Judge<'_> {
     /// list sent twice reaches people who should not get it, and complaints
     /// and unsubscribes follow within hours. Judged once the bucket holds
     /// `min_volume` messages (a trickle tripling is not an incident); both
-    /// the multiple and the significance test must agree, as for drops.
+    /// the multiple and the significance test must agree, as for drops. A
+    /// slot that usually sends nothing is not judged: a newsletter that went
+    /// out an hour late is not a runaway, and no multiple of zero says how
+    /// much is too much.
     fn volume_spike(&self) -> Verdict {
         let Some(sent) = self.history.current.sent else {
             return Verdict::NotJudged;
