@@ -1374,6 +1374,20 @@ mod tests {
             .iter()
             .any(|f| f.key.kind == AnomalyKind::VolumeSpike));
         assert!(!healthy(&alone, Metric::Volume, AnomalyKind::VolumeSpike));
+        // A slot that usually sends nothing (a newsletter an hour late).
+        let nothing = || counts(0, 0, 0);
+        let late = run(
+            &slot_history(
+                [nothing(), nothing(), nothing(), nothing()],
+                counts(50_000, 100, 0),
+            ),
+            &settings,
+        );
+        assert!(!late
+            .findings
+            .iter()
+            .any(|f| f.key.kind == AnomalyKind::VolumeSpike));
+        assert!(!healthy(&late, Metric::Volume, AnomalyKind::VolumeSpike));
         // A tunable multiple.
         let touchy = DetectorSettings {
             volume_spike_factor: 1.5,
