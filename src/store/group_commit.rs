@@ -87,9 +87,14 @@ pub(crate) struct Staging<'a> {
 }
 
 impl Staging<'_> {
+    /// The change staged for `key` by this job or an earlier one, if any.
+    fn staged(&self, key: &[u8]) -> Option<&Option<Vec<u8>>> {
+        self.mine.get(key).or_else(|| self.group.get(key))
+    }
+
     /// The value `key` will hold if nothing else is staged.
     pub(crate) fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, sled::Error> {
-        if let Some(change) = self.mine.get(key).or_else(|| self.group.get(key)) {
+        if let Some(change) = self.staged(key) {
             return Ok(change.clone());
         }
         Ok(self.tree.get(key)?.map(|v| v.to_vec()))
@@ -130,12 +135,7 @@ impl Staging<'_> {
         }
         for key in self.tree.range(from..to).keys() {
             let key = key?;
-            let removed = matches!(
-                self.mine
-                    .get(key.as_ref())
-                    .or_else(|| self.group.get(key.as_ref())),
-                Some(None)
-            );
+            let removed = matches!(self.staged(&key), Some(None));
             if !removed {
                 return Ok(true);
             }

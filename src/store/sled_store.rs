@@ -690,6 +690,20 @@ impl SledHistory {
 }
 
 impl SledHistory {
+    /// Decodes the poll state record stored under `key`.
+    fn decode_state(&self, key: &[u8], bytes: &[u8]) -> Result<PollStateRecord, StoreError> {
+        serde_json::from_slice(bytes).map_err(|e| self.corrupt(key, e))
+    }
+
+    /// The stored poll state record of `account`, if it was ever polled.
+    fn state_record(&self, account: &str) -> Result<Option<PollStateRecord>, StoreError> {
+        let key = history::state_key(account);
+        match self.tree.get(&key).map_err(|e| self.backend(e))? {
+            None => Ok(None),
+            Some(bytes) => self.decode_state(&key, &bytes).map(Some),
+        }
+    }
+
     /// The committer job that writes `state` for `account` with one poll's
     /// samples, encoded here on the caller's thread so the committer only
     /// compares and writes.
@@ -725,10 +739,7 @@ impl SledHistory {
         let history = self.clone();
         Ok(Box::new(move |staging| {
             let stored = match staging.get(&key).map_err(|e| history.backend(e))? {
-                Some(bytes) => Some(
-                    serde_json::from_slice::<PollStateRecord>(&bytes)
-                        .map_err(|e| history.corrupt(&key, e))?,
-                ),
+                Some(bytes) => Some(history.decode_state(&key, &bytes)?),
                 None => None,
             };
             // An account without a state record has never stored a sample
@@ -816,13 +827,7 @@ impl MetricsHistory for SledHistory {
     }
 
     fn poll_state(&self, account: &str) -> Result<Option<PollState>, StoreError> {
-        let key = history::state_key(account);
-        match self.tree.get(&key).map_err(|e| self.backend(e))? {
-            None => Ok(None),
-            Some(bytes) => serde_json::from_slice::<PollStateRecord>(&bytes)
-                .map(|r| Some(r.state))
-                .map_err(|e| self.corrupt(&key, e)),
-        }
+        Ok(self.state_record(account)?.map(|record| record.state))
     }
 
     fn series(
@@ -847,15 +852,10 @@ impl MetricsHistory for SledHistory {
     }
 
     fn streams_of(&self, account: &str) -> Result<Vec<StreamKey>, StoreError> {
-        let key = history::state_key(account);
-        let mut streams = match self.tree.get(&key).map_err(|e| self.backend(e))? {
-            Some(bytes) => {
-                serde_json::from_slice::<PollStateRecord>(&bytes)
-                    .map_err(|e| self.corrupt(&key, e))?
-                    .streams
-            }
-            None => BTreeSet::new(),
-        };
+        let mut streams = self
+            .state_record(account)?
+            .map(|record| record.streams)
+            .unwrap_or_default();
         for item in self
             .tree
             .scan_prefix(history::legacy_stream_prefix(account))
@@ -875,9 +875,7 @@ impl MetricsHistory for SledHistory {
             let Some(account) = history::parse_state_key(&key) else {
                 continue;
             };
-            let record: PollStateRecord =
-                serde_json::from_slice(&value).map_err(|e| self.corrupt(&key, e))?;
-            for stream in record.streams {
+            for stream in self.decode_state(&key, &value)?.streams {
                 streams.insert((account.clone(), stream));
             }
         }
