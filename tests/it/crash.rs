@@ -46,16 +46,22 @@ impl Acknowledged {
     }
 }
 
-#[test]
-fn acknowledged_changes_survive_sigkill() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let data = dir.path().join("db");
+/// The kill timings' generator: seeded from `MAILCALL_CRASH_SEED` when set,
+/// else at random, and the seed printed so a failure can be replayed.
+fn replayable_rng(test: &str) -> fastrand::Rng {
     let seed = std::env::var("MAILCALL_CRASH_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| fastrand::u64(..));
-    eprintln!("crash test seed: {seed} (set MAILCALL_CRASH_SEED to replay)");
-    let mut rng = fastrand::Rng::with_seed(seed);
+    eprintln!("{test} seed: {seed} (set MAILCALL_CRASH_SEED to replay)");
+    fastrand::Rng::with_seed(seed)
+}
+
+#[test]
+fn acknowledged_changes_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("db");
+    let mut rng = replayable_rng("crash test");
     let mut acked = Acknowledged::default();
     let mut killed_mid_stream = 0;
 
@@ -187,12 +193,7 @@ const HOURS_PER_WINDOW: usize = 7 * 24 - 1;
 /// may be half there: each is one atomic write of all four streams.
 #[test]
 fn acknowledged_history_survives_sigkill_and_no_window_is_half_written() {
-    let seed = std::env::var("MAILCALL_CRASH_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| fastrand::u64(..));
-    eprintln!("history crash test seed: {seed} (set MAILCALL_CRASH_SEED to replay)");
-    let mut rng = fastrand::Rng::with_seed(seed);
+    let mut rng = replayable_rng("history crash test");
     let mut acknowledged_total = 0;
     let mut cut_short = 0;
     for round in 0..HISTORY_KILLS {
