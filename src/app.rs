@@ -206,33 +206,56 @@ pub struct DemoOptions {
     pub script: Option<PathBuf>,
 }
 
+/// The file that marks a store directory as the demo's own. The demo writes
+/// it before the store exists and refuses every directory without it, so
+/// `--data` pointed at a real store (made by `console` or `run`) can never
+/// be wiped or filled with demo data.
+pub const DEMO_MARKER: &str = "mailcall-demo-store";
+
 /// Opens the demo store, wiping a previous demo first unless `keep`.
 ///
-/// Only a directory that is a mailcall store (it has `mailcall.lock`) or is
-/// empty is wiped, and only after taking its lock, so a typo in `--data`
-/// cannot delete unrelated files and a running demo is not pulled from under
-/// its feet.
+/// Only a directory that is empty or carries [`DEMO_MARKER`] is used, and a
+/// previous demo is wiped only after taking its lock, so a typo in `--data`
+/// cannot delete unrelated files, a real store is never touched, and a
+/// running demo is not pulled from under its feet.
 pub fn open_demo_store(dir: &Path, keep: bool) -> Result<SledStore, StoreError> {
-    if !keep && dir.exists() {
-        let is_store = dir.join("mailcall.lock").exists();
+    let io_error = |source| StoreError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
+    if dir.exists() {
+        let is_demo = dir.join(DEMO_MARKER).is_file();
         let is_empty = std::fs::read_dir(dir)
             .map(|mut entries| entries.next().is_none())
             .unwrap_or(false);
-        if !is_store && !is_empty {
-            return Err(StoreError::Corrupt {
+        if !is_demo && !is_empty {
+            let why = if dir.join("mailcall.lock").exists() {
+                "it is a mailcall store the demo did not create (it has no demo marker), so the demo will not touch it; give the demo another --data directory"
+            } else {
+                "it is not a mailcall demo store and not empty, so the demo will not touch it; give the demo another --data directory"
+            };
+            return Err(StoreError::Refused {
                 path: dir.to_path_buf(),
-                detail: "it is not a mailcall demo store, so the demo will not wipe it".into(),
+                reason: why.into(),
             });
         }
-        // Opening takes the lock; dropping the store releases it just before
-        // removal. A second process started in that instant would fail to
-        // open a half-removed store, which is acceptable for a demo.
-        drop(SledStore::open(dir)?);
-        std::fs::remove_dir_all(dir).map_err(|source| StoreError::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        if is_demo && !keep {
+            // Opening takes the lock; dropping the store releases it just
+            // before removal. A second process started in that instant would
+            // fail to open a half-removed store, which is acceptable for a
+            // demo.
+            drop(SledStore::open(dir)?);
+            std::fs::remove_dir_all(dir).map_err(io_error)?;
+        }
     }
+    // The marker goes in before the store, so a store the demo made always
+    // carries it, even if the demo is killed while creating it.
+    std::fs::create_dir_all(dir).map_err(io_error)?;
+    std::fs::write(
+        dir.join(DEMO_MARKER),
+        "This directory was created by `mailcall demo`, which may wipe it.\n",
+    )
+    .map_err(io_error)?;
     SledStore::open(dir)
 }
 

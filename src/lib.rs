@@ -19,6 +19,7 @@
 pub mod alert;
 pub mod alerting;
 pub mod app;
+pub mod atomic_file;
 pub mod clock;
 pub mod command;
 pub mod config;

@@ -85,6 +85,10 @@ pub enum DetectError {
     Io(#[from] io::Error),
     #[error("{}: {source}", path.display())]
     Open { path: PathBuf, source: io::Error },
+    #[error("{}: --output is the --input file; writing it would destroy the input before it is read (choose another output file)", path.display())]
+    SameFile { path: PathBuf },
+    #[error(transparent)]
+    Output(#[from] crate::atomic_file::AtomicWriteError),
     #[error("line {line}: {message}")]
     Line { line: u64, message: String },
     #[error("line {line}: column `{column}`: {message}")]
@@ -297,29 +301,48 @@ pub fn detect_path(
     output: &Path,
     settings: &DetectorSettings,
 ) -> Result<DetectStats, DetectError> {
-    let open = |path: &Path| {
-        File::open(path).map_err(|source| DetectError::Open {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
-    let create = |path: &Path| {
-        File::create(path).map_err(|source| DetectError::Open {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
     let stdio = |path: &Path| path.as_os_str() == "-";
+    if !stdio(input) && !stdio(output) && same_file(input, output) {
+        return Err(DetectError::SameFile {
+            path: output.to_path_buf(),
+        });
+    }
     let reader: Box<dyn BufRead> = if stdio(input) {
         Box::new(io::stdin().lock())
     } else {
-        Box::new(BufReader::with_capacity(1 << 16, open(input)?))
+        let file = File::open(input).map_err(|source| DetectError::Open {
+            path: input.to_path_buf(),
+            source,
+        })?;
+        Box::new(BufReader::with_capacity(1 << 16, file))
     };
     if stdio(output) {
-        detect_csv(reader, io::stdout().lock(), settings)
-    } else {
-        detect_csv(reader, BufWriter::new(create(output)?), settings)
+        return detect_csv(reader, io::stdout().lock(), settings);
     }
+    crate::atomic_file::write_with(output, |file| {
+        let mut writer = BufWriter::new(file);
+        let stats = detect_csv(reader, &mut writer, settings)?;
+        writer.flush()?;
+        Ok(stats)
+    })
+}
+
+/// Whether `a` and `b` name the same file: the same path once resolved, or
+/// (for hard links and bind mounts) the same device and inode.
+fn same_file(a: &Path, b: &Path) -> bool {
+    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        if a == b {
+            return true;
+        }
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(a), Ok(b)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return a.dev() == b.dev() && a.ino() == b.ino();
+        }
+    }
+    false
 }
 
 enum RowVerdict {

@@ -52,6 +52,8 @@ pub enum StoreError {
     },
     #[error("the store refused the write: {0}")]
     Conflict(String),
+    #[error("will not use data directory {path}: {reason}")]
+    Refused { path: PathBuf, reason: String },
     #[error("the store failed: {0}")]
     Backend(String),
 }

@@ -92,3 +92,24 @@ fn the_demo_will_not_wipe_a_directory_that_is_not_its_own() {
         Some(b"meow".to_vec())
     );
 }
+
+#[test]
+fn the_demo_refuses_a_real_store_it_did_not_create() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let real = dir.path().join("team.db");
+    let made = super::common::console(
+        &real,
+        "/incident open title:\"Real outage\" severity:SEV2 team:integration\n/quit\n",
+    );
+    assert!(made.status.success(), "{}", stderr(&made));
+    let before = super::common::incidents(&real);
+    assert_eq!(before.len(), 1, "the console made a real incident");
+    for args in [&[][..], &["--keep"][..]] {
+        let output = demo(args, &real);
+        assert!(!output.status.success(), "demo {args:?} must refuse");
+        let message = stderr(&output);
+        assert!(message.contains(&real.display().to_string()), "{message}");
+        assert!(message.contains("did not create"), "{message}");
+        assert_eq!(super::common::incidents(&real), before, "demo {args:?}");
+    }
+}

@@ -93,3 +93,66 @@ fn a_bad_cell_names_its_line_and_column_and_missing_is_not_zero() {
     );
     assert!(stderr(&output).contains("1 missing"), "{}", stderr(&output));
 }
+
+#[test]
+fn detect_refuses_to_write_over_its_own_input() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (csv, _) = series_with_a_spike();
+    let input = dir.path().join("same.csv");
+    std::fs::write(&input, &csv).unwrap_or_else(|e| panic!("{e}"));
+    // The same file under another spelling is still the same file.
+    let other_spelling = dir.path().join(".").join("same.csv");
+    for output in [&input, &other_spelling] {
+        let run = mailcall()
+            .args(["detect", "--input"])
+            .arg(&input)
+            .arg("--output")
+            .arg(output)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!run.status.success());
+        assert!(
+            stderr(&run).contains("--output is the --input file"),
+            "{}",
+            stderr(&run)
+        );
+        assert_eq!(
+            std::fs::read_to_string(&input).ok().as_deref(),
+            Some(csv.as_str()),
+            "the input is untouched"
+        );
+    }
+}
+
+#[test]
+fn a_detect_run_that_fails_halfway_leaves_no_truncated_output() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (mut csv, _) = series_with_a_spike();
+    csv.push_str("not-a-time,1\n");
+    let input = dir.path().join("broken.csv");
+    std::fs::write(&input, &csv).unwrap_or_else(|e| panic!("{e}"));
+    let output = dir.path().join("scored.csv");
+    std::fs::write(&output, "yesterday's complete result\n").unwrap_or_else(|e| panic!("{e}"));
+    let run = mailcall()
+        .args(["detect", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!run.status.success(), "the bad last line is an error");
+    assert!(stderr(&run).contains("line"), "{}", stderr(&run));
+    assert_eq!(
+        std::fs::read_to_string(&output).ok().as_deref(),
+        Some("yesterday's complete result\n"),
+        "the previous output is left whole, not replaced by a partial one"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("partial"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
