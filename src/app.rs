@@ -145,7 +145,12 @@ pub fn backfill(config_path: &Path, days: u32, account: Option<&str>) -> anyhow:
     let (events, _ignored) = tokio::sync::mpsc::unbounded_channel();
     let poller = Poller::new(planned.clone(), config.poll.clone(), history, clock, events);
     let chunk = chrono::Duration::days(7);
+    // Windows start on a whole hour, so where two of them meet is a bucket
+    // boundary for every provider (hourly buckets end there; daily APIs take
+    // whole dates and fetch every day a window touches).
     let start = now - chrono::Duration::days(i64::from(days));
+    let start =
+        chrono::DurationRound::duration_trunc(start, chrono::Duration::hours(1)).unwrap_or(start);
     let mut windows = Vec::new();
     let mut from = start;
     while from < now {

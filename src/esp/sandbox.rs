@@ -255,6 +255,72 @@ pub fn generate(
     samples
 }
 
+/// What a poll of the sandbox at `now` returns for the window
+/// `[start, end)`, as a real provider answers: every hourly bucket that
+/// overlaps the window (so windows that meet never leave a bucket out), up
+/// to the hour `now` falls in, which holds only the part of the hour that
+/// has happened (its counts pro rata, rounded down), because a provider
+/// counts an hour as it goes.
+pub fn poll(
+    account: &str,
+    scenario: &Scenario,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+    streams: Option<&[StreamKey]>,
+) -> Vec<Sample> {
+    let hour = Duration::hours(1);
+    let first = start.duration_trunc(hour).unwrap_or(start);
+    let until = end.min(now);
+    let mut samples = Vec::new();
+    for stream in &scenario.streams {
+        if streams.is_some_and(|wanted| !wanted.contains(&stream.key)) {
+            continue;
+        }
+        let mut at = first;
+        while at < until {
+            let full = hour_counts(account, stream, &scenario.events, at);
+            let counts = if at + hour <= now {
+                full
+            } else {
+                let elapsed = (now - at).num_seconds() as f64 / 3600.0;
+                pro_rata(&full, elapsed)
+            };
+            samples.push(Sample {
+                stream: stream.key.clone(),
+                bucket: Bucket {
+                    start: at,
+                    width: BucketWidth::Hour,
+                    provider_tz: "UTC".into(),
+                },
+                counts,
+            });
+            at += hour;
+        }
+    }
+    samples
+}
+
+/// The counts of an hour `fraction` of the way through.
+fn pro_rata(full: &Counts, fraction: f64) -> Counts {
+    let part = |count: Option<u64>| count.map(|c| (c as f64 * fraction).floor() as u64);
+    Counts {
+        requested: part(full.requested),
+        sent: part(full.sent),
+        delivered: part(full.delivered),
+        bounce_hard: part(full.bounce_hard),
+        bounce_soft: part(full.bounce_soft),
+        blocked: part(full.blocked),
+        deferred: part(full.deferred),
+        dropped: part(full.dropped),
+        opens_unique: part(full.opens_unique),
+        opens_machine: part(full.opens_machine),
+        clicks_unique: part(full.clicks_unique),
+        complaints: part(full.complaints),
+        unsubscribes: part(full.unsubscribes),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -357,5 +423,34 @@ mod tests {
             rate(of("tag:welcome", 12))
         );
         assert!(rate(of("tag:welcome", 11)) < 0.02);
+    }
+
+    #[test]
+    fn a_poll_returns_every_overlapping_hour_and_the_current_one_in_part() {
+        let now = at("2026-11-16T13:15:00Z");
+        let samples = poll(
+            "a",
+            &Scenario::steady(),
+            at("2026-11-16T10:30:00Z"),
+            at("2026-11-16T14:00:00Z"),
+            now,
+            Some(&[StreamKey::tag("welcome")]),
+        );
+        let hours: Vec<u32> = samples.iter().map(|s| s.bucket.start.hour()).collect();
+        assert_eq!(hours, vec![10, 11, 12, 13]);
+        let full = generate(
+            "a",
+            &Scenario::steady(),
+            at("2026-11-16T13:00:00Z"),
+            at("2026-11-16T14:00:00Z"),
+            Some(&[StreamKey::tag("welcome")]),
+        );
+        let whole = full[0].counts.sent.unwrap_or(0);
+        let part = samples[3].counts.sent.unwrap_or(0);
+        assert_eq!(part, whole / 4, "a quarter of the hour has happened");
+        assert!(
+            whole >= 4,
+            "the steady welcome stream sends at 13:00: {whole}"
+        );
     }
 }

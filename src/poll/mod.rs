@@ -345,8 +345,14 @@ impl Poller {
                 StreamSelection::Named(streams) => Some(streams.as_slice()),
                 _ => None,
             };
-            let samples =
-                sandbox::generate(&account.name, &scenario, window.start, window.end, wanted);
+            let samples = sandbox::poll(
+                &account.name,
+                &scenario,
+                window.start,
+                window.end,
+                self.clock.now(),
+                wanted,
+            );
             return (Ok((samples, 0)), 1);
         }
         let mut backoff = self.settings.first_backoff;

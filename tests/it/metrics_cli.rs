@@ -51,8 +51,8 @@ fn backfill_fills_history_and_running_it_again_duplicates_nothing() {
     assert_eq!(rows[0], "account,stream,bucket_start,width,provider_tz,requested,sent,delivered,bounce_hard,bounce_soft,blocked,deferred,dropped,opens_unique,opens_machine,clicks_unique,complaints,unsubscribes");
     let hours = rows.len() - 1;
     assert!(
-        (71..=72).contains(&hours),
-        "{hours} hourly rows for three days"
+        (72..=73).contains(&hours),
+        "{hours} hourly rows for three days: 72 complete hours and the current one so far"
     );
     assert!(
         rows[1].starts_with("sandbox-main,tag:welcome,"),
@@ -198,5 +198,49 @@ fn since_must_be_a_date() {
         stderr(&output).contains("--since `yesterday` is not a date"),
         "{}",
         stderr(&output)
+    );
+}
+
+#[test]
+fn backfill_stores_every_hour_of_the_range_where_its_week_long_windows_meet() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write_config(dir.path(), "");
+    let output = mailcall()
+        .args([
+            "backfill",
+            "--days",
+            "28",
+            "--account",
+            "sandbox-main",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let rows = csv_rows(&config, &["--stream", "tag:welcome"]);
+    let starts: Vec<chrono::DateTime<chrono::Utc>> = rows[1..]
+        .iter()
+        .filter_map(|row| row.split(',').nth(2))
+        .filter_map(|cell| chrono::DateTime::parse_from_rfc3339(cell).ok())
+        .map(|t| t.to_utc())
+        .collect();
+    assert_eq!(starts.len(), rows.len() - 1, "every bucket_start parses");
+    let holes: Vec<String> = starts
+        .windows(2)
+        .filter(|pair| pair[1] - pair[0] != chrono::Duration::hours(1))
+        .map(|pair| format!("{} → {}", pair[0], pair[1]))
+        .collect();
+    assert!(holes.is_empty(), "hours missing between: {holes:?}");
+    let now = chrono::Utc::now();
+    let first = starts.first().copied().unwrap_or(now);
+    let last = starts.last().copied().unwrap_or(first);
+    assert!(
+        first <= now - chrono::Duration::days(28),
+        "the range starts 28 days back: {first}"
+    );
+    assert!(
+        now - last < chrono::Duration::hours(1),
+        "the range reaches the current hour: {last}"
     );
 }
