@@ -119,6 +119,10 @@ pub struct AlertView {
     pub escalated_at: Option<DateTime<Utc>>,
     /// When it cleared; `None` while active.
     pub cleared_at: Option<DateTime<Utc>>,
+    /// Why it cleared, when it was not the usual healthy buckets in a row
+    /// (revised counts, or nothing judged for a long time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared_because: Option<String>,
 }
 
 impl AlertView {
@@ -263,6 +267,7 @@ impl Alert {
                 reminded_at: None,
                 escalated_at: None,
                 cleared_at: None,
+                cleared_because: None,
             },
             attention_since: None,
             reminded: false,
@@ -454,6 +459,52 @@ impl AlertBook {
 
         self.forget_old_cleared();
         effects
+    }
+
+    /// Clears every active alert whose latest finding is about a bucket
+    /// that started more than `unseen` before `now` (stale-feed alerts
+    /// excepted: they clear when the feed recovers). A stream that stopped
+    /// being judged (it went quiet, its volume fell below what can be
+    /// judged) must not keep an alert open for good, where it would hide the
+    /// next real problem on the same key. Only `account`'s alerts, when
+    /// given.
+    pub fn expire_unseen(
+        &mut self,
+        account: Option<&str>,
+        now: DateTime<Utc>,
+        unseen: chrono::Duration,
+    ) -> Vec<AlertEffect> {
+        let mut effects = Vec::new();
+        for alert in self.alerts.values_mut().filter(|a| a.view.is_active()) {
+            let key = &alert.view.key;
+            if key.kind == crate::detect::AnomalyKind::StaleFeed
+                || account.is_some_and(|a| a != key.account)
+                || now - alert.view.finding.bucket_start <= unseen
+            {
+                continue;
+            }
+            alert.view.cleared_at = Some(now);
+            alert.view.cleared_because = Some(format!(
+                "nothing anomalous judged since the bucket of {}; cleared as no longer seen",
+                alert.view.finding.bucket_start.format("%Y-%m-%d %H:%M UTC")
+            ));
+            if alert.view.posted {
+                effects.push(AlertEffect::Recovered {
+                    alert: alert.view.clone(),
+                });
+            }
+        }
+        self.forget_old_cleared();
+        effects
+    }
+
+    /// Records why alert `id` cleared (see [`AlertView::cleared_because`]).
+    pub fn note_cleared(&mut self, id: u64, because: &str) {
+        if let Some(alert) = self.alerts.get_mut(&id) {
+            if alert.view.cleared_at.is_some() {
+                alert.view.cleared_because = Some(because.to_string());
+            }
+        }
     }
 
     /// Applies time passing up to `now`: silence announcements (ended

@@ -5,11 +5,29 @@
 //! [`crate::alert`] decides what to post); this desk feeds one into the
 //! other with the rules that need memory:
 //!
-//! - **Each bucket is judged once.** Every poll re-fetches the trailing
-//!   window, so the newest bucket is often the same as last time; the desk
-//!   remembers the newest bucket it fed per stream and skips a repeat (the
-//!   book counts healthy buckets, and a bucket counted twice would clear an
-//!   alert too early).
+//! - **Only complete buckets are judged.** A bucket is complete once it has
+//!   ended in the provider's own time zone (bucket starts are the provider's
+//!   boundaries converted to UTC, so a Postmark day ends at midnight EST)
+//!   plus the account's settle delay for late counts (`settle_minutes`,
+//!   by default 60 for the daily SendGrid and Postmark APIs, 20 for
+//!   Mailgun and SparkPost, 0 for the sandbox). An hour polled five minutes
+//!   in, or a day polled at 00:05, holds a fraction of its mail and would
+//!   read as a volume drop; it is simply not judged yet.
+//! - **Every complete bucket is judged once, in order**: after a poll the
+//!   desk judges each bucket that completed since the last one it judged
+//!   (at most [`MAX_CATCH_UP`], the newest), so healthy buckets are counted
+//!   one by one toward clearing an alert. A stream seen for the first time
+//!   has only its newest complete bucket judged (no flood from history).
+//! - **Revisions are judged again.** Every poll re-fetches the trailing
+//!   window; when the newest judged bucket comes back with different counts
+//!   (late bounces, a provider correcting itself) and nothing newer is
+//!   complete, it is judged again. An alert raised by the revision says so
+//!   in its figures; one cleared by it says so in its recovery notice.
+//! - **Every alert can clear.** Besides healthy buckets, an alert whose
+//!   newest anomalous bucket is more than [`UNSEEN_CLEAR_AFTER`] old clears
+//!   as "no longer seen" (a stream that stopped being judged must not hold
+//!   an alert open for good), so a later problem on the same key opens a
+//!   new alert.
 //! - **Stale feeds become alerts** (`stale-feed` kind, routed to
 //!   development by default), and clear when the feed recovers.
 //! - **Per-stream detector settings**: SES streams get SES's review levels.
@@ -23,12 +41,32 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::{AlertBook, AlertEffect, AlertSettings, Silences};
 use crate::detect::{evaluate, AlertKey, AnomalyKind, DetectorSettings, Finding, Level, Metric};
-use crate::metrics::StreamKey;
+use crate::metrics::{BucketWidth, Counts, Sample, StreamKey};
 use crate::poll::FeedEvent;
 use crate::store::{MetricsHistory, StoreError};
 
 /// The store record the desk is kept in.
 pub const RECORD: &str = "alerts:desk";
+
+/// The most buckets of one stream judged after one poll (the newest ones):
+/// two days of hourly buckets, enough to catch up after an outage without
+/// replaying weeks of history as fresh alerts.
+pub const MAX_CATCH_UP: usize = 48;
+
+/// An alert whose newest anomalous bucket is older than this clears as "no
+/// longer seen": three days, longer than any daily stream needs to be judged
+/// again.
+pub fn unseen_clear_after() -> Duration {
+    Duration::days(3)
+}
+
+/// See [`unseen_clear_after`].
+pub const UNSEEN_CLEAR_AFTER: &str = "3 days";
+
+/// The settle delay for accounts the configuration does not name.
+pub fn default_settle() -> Duration {
+    Duration::minutes(20)
+}
 
 /// Detection settings for the streams a matcher selects.
 #[derive(Clone, Debug, PartialEq)]
@@ -45,6 +83,9 @@ pub struct AlertingConfig {
     pub detector: DetectorSettings,
     /// First match wins.
     pub overrides: Vec<StreamOverride>,
+    /// Per account: how long after a bucket ends it is judged (see the
+    /// module documentation); [`default_settle`] for the rest.
+    pub settle: BTreeMap<String, Duration>,
 }
 
 impl AlertingConfig {
@@ -58,6 +99,26 @@ impl AlertingConfig {
             .map(|o| &o.settings)
             .unwrap_or(&self.detector)
     }
+
+    /// The settle delay for `account`.
+    pub fn settle_for(&self, account: &str) -> Duration {
+        self.settle
+            .get(account)
+            .copied()
+            .unwrap_or_else(default_settle)
+    }
+}
+
+/// When a bucket starting at `start` ends.
+pub fn bucket_end(start: DateTime<Utc>, width: BucketWidth) -> DateTime<Utc> {
+    match width {
+        BucketWidth::Hour => start + Duration::hours(1),
+        BucketWidth::Day => start + Duration::days(1),
+        BucketWidth::Week => start + Duration::weeks(1),
+        BucketWidth::Month => start
+            .checked_add_months(chrono::Months::new(1))
+            .unwrap_or(start + Duration::days(31)),
+    }
 }
 
 /// The persistent part of the desk.
@@ -67,6 +128,9 @@ pub struct DeskState {
     pub silences: Silences,
     /// The newest bucket fed to the book, per "account/stream".
     judged: BTreeMap<String, DateTime<Utc>>,
+    /// The counts that bucket had when it was judged, to notice revisions.
+    #[serde(default)]
+    judged_counts: BTreeMap<String, Counts>,
 }
 
 /// Alert state plus configuration.
@@ -128,7 +192,10 @@ impl AlertDesk {
             .map_err(|e| StoreError::Backend(format!("cannot encode the alert state: {e}")))
     }
 
-    /// Judges the newest bucket of every stream of `account` not judged yet.
+    /// Judges every bucket of every stream of `account` that completed
+    /// since the last judgement, and the newest judged one again if a poll
+    /// revised it (see the module documentation); then clears the
+    /// account's alerts that are no longer seen.
     pub fn after_poll(
         &mut self,
         history: &dyn MetricsHistory,
@@ -136,33 +203,109 @@ impl AlertDesk {
         now: DateTime<Utc>,
     ) -> Result<Vec<AlertEffect>, StoreError> {
         let mut effects = Vec::new();
+        let settle = self.config.settle_for(account);
         for stream in history.streams_of(account)? {
             let settings = self.config.detector_for(account, &stream).clone();
             let since = now - Duration::weeks(settings.baseline_weeks as i64 + 1);
             let samples = history.series(account, &stream, since)?;
-            let evaluation = evaluate(account, &stream, &samples, &settings);
-            let Some(bucket) = evaluation.bucket_start else {
-                continue;
-            };
             let judged_key = format!("{account}/{stream}");
-            if self
-                .state
-                .judged
-                .get(&judged_key)
-                .is_some_and(|seen| *seen >= bucket)
-            {
-                continue;
+            for (bucket, revised) in self.due(&judged_key, &stream, &samples, settle, now) {
+                let upto: Vec<Sample> = samples
+                    .iter()
+                    .filter(|s| s.stream == stream && s.bucket.start <= bucket)
+                    .cloned()
+                    .collect();
+                let mut evaluation = evaluate(account, &stream, &upto, &settings);
+                if evaluation.bucket_start != Some(bucket) {
+                    continue;
+                }
+                if revised {
+                    for finding in &mut evaluation.findings {
+                        finding
+                            .summary
+                            .push_str(" (figures revised by a later poll of this bucket)");
+                    }
+                }
+                let counts = upto
+                    .iter()
+                    .rev()
+                    .find(|s| s.bucket.start == bucket)
+                    .map(|s| s.counts.clone())
+                    .unwrap_or_default();
+                self.state.judged.insert(judged_key.clone(), bucket);
+                self.state.judged_counts.insert(judged_key.clone(), counts);
+                let observed = self.state.book.observe(
+                    &evaluation.findings,
+                    &evaluation.healthy,
+                    now,
+                    &self.config.alerts,
+                    &self.state.silences,
+                );
+                for mut effect in observed {
+                    if let (true, AlertEffect::Recovered { alert }) = (revised, &mut effect) {
+                        let why = "the provider revised the counts of its bucket";
+                        self.state.book.note_cleared(alert.id, why);
+                        alert.cleared_because = Some(why.to_string());
+                    }
+                    effects.push(effect);
+                }
             }
-            self.state.judged.insert(judged_key, bucket);
-            effects.extend(self.state.book.observe(
-                &evaluation.findings,
-                &evaluation.healthy,
-                now,
-                &self.config.alerts,
-                &self.state.silences,
-            ));
         }
+        effects.extend(
+            self.state
+                .book
+                .expire_unseen(Some(account), now, unseen_clear_after()),
+        );
         Ok(effects)
+    }
+
+    /// The buckets of one stream to judge now, oldest first, each with
+    /// whether it is a revision of a bucket judged before.
+    fn due(
+        &self,
+        judged_key: &str,
+        stream: &StreamKey,
+        samples: &[Sample],
+        settle: Duration,
+        now: DateTime<Utc>,
+    ) -> Vec<(DateTime<Utc>, bool)> {
+        let mine = || samples.iter().filter(|s| &s.stream == stream);
+        let Some(width) = mine()
+            .max_by_key(|s| s.bucket.start)
+            .map(|s| s.bucket.width)
+        else {
+            return Vec::new();
+        };
+        let mut complete: Vec<DateTime<Utc>> = mine()
+            .filter(|s| {
+                s.bucket.width == width && bucket_end(s.bucket.start, width) + settle <= now
+            })
+            .map(|s| s.bucket.start)
+            .collect();
+        complete.sort();
+        complete.dedup();
+        let Some(last) = self.state.judged.get(judged_key).copied() else {
+            return complete
+                .last()
+                .map(|b| vec![(*b, false)])
+                .unwrap_or_default();
+        };
+        let newer: Vec<(DateTime<Utc>, bool)> = complete
+            .iter()
+            .filter(|b| **b > last)
+            .map(|b| (*b, false))
+            .collect();
+        if !newer.is_empty() {
+            let skip = newer.len().saturating_sub(MAX_CATCH_UP);
+            return newer[skip..].to_vec();
+        }
+        let now_counts = mine()
+            .rfind(|s| s.bucket.start == last && s.bucket.width == width)
+            .map(|s| &s.counts);
+        match (now_counts, self.state.judged_counts.get(judged_key)) {
+            (Some(current), Some(before)) if current != before => vec![(last, true)],
+            _ => Vec::new(),
+        }
     }
 
     /// A feed going stale opens a `stale-feed` alert; recovering clears it.
@@ -228,5 +371,283 @@ impl AlertDesk {
         self.state
             .book
             .tick(now, &self.config.alerts, &self.state.silences)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chrono::{DurationRound, TimeZone};
+
+    use super::*;
+    use crate::alert::AlertView;
+    use crate::esp::sandbox::{self, Event, EventKind, Scenario};
+    use crate::store::PollState;
+
+    /// A history in memory: the desk only reads.
+    #[derive(Default)]
+    struct VecHistory(Mutex<Vec<(String, Sample)>>);
+
+    impl VecHistory {
+        fn put(&self, account: &str, samples: Vec<Sample>) {
+            let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            for sample in samples {
+                all.retain(|(a, s)| {
+                    !(a == account && s.stream == sample.stream && s.bucket == sample.bucket)
+                });
+                all.push((account.to_string(), sample));
+            }
+        }
+    }
+
+    impl MetricsHistory for VecHistory {
+        fn record_poll(&self, _: &str, _: &[Sample], _: &PollState) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn record_state(&self, _: &str, _: &PollState) -> Result<(), StoreError> {
+            Ok(())
+        }
+        fn poll_state(&self, _: &str) -> Result<Option<PollState>, StoreError> {
+            Ok(None)
+        }
+        fn series(
+            &self,
+            account: &str,
+            stream: &StreamKey,
+            since: DateTime<Utc>,
+        ) -> Result<Vec<Sample>, StoreError> {
+            let all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let mut out: Vec<Sample> = all
+                .iter()
+                .filter(|(a, s)| a == account && &s.stream == stream && s.bucket.start >= since)
+                .map(|(_, s)| s.clone())
+                .collect();
+            out.sort_by_key(|s| s.bucket.start);
+            Ok(out)
+        }
+        fn streams(&self) -> Result<Vec<(String, StreamKey)>, StoreError> {
+            let all = self.0.lock().unwrap_or_else(|p| p.into_inner());
+            let mut out: Vec<(String, StreamKey)> = all
+                .iter()
+                .map(|(a, s)| (a.clone(), s.stream.clone()))
+                .collect();
+            out.sort();
+            out.dedup();
+            Ok(out)
+        }
+    }
+
+    const ACCOUNT: &str = "acct";
+
+    fn welcome_only(mut scenario: Scenario) -> Scenario {
+        scenario.streams.retain(|s| s.key.as_str() == "tag:welcome");
+        scenario
+    }
+
+    /// A Tuesday 14:00 UTC, when the welcome series is busy.
+    fn afternoon() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 17, 14, 0, 0)
+            .single()
+            .unwrap_or_default()
+    }
+
+    fn desk() -> AlertDesk {
+        let mut config = AlertingConfig::default();
+        config.settle.insert(ACCOUNT.into(), Duration::zero());
+        AlertDesk::new(config)
+    }
+
+    /// Five weeks of the scenario up to `now`, polled at `now`.
+    fn polled(scenario: &Scenario, now: DateTime<Utc>) -> VecHistory {
+        let history = VecHistory::default();
+        let start = now - Duration::weeks(5);
+        history.put(
+            ACCOUNT,
+            sandbox::poll(ACCOUNT, scenario, start, now, now, None),
+        );
+        history
+    }
+
+    fn opened(effects: &[AlertEffect]) -> Vec<String> {
+        effects
+            .iter()
+            .filter_map(|e| match e {
+                AlertEffect::Open { alert } => Some(format!(
+                    "{} {}: {}",
+                    alert.key.metric, alert.key.kind, alert.finding.summary
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_bucket_polled_minutes_in_is_not_judged_as_a_drop() {
+        let scenario = welcome_only(Scenario::steady());
+        let now = afternoon() + Duration::minutes(5);
+        let history = polled(&scenario, now);
+        let mut desk = desk();
+        let effects = desk
+            .after_poll(&history, ACCOUNT, now)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(opened(&effects).is_empty(), "{:?}", opened(&effects));
+        assert_eq!(
+            desk.state.judged.get("acct/tag:welcome").copied(),
+            Some(afternoon() - Duration::hours(1)),
+            "the last complete hour was judged, not the one five minutes old"
+        );
+    }
+
+    #[test]
+    fn a_bucket_is_judged_only_once_its_settle_delay_has_passed() {
+        let scenario = welcome_only(Scenario::steady());
+        let now = afternoon() + Duration::minutes(10);
+        let history = polled(&scenario, now);
+        let mut config = AlertingConfig::default();
+        config.settle.insert(ACCOUNT.into(), Duration::minutes(20));
+        let mut desk = AlertDesk::new(config);
+        let _ = desk.after_poll(&history, ACCOUNT, now);
+        assert_eq!(
+            desk.state.judged.get("acct/tag:welcome").copied(),
+            Some(afternoon() - Duration::hours(2)),
+            "13:00 ended ten minutes ago and is still settling"
+        );
+        let _ = desk.after_poll(&history, ACCOUNT, afternoon() + Duration::minutes(20));
+        assert_eq!(
+            desk.state.judged.get("acct/tag:welcome").copied(),
+            Some(afternoon() - Duration::hours(1))
+        );
+    }
+
+    #[test]
+    fn every_newly_complete_bucket_is_judged_in_order_and_a_revision_is_judged_again() {
+        let mut scenario = welcome_only(Scenario::steady());
+        let history = polled(&scenario, afternoon());
+        let mut desk = desk();
+        let first = desk
+            .after_poll(&history, ACCOUNT, afternoon())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(opened(&first).is_empty(), "{:?}", opened(&first));
+
+        // Two hours pass; both are judged. Then the provider revises the
+        // newest one: late bounces arrive for it.
+        let later = afternoon() + Duration::hours(2);
+        history.put(
+            ACCOUNT,
+            sandbox::poll(ACCOUNT, &scenario, afternoon(), later, later, None),
+        );
+        let _ = desk.after_poll(&history, ACCOUNT, later);
+        assert_eq!(
+            desk.state.judged.get("acct/tag:welcome").copied(),
+            Some(later - Duration::hours(1))
+        );
+        scenario.events.push(Event {
+            stream: StreamKey::tag("welcome"),
+            start: later - Duration::hours(1),
+            end: Some(later),
+            kind: EventKind::BounceSpike {
+                hard_bounce_rate: 0.12,
+            },
+        });
+        let revised_at = later + Duration::minutes(10);
+        history.put(
+            ACCOUNT,
+            sandbox::poll(
+                ACCOUNT,
+                &scenario,
+                later - Duration::hours(1),
+                later,
+                revised_at,
+                None,
+            ),
+        );
+        let revision = desk
+            .after_poll(&history, ACCOUNT, revised_at)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let raised = opened(&revision);
+        assert!(
+            raised
+                .iter()
+                .any(|a| a.starts_with("bounce") && a.contains("revised by a later poll")),
+            "{raised:?}"
+        );
+        // Polled again unchanged: nothing new.
+        let again = desk
+            .after_poll(&history, ACCOUNT, revised_at + Duration::minutes(5))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(opened(&again).is_empty(), "{:?}", opened(&again));
+    }
+
+    #[test]
+    fn an_alert_no_longer_seen_clears_and_the_same_key_can_fire_again() {
+        let now = afternoon();
+        let mut scenario = welcome_only(Scenario::steady());
+        scenario.events.push(Event {
+            stream: StreamKey::tag("welcome"),
+            start: now - Duration::hours(1),
+            end: Some(now),
+            kind: EventKind::BounceSpike {
+                hard_bounce_rate: 0.12,
+            },
+        });
+        let history = polled(&scenario, now);
+        let mut desk = desk();
+        let effects = desk
+            .after_poll(&history, ACCOUNT, now)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            opened(&effects).iter().any(|a| a.starts_with("bounce")),
+            "{:?}",
+            opened(&effects)
+        );
+        // The stream then reports nothing for four days.
+        let quiet = now + Duration::days(4);
+        let effects = desk
+            .after_poll(&history, ACCOUNT, quiet)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cleared: Vec<&AlertView> = effects
+            .iter()
+            .filter_map(|e| match e {
+                AlertEffect::Recovered { alert } => Some(alert),
+                _ => None,
+            })
+            .collect();
+        assert!(!cleared.is_empty(), "{effects:?}");
+        assert!(cleared.iter().all(|a| a
+            .cleared_because
+            .as_deref()
+            .is_some_and(|w| w.contains("no longer seen"))));
+        assert!(desk.state.book.active().is_empty(), "nothing stays open");
+
+        // A new spike on the same stream opens a new alert.
+        let back = quiet.duration_trunc(Duration::hours(1)).unwrap_or(quiet);
+        scenario.events.push(Event {
+            stream: StreamKey::tag("welcome"),
+            start: back - Duration::hours(1),
+            end: Some(back),
+            kind: EventKind::BounceSpike {
+                hard_bounce_rate: 0.12,
+            },
+        });
+        history.put(
+            ACCOUNT,
+            sandbox::poll(
+                ACCOUNT,
+                &scenario,
+                back - Duration::weeks(5),
+                back,
+                back,
+                None,
+            ),
+        );
+        let effects = desk
+            .after_poll(&history, ACCOUNT, back)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            opened(&effects).iter().any(|a| a.starts_with("bounce")),
+            "{:?}",
+            opened(&effects)
+        );
     }
 }

@@ -141,7 +141,10 @@ pub fn details(view: &AlertView) -> String {
         lines.push(format!("incident: {incident}"));
     }
     if let Some(cleared) = view.cleared_at {
-        lines.push(format!("cleared at {}", timestamp(cleared)));
+        match &view.cleared_because {
+            Some(why) => lines.push(format!("cleared at {} ({why})", timestamp(cleared))),
+            None => lines.push(format!("cleared at {}", timestamp(cleared))),
+        }
     }
     lines.join("\n")
 }
@@ -151,7 +154,10 @@ pub fn effect_line(effect: &AlertEffect) -> String {
     match effect {
         AlertEffect::Open { alert } => headline(alert),
         AlertEffect::Update { alert } => format!("(edited) {}", headline(alert)),
-        AlertEffect::Recovered { alert } => format!("{} — back to normal", headline(alert)),
+        AlertEffect::Recovered { alert } => match &alert.cleared_because {
+            Some(why) => format!("{} — cleared: {why}", headline(alert)),
+            None => format!("{} — back to normal", headline(alert)),
+        },
         AlertEffect::Remind { alert } => {
             format!("⏰ reminder: alert #{} is not acknowledged", alert.id)
         }

@@ -44,7 +44,10 @@ impl<S: IncidentStore> Engine<S> {
     }
 
     fn wrap(effects: Vec<AlertEffect>) -> Vec<Effect> {
-        effects.into_iter().map(Effect::Alert).collect()
+        effects
+            .into_iter()
+            .map(|effect| Effect::Alert(Box::new(effect)))
+            .collect()
     }
 
     /// Runs detection on the account a poll just stored, and saves.
@@ -137,7 +140,7 @@ impl<S: IncidentStore> Engine<S> {
                 self.save_alerts()?;
                 Ok(public(
                     format!("alert #{id} acknowledged by {}", caller.actor),
-                    vec![Effect::Alert(AlertEffect::Update { alert: view })],
+                    vec![Effect::Alert(Box::new(AlertEffect::Update { alert: view }))],
                 ))
             }
             AlertCommand::Snooze { id, hours } => {
@@ -155,7 +158,7 @@ impl<S: IncidentStore> Engine<S> {
                         caller.actor,
                         timestamp(until)
                     ),
-                    vec![Effect::Alert(AlertEffect::Update { alert: view })],
+                    vec![Effect::Alert(Box::new(AlertEffect::Update { alert: view }))],
                 ))
             }
             AlertCommand::OpenIncident { id } => self.incident_from_alert(caller, id),
@@ -242,7 +245,9 @@ impl<S: IncidentStore> Engine<S> {
         outcome.reply.text = format!("{} (from alert #{id})", outcome.reply.text);
         outcome
             .effects
-            .push(Effect::Alert(AlertEffect::Update { alert: linked }));
+            .push(Effect::Alert(Box::new(AlertEffect::Update {
+                alert: linked,
+            })));
         Ok(outcome)
     }
 

@@ -55,7 +55,7 @@ pub enum Effect {
         stakeholders: bool,
     },
     /// An alert to post, edit, remind about or escalate.
-    Alert(AlertEffect),
+    Alert(Box<AlertEffect>),
 }
 
 /// What a command produced.

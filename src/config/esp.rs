@@ -52,6 +52,9 @@ pub struct EspConfig {
     pub timeout: Duration,
     pub schedule: Schedule,
     pub scenario: Option<SandboxScenario>,
+    /// How long after a bucket ends its counts are taken as final enough to
+    /// judge (late bounces and complaints keep arriving for a while).
+    pub settle: chrono::Duration,
 }
 
 impl EspConfig {
@@ -125,6 +128,7 @@ pub(super) struct RawEsp {
     timezone: Spanned<String>,
     window_hours: Option<Spanned<u64>>,
     timeout_seconds: Option<Spanned<u64>>,
+    settle_minutes: Option<Spanned<u64>>,
     scenario: Option<Spanned<String>>,
 }
 
@@ -362,6 +366,17 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
                 "must be between 1 and 600".into(),
             ));
         }
+        let settle_minutes = match &esp.settle_minutes {
+            None => provider.default_settle_minutes(),
+            Some(m) if *m.get_ref() <= 24 * 60 => *m.get_ref(),
+            Some(m) => {
+                return Err(at(
+                    m.span(),
+                    key("settle_minutes"),
+                    "must be between 0 and 1440 (a day)".into(),
+                ))
+            }
+        };
         let scenario = match (
             provider,
             esp.scenario
@@ -398,6 +413,7 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
             timeout: Duration::from_secs(timeout),
             schedule,
             scenario,
+            settle: chrono::Duration::minutes(settle_minutes as i64),
         });
     }
     Ok(accounts)

@@ -362,6 +362,11 @@ impl Config {
         config.esp = esp::accounts(raw.esp, &at)?;
         (config.poll, config.keep_history) = esp::poll_settings(raw.poll, &at)?;
         (config.alerting, config.quiet_windows) = alerts::alerting(raw.alerts, &at)?;
+        config.alerting.settle = config
+            .esp
+            .iter()
+            .map(|esp| (esp.name.clone(), esp.settle))
+            .collect();
         Ok(config)
     }
 

@@ -161,7 +161,7 @@ impl Poster {
                 text,
                 stakeholders,
             } => self.thread_post(&incident, &text, stakeholders).await,
-            Effect::Alert(alert) => self.alert(alert).await,
+            Effect::Alert(alert) => self.alert(*alert).await,
         }
     }
 

@@ -22,6 +22,19 @@ pub enum Provider {
 }
 
 impl Provider {
+    /// How long after a bucket ends its counts are final enough to judge,
+    /// unless the account sets `settle_minutes`. Bounces and complaints
+    /// trickle in after the send; the hourly APIs catch up within minutes,
+    /// the daily ones (SendGrid, Postmark) are judged well after midnight in
+    /// their own zone. The sandbox's counts are final at once.
+    pub fn default_settle_minutes(self) -> u64 {
+        match self {
+            Provider::Sandbox => 0,
+            Provider::SendGrid | Provider::Postmark => 60,
+            Provider::Mailgun | Provider::MailgunLegacy | Provider::SparkPost => 20,
+        }
+    }
+
     /// Every provider, in the order the configuration documents them.
     pub const ALL: [Provider; 6] = [
         Provider::SendGrid,

@@ -210,7 +210,10 @@ async fn unacknowledged_alerts_are_reminded_then_escalated_even_across_a_restart
         effect_names(&escalated)
     );
     let escalated_alert = escalated.iter().find_map(|e| match e {
-        Effect::Alert(AlertEffect::Escalate { alert }) => Some(alert.id),
+        Effect::Alert(effect) => match effect.as_ref() {
+            AlertEffect::Escalate { alert } => Some(alert.id),
+            _ => None,
+        },
         _ => None,
     });
     assert!(escalated_alert.is_some());
