@@ -982,6 +982,7 @@ mod tests {
             clicks_unique: Some(delivered / 30),
             complaints: Some(complaints),
             unsubscribes: Some(delivered / 1000),
+            delivered_derived: false,
         }
     }
 

@@ -209,13 +209,12 @@ const SENDGRID_CATEGORIES_PER_REQUEST: usize = 10;
 const MAILGUN_TIME_LIMIT: u64 = 1500;
 const MAILGUN_DIMENSION_LIMIT: u64 = 1000;
 /// The Metrics API metrics the Mailgun parser maps (reference §3.5).
-const MAILGUN_METRICS: [&str; 15] = [
+const MAILGUN_METRICS: [&str; 14] = [
     "accepted_outgoing_count",
     "sent_count",
     "delivered_count",
     "hard_bounces_count",
     "soft_bounces_count",
-    "temporary_failed_esp_block_count",
     "permanent_failed_esp_block_count",
     "temporary_failed_count",
     "suppressed_bounces_count",

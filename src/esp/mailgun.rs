@@ -61,10 +61,13 @@ const STYLE: CountStyle = CountStyle::NumberOrDigits;
 /// since the response does not echo the filter.
 ///
 /// Mapping (reference §3.5): `accepted_outgoing_count`→requested,
-/// `sent_count`→sent, `delivered_count`, `hard_bounces_count`,
-/// `soft_bounces_count`, `temporary_failed_esp_block_count +
-/// permanent_failed_esp_block_count`→blocked, `temporary_failed_count`
-/// →deferred, `suppressed_bounces_count + suppressed_unsubscribed_count +
+/// `sent_count`→sent, `delivered_count`, `hard_bounces_count`→bounce_hard,
+/// `permanent_failed_esp_block_count`→blocked, `soft_bounces_count −
+/// permanent_failed_esp_block_count`→bounce_soft (Mailgun's soft bounces
+/// include "blocklistings, or reputation issues", so without the
+/// subtraction every block would count twice in the bounce rate),
+/// `temporary_failed_count`→deferred (temporary ESP blocks are retried, so
+/// they are deferrals, not blocks), `suppressed_bounces_count + suppressed_unsubscribed_count +
 /// suppressed_complaints_count`→dropped, `unique_opened_count`,
 /// `unique_clicked_count`, `complained_count`, `unsubscribed_count`. A sum is
 /// `None` unless every part was requested.
@@ -94,10 +97,13 @@ pub fn parse_metrics(body: &[u8], scope: &StreamKey) -> Result<Vec<Sample>, Payl
 /// about).
 ///
 /// Mapping (reference §3.5): `accepted.outgoing`→requested,
-/// `delivered.total`→delivered, `failed.permanent.bounce`→bounce_hard (Mailgun
-/// does not split hard and soft here), `delivered.total +
-/// failed.permanent.bounce`→sent, `failed.temporary.espblock`→blocked,
-/// `failed.temporary.total`→deferred, the three
+/// `delivered.total`→delivered, `failed.permanent.bounce`→bounce_hard (this
+/// API does not split hard from soft bounces, nor permanent blocks from
+/// either: all permanent bounces count as hard, so the bounce rate is right
+/// and the hard/soft split is unknown), `delivered.total +
+/// failed.permanent.bounce`→sent, `failed.temporary.total`→deferred
+/// (`failed.temporary.espblock` is part of it, so blocked stays unknown
+/// rather than counting those twice), the three
 /// `failed.permanent.suppress-*`→dropped, `opened.unique`, `clicked.unique`,
 /// `complained.total`, `unsubscribed.total`.
 ///
@@ -246,14 +252,13 @@ fn metrics_dimensions(
 
 fn metrics_counts(metrics: &Map<String, Value>, site: &Site) -> Result<Counts, PayloadError> {
     let count = |key: &str| optional_count(metrics, key, STYLE, site, "metrics");
-    let blocked = sum_if_all_known(
-        &[
-            count("temporary_failed_esp_block_count")?,
-            count("permanent_failed_esp_block_count")?,
-        ],
-        site,
-        "metrics",
-    )?;
+    let blocked = count("permanent_failed_esp_block_count")?;
+    let soft_with_blocks = count("soft_bounces_count")?;
+    // Soft bounces net of the blocks inside them; unknown unless both are.
+    let bounce_soft = match (soft_with_blocks, blocked) {
+        (Some(soft), Some(blocked)) => Some(soft.saturating_sub(blocked)),
+        _ => None,
+    };
     let dropped = sum_if_all_known(
         &[
             count("suppressed_bounces_count")?,
@@ -268,7 +273,7 @@ fn metrics_counts(metrics: &Map<String, Value>, site: &Site) -> Result<Counts, P
         sent: count("sent_count")?,
         delivered: count("delivered_count")?,
         bounce_hard: count("hard_bounces_count")?,
-        bounce_soft: count("soft_bounces_count")?,
+        bounce_soft,
         blocked,
         deferred: count("temporary_failed_count")?,
         dropped,
@@ -277,6 +282,7 @@ fn metrics_counts(metrics: &Map<String, Value>, site: &Site) -> Result<Counts, P
         clicks_unique: count("unique_clicked_count")?,
         complaints: count("complained_count")?,
         unsubscribes: count("unsubscribed_count")?,
+        delivered_derived: false,
     })
 }
 
@@ -360,7 +366,7 @@ fn legacy_counts(entry: &Map<String, Value>, site: &Site) -> Result<Counts, Payl
         delivered: delivered_total,
         bounce_hard: bounced,
         bounce_soft: None,
-        blocked: legacy_count(temporary, "espblock", site, "failed.temporary")?,
+        blocked: None,
         deferred: legacy_count(temporary, "total", site, "failed.temporary")?,
         dropped: sum_if_all_known(
             &[
@@ -376,6 +382,7 @@ fn legacy_counts(entry: &Map<String, Value>, site: &Site) -> Result<Counts, Payl
         clicks_unique: legacy_count(clicked, "unique", site, "clicked")?,
         complaints: legacy_count(complained, "total", site, "complained")?,
         unsubscribes: legacy_count(unsubscribed, "total", site, "unsubscribed")?,
+        delivered_derived: false,
     })
 }
 
@@ -444,8 +451,11 @@ mod tests {
                     sent: Some(950),
                     delivered: Some(900),
                     bounce_hard: Some(20),
-                    bounce_soft: Some(10),
-                    blocked: Some(7), // 3 + 4
+                    // Mailgun's soft bounces include the blocks: 10 − 4.
+                    bounce_soft: Some(6),
+                    // Permanent ESP blocks only; the 3 temporary ones are
+                    // retried and counted in deferred.
+                    blocked: Some(4),
                     deferred: Some(70),
                     dropped: Some(18), // 5 + 6 + 7
                     opens_unique: Some(400),
@@ -453,6 +463,7 @@ mod tests {
                     clicks_unique: Some(80),
                     complaints: Some(1),
                     unsubscribes: Some(2),
+                    delivered_derived: false,
                 },
             }]
         );
@@ -470,6 +481,23 @@ mod tests {
         );
         assert_eq!(samples[0].counts.blocked, None);
         assert_eq!(samples[0].counts.dropped, None);
+        assert_eq!(samples[0].counts.bounce_soft, None);
+    }
+
+    #[test]
+    fn soft_bounces_are_net_of_blocks_and_never_negative() {
+        let body = br#"{"resolution":"hour","items":[{"dimensions":[{"dimension":"time","value":"Mon, 04 Mar 2024 13:00:00 +0000"}],
+            "metrics":{"soft_bounces_count":3,"permanent_failed_esp_block_count":5}}]}"#;
+        let samples = parse_metrics(body, &StreamKey::account()).expect("parses");
+        assert_eq!(samples[0].counts.bounce_soft, Some(0));
+        assert_eq!(samples[0].counts.blocked, Some(5));
+        let body = br#"{"resolution":"hour","items":[{"dimensions":[{"dimension":"time","value":"Mon, 04 Mar 2024 13:00:00 +0000"}],
+            "metrics":{"soft_bounces_count":3}}]}"#;
+        let samples = parse_metrics(body, &StreamKey::account()).expect("parses");
+        assert_eq!(
+            samples[0].counts.bounce_soft, None,
+            "blocks unknown, so soft unknown"
+        );
     }
 
     #[test]
@@ -499,7 +527,7 @@ mod tests {
                     delivered: Some(20),  // delivered.total
                     bounce_hard: Some(4), // failed.permanent.bounce
                     bounce_soft: None,    // not split in the v3 stats
-                    blocked: Some(1),     // failed.temporary.espblock
+                    blocked: None,        // failed.temporary.espblock is inside deferred
                     deferred: Some(1),    // failed.temporary.total
                     dropped: Some(6),     // suppress-bounce 1 + -unsubscribe 2 + -complaint 3
                     opens_unique: None,   // `opened` not requested
@@ -507,6 +535,7 @@ mod tests {
                     clicks_unique: None,
                     complaints: None,
                     unsubscribes: None,
+                    delivered_derived: false,
                 },
             }]
         );
@@ -579,9 +608,9 @@ mod tests {
         let error = parse_legacy_stats_total(wrong_group, &StreamKey::account()).unwrap_err();
         assert_eq!(error.field.as_deref(), Some("failed"));
 
-        let negative = br#"{"resolution":"day","stats":[{"time":"Tue, 14 Feb 2012 00:00:00 UTC","failed":{"temporary":{"espblock":-1}}}]}"#;
+        let negative = br#"{"resolution":"day","stats":[{"time":"Tue, 14 Feb 2012 00:00:00 UTC","failed":{"temporary":{"total":-1}}}]}"#;
         let error = parse_legacy_stats_total(negative, &StreamKey::account()).unwrap_err();
-        assert_eq!(error.field.as_deref(), Some("failed.temporary.espblock"));
+        assert_eq!(error.field.as_deref(), Some("failed.temporary.total"));
 
         let no_tag = br#"{"resolution":"day","stats":[]}"#;
         let error = parse_legacy_tag_stats(no_tag).unwrap_err();

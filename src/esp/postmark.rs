@@ -21,10 +21,15 @@
 //!   sub-endpoint the caller did not fetch leaves its counts `None`, and a day
 //!   that no fetched list mentions gives no sample at all.
 //!
-//! Postmark does not report deliveries (`delivered` is always `None`; the
-//! reference's `Sent − Bounced` is an approximation the caller may make
-//! explicitly) or unsubscribes, so rates over `delivered` are unavailable
-//! from Postmark stats alone.
+//! Postmark does not report deliveries or unsubscribes. Without delivered,
+//! complaint, open and click rates could not be computed at all, so each
+//! day's delivered is **derived** as `Sent − HardBounce − SoftBounce`
+//! (saturating; the reference's `Sent − Bounced`, with only the bounce
+//! types that are delivery failures: `Transient` is a delay, not a failure)
+//! and marked [`Counts::delivered_derived`]. It is `None` unless both the
+//! sends and the bounces were fetched. Postmark's stats do not split blocks
+//! from soft bounces (`SoftBounce` may include them), so `blocked` is
+//! unknown for Postmark.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -191,6 +196,8 @@ pub fn merge_outbound_days(
                 bounce_hard: on_day(&bounces, day, 0),
                 bounce_soft: on_day(&bounces, day, 1),
                 deferred: on_day(&bounces, day, 2),
+                delivered: derived_delivered(&sends, &bounces, day),
+                delivered_derived: sends.is_some() && bounces.is_some(),
                 complaints: on_day(&spam, day, 0),
                 opens_unique: on_day(&opens, day, 0),
                 clicks_unique: on_day(&clicks, day, 0),
@@ -198,6 +205,18 @@ pub fn merge_outbound_days(
             },
         })
         .collect())
+}
+
+/// `Sent − HardBounce − SoftBounce` on `day` (see the module documentation).
+fn derived_delivered(
+    sends: &Option<DayCounts>,
+    bounces: &Option<DayCounts>,
+    day: NaiveDate,
+) -> Option<u64> {
+    let sent = on_day(sends, day, 0)?;
+    let hard = on_day(bounces, day, 0)?;
+    let soft = on_day(bounces, day, 1)?;
+    Some(sent.saturating_sub(hard).saturating_sub(soft))
 }
 
 /// One sub-endpoint's counts, by day, in the order of the fields asked for.
@@ -364,6 +383,9 @@ mod tests {
             bucket: day_bucket(date(year, month, day_of_month)),
             counts: Counts {
                 sent: Some(sent),
+                // Derived: sent − hard − soft bounces, and none bounced.
+                delivered: Some(sent),
+                delivered_derived: true,
                 // `{"Days":[]}`: bounces were fetched and there were none.
                 bounce_hard: Some(0),
                 bounce_soft: Some(0),
@@ -404,6 +426,8 @@ mod tests {
             samples[0].counts,
             Counts {
                 sent: Some(100),
+                delivered: Some(97),
+                delivered_derived: true,
                 bounce_hard: Some(3),
                 bounce_soft: Some(0),
                 deferred: Some(0),
@@ -416,6 +440,8 @@ mod tests {
             samples[1].counts,
             Counts {
                 sent: Some(50),
+                delivered: Some(50),
+                delivered_derived: true,
                 bounce_hard: Some(0),
                 bounce_soft: Some(0),
                 deferred: Some(0),

@@ -215,6 +215,7 @@ fn hour_counts(
         clicks_unique: Some(around(&mut rng, delivered as f64, 0.032 * engagement, 0.2)),
         complaints: Some(around(&mut rng, delivered as f64, 0.0002, 1.0)),
         unsubscribes: Some(around(&mut rng, delivered as f64, 0.0015, 0.5)),
+        delivered_derived: false,
     }
 }
 
@@ -318,6 +319,7 @@ fn pro_rata(full: &Counts, fraction: f64) -> Counts {
         clicks_unique: part(full.clicks_unique),
         complaints: part(full.complaints),
         unsubscribes: part(full.unsubscribes),
+        delivered_derived: full.delivered_derived,
     }
 }
 

@@ -234,6 +234,7 @@ fn metrics_counts(
         clicks_unique: count("unique_clicks")?,
         complaints: count("spam_reports")?,
         unsubscribes: count("unsubscribes")?,
+        delivered_derived: false,
     })
 }
 
@@ -264,6 +265,7 @@ mod tests {
             clicks_unique: Some(0),
             complaints: Some(0),
             unsubscribes: Some(0),
+            delivered_derived: false,
         }
     }
 
@@ -349,6 +351,7 @@ mod tests {
                 clicks_unique: Some(50),
                 complaints: Some(4),
                 unsubscribes: Some(6),
+                delivered_derived: false,
             }
         );
     }

@@ -153,6 +153,7 @@ fn counts(result: &Map<String, Value>, site: &Site) -> Result<Counts, PayloadErr
         clicks_unique: count("count_unique_clicked")?,
         complaints: count("count_spam_complaint")?,
         unsubscribes: count("count_unsubscribe")?,
+        delivered_derived: false,
     })
 }
 
@@ -201,6 +202,7 @@ mod tests {
                     clicks_unique: Some(9_123),
                     complaints: Some(3),
                     unsubscribes: Some(1),
+                    delivered_derived: false,
                 },
             }]
         );

@@ -137,6 +137,11 @@ pub struct Counts {
     pub complaints: Option<u64>,
     /// Unsubscribe events.
     pub unsubscribes: Option<u64>,
+    /// `delivered` was not reported by the provider but derived by mailcall
+    /// from what it does report (Postmark: sent − hard − soft bounces), so
+    /// displays can say so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub delivered_derived: bool,
 }
 
 impl Counts {
@@ -245,6 +250,7 @@ mod tests {
             clicks_unique: Some(70),
             complaints: Some(7),
             unsubscribes: Some(14),
+            delivered_derived: false,
         };
         let rates = counts.rates();
         assert!(close(rates.delivery, 0.875)); // 700 / 800

@@ -385,6 +385,7 @@ fn sendgrid_zero_counts() -> Counts {
         clicks_unique: Some(0),
         complaints: Some(0),
         unsubscribes: Some(0),
+        delivered_derived: false,
     }
 }
 
@@ -662,13 +663,12 @@ async fn a_rate_limit_is_reported_not_retried_and_the_next_call_succeeds() {
 // ---------------------------------------------------------------------------
 // Mailgun.
 
-const MAILGUN_MAPPED_METRICS: [&str; 15] = [
+const MAILGUN_MAPPED_METRICS: [&str; 14] = [
     "accepted_outgoing_count",
     "sent_count",
     "delivered_count",
     "hard_bounces_count",
     "soft_bounces_count",
-    "temporary_failed_esp_block_count",
     "permanent_failed_esp_block_count",
     "temporary_failed_count",
     "suppressed_bounces_count",
@@ -913,6 +913,9 @@ fn postmark_day(year: i32, month: u32, day: u32, sent: u64, opens_unique: u64) -
         },
         counts: Counts {
             sent: Some(sent),
+            // Postmark reports no deliveries: sent − hard − soft bounces.
+            delivered: Some(sent),
+            delivered_derived: true,
             bounce_hard: Some(0),
             bounce_soft: Some(0),
             deferred: Some(0),
@@ -1085,6 +1088,7 @@ async fn sparkpost_time_series_normalises_from_the_documented_request() {
                     clicks_unique: Some(9_123), // count_unique_clicked
                     complaints: Some(3),        // count_spam_complaint
                     unsubscribes: Some(1),      // count_unsubscribe
+                    delivered_derived: false,
                 },
             }],
             requests: 1,
