@@ -306,11 +306,13 @@ pub fn demo(options: &DemoOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Alerting as the demo runs it: the defaults, with a minimum volume that
-/// suits the sandbox's hourly buckets (a few hundred messages at night).
+/// Alerting as the demo runs it: the shipped defaults, with the sandbox's
+/// counts final as soon as its hour ends.
 fn demo_alerting() -> crate::alerting::AlertingConfig {
     let mut config = crate::alerting::AlertingConfig::default();
-    config.detector.min_volume = 50;
+    config
+        .settle
+        .insert("demo-esp".into(), chrono::Duration::zero());
     config
 }
 

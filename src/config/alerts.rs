@@ -3,7 +3,7 @@
 //!
 //! ```toml
 //! [alerts]
-//! min_volume = 500               # least volume behind a rate before it is judged
+//! min_volume = 200               # least volume behind a judged rate (pooled over hours if need be)
 //! clear_after = 3                # healthy buckets before an alert clears
 //! remind_minutes = { critical = 15, warning = 60 }
 //! escalate_minutes = { critical = 45, warning = 240 }

@@ -63,6 +63,47 @@ impl<'a> StreamHistory<'a> {
         })
     }
 
+    /// One bucket's length, for widths with a fixed one (not months).
+    pub(crate) fn step(&self) -> Option<Duration> {
+        match self.width {
+            BucketWidth::Hour => Some(Duration::hours(1)),
+            BucketWidth::Day => Some(Duration::days(1)),
+            BucketWidth::Week => Some(Duration::days(7)),
+            BucketWidth::Month => None,
+        }
+    }
+
+    /// The counts of the `span` buckets ending with the one that starts at
+    /// `end` (that bucket and the `span - 1` before it), summed over those
+    /// present; `None` when none is. A span of 1 is the bucket itself.
+    /// Months only pool a span of 1.
+    pub(crate) fn pooled(&self, end: DateTime<Utc>, span: usize) -> Option<Counts> {
+        let step = match (self.step(), span) {
+            (_, 0) => return None,
+            (_, 1) => return self.by_start.get(&end).map(|c| (*c).clone()),
+            (Some(step), _) => step,
+            (None, _) => return None,
+        };
+        let from = end.checked_sub_signed(step.checked_mul(span as i32 - 1)?)?;
+        self.by_start
+            .range(from..=end)
+            .map(|(_, c)| *c)
+            .fold(None, |sum: Option<Counts>, c| {
+                Some(sum.map_or_else(|| c.clone(), |s| s.plus(c)))
+            })
+    }
+
+    /// [`StreamHistory::pooled`] over `span` buckets in each of up to
+    /// `count` earlier periods of `period` (a week for the weekly slot, a
+    /// day for the daily one), newest first, only those with data.
+    pub(crate) fn pooled_slot(&self, period: Duration, count: usize, span: usize) -> Vec<Counts> {
+        (1..=count.min(MAX_BASELINE_WEEKS * 7) as i32)
+            .filter_map(|k| period.checked_mul(k))
+            .filter_map(|back| self.start.checked_sub_signed(back))
+            .filter_map(|at| self.pooled(at, span))
+            .collect()
+    }
+
     /// `start - days`, or `None` at the edge of representable time.
     fn days_before(&self, days: i64) -> Option<DateTime<Utc>> {
         self.start.checked_sub_signed(Duration::try_days(days)?)

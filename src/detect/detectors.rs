@@ -70,7 +70,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::baseline::StreamHistory;
@@ -126,11 +126,24 @@ pub struct DetectorSettings {
     pub engagement_fraction: f64,
 }
 
-/// The least volume behind a rate before it is judged, by default: the
-/// reference's minimum-volume guard (§11, rule 6).
-pub const DEFAULT_MIN_VOLUME: u64 = 500;
+/// The least volume behind a judged rate, by default. A bucket with less is
+/// pooled with the buckets before it until it has this much (see
+/// `Judge::view`), and the significance test decides from there, so the gate
+/// only keeps a handful of messages from passing for a rate. (The
+/// reference's guard of 500 per bucket left a welcome series sending 150 an
+/// hour blind.)
+pub const DEFAULT_MIN_VOLUME: u64 = 200;
 /// The fewest slot points (past weeks present) a baseline needs.
 pub const MIN_BASELINE_POINTS: usize = 2;
+/// Cold start: with fewer than [`MIN_BASELINE_POINTS`] weeks of the slot, a
+/// rate is compared with the same hour (daily buckets: the same span) on up
+/// to [`COLD_START_DAYS`] previous days, once at least this many exist. The
+/// daily cycle is respected from the third day; the weekly one from the
+/// third week. Volumes wait for the weekly slot: weekends move them far
+/// more than they move rates.
+pub const COLD_START_MIN_DAYS: usize = 3;
+/// See [`COLD_START_MIN_DAYS`].
+pub const COLD_START_DAYS: usize = 7;
 /// The least relative week-to-week spread assumed for any rate or volume:
 /// rates never repeat to better than ±15% from week to week, whatever four
 /// points happen to say.
@@ -258,15 +271,22 @@ pub fn evaluate(
         judge.volume_spike(),
     );
     for spec in &RATES {
-        let baseline = judge.rate_baseline(spec);
-        let hard = judge.hard_limit(spec, baseline.as_ref());
-        let engagement = judge.engagement(spec, baseline.as_ref());
-        let explained =
-            matches!(hard, Verdict::Found(_)) || matches!(engagement, Verdict::Found(_));
-        let deviation = if explained {
-            Verdict::NotJudged
-        } else {
-            judge.baseline(spec, baseline.as_ref())
+        let view = judge.view(spec);
+        let (hard, engagement, deviation) = match &view {
+            None => (Verdict::NotJudged, Verdict::NotJudged, Verdict::NotJudged),
+            Some(view) => {
+                let baseline = judge.rate_baseline(spec, view);
+                let hard = judge.hard_limit(spec, view, baseline.as_ref());
+                let engagement = judge.engagement(spec, view, baseline.as_ref());
+                let explained =
+                    matches!(hard, Verdict::Found(_)) || matches!(engagement, Verdict::Found(_));
+                let deviation = if explained {
+                    Verdict::NotJudged
+                } else {
+                    judge.baseline(spec, view, baseline.as_ref())
+                };
+                (hard, engagement, deviation)
+            }
         };
         out.record(&judge, spec.metric, AnomalyKind::HardLimit, hard);
         out.record(
@@ -474,6 +494,37 @@ fn observe(spec: &RateSpec, counts: &Counts) -> Option<Observation> {
     (n > 0).then_some(Observation { x, n })
 }
 
+/// How many buckets a rate may pool, fewest first, when one bucket holds
+/// too little volume for its rate to mean anything: an hourly stream up to a
+/// day, a daily one up to a week. See [`Judge::view`].
+fn spans(width: BucketWidth) -> &'static [usize] {
+    match width {
+        BucketWidth::Hour => &[1, 3, 6, 12, 24],
+        BucketWidth::Day => &[1, 3, 7],
+        BucketWidth::Week | BucketWidth::Month => &[1],
+    }
+}
+
+/// Which past a baseline is read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reference {
+    /// The same weekday and hour in previous weeks (the normal case).
+    Weekly,
+    /// The same hour on previous days: a new stream's first weeks
+    /// (cold start), before two weeks of the weekly slot exist.
+    Daily,
+}
+
+/// What a rate detector looks at: the judged counts, pooled over `span`
+/// buckets ending with the judged one, and the same span in the baseline's
+/// past periods.
+struct View {
+    span: usize,
+    current: Counts,
+    slot: Vec<Counts>,
+    reference: Reference,
+}
+
 /// What the slot says about one rate.
 struct RateBaseline {
     /// Median of the slot's rates.
@@ -515,26 +566,105 @@ impl Judge<'_> {
         self.settings.significance
     }
 
-    /// "usually 0.7% at this hour (4 weeks)".
+    /// "usually 0.7% at this hour (4 weeks)": the weekly slot of one bucket.
     fn usual(&self, figure: &str, points: usize) -> String {
-        let (place, unit) = match self.history.width {
-            BucketWidth::Hour => ("at this hour", "week"),
-            BucketWidth::Day => ("on this weekday", "week"),
-            BucketWidth::Week => ("in recent weeks", "week"),
-            BucketWidth::Month => ("in recent months", "month"),
+        self.usual_in(figure, points, 1, Reference::Weekly)
+    }
+
+    /// "usually 0.7% over the same 6 hours (3 days)": any view.
+    fn usual_in(&self, figure: &str, points: usize, span: usize, reference: Reference) -> String {
+        let unit = match (reference, self.history.width) {
+            (Reference::Daily, _) => "day",
+            (Reference::Weekly, BucketWidth::Month) => "month",
+            (Reference::Weekly, _) => "week",
+        };
+        let place = match (self.history.width, reference, span) {
+            (BucketWidth::Hour, _, 1) => "at this hour".to_string(),
+            (BucketWidth::Hour, _, n) => format!("over the same {n} hours"),
+            (BucketWidth::Day, Reference::Weekly, 1) => "on this weekday".to_string(),
+            (BucketWidth::Day, Reference::Daily, 1) => "on recent days".to_string(),
+            (BucketWidth::Day, _, n) => format!("over the same {n} days"),
+            (BucketWidth::Week, _, _) => "in recent weeks".to_string(),
+            (BucketWidth::Month, _, _) => "in recent months".to_string(),
         };
         let plural = if points == 1 { "" } else { "s" };
         format!("usually {figure} {place} ({points} {unit}{plural})")
     }
 
-    fn rate_baseline(&self, spec: &RateSpec) -> Option<RateBaseline> {
-        let slot: Vec<Observation> = self
-            .history
-            .slot(self.weeks())
-            .into_iter()
-            .filter_map(|c| observe(spec, c))
-            .collect();
-        if slot.len() < self.min_points() {
+    /// " over the last 6 hours" for a pooled view, "" for one bucket.
+    fn over(&self, view: &View) -> String {
+        match (view.span, self.history.width) {
+            (1, _) => String::new(),
+            (n, BucketWidth::Hour) => format!(" over the last {n} hours"),
+            (n, _) => format!(" over the last {n} days"),
+        }
+    }
+
+    /// What `spec` is judged on: the judged bucket alone when it holds
+    /// `min_volume` (sent or delivered, as the rate's denominator), else the
+    /// fewest buckets ending with it that together do (see [`spans`]), so a
+    /// stream sending 30 an hour still has its bounce rate judged over the
+    /// last few hours instead of never. The baseline is the same span in
+    /// the previous weeks, or, for a stream with less than two weeks of
+    /// history, in the previous days (at least [`COLD_START_MIN_DAYS`]).
+    /// `None` when even the longest span holds too little.
+    fn view(&self, spec: &RateSpec) -> Option<View> {
+        let floor = self.settings.min_volume.max(1);
+        let start = self.history.start;
+        let (span, current) = spans(self.history.width).iter().find_map(|&span| {
+            let counts = self.history.pooled(start, span)?;
+            let n = (spec.denominator)(&counts)?;
+            (n >= floor).then_some((span, counts))
+        })?;
+        let usable = |slot: Vec<Counts>| -> Vec<Counts> {
+            slot.into_iter()
+                .filter(|c| observe(spec, c).is_some())
+                .collect()
+        };
+        let weekly = match self.history.width {
+            BucketWidth::Month => usable(
+                self.history
+                    .slot(self.weeks())
+                    .into_iter()
+                    .cloned()
+                    .collect(),
+            ),
+            _ => usable(
+                self.history
+                    .pooled_slot(Duration::days(7), self.weeks(), span),
+            ),
+        };
+        if weekly.len() < self.min_points()
+            && matches!(self.history.width, BucketWidth::Hour | BucketWidth::Day)
+        {
+            let daily = usable(
+                self.history
+                    .pooled_slot(Duration::days(1), COLD_START_DAYS, span),
+            );
+            if daily.len() >= COLD_START_MIN_DAYS {
+                return Some(View {
+                    span,
+                    current,
+                    slot: daily,
+                    reference: Reference::Daily,
+                });
+            }
+        }
+        Some(View {
+            span,
+            current,
+            slot: weekly,
+            reference: Reference::Weekly,
+        })
+    }
+
+    fn rate_baseline(&self, spec: &RateSpec, view: &View) -> Option<RateBaseline> {
+        let slot: Vec<Observation> = view.slot.iter().filter_map(|c| observe(spec, c)).collect();
+        let needed = match view.reference {
+            Reference::Weekly => self.min_points(),
+            Reference::Daily => COLD_START_MIN_DAYS,
+        };
+        if slot.len() < needed {
             return None;
         }
         let mut rates: Vec<f64> = slot.iter().map(|o| o.rate()).collect();
@@ -543,14 +673,19 @@ impl Judge<'_> {
         let usual_volume = stats::median_in_place(&mut volumes)?;
         let pooled = slot.iter().map(|o| o.n).fold(0u64, u64::saturating_add);
         let floor = self.settings.min_volume.max(1);
-        let mut window: Vec<f64> = self
-            .history
-            .window(self.weeks())
-            .into_iter()
-            .filter_map(|c| observe(spec, c))
-            .filter(|o| o.n >= floor)
-            .map(|o| o.rate())
-            .collect();
+        // The spread is measured over every bucket of the window when the
+        // view is one bucket; a pooled view is measured on its own slot.
+        let mut window: Vec<f64> = if view.span == 1 {
+            self.history
+                .window(self.weeks())
+                .into_iter()
+                .filter_map(|c| observe(spec, c))
+                .filter(|o| o.n >= floor)
+                .map(|o| o.rate())
+                .collect()
+        } else {
+            Vec::new()
+        };
         let measured = if window.len() >= MIN_SPREAD_POINTS {
             relative_spread(&mut window)
         } else {
@@ -565,19 +700,19 @@ impl Judge<'_> {
         })
     }
 
-    /// The current observation of `spec`, if it has enough volume to judge.
-    fn judged_observation(&self, spec: &RateSpec) -> Option<Observation> {
-        observe(spec, self.history.current).filter(|o| o.n >= self.settings.min_volume)
+    /// "usually 0.7% at this hour (4 weeks)" for a rate baseline of `view`.
+    fn usual_rate(&self, base: &RateBaseline, view: &View) -> String {
+        self.usual_in(&pct(base.rate), base.points, view.span, view.reference)
     }
 
-    fn hard_limit(&self, spec: &RateSpec, baseline: Option<&RateBaseline>) -> Verdict {
+    fn hard_limit(&self, spec: &RateSpec, view: &View, baseline: Option<&RateBaseline>) -> Verdict {
         if !spec.up {
             return Verdict::NotJudged;
         }
         let Some(limits) = self.settings.limits.get(&spec.metric) else {
             return Verdict::NotJudged;
         };
-        let Some(obs) = self.judged_observation(spec) else {
+        let Some(obs) = observe(spec, &view.current) else {
             return Verdict::NotJudged;
         };
         let rate = obs.rate();
@@ -606,15 +741,16 @@ impl Judge<'_> {
             )
         };
         let usual = match baseline {
-            Some(b) => self.usual(&pct(b.rate), b.points),
+            Some(b) => self.usual_rate(b, view),
             None => "no baseline yet".to_string(),
         };
         let summary = format!(
-            "{} {} of {} {}; {usual}; {line}",
+            "{} {} of {} {}{}; {usual}; {line}",
             spec.noun,
             pct(rate),
             thousands(obs.n),
-            spec.per
+            spec.per,
+            self.over(view),
         );
         let warning = limits.warning.max(f64::MIN_POSITIVE);
         Verdict::Found(Draft {
@@ -628,8 +764,8 @@ impl Judge<'_> {
         })
     }
 
-    fn baseline(&self, spec: &RateSpec, baseline: Option<&RateBaseline>) -> Verdict {
-        let (Some(obs), Some(base)) = (self.judged_observation(spec), baseline) else {
+    fn baseline(&self, spec: &RateSpec, view: &View, baseline: Option<&RateBaseline>) -> Verdict {
+        let (Some(obs), Some(base)) = (observe(spec, &view.current), baseline) else {
             return Verdict::NotJudged;
         };
         // Up: never less than one event over the slot's pooled volume.
@@ -660,12 +796,13 @@ impl Judge<'_> {
         };
         let direction = if spec.up { "above" } else { "below" };
         let summary = format!(
-            "{} {} of {} {}; {}; {:.1}σ {direction} usual (alert at {}σ)",
+            "{} {} of {} {}{}; {}; {:.1}σ {direction} usual (alert at {}σ)",
             spec.noun,
             pct(rate),
             thousands(obs.n),
             spec.per,
-            self.usual(&pct(base.rate), base.points),
+            self.over(view),
+            self.usual_rate(base, view),
             z,
             trim(self.significance(), 2),
         );
@@ -680,11 +817,11 @@ impl Judge<'_> {
         })
     }
 
-    fn engagement(&self, spec: &RateSpec, baseline: Option<&RateBaseline>) -> Verdict {
+    fn engagement(&self, spec: &RateSpec, view: &View, baseline: Option<&RateBaseline>) -> Verdict {
         if spec.up {
             return Verdict::NotJudged;
         }
-        let (Some(obs), Some(base)) = (self.judged_observation(spec), baseline) else {
+        let (Some(obs), Some(base)) = (observe(spec, &view.current), baseline) else {
             return Verdict::NotJudged;
         };
         let (low, high) = DELIVERED_NORMAL_RANGE;
@@ -712,12 +849,13 @@ impl Judge<'_> {
             Level::Warning
         };
         let summary = format!(
-            "{} {} of {} {}; {}; alert below {} of usual ({})",
+            "{} {} of {} {}{}; {}; alert below {} of usual ({})",
             spec.noun,
             pct(rate),
             thousands(obs.n),
             spec.per,
-            self.usual(&pct(base.rate), base.points),
+            self.over(view),
+            self.usual_rate(base, view),
             pct(self.settings.engagement_fraction),
             pct(line),
         );
@@ -943,7 +1081,7 @@ pub(crate) fn thousands(n: u64) -> String {
 mod tests {
     use super::*;
     use crate::metrics::{Bucket, Rates};
-    use chrono::Duration;
+    use chrono::{Duration, Timelike};
 
     /// Wednesday 2026-11-18 13:00 UTC.
     fn judged_at() -> DateTime<Utc> {
@@ -1356,13 +1494,13 @@ mod tests {
     #[test]
     fn volume_spike_needs_volume_and_a_baseline() {
         let settings = DetectorSettings::default();
-        // A trickle of 40 that jumps to 400: ten times, but under the
-        // minimum volume, so not judged either way.
+        // A trickle of 40 that jumps to 150: almost four times, but under
+        // the minimum volume, so not judged either way.
         let trickle = || counts(40, 0, 0);
         let small = run(
             &slot_history(
                 [trickle(), trickle(), trickle(), trickle()],
-                counts(400, 2, 0),
+                counts(150, 1, 0),
             ),
             &settings,
         );
@@ -1542,5 +1680,115 @@ mod tests {
         assert_eq!(thousands(1_204), "1,204");
         assert_eq!(thousands(40_000), "40,000");
         assert_eq!(thousands(1_234_567), "1,234,567");
+    }
+
+    /// Every hour of the `days` days before the judged bucket with `past`,
+    /// then the judged bucket with `now`.
+    fn hourly_history(days: i64, past: impl Fn(i64) -> Counts, now: Counts) -> Vec<Sample> {
+        let mut samples: Vec<Sample> = (1..=days * 24)
+            .rev()
+            .map(|h| sample(judged_at() - Duration::hours(h), past(h)))
+            .collect();
+        samples.push(sample(judged_at(), now));
+        samples
+    }
+
+    #[test]
+    fn a_low_volume_stream_is_judged_over_pooled_hours() {
+        // 150 an hour, 1 bounce each: below the minimum volume of 200 one
+        // hour at a time. A twelve-fold bounce spike in the judged hour is
+        // still found, over the last 3 hours.
+        let samples = hourly_history(35, |_| counts(150, 1, 0), counts(150, 12, 0));
+        let evaluation = run(&samples, &DetectorSettings::default());
+        let bounce: Vec<&Finding> = evaluation
+            .findings
+            .iter()
+            .filter(|f| f.key.metric == Metric::Bounce)
+            .collect();
+        assert_eq!(bounce.len(), 1, "{:?}", kinds(&evaluation));
+        assert!(
+            bounce[0]
+                .summary
+                .contains("of 450 sent over the last 3 hours"),
+            "{}",
+            bounce[0].summary
+        );
+        assert!(
+            bounce[0]
+                .summary
+                .contains("over the same 3 hours (4 weeks)"),
+            "{}",
+            bounce[0].summary
+        );
+        // The same stream without the spike: judged, and healthy.
+        let calm = hourly_history(35, |_| counts(150, 1, 0), counts(150, 1, 0));
+        let evaluation = run(&calm, &DetectorSettings::default());
+        assert_eq!(kinds(&evaluation), []);
+        assert!(healthy(&evaluation, Metric::Bounce, AnomalyKind::Baseline));
+    }
+
+    #[test]
+    fn too_little_volume_even_over_a_day_is_not_judged() {
+        let samples = hourly_history(35, |_| counts(5, 0, 0), counts(5, 3, 0));
+        let evaluation = run(&samples, &DetectorSettings::default());
+        assert!(
+            evaluation
+                .findings
+                .iter()
+                .all(|f| f.key.metric == Metric::Volume),
+            "{:?}",
+            kinds(&evaluation)
+        );
+        assert!(!healthy(&evaluation, Metric::Bounce, AnomalyKind::Baseline));
+    }
+
+    #[test]
+    fn a_new_stream_gets_a_daily_cycle_baseline_from_its_third_day() {
+        // Four days of history with a strong daily cycle in the bounce rate
+        // (nights bounce 2%, days 0.5%): judged against the same hour on
+        // previous days, the cycle itself raises nothing.
+        let settings = DetectorSettings {
+            limits: BTreeMap::new(),
+            ..DetectorSettings::default()
+        };
+        let cycle = |h: i64| {
+            let hour = (judged_at() - Duration::hours(h)).hour();
+            if hour < 6 {
+                counts(1_000, 20, 0)
+            } else {
+                counts(1_000, 5, 0)
+            }
+        };
+        let calm = hourly_history(4, cycle, counts(1_000, 5, 0));
+        let evaluation = run(&calm, &settings);
+        assert_eq!(kinds(&evaluation), []);
+        assert!(healthy(&evaluation, Metric::Bounce, AnomalyKind::Baseline));
+        // A spike at 13:00 is found, and says how much history it stands on.
+        let spiked = hourly_history(4, cycle, counts(1_000, 60, 0));
+        let evaluation = run(&spiked, &settings);
+        let found: Vec<&Finding> = evaluation
+            .findings
+            .iter()
+            .filter(|f| f.key.metric == Metric::Bounce)
+            .collect();
+        assert_eq!(found.len(), 1, "{:?}", kinds(&evaluation));
+        assert!(
+            found[0]
+                .summary
+                .contains("usually 0.5% at this hour (4 days)"),
+            "{}",
+            found[0].summary
+        );
+        // Two days are not enough.
+        let young = hourly_history(2, cycle, counts(1_000, 60, 0));
+        let evaluation = run(&young, &settings);
+        assert!(
+            !evaluation
+                .findings
+                .iter()
+                .any(|f| f.key.kind == AnomalyKind::Baseline),
+            "{:?}",
+            kinds(&evaluation)
+        );
     }
 }

@@ -149,6 +149,32 @@ impl Counts {
     pub fn rates(&self) -> Rates {
         Rates::from_counts(self)
     }
+
+    /// The counts of two buckets together: each count is the sum where both
+    /// are known, and unknown where either is (a sum with an unknown part is
+    /// unknown, never a smaller number).
+    pub fn plus(&self, other: &Counts) -> Counts {
+        let add = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) => a.checked_add(b),
+            _ => None,
+        };
+        Counts {
+            requested: add(self.requested, other.requested),
+            sent: add(self.sent, other.sent),
+            delivered: add(self.delivered, other.delivered),
+            bounce_hard: add(self.bounce_hard, other.bounce_hard),
+            bounce_soft: add(self.bounce_soft, other.bounce_soft),
+            blocked: add(self.blocked, other.blocked),
+            deferred: add(self.deferred, other.deferred),
+            dropped: add(self.dropped, other.dropped),
+            opens_unique: add(self.opens_unique, other.opens_unique),
+            opens_machine: add(self.opens_machine, other.opens_machine),
+            clicks_unique: add(self.clicks_unique, other.clicks_unique),
+            complaints: add(self.complaints, other.complaints),
+            unsubscribes: add(self.unsubscribes, other.unsubscribes),
+            delivered_derived: self.delivered_derived || other.delivered_derived,
+        }
+    }
 }
 
 /// One normalised observation: these counts, for this stream, in this bucket.

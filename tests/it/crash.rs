@@ -96,6 +96,11 @@ fn acknowledged_changes_survive_sigkill() {
             }
         });
 
+        // Kill at a random moment after the console has started answering
+        // (not after it was spawned: on a loaded machine, start-up alone
+        // can take longer than the random delay, and a kill before the
+        // first answer tests nothing).
+        let first = lines_rx.recv_timeout(Duration::from_secs(30)).ok();
         std::thread::sleep(Duration::from_millis(rng.u64(2..160)));
         let _ = child.kill(); // SIGKILL on Unix
         let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
@@ -104,7 +109,7 @@ fn acknowledged_changes_survive_sigkill() {
         }
         let _ = writer.join();
         let _ = reader.join();
-        for line in lines_rx.try_iter() {
+        for line in first.into_iter().chain(lines_rx.try_iter()) {
             acked.read(&line);
         }
 
