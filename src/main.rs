@@ -94,6 +94,28 @@ enum Commands {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Replay the live alert path over the stored history and print the
+    /// alerts it would have posted (a backtest, to check thresholds).
+    Replay {
+        /// The configuration file (detectors, settle delays, quiet windows).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override the store directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// First poll to replay (YYYY-MM-DD or RFC 3339); default: 28 days before --until.
+        #[arg(long)]
+        since: Option<String>,
+        /// Last poll to replay (YYYY-MM-DD or RFC 3339); default: now.
+        #[arg(long)]
+        until: Option<String>,
+        /// Only this ESP account.
+        #[arg(long)]
+        account: Option<String>,
+        /// table, jsonl or csv.
+        #[arg(long, default_value = "table", value_parser = ["table", "jsonl", "csv"])]
+        format: String,
+    },
     /// Validate a configuration file.
     CheckConfig {
         /// The configuration file.
@@ -135,6 +157,35 @@ fn main() -> ExitCode {
             output,
             config,
         } => app::detect(&input, output.as_deref(), config.as_deref()),
+        Commands::Replay {
+            config,
+            data,
+            since,
+            until,
+            account,
+            format,
+        } => {
+            let parsed = since
+                .as_deref()
+                .map(parse_since)
+                .transpose()
+                .and_then(|since| Ok((since, until.as_deref().map(parse_since).transpose()?)));
+            match parsed {
+                Ok((since, until)) => app::replay(
+                    config.as_deref(),
+                    data,
+                    account.as_deref(),
+                    since,
+                    until,
+                    match format.as_str() {
+                        "jsonl" => app::ReplayFormat::Jsonl,
+                        "csv" => app::ReplayFormat::Csv,
+                        _ => app::ReplayFormat::Table,
+                    },
+                ),
+                Err(e) => Err(e),
+            }
+        }
         Commands::Backfill {
             config,
             days,

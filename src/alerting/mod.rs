@@ -33,6 +33,7 @@
 //! - **Per-stream detector settings**: SES streams get SES's review levels.
 
 pub mod render;
+pub mod replay;
 
 use std::collections::BTreeMap;
 

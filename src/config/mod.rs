@@ -367,7 +367,34 @@ impl Config {
             .iter()
             .map(|esp| (esp.name.clone(), esp.settle))
             .collect();
+        config.resolve_paths(path);
         Ok(config)
+    }
+
+    /// Makes every relative path in the configuration relative to the
+    /// directory of the file that names it, not to wherever the bot was
+    /// started from: the store, the Discord token file and ESP credential
+    /// files.
+    fn resolve_paths(&mut self, file: &Path) {
+        let Some(base) = file.parent().filter(|p| !p.as_os_str().is_empty()) else {
+            return;
+        };
+        let resolve = |path: &mut PathBuf| {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        };
+        resolve(&mut self.store_path);
+        if let Some(discord) = &mut self.discord {
+            if let TokenSource::File(path) = &mut discord.token {
+                resolve(path);
+            }
+        }
+        for esp in &mut self.esp {
+            if let CredentialSource::File(path) = &mut esp.credential {
+                resolve(path);
+            }
+        }
     }
 
     /// The channel name for a team.

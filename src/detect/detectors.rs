@@ -611,11 +611,19 @@ impl Judge<'_> {
     fn view(&self, spec: &RateSpec) -> Option<View> {
         let floor = self.settings.min_volume.max(1);
         let start = self.history.start;
+        // The judged bucket must add something new: a quiet hour after a
+        // busy one would otherwise re-judge the busy one's mail over and
+        // over. It must hold at least its share of the pooled volume (half
+        // of an even share).
+        let own = (spec.denominator)(self.history.current).filter(|n| *n > 0)?;
         let (span, current) = spans(self.history.width).iter().find_map(|&span| {
             let counts = self.history.pooled(start, span)?;
             let n = (spec.denominator)(&counts)?;
             (n >= floor).then_some((span, counts))
         })?;
+        if own.saturating_mul(2 * span as u64) < floor {
+            return None;
+        }
         let usable = |slot: Vec<Counts>| -> Vec<Counts> {
             slot.into_iter()
                 .filter(|c| observe(spec, c).is_some())
@@ -673,19 +681,17 @@ impl Judge<'_> {
         let usual_volume = stats::median_in_place(&mut volumes)?;
         let pooled = slot.iter().map(|o| o.n).fold(0u64, u64::saturating_add);
         let floor = self.settings.min_volume.max(1);
-        // The spread is measured over every bucket of the window when the
-        // view is one bucket; a pooled view is measured on its own slot.
-        let mut window: Vec<f64> = if view.span == 1 {
-            self.history
-                .window(self.weeks())
-                .into_iter()
-                .filter_map(|c| observe(spec, c))
-                .filter(|o| o.n >= floor)
-                .map(|o| o.rate())
-                .collect()
-        } else {
-            Vec::new()
-        };
+        // The spread is measured over every bucket of the window that
+        // holds the minimum volume on its own (sampling noise would inflate
+        // it otherwise); where too few do, over the slot itself.
+        let mut window: Vec<f64> = self
+            .history
+            .window(self.weeks())
+            .into_iter()
+            .filter_map(|c| observe(spec, c))
+            .filter(|o| o.n >= floor)
+            .map(|o| o.rate())
+            .collect();
         let measured = if window.len() >= MIN_SPREAD_POINTS {
             relative_spread(&mut window)
         } else {

@@ -14,4 +14,5 @@ mod metrics_cli;
 mod poll;
 mod properties;
 mod readme;
+mod replay;
 mod store;
