@@ -34,6 +34,12 @@ impl ManualClock {
         }
     }
 
+    /// Sets the time (forward or back).
+    pub fn set(&self, to: DateTime<Utc>) {
+        let mut now = self.now.lock().unwrap_or_else(|p| p.into_inner());
+        *now = to;
+    }
+
     /// Moves time forward.
     pub fn advance(&self, by: Duration) {
         // A poisoned lock only means another test thread panicked; the time

@@ -420,7 +420,7 @@ impl AlertBook {
             }
         }
         for finding in chosen {
-            let silence = silences.is_silenced(&finding.key, now);
+            let silence = silences.covers_finding(&finding.key, now, finding.bucket_start);
             let id = match self.active_id(&finding.key) {
                 Some(id) => id,
                 None => {
@@ -519,7 +519,9 @@ impl AlertBook {
     ) -> Vec<AlertEffect> {
         let mut effects = self.announce(now, silences);
         for alert in self.alerts.values_mut().filter(|a| a.view.is_active()) {
-            alert.settle(now, silences.is_silenced(&alert.view.key, now));
+            let silence =
+                silences.covers_finding(&alert.view.key, now, alert.view.finding.bucket_start);
+            alert.settle(now, silence);
             effects.extend(alert.flush(now, settings));
             effects.extend(alert.chase(now, settings));
         }

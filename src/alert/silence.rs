@@ -494,6 +494,22 @@ impl Silences {
 
     /// Why `key` is silenced at `now`, if it is: the reason of the
     /// lowest-numbered one-off silence or quiet window covering it.
+    /// Whether an alert about `key` whose figures are about the bucket that
+    /// started at `bucket_start` is muted at `now`: a silence or window in
+    /// force now, or one that covered the bucket's time. A bucket is judged
+    /// after it ends (and settles), so a planned send inside a quiet window
+    /// is often judged just after the window closed; it is still the
+    /// planned send.
+    pub fn covers_finding(
+        &self,
+        key: &AlertKey,
+        now: DateTime<Utc>,
+        bucket_start: DateTime<Utc>,
+    ) -> Option<&str> {
+        self.is_silenced(key, now)
+            .or_else(|| self.is_silenced(key, bucket_start))
+    }
+
     pub fn is_silenced(&self, key: &AlertKey, now: DateTime<Utc>) -> Option<&str> {
         let one_off = self
             .silences

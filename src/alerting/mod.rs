@@ -207,7 +207,9 @@ impl AlertDesk {
         let settle = self.config.settle_for(account);
         for stream in history.streams_of(account)? {
             let settings = self.config.detector_for(account, &stream).clone();
-            let since = now - Duration::weeks(settings.baseline_weeks as i64 + 1);
+            // The baseline reaches back `baseline_weeks` weeks, plus a day
+            // for pooled spans and an hour for the neighbours.
+            let since = now - Duration::weeks(settings.baseline_weeks as i64) - Duration::days(2);
             let samples = history.series(account, &stream, since)?;
             let judged_key = format!("{account}/{stream}");
             for (bucket, revised) in self.due(&judged_key, &stream, &samples, settle, now) {

@@ -97,10 +97,29 @@ impl<'a> StreamHistory<'a> {
     /// `count` earlier periods of `period` (a week for the weekly slot, a
     /// day for the daily one), newest first, only those with data.
     pub(crate) fn pooled_slot(&self, period: Duration, count: usize, span: usize) -> Vec<Counts> {
+        self.pooled_slot_around(period, count, span, 0)
+    }
+
+    /// [`StreamHistory::pooled_slot`] widened by `pad` buckets on each side
+    /// in every past period: the same hour ± `pad` hours. Rates (not
+    /// volumes) barely move from one hour to the next, so the neighbours
+    /// triple the baseline's volume for the same weeks of history.
+    pub(crate) fn pooled_slot_around(
+        &self,
+        period: Duration,
+        count: usize,
+        span: usize,
+        pad: usize,
+    ) -> Vec<Counts> {
+        let Some(step) = self.step() else {
+            return self.slot(count).into_iter().cloned().collect();
+        };
+        let forward = step.checked_mul(pad as i32).unwrap_or(Duration::zero());
         (1..=count.min(MAX_BASELINE_WEEKS * 7) as i32)
             .filter_map(|k| period.checked_mul(k))
             .filter_map(|back| self.start.checked_sub_signed(back))
-            .filter_map(|at| self.pooled(at, span))
+            .filter_map(|at| at.checked_add_signed(forward))
+            .filter_map(|at| self.pooled(at, span + 2 * pad))
             .collect()
     }
 

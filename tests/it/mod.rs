@@ -4,6 +4,7 @@ mod config;
 mod console;
 mod crash;
 mod demo;
+mod detection_suite;
 mod detect_cli;
 mod discord;
 mod esp_clients;
