@@ -472,27 +472,26 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
 }
 
 /// `mailcall detect`: the detectors over a CSV, for tuning and for scoring
-/// against labelled benchmarks. A summary goes to stderr.
+/// against labelled benchmarks. `-` as the input reads standard input;
+/// without an output (or with `-`) the scored rows go to standard output.
+/// A summary goes to stderr, with one warning if some timestamps were not
+/// after the row before.
 pub fn detect(input: &Path, output: Option<&Path>, config: Option<&Path>) -> anyhow::Result<()> {
     let settings = match config {
         Some(path) => Config::load(path)?.alerting.detector,
         None => crate::detect::DetectorSettings::default(),
     };
-    let stats = match output {
-        Some(output) => crate::detect::detect_path(input, output, &settings)?,
-        None => {
-            let file = std::fs::File::open(input)
-                .with_context(|| format!("cannot open {}", input.display()))?;
-            let stdout = io::stdout();
-            crate::detect::detect_csv(
-                io::BufReader::new(file),
-                io::BufWriter::new(stdout.lock()),
-                &settings,
-            )?
-        }
+    let stats = crate::detect::detect_path(input, output.unwrap_or(Path::new("-")), &settings)?;
+    if let Some(warning) = stats.unordered_warning() {
+        eprintln!("detect: {warning}");
+    }
+    let streams = if stats.streams > 1 {
+        format!(" in {} streams", stats.streams)
+    } else {
+        String::new()
     };
     eprintln!(
-        "detect: {} rows ({} missing, {} judged), {} flagged",
+        "detect: {} rows{streams} ({} missing, {} judged), {} flagged",
         stats.rows, stats.missing, stats.judged, stats.flagged
     );
     if !stats.ignored_columns.is_empty() {

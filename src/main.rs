@@ -81,10 +81,11 @@ enum Commands {
         account: Option<String>,
     },
     /// Run the anomaly detectors over a CSV and write each row with its
-    /// score (0–1) and flag: `timestamp,value`, or `timestamp` plus count
-    /// columns (sent, delivered, bounce_hard, complaints, opens_unique, …).
+    /// score (0–1) and flag: `timestamp,value`, or a timestamp plus count
+    /// columns (sent, delivered, bounce_hard, complaints, opens_unique, …),
+    /// such as `mailcall metrics --csv` writes.
     Detect {
-        /// The input CSV.
+        /// The input CSV (`-`: standard input).
         #[arg(long)]
         input: PathBuf,
         /// Where to write the scored CSV (default: standard output).

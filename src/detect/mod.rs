@@ -10,11 +10,15 @@
 //! - [`offline`]: [`detect_csv`] runs the same detectors over a CSV file,
 //!   row by row, for `mailcall detect` and for scoring against labelled
 //!   benchmarks.
+//! - [`series`]: the causal detector for generic `timestamp,value` series
+//!   that `mailcall detect` uses (level + daily profile, quantile-normalised,
+//!   onset-only).
 
 pub mod baseline;
 pub mod detectors;
 pub mod finding;
 pub mod offline;
+pub mod series;
 mod stats;
 
 #[cfg(test)]
@@ -23,3 +27,4 @@ mod scenarios;
 pub use detectors::{evaluate, DetectorSettings, Evaluation, Thresholds};
 pub use finding::{AlertKey, AnomalyKind, Finding, Level, Metric};
 pub use offline::{detect_csv, detect_path, CsvFormat, DetectError, DetectStats};
+pub use series::SeriesDetector;

@@ -1,6 +1,8 @@
 //! `mailcall detect`: the detectors over a CSV, through the binary.
 
 use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::Stdio;
 
 use super::common::{mailcall, stderr, stdout};
 
@@ -155,4 +157,142 @@ fn a_detect_run_that_fails_halfway_leaves_no_truncated_output() {
         .filter(|name| name.contains("partial"))
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[test]
+fn detect_reads_standard_input() {
+    let (csv, spike) = series_with_a_spike();
+    let mut child = mailcall()
+        .args(["detect", "--input", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(csv.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(text.lines().count(), csv.lines().count());
+    assert!(
+        text.lines()
+            .nth(spike + 1)
+            .is_some_and(|l| l.ends_with(",1")),
+        "the spike is flagged"
+    );
+}
+
+#[test]
+fn duplicate_timestamps_are_judged_with_one_warning() {
+    // NAB's machine_temperature_system_failure.csv repeats an hour at its
+    // line 10151; here the repeat is at line 5 and a row from the past at
+    // line 8.
+    let mut csv = String::from("timestamp,value\n");
+    for (i, t) in [
+        "2014-01-07 00:00:00",
+        "2014-01-07 01:00:00",
+        "2014-01-07 02:00:00",
+        "2014-01-07 02:00:00",
+        "2014-01-07 03:00:00",
+        "2014-01-07 04:00:00",
+        "2014-01-06 04:00:00",
+        "2014-01-07 05:00:00",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let _ = writeln!(csv, "{t},{}", 80 + i);
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let input = dir.path().join("dst.csv");
+    let scored = dir.path().join("scored.csv");
+    std::fs::write(&input, &csv).unwrap_or_else(|e| panic!("{e}"));
+    let output = mailcall()
+        .args(["detect", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&scored)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let err = stderr(&output);
+    assert_eq!(
+        err.lines().filter(|l| l.contains("is not after")).count(),
+        1,
+        "{err}"
+    );
+    assert!(
+        err.contains("detect: line 5: timestamp 2014-01-07 02:00:00 is not after the row before; rows are judged in file order (2 such rows)"),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(&scored).unwrap_or_default();
+    assert_eq!(text.lines().count(), 9, "every row is written: {text}");
+}
+
+#[test]
+fn metrics_csv_feeds_detect_directly() {
+    // A sandbox account's four streams over three days, exported by
+    // `mailcall metrics --csv` and piped into `mailcall detect --input -`.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("mailcall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = {:?}\n\n[[esp]]\nname = \"sandbox-main\"\nprovider = \"sandbox\"\nschedule = \"0 * * * *\"\ntimezone = \"UTC\"\nstreams = \"all\"\n",
+            dir.path().join("db").display().to_string()
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let backfill = mailcall()
+        .args(["backfill", "--days", "3", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(backfill.status.success(), "{}", stderr(&backfill));
+    let metrics = mailcall()
+        .args(["metrics", "--csv", "--since", "2000-01-01", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(metrics.status.success(), "{}", stderr(&metrics));
+    let csv = stdout(&metrics);
+    let streams: std::collections::BTreeSet<&str> = csv
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split(',').nth(1))
+        .collect();
+    assert!(streams.len() >= 2, "{streams:?}");
+    let mut child = mailcall()
+        .args(["detect", "--input", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(csv.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert_eq!(text.lines().count(), csv.lines().count());
+    assert!(
+        text.lines().next().is_some_and(
+            |h| h.starts_with("account,stream,bucket_start,") && h.ends_with(",score,flag")
+        ),
+        "{text}"
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!("in {} streams", streams.len())),
+        "{err}"
+    );
+    assert!(!err.contains("is not after"), "{err}");
+    assert!(err.contains("ignored columns: provider_tz"), "{err}");
 }
