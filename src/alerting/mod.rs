@@ -110,6 +110,42 @@ impl AlertingConfig {
     }
 }
 
+/// The samples the detectors read to judge `bucket` (see
+/// [`crate::detect::baseline`]): for hourly buckets the eight days before it
+/// (pooled spans, the daily cold-start baseline, the sparkline) and, in
+/// each earlier week of the baseline, the same hours with a day of pooling
+/// and the neighbouring hours; for wider buckets every bucket of the
+/// baseline's weeks. Reading only these keeps a poll's cost independent of
+/// how much history is kept.
+fn detector_input(
+    history: &dyn MetricsHistory,
+    account: &str,
+    stream: &StreamKey,
+    bucket: DateTime<Utc>,
+    width: BucketWidth,
+    settings: &DetectorSettings,
+) -> Result<Vec<Sample>, StoreError> {
+    let until = bucket + Duration::seconds(1);
+    let weeks = settings
+        .baseline_weeks
+        .min(crate::detect::baseline::MAX_BASELINE_WEEKS) as i64;
+    if width != BucketWidth::Hour {
+        let from = bucket - Duration::weeks(weeks + 1) - Duration::days(1);
+        return history.series_between(account, stream, from, until);
+    }
+    let mut samples = history.series_between(account, stream, bucket - Duration::days(8), until)?;
+    for week in 2..=weeks {
+        let same = bucket - Duration::weeks(week);
+        samples.extend(history.series_between(
+            account,
+            stream,
+            same - Duration::hours(26),
+            same + Duration::hours(2),
+        )?);
+    }
+    Ok(samples)
+}
+
 /// When a bucket starting at `start` ends.
 pub fn bucket_end(start: DateTime<Utc>, width: BucketWidth) -> DateTime<Utc> {
     match width {
@@ -207,17 +243,16 @@ impl AlertDesk {
         let settle = self.config.settle_for(account);
         for stream in history.streams_of(account)? {
             let settings = self.config.detector_for(account, &stream).clone();
-            // The baseline reaches back `baseline_weeks` weeks, plus a day
-            // for pooled spans and an hour for the neighbours.
-            let since = now - Duration::weeks(settings.baseline_weeks as i64) - Duration::days(2);
-            let samples = history.series(account, &stream, since)?;
+            // What is due is decided on the last few days; each due bucket
+            // then reads only what its detectors look at.
+            let recent = history.series(account, &stream, now - Duration::days(3))?;
             let judged_key = format!("{account}/{stream}");
-            for (bucket, revised) in self.due(&judged_key, &stream, &samples, settle, now) {
-                let upto: Vec<Sample> = samples
+            for (bucket, revised) in self.due(&judged_key, &stream, &recent, settle, now) {
+                let width = recent
                     .iter()
-                    .filter(|s| s.stream == stream && s.bucket.start <= bucket)
-                    .cloned()
-                    .collect();
+                    .find(|s| s.bucket.start == bucket)
+                    .map_or(BucketWidth::Hour, |s| s.bucket.width);
+                let upto = detector_input(history, account, &stream, bucket, width, &settings)?;
                 let mut evaluation = evaluate(account, &stream, &upto, &settings);
                 if evaluation.bucket_start != Some(bucket) {
                     continue;

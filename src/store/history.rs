@@ -65,6 +65,20 @@ pub trait MetricsHistory: Send + Sync {
         stream: &StreamKey,
         since: DateTime<Utc>,
     ) -> Result<Vec<Sample>, StoreError>;
+    /// One stream's samples with buckets starting in `[from, until)`, oldest
+    /// first. The default filters [`MetricsHistory::series`]; a store whose
+    /// keys sort by time reads only that range.
+    fn series_between(
+        &self,
+        account: &str,
+        stream: &StreamKey,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<Sample>, StoreError> {
+        let mut samples = self.series(account, stream, from)?;
+        samples.retain(|s| s.bucket.start < until);
+        Ok(samples)
+    }
     /// Every (account, stream) with history, in order.
     fn streams(&self) -> Result<Vec<(String, StreamKey)>, StoreError>;
     /// The streams of `account` with history, in order. The default filters

@@ -836,17 +836,40 @@ impl MetricsHistory for SledHistory {
         stream: &StreamKey,
         since: DateTime<Utc>,
     ) -> Result<Vec<Sample>, StoreError> {
+        // Sample keys sort by bucket start within a series, so only the
+        // asked-for range is read and decoded (not the whole retained
+        // history, which grows to `keep_days` of samples per stream).
         let mut samples = Vec::new();
-        for item in self
-            .tree
-            .scan_prefix(history::series_prefix(account, stream))
-        {
+        let (from, to) = history::series_from(account, stream, since);
+        for item in self.tree.range(from..to) {
             let (key, value) = item.map_err(|e| self.backend(e))?;
             let record: SampleRecord =
                 serde_json::from_slice(&value).map_err(|e| self.corrupt(&key, e))?;
             if record.sample.bucket.start >= since {
                 samples.push(record.sample);
             }
+        }
+        Ok(samples)
+    }
+
+    fn series_between(
+        &self,
+        account: &str,
+        stream: &StreamKey,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<Sample>, StoreError> {
+        if until <= from {
+            return Ok(Vec::new());
+        }
+        let (start, _) = history::series_from(account, stream, from);
+        let (_, end) = history::series_before(account, stream, until);
+        let mut samples = Vec::new();
+        for item in self.tree.range(start..end) {
+            let (key, value) = item.map_err(|e| self.backend(e))?;
+            let record: SampleRecord =
+                serde_json::from_slice(&value).map_err(|e| self.corrupt(&key, e))?;
+            samples.push(record.sample);
         }
         Ok(samples)
     }

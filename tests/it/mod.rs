@@ -4,8 +4,8 @@ mod config;
 mod console;
 mod crash;
 mod demo;
-mod detection_suite;
 mod detect_cli;
+mod detection_suite;
 mod discord;
 mod esp_clients;
 #[allow(dead_code)]
