@@ -414,66 +414,26 @@ impl AlertDesk {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use chrono::{DurationRound, TimeZone};
 
+    use super::replay::HistoryAsOf;
     use super::*;
     use crate::alert::AlertView;
     use crate::esp::sandbox::{self, Event, EventKind, Scenario};
-    use crate::store::PollState;
 
-    /// A history in memory: the desk only reads.
-    #[derive(Default)]
-    struct VecHistory(Mutex<Vec<(String, Sample)>>);
-
-    impl VecHistory {
-        fn put(&self, account: &str, samples: Vec<Sample>) {
-            let mut all = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            for sample in samples {
-                all.retain(|(a, s)| {
-                    !(a == account && s.stream == sample.stream && s.bucket == sample.bucket)
-                });
-                all.push((account.to_string(), sample));
-            }
-        }
+    /// The desk's history: in memory, seen from the far future (the desk
+    /// decides what is complete from the `now` it is given).
+    fn history() -> HistoryAsOf {
+        HistoryAsOf::new(Vec::new(), DateTime::<Utc>::MAX_UTC)
     }
 
-    impl MetricsHistory for VecHistory {
-        fn record_poll(&self, _: &str, _: &[Sample], _: &PollState) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn record_state(&self, _: &str, _: &PollState) -> Result<(), StoreError> {
-            Ok(())
-        }
-        fn poll_state(&self, _: &str) -> Result<Option<PollState>, StoreError> {
-            Ok(None)
-        }
-        fn series(
-            &self,
-            account: &str,
-            stream: &StreamKey,
-            since: DateTime<Utc>,
-        ) -> Result<Vec<Sample>, StoreError> {
-            let all = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            let mut out: Vec<Sample> = all
-                .iter()
-                .filter(|(a, s)| a == account && &s.stream == stream && s.bucket.start >= since)
-                .map(|(_, s)| s.clone())
-                .collect();
-            out.sort_by_key(|s| s.bucket.start);
-            Ok(out)
-        }
-        fn streams(&self) -> Result<Vec<(String, StreamKey)>, StoreError> {
-            let all = self.0.lock().unwrap_or_else(|p| p.into_inner());
-            let mut out: Vec<(String, StreamKey)> = all
-                .iter()
-                .map(|(a, s)| (a.clone(), s.stream.clone()))
-                .collect();
-            out.sort();
-            out.dedup();
-            Ok(out)
-        }
+    fn put(history: &HistoryAsOf, samples: Vec<Sample>) {
+        history.put(
+            samples
+                .into_iter()
+                .map(|s| (ACCOUNT.to_string(), s))
+                .collect(),
+        );
     }
 
     const ACCOUNT: &str = "acct";
@@ -497,11 +457,11 @@ mod tests {
     }
 
     /// Five weeks of the scenario up to `now`, polled at `now`.
-    fn polled(scenario: &Scenario, now: DateTime<Utc>) -> VecHistory {
-        let history = VecHistory::default();
+    fn polled(scenario: &Scenario, now: DateTime<Utc>) -> HistoryAsOf {
+        let history = history();
         let start = now - Duration::weeks(5);
-        history.put(
-            ACCOUNT,
+        put(
+            &history,
             sandbox::poll(ACCOUNT, scenario, start, now, now, None),
         );
         history
@@ -571,8 +531,8 @@ mod tests {
         // Two hours pass; both are judged. Then the provider revises the
         // newest one: late bounces arrive for it.
         let later = afternoon() + Duration::hours(2);
-        history.put(
-            ACCOUNT,
+        put(
+            &history,
             sandbox::poll(ACCOUNT, &scenario, afternoon(), later, later, None),
         );
         let _ = desk.after_poll(&history, ACCOUNT, later);
@@ -589,8 +549,8 @@ mod tests {
             },
         });
         let revised_at = later + Duration::minutes(10);
-        history.put(
-            ACCOUNT,
+        put(
+            &history,
             sandbox::poll(
                 ACCOUNT,
                 &scenario,
@@ -668,8 +628,8 @@ mod tests {
                 hard_bounce_rate: 0.12,
             },
         });
-        history.put(
-            ACCOUNT,
+        put(
+            &history,
             sandbox::poll(
                 ACCOUNT,
                 &scenario,

@@ -101,16 +101,50 @@ impl ReplayedAlert {
     }
 }
 
-/// Every sample of the replayed accounts, shown to the desk as a poll at
-/// `now` would have seen it.
-struct HistoryAsOf {
-    samples: BTreeMap<(String, StreamKey), Vec<Sample>>,
+/// Samples in memory, shown to the desk as a poll at `now` would have seen
+/// them: the history a replay walks through, and the desk's tests use.
+pub(crate) struct HistoryAsOf {
+    samples: Mutex<BTreeMap<(String, StreamKey), Vec<Sample>>>,
     now: Mutex<DateTime<Utc>>,
 }
 
 impl HistoryAsOf {
+    /// `samples` per account (any order), seen as of `now`.
+    pub(crate) fn new(samples: Vec<(String, Sample)>, now: DateTime<Utc>) -> HistoryAsOf {
+        let history = HistoryAsOf {
+            samples: Mutex::new(BTreeMap::new()),
+            now: Mutex::new(now),
+        };
+        history.put(samples);
+        history
+    }
+
+    /// Upserts samples by (account, stream, bucket), as a poll would.
+    pub(crate) fn put(&self, samples: Vec<(String, Sample)>) {
+        let mut all = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        for (account, sample) in samples {
+            let list = all.entry((account, sample.stream.clone())).or_default();
+            match list.binary_search_by_key(&sample.bucket.start, |s| s.bucket.start) {
+                Ok(at) => list[at] = sample,
+                Err(at) => list.insert(at, sample),
+            }
+        }
+    }
+
+    /// Moves the instant the history is seen at.
+    pub(crate) fn set_now(&self, now: DateTime<Utc>) {
+        *self.now.lock().unwrap_or_else(|p| p.into_inner()) = now;
+    }
+
     fn now(&self) -> DateTime<Utc> {
         *self.now.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn accounts(&self) -> Vec<String> {
+        let all = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        let mut names: Vec<String> = all.keys().map(|(a, _)| a.clone()).collect();
+        names.dedup();
+        names
     }
 }
 
@@ -131,8 +165,8 @@ impl MetricsHistory for HistoryAsOf {
         since: DateTime<Utc>,
     ) -> Result<Vec<Sample>, StoreError> {
         let now = self.now();
-        Ok(self
-            .samples
+        let all = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(all
             .get(&(account.to_string(), stream.clone()))
             .map(|samples| {
                 samples
@@ -145,8 +179,8 @@ impl MetricsHistory for HistoryAsOf {
     }
     fn streams(&self) -> Result<Vec<(String, StreamKey)>, StoreError> {
         let now = self.now();
-        Ok(self
-            .samples
+        let all = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(all
             .iter()
             .filter(|(_, samples)| samples.first().is_some_and(|s| s.bucket.start < now))
             .map(|(key, _)| key.clone())
@@ -164,25 +198,8 @@ pub fn replay(
     silences: Option<Silences>,
     range: &ReplayRange,
 ) -> Result<Vec<ReplayedAlert>, StoreError> {
-    let mut by_stream: BTreeMap<(String, StreamKey), Vec<Sample>> = BTreeMap::new();
-    for (account, sample) in samples {
-        by_stream
-            .entry((account, sample.stream.clone()))
-            .or_default()
-            .push(sample);
-    }
-    for list in by_stream.values_mut() {
-        list.sort_by_key(|s| s.bucket.start);
-    }
-    let accounts: Vec<String> = {
-        let mut names: Vec<String> = by_stream.keys().map(|(a, _)| a.clone()).collect();
-        names.dedup();
-        names
-    };
-    let history = HistoryAsOf {
-        samples: by_stream,
-        now: Mutex::new(range.since),
-    };
+    let history = HistoryAsOf::new(samples, range.since);
+    let accounts = history.accounts();
     let mut desk = AlertDesk::new(config);
     if let Some(silences) = silences {
         desk.state.silences = silences;
@@ -198,7 +215,7 @@ pub fn replay(
     };
     let mut alerts: BTreeMap<u64, ReplayedAlert> = BTreeMap::new();
     while at <= range.until {
-        *history.now.lock().unwrap_or_else(|p| p.into_inner()) = at;
+        history.set_now(at);
         let mut effects = Vec::new();
         for account in &accounts {
             effects.extend(desk.after_poll(&history, account, at)?);

@@ -32,6 +32,7 @@ use mailcall::alerting::replay::{replay, ReplayRange};
 use mailcall::clock::{Clock, ManualClock};
 use mailcall::command::{Effect, Engine};
 use mailcall::config::Config;
+use mailcall::metrics::StreamKey;
 use mailcall::poll::{Poller, PollerSettings};
 use mailcall::store::{MetricsHistory, SledStore};
 
@@ -868,6 +869,81 @@ async fn labelled_incidents_are_caught_within_one_complete_bucket_and_benign_eve
     }
     server.abort();
     eprintln!("live: {:?}", started.elapsed());
+
+    // Provider truth: every stored hourly bucket holds exactly the counts
+    // behind the provider's answers, per canonical field (soft bounces net
+    // of the blocks Mailgun puts inside them, blocks once, deferrals), and
+    // the buckets the provider did not report are absent, not zero.
+    let truth_episodes = episodes();
+    let mut checked = 0;
+    for stream in STREAMS.iter().filter(|s| s.account == HOURLY) {
+        let stored = history
+            .series(HOURLY, &StreamKey::tag(stream.tag), scored_start())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut hour = scored_start();
+        while hour < scored_end() - Duration::hours(1) {
+            let sample = stored.iter().find(|s| s.bucket.start == hour);
+            match (hour_counts(stream, hour, &truth_episodes), sample) {
+                (None, None) => {}
+                (Some(truth), Some(sample)) => {
+                    let c = &sample.counts;
+                    assert_eq!(
+                        (
+                            c.sent,
+                            c.delivered,
+                            c.bounce_hard,
+                            c.bounce_soft,
+                            c.blocked,
+                            c.deferred
+                        ),
+                        (
+                            Some(truth.sent),
+                            Some(truth.delivered),
+                            Some(truth.hard),
+                            Some(truth.soft_only),
+                            Some(truth.blocks),
+                            Some(truth.deferred)
+                        ),
+                        "{} at {hour}",
+                        stream.tag
+                    );
+                    assert_eq!(
+                        (
+                            c.opens_unique,
+                            c.clicks_unique,
+                            c.complaints,
+                            c.unsubscribes
+                        ),
+                        (
+                            Some(truth.opens),
+                            Some(truth.clicks),
+                            Some(truth.complaints),
+                            Some(truth.unsubscribes)
+                        ),
+                        "{} at {hour}",
+                        stream.tag
+                    );
+                    checked += 1;
+                }
+                (truth, sample) => panic!(
+                    "{} at {hour}: provider {} but store {}",
+                    stream.tag,
+                    if truth.is_some() {
+                        "reported it"
+                    } else {
+                        "did not"
+                    },
+                    if sample.is_some() {
+                        "has it"
+                    } else {
+                        "does not"
+                    }
+                ),
+            }
+            hour += Duration::hours(1);
+        }
+    }
+    assert!(checked > 9 * 600, "{checked} buckets checked");
 
     // The same history, replayed.
     let mut samples = Vec::new();
