@@ -53,9 +53,19 @@ where
         }
         .into());
     }
-    let mut temp = tempfile::Builder::new()
-        .prefix(".mailcall-")
-        .suffix(".partial")
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".mailcall-").suffix(".partial");
+    // A temporary file is private (0600); the output is an ordinary file,
+    // so it keeps the mode of the file it replaces, or gets 0644.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(target)
+            .map(|m| m.permissions().mode() & 0o7777)
+            .unwrap_or(0o644);
+        builder.permissions(std::fs::Permissions::from_mode(mode));
+    }
+    let mut temp = builder
         .tempfile_in(&dir)
         .map_err(fail("create a temporary file beside it"))?;
     let value = write(temp.as_file_mut())?;
@@ -125,6 +135,28 @@ mod tests {
             std::fs::read_to_string(&target).ok().as_deref(),
             Some("new\n")
         );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_output_is_an_ordinary_readable_file_not_a_private_temporary_one() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let target = dir.path().join("new.csv");
+        let written: Result<(), AtomicWriteError> = write_with(&target, |_| Ok(()));
+        assert!(written.is_ok());
+        let mode = std::fs::metadata(&target)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0);
+        assert_eq!(mode, 0o644);
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let rewritten: Result<(), AtomicWriteError> = write_with(&target, |_| Ok(()));
+        assert!(rewritten.is_ok());
+        let mode = std::fs::metadata(&target)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or(0);
+        assert_eq!(mode, 0o640, "a replaced file keeps its mode");
     }
 
     #[test]
