@@ -244,3 +244,32 @@ fn backfill_stores_every_hour_of_the_range_where_its_week_long_windows_meet() {
         "the range reaches the current hour: {last}"
     );
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_quietly() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write_config(dir.path(), "");
+    let backfill = mailcall()
+        .args(["backfill", "--days", "30", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(backfill.status.success(), "{}", stderr(&backfill));
+    // About 2,900 rows: far more than a pipe holds, so the writer is still
+    // writing when the reader goes (as with `| head -1`).
+    let mut child = mailcall()
+        .args(["metrics", "--csv", "--since", "2000-01-01", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let mut first = String::new();
+    let _ = std::io::BufReader::new(stdout).read_line(&mut first);
+    assert!(first.starts_with("account,stream,"), "{first}");
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stderr(&output), "", "nothing to say about a closed pipe");
+}
