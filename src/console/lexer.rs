@@ -4,7 +4,8 @@
 //!
 //! Rules: the first word is `/command`; bare words that follow are the
 //! subcommand path; then `name:value` pairs, where a value may be quoted with
-//! `"…"` (backslash escapes `"` and `\`) or `'…'`.
+//! `"…"` (backslash escapes `"` and `\`) or `'…'`. A quote inside a word
+//! (`note:it's`) is just text.
 
 use crate::command::{Invocation, OptionValue, ParseError};
 
@@ -34,8 +35,13 @@ fn words(line: &str) -> Result<Vec<Word>, ParseError> {
                 break;
             }
             chars.next();
+            // A quote opens a quoted value only where a value starts (the
+            // start of a word, or just after `name:`); inside a word it is
+            // text, so `note:it's` is the note "it's".
+            let value_starts =
+                word.text.is_empty() || word.colon.is_some_and(|at| at + 1 == word.text.len());
             match c {
-                '"' | '\'' => {
+                '"' | '\'' if value_starts => {
                     let quote = c;
                     loop {
                         match chars.next() {
@@ -153,7 +159,9 @@ mod tests {
             options(r#"/x a:"say \"hi\"" b:'it''s' c:https://example.com/x d:"""#),
             vec![
                 ("a".into(), "say \"hi\"".into()),
-                ("b".into(), "its".into()),
+                // Only the quote that starts the value quotes; later ones
+                // inside the word are text.
+                ("b".into(), "it's'".into()),
                 ("c".into(), "https://example.com/x".into()),
                 ("d".into(), "".into()),
             ]
@@ -183,5 +191,22 @@ mod tests {
         assert!(msg("/incident open :x").contains("no option name"));
         assert_eq!(parse_line("   ").ok(), Some(None));
         assert_eq!(parse_line("# comment").ok(), Some(None));
+    }
+
+    #[test]
+    fn an_apostrophe_inside_a_word_is_text() {
+        assert_eq!(
+            options("/incident diagnose id:INC-1 note:it's"),
+            vec![
+                ("id".to_string(), "INC-1".to_string()),
+                ("note".to_string(), "it's".to_string())
+            ]
+        );
+        assert_eq!(
+            options("/incident diagnose note:'it is' id:INC-1")[0].1,
+            "it is",
+            "a quote where the value starts still quotes"
+        );
+        assert!(parse_line("/incident diagnose note:'unclosed").is_err());
     }
 }
