@@ -11,8 +11,9 @@
 //! (a poisoned list import), silence (an automation that stopped sending:
 //! explicit zero volume, because the sandbox knows it sent nothing), or
 //! broken tracking (opens and clicks collapse while delivery looks normal).
-//! Only complete hours are reported, like providers that publish a bucket
-//! once it closes.
+//! A poll ([`poll`]) answers as providers do: every hour that overlaps the
+//! window, the current one with only the part that has happened;
+//! [`generate`] gives complete hours only, for tests that want them.
 
 use chrono::{DateTime, Datelike, Duration, DurationRound, Timelike, Utc, Weekday};
 
