@@ -116,7 +116,8 @@ impl AlertingConfig {
 /// each earlier week of the baseline, the same hours with a day of pooling
 /// and the neighbouring hours; for wider buckets every bucket of the
 /// baseline's weeks. Reading only these keeps a poll's cost independent of
-/// how much history is kept.
+/// how much history is kept. `recent` holds the stream's samples from
+/// `recent_from` on, already read by the caller; they are not read again.
 fn detector_input(
     history: &dyn MetricsHistory,
     account: &str,
@@ -124,16 +125,28 @@ fn detector_input(
     bucket: DateTime<Utc>,
     width: BucketWidth,
     settings: &DetectorSettings,
+    (recent, recent_from): (&[Sample], DateTime<Utc>),
 ) -> Result<Vec<Sample>, StoreError> {
     let until = bucket + Duration::seconds(1);
     let weeks = settings
         .baseline_weeks
         .min(crate::detect::baseline::MAX_BASELINE_WEEKS) as i64;
+    // Everything from `from` up to the judged bucket: the older part from
+    // the store, the part `recent` already holds from there.
+    let up_to_bucket = |from: DateTime<Utc>| -> Result<Vec<Sample>, StoreError> {
+        let mut samples = history.series_between(account, stream, from, until.min(recent_from))?;
+        samples.extend(
+            recent
+                .iter()
+                .filter(|s| s.bucket.start >= from && s.bucket.start < until)
+                .cloned(),
+        );
+        Ok(samples)
+    };
     if width != BucketWidth::Hour {
-        let from = bucket - Duration::weeks(weeks + 1) - Duration::days(1);
-        return history.series_between(account, stream, from, until);
+        return up_to_bucket(bucket - Duration::weeks(weeks + 1) - Duration::days(1));
     }
-    let mut samples = history.series_between(account, stream, bucket - Duration::days(8), until)?;
+    let mut samples = up_to_bucket(bucket - Duration::days(8))?;
     for week in 2..=weeks {
         let same = bucket - Duration::weeks(week);
         samples.extend(history.series_between(
@@ -245,14 +258,23 @@ impl AlertDesk {
             let settings = self.config.detector_for(account, &stream).clone();
             // What is due is decided on the last few days; each due bucket
             // then reads only what its detectors look at.
-            let recent = history.series(account, &stream, now - Duration::days(3))?;
+            let recent_from = now - Duration::days(3);
+            let recent = history.series(account, &stream, recent_from)?;
             let judged_key = format!("{account}/{stream}");
             for (bucket, revised) in self.due(&judged_key, &stream, &recent, settle, now) {
                 let width = recent
                     .iter()
                     .find(|s| s.bucket.start == bucket)
                     .map_or(BucketWidth::Hour, |s| s.bucket.width);
-                let upto = detector_input(history, account, &stream, bucket, width, &settings)?;
+                let upto = detector_input(
+                    history,
+                    account,
+                    &stream,
+                    bucket,
+                    width,
+                    &settings,
+                    (&recent, recent_from),
+                )?;
                 let mut evaluation = evaluate(account, &stream, &upto, &settings);
                 if evaluation.bucket_start != Some(bucket) {
                     continue;

@@ -690,6 +690,19 @@ impl SledHistory {
 }
 
 impl SledHistory {
+    /// The samples under the keys in `range` (one series' range), in key
+    /// order, which is bucket order.
+    fn samples_in(&self, range: std::ops::Range<Vec<u8>>) -> Result<Vec<Sample>, StoreError> {
+        let mut samples = Vec::new();
+        for item in self.tree.range(range) {
+            let (key, value) = item.map_err(|e| self.backend(e))?;
+            let record: SampleRecord =
+                serde_json::from_slice(&value).map_err(|e| self.corrupt(&key, e))?;
+            samples.push(record.sample);
+        }
+        Ok(samples)
+    }
+
     /// Decodes the poll state record stored under `key`.
     fn decode_state(&self, key: &[u8], bytes: &[u8]) -> Result<PollStateRecord, StoreError> {
         serde_json::from_slice(bytes).map_err(|e| self.corrupt(key, e))
@@ -839,17 +852,8 @@ impl MetricsHistory for SledHistory {
         // Sample keys sort by bucket start within a series, so only the
         // asked-for range is read and decoded (not the whole retained
         // history, which grows to `keep_days` of samples per stream).
-        let mut samples = Vec::new();
         let (from, to) = history::series_from(account, stream, since);
-        for item in self.tree.range(from..to) {
-            let (key, value) = item.map_err(|e| self.backend(e))?;
-            let record: SampleRecord =
-                serde_json::from_slice(&value).map_err(|e| self.corrupt(&key, e))?;
-            if record.sample.bucket.start >= since {
-                samples.push(record.sample);
-            }
-        }
-        Ok(samples)
+        self.samples_in(from..to)
     }
 
     fn series_between(
@@ -864,14 +868,7 @@ impl MetricsHistory for SledHistory {
         }
         let (start, _) = history::series_from(account, stream, from);
         let (_, end) = history::series_before(account, stream, until);
-        let mut samples = Vec::new();
-        for item in self.tree.range(start..end) {
-            let (key, value) = item.map_err(|e| self.backend(e))?;
-            let record: SampleRecord =
-                serde_json::from_slice(&value).map_err(|e| self.corrupt(&key, e))?;
-            samples.push(record.sample);
-        }
-        Ok(samples)
+        self.samples_in(start..end)
     }
 
     fn streams_of(&self, account: &str) -> Result<Vec<StreamKey>, StoreError> {
