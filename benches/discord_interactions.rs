@@ -84,7 +84,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             admin_roles: Vec::new(),
             stakeholder_channel: None,
             defer_after: mailcall::config::DEFER_AFTER,
-            alert_tick: Duration::from_secs(30),
             teams: teams
                 .iter()
                 .map(|(t, c, r)| {
@@ -101,7 +100,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..Config::default()
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let bot = tokio::spawn(mailcall::discord::run(config, async {
+    let bot = tokio::spawn(mailcall::service::run(config, async {
         let _ = stopped.await;
     }));
     if !fake.wait_ready(Duration::from_secs(20)).await {

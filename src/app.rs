@@ -299,6 +299,7 @@ pub fn demo(options: &DemoOptions) -> anyhow::Result<()> {
         console::interactive(
             &mut session,
             Some(&options.data.join("console-history.txt")),
+            None,
         )?;
     } else {
         session.run_script(io::Cursor::new(tour::TOUR))?;
@@ -395,30 +396,68 @@ fn load_config(config_path: Option<&Path>, data: Option<PathBuf>) -> anyhow::Res
     Ok(config)
 }
 
-/// `mailcall console`: the terminal chat against a configured store. Reads
-/// a pipe as a script when stdin is not a terminal.
+/// `mailcall console`: the terminal chat against a configured store,
+/// with the service running behind it as under `mailcall run`: each
+/// configured ESP account is polled on its schedule, detection runs after
+/// every poll and alert timers tick, and the posts they cause are printed
+/// (alerts with their buttons as commands to type). Reads a pipe as a
+/// script when stdin is not a terminal.
 pub fn console(
     config_path: Option<&Path>,
     data: Option<PathBuf>,
     name: &str,
 ) -> anyhow::Result<()> {
     let config = load_config(config_path, data)?;
-    let store = SledStore::open(&config.store_path)?;
     let history = config.store_path.join("console-history.txt");
-    let metrics = Arc::new(store.history()?.keeping(config.keep_history));
-    let engine = Engine::new(store, Arc::new(SystemClock))
-        .with_history(metrics)
-        .with_directory(console_directory(&config))
-        .with_alerts(config.alerting.clone(), config.quiet_windows.clone())?;
-    let caller = Caller::operator(Actor::console(name));
-    let stdout = io::stdout();
-    let mut session = Session::new(engine, config, caller, stdout.lock());
-    if io::stdin().is_terminal() {
-        console::interactive(&mut session, Some(&history))?;
-    } else {
-        session.run_script(io::stdin().lock())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let service =
+        crate::service::Service::open(&config, console_directory(&config), Arc::new(SystemClock))?;
+    if service.accounts() > 0 {
+        println!(
+            "# Polling {} ESP account(s) on their schedules; alerts are printed as they are raised.",
+            service.accounts()
+        );
     }
-    Ok(())
+    let posts = console::Posts::default();
+    let (queue, mut queued) = tokio::sync::mpsc::unbounded_channel();
+    let (engine, jobs) = {
+        let _inside = runtime.enter();
+        service.start(queue)
+    };
+    let printing = {
+        let posts = posts.clone();
+        let config = config.clone();
+        runtime.spawn(async move {
+            while let Some(first) = queued.recv().await {
+                // Everything one poll or tick caused, printed as one block.
+                let mut batch = vec![first];
+                while let Ok(next) = queued.try_recv() {
+                    batch.push(next);
+                }
+                let narration = format!("# mailcall, {}:", render::timestamp(chrono::Utc::now()));
+                posts.print_effects(&config, &narration, &batch);
+            }
+        })
+    };
+    let caller = Caller::operator(Actor::console(name));
+    let out = io::BufWriter::with_capacity(1 << 16, io::stdout());
+    let mut session = Session::shared(engine, config, caller, out);
+    let result = if io::stdin().is_terminal() {
+        console::interactive(&mut session, Some(&history), Some(&posts))
+    } else {
+        session.run_script(io::stdin().lock()).map_err(Into::into)
+    };
+    // The jobs drop their senders when they stop; the printer then prints
+    // what is left and ends.
+    runtime.block_on(async {
+        jobs.stop().await;
+        let _ = tokio::time::timeout(crate::service::SHUTDOWN_GRACE, printing).await;
+    });
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    result
 }
 
 /// `mailcall check-config FILE`: a one-line summary, or the first error.
@@ -466,7 +505,7 @@ pub fn run(config_path: &Path) -> anyhow::Result<()> {
             }
             tracing::info!("shutting down");
         };
-        crate::discord::run(config, shutdown).await
+        crate::service::run(config, shutdown).await
     })?;
     Ok(())
 }

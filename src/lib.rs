@@ -10,6 +10,8 @@
 //! - [`store`]: the [`store::IncidentStore`] boundary, with sled on disk and
 //!   an in-memory twin for tests.
 //! - [`console`]: the terminal as a chat (`mailcall demo`, `mailcall console`).
+//! - [`service`]: the composition root: builds the engine, poller and
+//!   background jobs from the configuration for any front end.
 //! - [`discord`]: the Discord front end (`mailcall run`), through serenity.
 //! - [`config`]: the TOML configuration, validated once into typed values.
 //! - [`clock`]: injected time.
@@ -31,4 +33,5 @@ pub mod esp;
 pub mod metrics;
 pub mod poll;
 pub mod schedule;
+pub mod service;
 pub mod store;

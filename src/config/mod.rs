@@ -44,6 +44,9 @@ pub struct Config {
     pub alerting: crate::alerting::AlertingConfig,
     /// Recurring quiet windows from `[[alerts.quiet]]`.
     pub quiet_windows: Vec<crate::alert::QuietWindow>,
+    /// How often alert timers (reminders, escalation, silences) are
+    /// checked. Not read from the file; tests shorten it.
+    pub alert_tick: std::time::Duration,
 }
 
 /// A Discord snowflake id (guild, channel, role), checked to be a number.
@@ -81,9 +84,6 @@ pub struct DiscordConfig {
     /// default leaves a second for the round trip; tests shorten it to
     /// exercise the deferred path.
     pub defer_after: std::time::Duration,
-    /// How often alert timers (reminders, escalation, silences) are
-    /// checked. Not read from the file; tests shorten it.
-    pub alert_tick: std::time::Duration,
 }
 
 /// The default for [`DiscordConfig::defer_after`].
@@ -127,6 +127,7 @@ impl Default for Config {
             keep_history: crate::store::DEFAULT_KEEP,
             alerting: crate::alerting::AlertingConfig::default(),
             quiet_windows: Vec::new(),
+            alert_tick: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -356,7 +357,6 @@ impl Config {
                 stakeholder_channel,
                 teams: discord_teams,
                 defer_after: DEFER_AFTER,
-                alert_tick: std::time::Duration::from_secs(30),
             });
         }
         config.esp = esp::accounts(raw.esp, &at)?;

@@ -15,6 +15,7 @@ pub mod tour;
 
 use std::collections::BTreeSet;
 use std::io::{self, BufRead, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 pub use lexer::parse_line;
 
@@ -31,8 +32,12 @@ pub enum Flow {
 }
 
 /// One terminal user's conversation with mailcall.
+///
+/// The engine is shared: with `mailcall console --config` the service's
+/// background jobs (polls, detection, alert timers) use it too, and their
+/// posts are printed by [`Posts`] between the session's own output.
 pub struct Session<S, W> {
-    engine: Engine<S>,
+    engine: Arc<Mutex<Engine<S>>>,
     config: Config,
     caller: Caller,
     out: W,
@@ -46,6 +51,11 @@ pub struct Session<S, W> {
 impl<S: IncidentStore, W: Write> Session<S, W> {
     /// A session acting as `caller`, printing to `out`.
     pub fn new(engine: Engine<S>, config: Config, caller: Caller, out: W) -> Self {
+        Session::shared(Arc::new(Mutex::new(engine)), config, caller, out)
+    }
+
+    /// A session on an engine that background jobs share.
+    pub fn shared(engine: Arc<Mutex<Engine<S>>>, config: Config, caller: Caller, out: W) -> Self {
         Session {
             engine,
             config,
@@ -61,20 +71,29 @@ impl<S: IncidentStore, W: Write> Session<S, W> {
         format!("{}> ", self.caller.actor.name)
     }
 
-    /// The engine, for callers that need the store after the session.
-    pub fn engine(&self) -> &Engine<S> {
-        &self.engine
+    /// The engine, locked (a poisoned lock is taken over: the engine's
+    /// state is its store, which a panicking command never half-wrote).
+    pub fn engine(&self) -> MutexGuard<'_, Engine<S>> {
+        self.engine.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Handles one line; output goes to the session's writer.
+    /// Handles one line; output goes to the session's writer, flushed once
+    /// at the end so that posts printed by background jobs never land in
+    /// the middle of it.
     pub fn run_line(&mut self, line: &str) -> io::Result<Flow> {
+        let flow = self.handle_line(line);
+        self.out.flush()?;
+        flow
+    }
+
+    fn handle_line(&mut self, line: &str) -> io::Result<Flow> {
         let line = self.expand(line);
         let trimmed = line.trim();
         let first = trimmed.split_whitespace().next().unwrap_or("");
         match first {
             "/quit" | "/exit" => return Ok(Flow::Quit),
             "/help" => {
-                let help = print::help(self.engine.manifests());
+                let help = print::help(self.engine().manifests());
                 writeln!(self.out, "{help}")?;
                 return Ok(Flow::Continue);
             }
@@ -98,7 +117,8 @@ impl<S: IncidentStore, W: Write> Session<S, W> {
             Ok(None) => return Ok(Flow::Continue),
             Err(e) => return self.refuse(&CommandError::Parse(e)),
         };
-        match self.engine.handle(&self.caller, &invocation) {
+        let handled = self.engine().handle(&self.caller, &invocation);
+        match handled {
             Ok(outcome) => {
                 for effect in &outcome.effects {
                     if let Effect::Announce { incident, .. } = effect {
@@ -144,7 +164,8 @@ impl<S: IncidentStore, W: Write> Session<S, W> {
             return Ok(());
         }
         writeln!(self.out, "{narration}")?;
-        print::effects(&mut self.out, &self.config, effects)
+        print::effects(&mut self.out, &self.config, effects)?;
+        self.out.flush()
     }
 
     /// Runs lines from a reader (a script or a pipe), echoing each after the
@@ -157,6 +178,7 @@ impl<S: IncidentStore, W: Write> Session<S, W> {
             }
             if line.trim_start().starts_with('#') {
                 writeln!(self.out, "{}", line.trim())?;
+                self.out.flush()?;
                 continue;
             }
             let prompt = self.prompt();
@@ -213,14 +235,57 @@ fn parse_as(line: &str) -> Result<Caller, String> {
     Ok(caller)
 }
 
+/// Where posts that no command caused (alerts after a poll, reminders)
+/// are printed: above the prompt while one is being edited, straight to
+/// standard output otherwise. Cloned into the service's printing task.
+#[derive(Clone, Default)]
+pub struct Posts {
+    above_prompt: Arc<Mutex<Option<Box<dyn rustyline::ExternalPrinter + Send>>>>,
+}
+
+impl Posts {
+    /// Prints one block of text in one piece.
+    pub fn print(&self, block: String) {
+        let mut slot = self.above_prompt.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(printer) = slot.as_mut() {
+            if printer.print(block.clone()).is_ok() {
+                return;
+            }
+        }
+        let mut out = io::stdout().lock();
+        // Nowhere else to report a closed standard output.
+        let _ = out.write_all(block.as_bytes()).and_then(|()| out.flush());
+    }
+
+    /// Prints `effects` under a narration line.
+    pub fn print_effects(&self, config: &Config, narration: &str, effects: &[Effect]) {
+        if effects.is_empty() {
+            return;
+        }
+        let mut block = Vec::new();
+        let rendered = writeln!(block, "{narration}")
+            .and_then(|()| print::effects(&mut block, config, effects));
+        if rendered.is_ok() {
+            self.print(String::from_utf8_lossy(&block).into_owned());
+        }
+    }
+}
+
 /// Reads lines interactively with line editing and history until EOF or
-/// `/quit`. `history` is where the history is kept between runs.
+/// `/quit`. `history` is where the history is kept between runs; `posts`,
+/// when given, prints background posts above the prompt.
 pub fn interactive<S: IncidentStore, W: Write>(
     session: &mut Session<S, W>,
     history: Option<&std::path::Path>,
+    posts: Option<&Posts>,
 ) -> Result<(), anyhow::Error> {
     use rustyline::error::ReadlineError;
     let mut editor = rustyline::DefaultEditor::new()?;
+    if let Some(posts) = posts {
+        if let Ok(printer) = editor.create_external_printer() {
+            *posts.above_prompt.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(printer));
+        }
+    }
     if let Some(path) = history {
         // A missing history file is normal on first run.
         let _ = editor.load_history(path);
@@ -236,8 +301,24 @@ pub fn interactive<S: IncidentStore, W: Write>(
                 }
             }
             Err(ReadlineError::Interrupted | ReadlineError::Eof) => break,
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                if let Some(posts) = posts {
+                    posts
+                        .above_prompt
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .take();
+                }
+                return Err(e.into());
+            }
         }
+    }
+    if let Some(posts) = posts {
+        posts
+            .above_prompt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
     }
     if let Some(path) = history {
         if let Err(e) = editor.save_history(path) {

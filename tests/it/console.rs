@@ -237,3 +237,112 @@ fn list_filters() {
     );
     assert!(lists[3].contains("No incidents match."), "{}", lists[3]);
 }
+
+/// `mailcall console --config` runs the service as `run` does: it polls the
+/// configured accounts, runs detection after each poll and prints the alerts
+/// in the owning teams' channels with their buttons as commands, which the
+/// person at the terminal can then type. A team can watch its real accounts
+/// this way before it wires Discord.
+#[test]
+fn the_console_polls_detects_and_prints_alerts_whose_buttons_can_be_typed() {
+    use std::io::{BufRead, Write};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let key = dir.path().join("sg-key");
+    std::fs::write(&key, "SG.never-shown").unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("mailcall.toml");
+    std::fs::write(
+        &config,
+        "[store]\npath = \"db\"\n\n[poll]\nstale_after = 1\n\n\
+         [[esp]]\nname = \"sandbox-main\"\nprovider = \"sandbox\"\nscenario = \"demo\"\nschedule = \"0 * * * *\"\nstreams = \"all\"\n\n\
+         [[esp]]\nname = \"dead-sg\"\nprovider = \"sendgrid\"\nbase_url = \"http://127.0.0.1:9\"\ncredential_file = \"sg-key\"\nschedule = \"0 * * * *\"\ntimeout_seconds = 1\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    // Four weeks of the sandbox's history first, so its streams have a
+    // baseline; the demo scenario then has a bounce spike on tag:welcome
+    // and a silent automation in its newest hours.
+    let backfill = super::common::mailcall()
+        .args([
+            "backfill",
+            "--days",
+            "28",
+            "--account",
+            "sandbox-main",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        backfill.status.success(),
+        "{}",
+        super::common::stderr(&backfill)
+    );
+
+    let mut child = super::common::mailcall()
+        .args(["console", "--as", "tester", "--config"])
+        .arg(&config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start mailcall: {e}"));
+    let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
+    let out = child.stdout.take().unwrap_or_else(|| panic!("no stdout"));
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let wanted = |seen: &[String]| {
+        let text = seen.join("\n");
+        text.contains("sandbox-main/tag:welcome · bounce")
+            && text.contains("dead-sg/account · feed (stale-feed)")
+    };
+    while !wanted(&seen) && Instant::now() < deadline {
+        if let Ok(line) = lines.recv_timeout(Duration::from_millis(200)) {
+            seen.push(line);
+        }
+    }
+    let text = seen.join("\n");
+    assert!(wanted(&seen), "no alerts printed within 60 s:\n{text}");
+    assert!(text.starts_with("# Polling 2 ESP account(s)"), "{text}");
+    assert!(!text.contains("SG.never-shown"), "{text}");
+    // The bounce alert is posted in integration's channel with its buttons
+    // as commands to type.
+    let bounce = seen
+        .iter()
+        .position(|l| l.contains("sandbox-main/tag:welcome · bounce"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        seen[bounce].contains("[#integration] 🚨 @integration"),
+        "{}",
+        seen[bounce]
+    );
+    let ack = seen[bounce..]
+        .iter()
+        .find_map(|l| {
+            let at = l.find("[Acknowledge: ")?;
+            let rest = &l[at + "[Acknowledge: ".len()..];
+            Some(rest[..rest.find(']')?].to_string())
+        })
+        .unwrap_or_else(|| panic!("no acknowledge button:\n{text}"));
+    assert!(ack.starts_with("/alert ack id:"), "{ack}");
+
+    writeln!(stdin, "{ack}").unwrap_or_else(|e| panic!("{e}"));
+    writeln!(stdin, "/quit").unwrap_or_else(|e| panic!("{e}"));
+    drop(stdin);
+    let status = child.wait().unwrap_or_else(|e| panic!("{e}"));
+    let rest: Vec<String> = lines.iter().collect();
+    let rest = rest.join("\n");
+    assert!(status.success(), "{rest}");
+    assert!(rest.contains(&format!("tester> {ack}")), "{rest}");
+    assert!(rest.contains("acknowledged"), "{rest}");
+}

@@ -1,4 +1,4 @@
-//! The Discord front end, end to end: the real bot (`mailcall::discord::run`,
+//! The Discord front end, end to end: the real bot (`mailcall::service::run`,
 //! serenity's client) against the fake Discord on loopback. Each test reads
 //! as a piece of the specification: what people in Discord do, and what the
 //! bot sends back, checked on the recorded REST calls.
@@ -13,8 +13,9 @@ use tokio::task::JoinHandle;
 use mailcall::command::manifest::kind;
 use mailcall::command::Manifests;
 use mailcall::config::{Config, DiscordConfig, DiscordTeam, Snowflake, TokenSource};
-use mailcall::discord::{self, DiscordError};
+use mailcall::discord;
 use mailcall::domain::{Status, Team};
+use mailcall::service::{self, ServiceError};
 use mailcall::store::{IncidentStore, SledStore};
 
 use super::fake_discord::{
@@ -84,7 +85,7 @@ struct TestBot {
     fake: FakeDiscord,
     data: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
-    task: Option<JoinHandle<Result<(), DiscordError>>>,
+    task: Option<JoinHandle<Result<(), ServiceError>>>,
 }
 
 fn config(fake: &FakeDiscord, data: &Path) -> Config {
@@ -99,7 +100,6 @@ fn config(fake: &FakeDiscord, data: &Path) -> Config {
             admin_roles: vec![Snowflake(ADMIN_ROLE)],
             stakeholder_channel: Some(Snowflake(STAKEHOLDERS)),
             defer_after: mailcall::config::DEFER_AFTER,
-            alert_tick: Duration::from_secs(30),
             teams: TEAMS
                 .iter()
                 .map(|(team, channel, role)| {
@@ -140,7 +140,7 @@ impl TestBot {
         let (stop, stopped) = oneshot::channel::<()>();
         let mut config = config(&fake, data.path());
         tweak(&mut config);
-        let task = tokio::spawn(discord::run(config, async {
+        let task = tokio::spawn(service::run(config, async {
             let _ = stopped.await;
         }));
         let registered = wait_until(|| registrations(&fake).len() > registered_before).await;
@@ -1334,9 +1334,7 @@ async fn unacknowledged_alerts_remind_the_team_then_escalate_to_admins() {
             ..parsed.poll
         };
         c.alerting = parsed.alerting;
-        if let Some(d) = c.discord.as_mut() {
-            d.alert_tick = Duration::from_millis(100);
-        }
+        c.alert_tick = Duration::from_millis(100);
     })
     .await;
     let development = channel_of(Team::Development);
