@@ -627,24 +627,15 @@ fn trim_field(field: &[u8]) -> &[u8] {
 fn split_fields(line: &[u8], out: &mut Vec<(usize, usize)>) {
     out.clear();
     let mut start = 0;
-    if !line.contains(&b'"') {
-        for (i, &b) in line.iter().enumerate() {
-            if b == b',' {
+    let mut quoted = false;
+    for (i, &b) in line.iter().enumerate() {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => {
                 out.push((start, i));
                 start = i + 1;
             }
-        }
-    } else {
-        let mut quoted = false;
-        for (i, &b) in line.iter().enumerate() {
-            match b {
-                b'"' => quoted = !quoted,
-                b',' if !quoted => {
-                    out.push((start, i));
-                    start = i + 1;
-                }
-                _ => {}
-            }
+            _ => {}
         }
     }
     out.push((start, line.len()));
@@ -656,6 +647,9 @@ fn parse_value(text: &[u8]) -> Result<Option<f64>, String> {
     if text.is_empty() || text.eq_ignore_ascii_case(b"nan") {
         return Ok(None);
     }
+    if let Some(value) = parse_plain_decimal(text) {
+        return Ok(Some(value));
+    }
     let shown = || String::from_utf8_lossy(text).into_owned();
     let parsed = std::str::from_utf8(text)
         .ok()
@@ -666,6 +660,49 @@ fn parse_value(text: &[u8]) -> Result<Option<f64>, String> {
     } else {
         Err(format!("`{}` is not a finite number", shown()))
     }
+}
+
+/// Powers of ten that are exact in an `f64`.
+const EXACT_POWERS_OF_TEN: [f64; 16] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+];
+
+/// The common case of [`parse_value`] without the general parser: a plain
+/// decimal (`-12.5`, `1800`, `.25`) of at most 15 digits is `m / 10^k` with
+/// both `m` and `10^k` exact in an `f64`, so one division gives the
+/// correctly rounded value, the one `str::parse` gives (Clinger's fast
+/// path). Anything else (exponents, more digits, junk) is `None`, left to
+/// the general parser.
+fn parse_plain_decimal(text: &[u8]) -> Option<f64> {
+    let (negative, digits) = match text.first()? {
+        b'-' => (true, &text[1..]),
+        b'+' => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let mut mantissa: u64 = 0;
+    let mut count = 0;
+    let mut decimals: Option<usize> = None;
+    for &b in digits {
+        match b {
+            b'0'..=b'9' => {
+                count += 1;
+                if count > 15 {
+                    return None;
+                }
+                mantissa = mantissa * 10 + u64::from(b - b'0');
+                if let Some(d) = decimals.as_mut() {
+                    *d += 1;
+                }
+            }
+            b'.' if decimals.is_none() => decimals = Some(0),
+            _ => return None,
+        }
+    }
+    if count == 0 {
+        return None;
+    }
+    let value = mantissa as f64 / EXACT_POWERS_OF_TEN[decimals.unwrap_or(0)];
+    Some(if negative { -value } else { value })
 }
 
 /// A whole, non-negative number of events.
@@ -1516,6 +1553,54 @@ mod tests {
             .collect();
         let got: Vec<&str> = output.lines().skip(1).collect();
         assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn plain_decimals_parse_to_the_standard_parsers_value() {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut texts: Vec<String> = [
+            "0",
+            "-0",
+            "1.",
+            ".5",
+            "+3.25",
+            "123456789012345",
+            "0.1",
+            "0.3",
+            "-99.999",
+            "1e5",
+            "1234567890123456",
+            "0.000000000000001",
+            ".",
+            "-",
+            "1.2.3",
+            "12a",
+        ]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+        for _ in 0..20_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let digits = (state % 1_000_000_000_000_000) as f64;
+            let decimals = (state >> 50) as usize % 16;
+            texts.push(format!(
+                "{:.*}",
+                decimals,
+                digits / 10f64.powi(decimals as i32)
+            ));
+        }
+        for text in &texts {
+            let fast = parse_plain_decimal(text.as_bytes());
+            let standard = text.parse::<f64>().ok();
+            if let Some(value) = fast {
+                assert_eq!(Some(value.to_bits()), standard.map(f64::to_bits), "{text}");
+            }
+        }
+        assert_eq!(parse_plain_decimal(b"1e5"), None);
+        assert_eq!(parse_plain_decimal(b"1234567890123456"), None);
+        assert_eq!(parse_plain_decimal(b"12a"), None);
     }
 
     #[test]

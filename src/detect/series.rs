@@ -131,6 +131,75 @@ pub fn surprise(z: f64) -> f64 {
     }
 }
 
+/// Table steps per unit of z in [`SURPRISE_TABLE`].
+const TABLE_STEPS: f64 = 32.0;
+/// The table covers z below this (the erfc branch of [`surprise`], where it
+/// is monotone).
+const TABLE_END: f64 = 29.0;
+/// Added to the table's bounds, far above the rounding noise of erfc and
+/// log10 (≈ 1e-15 relative) and far below anything the detector resolves.
+const TABLE_SLACK: f64 = 1e-9;
+
+/// `surprise(i / TABLE_STEPS)` for z up to [`TABLE_END`]: since surprise
+/// increases with z, two neighbouring entries bound it for any z between.
+static SURPRISE_TABLE: std::sync::LazyLock<Vec<f64>> = std::sync::LazyLock::new(|| {
+    (0..=(TABLE_END * TABLE_STEPS) as usize + 1)
+        .map(|i| surprise(i as f64 / TABLE_STEPS))
+        .collect()
+});
+
+/// A row's surprise, known within table bounds and computed exactly only
+/// when a decision needs it: the quantile tracker's comparison rarely
+/// does, and the onset rule only for a possible new high. Every decision
+/// is the one the exact value gives, so scores are unchanged.
+#[derive(Clone, Copy, Debug)]
+struct LazySurprise {
+    z: f64,
+    lo: f64,
+    hi: f64,
+    exact: Option<f64>,
+}
+
+impl LazySurprise {
+    fn new(z: f64) -> LazySurprise {
+        if z >= 0.0 && z < TABLE_END {
+            let table = &*SURPRISE_TABLE;
+            let i = (z * TABLE_STEPS) as usize;
+            if let (Some(lo), Some(hi)) = (table.get(i), table.get(i + 1)) {
+                return LazySurprise {
+                    z,
+                    lo: lo - TABLE_SLACK,
+                    hi: hi + TABLE_SLACK,
+                    exact: None,
+                };
+            }
+        }
+        let s = surprise(z);
+        LazySurprise {
+            z,
+            lo: s,
+            hi: s,
+            exact: Some(s),
+        }
+    }
+
+    fn exact(&mut self) -> f64 {
+        let z = self.z;
+        *self.exact.get_or_insert_with(|| surprise(z))
+    }
+
+    /// `surprise(z) <= q`.
+    fn at_most(&mut self, q: f64) -> bool {
+        if self.hi <= q {
+            true
+        } else if self.lo > q {
+            false
+        } else {
+            self.exact() <= q
+        }
+    }
+}
+
 /// Whether a score is flagged.
 pub fn flagged(score: f64) -> bool {
     score >= FLAG_SCORE
@@ -154,12 +223,17 @@ impl SeriesDetector {
         }
     }
 
-    /// One step of a stochastic quantile tracker: returns `s` relative to
-    /// the tracked quantile, and moves the quantile.
-    fn track(&self, q: &mut f64, s: f64) -> f64 {
+    /// One step of a stochastic quantile tracker: moves the quantile `q`
+    /// by the row's surprise, and returns the quantile the row is measured
+    /// against (`r = s / qe`).
+    fn track(&self, q: &mut f64, s: &mut LazySurprise) -> f64 {
         let qe = q.max(Q_MIN);
-        *q *= if s <= qe { self.q_down } else { self.q_up };
-        s / qe
+        *q *= if s.at_most(qe) {
+            self.q_down
+        } else {
+            self.q_up
+        };
+        qe
     }
 
     /// Judges one row (`value` at unix seconds `time`, if known: without a
@@ -191,8 +265,10 @@ impl SeriesDetector {
         let d = x - self.mean;
         let z = d.abs() / (self.var + floor).sqrt();
         let mut q_level = self.q_level;
-        let mut r = self.track(&mut q_level, surprise(z));
+        let mut level = LazySurprise::new(z);
+        let qe_level = self.track(&mut q_level, &mut level);
         self.q_level = q_level;
+        let mut daily = None;
         let a = ALPHA.max(1.0 / self.n as f64);
         self.mean += a * d;
         self.var = (1.0 - a) * (self.var + a * d * d);
@@ -215,9 +291,10 @@ impl SeriesDetector {
                     let spread2 = self.res_ms.max(slot_ms);
                     let zd = e.abs() / (spread2 + floor).sqrt();
                     let mut q_daily = self.q_daily;
-                    let r_daily = self.track(&mut q_daily, surprise(zd));
+                    let mut surprise = LazySurprise::new(zd);
+                    let qe_daily = self.track(&mut q_daily, &mut surprise);
                     self.q_daily = q_daily;
-                    r = r.max(r_daily);
+                    daily = Some((surprise, qe_daily));
                 }
                 self.res_n += 1;
                 let ar = A_RES.max(1.0 / self.res_n as f64);
@@ -240,13 +317,28 @@ impl SeriesDetector {
                 ms: slot_ms,
             };
         }
+        // 4. Onset rule: only a new high of the recent past scores. The bar
+        // rises with R, not E: a suppressed row still raises it.
+        let decayed = self.run_max * DECAY;
+        // R = max of the tests' s / qe. Most rows are no new high: when the
+        // bounds already say R ≤ decayed, R changes nothing below and its
+        // exact value (erfc, log10) is never computed.
+        let bound = daily.as_ref().map_or(level.hi / qe_level, |(s, qe)| {
+            (level.hi / qe_level).max(s.hi / qe)
+        });
+        let mut r = if bound <= decayed {
+            0.0
+        } else {
+            let r = level.exact() / qe_level;
+            match daily.as_mut() {
+                Some((s, qe)) => r.max(s.exact() / *qe),
+                None => r,
+            }
+        };
         // 3. Cold start: the baselines and trackers learned above.
         if self.n <= WARMUP {
             r = 0.0;
         }
-        // 4. Onset rule: only a new high of the recent past scores. The bar
-        // rises with R, not E: a suppressed row still raises it.
-        let decayed = self.run_max * DECAY;
         let e = if r > MARGIN * decayed { r } else { 0.0 };
         self.run_max = decayed.max(r);
         (self.n > WARMUP).then(|| e / (e + S0))
@@ -340,6 +432,28 @@ mod tests {
         let score = d.update(1_000.0, Some(52 * 60)).unwrap_or(f64::NAN);
         assert!(flagged(score) && score < 1.0, "{score}");
         assert!((score - 0.999_996_406_107_351).abs() < 1e-12, "{score}");
+    }
+
+    #[test]
+    fn table_bounds_hold_every_surprise_so_decisions_match_the_exact_value() {
+        // A dense sweep across the table, its end and beyond, with
+        // quantiles on both sides of each value and exactly on it.
+        let mut z = 0.0;
+        while z < 40.0 {
+            let exact = surprise(z);
+            let mut lazy = LazySurprise::new(z);
+            assert!(lazy.lo <= exact && exact <= lazy.hi, "z = {z}");
+            assert!(
+                lazy.hi - lazy.lo < 0.01 * exact.max(10.0),
+                "z = {z}: bounds too loose"
+            );
+            for q in [exact - 1e-3, exact, exact + 1e-12, exact + 1e-3, 3.0] {
+                let mut fresh = LazySurprise::new(z);
+                assert_eq!(fresh.at_most(q), exact <= q, "z = {z}, q = {q}");
+            }
+            assert_eq!(lazy.exact(), exact);
+            z += 0.001_7;
+        }
     }
 
     #[test]
