@@ -460,11 +460,46 @@ pub fn console(
     result
 }
 
-/// `mailcall check-config FILE`: a one-line summary, or the first error.
-pub fn check_config(path: &Path) -> Result<String, crate::config::ConfigError> {
+/// Why `mailcall check-config` refused a file.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// The file does not parse or validate.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// It validates, but secrets it names cannot be read: each line names
+    /// the variable or file, never a value.
+    #[error("{}", .problems.iter().map(|p| format!("{}: {p}", .file.display())).collect::<Vec<_>>().join("\n"))]
+    Secrets {
+        file: PathBuf,
+        problems: Vec<String>,
+    },
+}
+
+/// `mailcall check-config FILE`: a one-line summary, or what is wrong. Besides
+/// the file itself, every secret it names (the Discord token, each ESP
+/// account's key) must be readable where it says: an unset variable or a
+/// missing file is found here, not when `run` starts.
+pub fn check_config(path: &Path) -> Result<String, CheckError> {
     let config = Config::load(path)?;
+    let mut problems = Vec::new();
+    if let Some(discord) = &config.discord {
+        if let Err(e) = crate::discord::Token::read(&discord.token) {
+            problems.push(e.to_string());
+        }
+    }
+    for esp in &config.esp {
+        if let Err(e) = esp.plan(chrono::Utc::now()) {
+            problems.push(e);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(CheckError::Secrets {
+            file: path.to_path_buf(),
+            problems,
+        });
+    }
     Ok(format!(
-        "{}: OK — store {}, {} team channels{}",
+        "{}: OK — store {}, {} team channels{}{}",
         path.display(),
         config.store_path.display(),
         config.teams.len(),
@@ -472,7 +507,11 @@ pub fn check_config(path: &Path) -> Result<String, crate::config::ConfigError> {
             .stakeholder_channel
             .as_deref()
             .map(|c| format!(", stakeholders in #{c}"))
-            .unwrap_or_default()
+            .unwrap_or_default(),
+        match config.esp.len() {
+            0 => String::new(),
+            n => format!(", {n} ESP account(s) with readable keys"),
+        }
     ))
 }
 

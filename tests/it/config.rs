@@ -7,6 +7,8 @@ use super::common::{mailcall, stderr, stdout};
 fn the_shipped_example_is_valid() {
     let output = mailcall()
         .args(["check-config", "data/mailcall.example.toml"])
+        .env("DISCORD_TOKEN", "a-token")
+        .env("SENDGRID_API_KEY", "a-key")
         .output()
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(output.status.success(), "{}", stderr(&output));
@@ -49,5 +51,78 @@ fn a_missing_file_is_named() {
         stderr(&output).contains("/nonexistent/mailcall.toml: cannot read the file"),
         "{}",
         stderr(&output)
+    );
+}
+
+/// A file that validates but names a secret that is not there is refused:
+/// check-config says which variable or file, never prints a value, and
+/// exits 2, so a deployment fails its check instead of its first poll.
+#[test]
+fn unset_variables_and_missing_secret_files_are_named() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("mailcall.toml");
+    std::fs::write(
+        &file,
+        "[discord]\nguild_id = \"1\"\ntoken_file = \"no-such-token\"\n\n\
+         [teams.marketing]\nchannel = \"c\"\ndiscord_channel_id = \"2\"\ndiscord_role_id = \"3\"\n\
+         [teams.design]\nchannel = \"c\"\ndiscord_channel_id = \"2\"\ndiscord_role_id = \"3\"\n\
+         [teams.integration]\nchannel = \"c\"\ndiscord_channel_id = \"2\"\ndiscord_role_id = \"3\"\n\
+         [teams.development]\nchannel = \"c\"\ndiscord_channel_id = \"2\"\ndiscord_role_id = \"3\"\n\n\
+         [[esp]]\nname = \"sg\"\nprovider = \"sendgrid\"\ncredential_env = \"MAILCALL_TEST_UNSET_KEY\"\nschedule = \"0 * * * *\"\n\n\
+         [[esp]]\nname = \"pm\"\nprovider = \"postmark\"\ncredential_env = \"MAILCALL_TEST_SET_KEY\"\nschedule = \"0 * * * *\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let output = mailcall()
+        .arg("check-config")
+        .arg(&file)
+        .env_remove("MAILCALL_TEST_UNSET_KEY")
+        .env("MAILCALL_TEST_SET_KEY", "pm-secret-value")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("cannot read the Discord token file") && message.contains("no-such-token"),
+        "{message}"
+    );
+    assert!(
+        message.contains("ESP account sg: set the environment variable MAILCALL_TEST_UNSET_KEY"),
+        "{message}"
+    );
+    assert!(!message.contains("ESP account pm"), "{message}");
+    assert!(!message.contains("pm-secret-value"), "{message}");
+    // `run` refuses the same file before it creates anything.
+    let run = mailcall()
+        .arg("run")
+        .arg("--config")
+        .arg(&file)
+        .env_remove("MAILCALL_TEST_UNSET_KEY")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!run.status.success());
+    assert!(
+        stderr(&run).contains("cannot read the Discord token file"),
+        "{}",
+        stderr(&run)
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "run created the data directory"
+    );
+
+    // With the token file in place and the variable set, it passes.
+    std::fs::write(dir.path().join("no-such-token"), "tok\n").unwrap_or_else(|e| panic!("{e}"));
+    let output = mailcall()
+        .arg("check-config")
+        .arg(&file)
+        .env("MAILCALL_TEST_UNSET_KEY", "sg-secret")
+        .env("MAILCALL_TEST_SET_KEY", "pm-secret-value")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("2 ESP account(s) with readable keys"),
+        "{}",
+        stdout(&output)
     );
 }
