@@ -162,7 +162,7 @@ struct LazySurprise {
 
 impl LazySurprise {
     fn new(z: f64) -> LazySurprise {
-        if z >= 0.0 && z < TABLE_END {
+        if (0.0..TABLE_END).contains(&z) {
             let table = &*SURPRISE_TABLE;
             let i = (z * TABLE_STEPS) as usize;
             if let (Some(lo), Some(hi)) = (table.get(i), table.get(i + 1)) {
