@@ -31,8 +31,10 @@ use crate::store::{SledStore, StoreError};
 /// change goes through its lock, so changes are serialised.
 pub type SharedEngine = Arc<Mutex<Engine<SledStore>>>;
 
-/// How long background work may take to finish once shutdown is asked for.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+/// How long each stage of shutdown may take (background jobs, then queued
+/// posts), so the whole process is gone within 5 s of SIGTERM: Docker's
+/// default stop timeout is 10 s, and systemd's is longer.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// Why the service could not be built.
 #[derive(Debug, thiserror::Error)]

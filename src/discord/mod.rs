@@ -40,6 +40,10 @@ pub enum DiscordError {
     Config(String),
     #[error("{0}")]
     Token(String),
+    /// Discord could not be reached, or answered the token check with
+    /// something other than the bot or a refusal.
+    #[error("{0}")]
+    Unreachable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Boxed: serenity's error is large, and this one is returned often.
@@ -117,6 +121,70 @@ pub fn directory(discord: &DiscordConfig) -> TeamDirectory {
     }
 }
 
+/// How long the start-up token check waits for Discord.
+const TOKEN_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Asks Discord who the bot is (`GET /users/@me`) before anything else, so
+/// a revoked token or an unreachable Discord stops `mailcall run` at once
+/// with a sentence, instead of the gateway retrying silently for ever. The
+/// sentence names where the token comes from, never the token, and never
+/// Discord's answer body (a proxy may echo the header in it).
+async fn check_token(
+    http: &serenity::http::Http,
+    discord: &DiscordConfig,
+) -> Result<(), DiscordError> {
+    use serenity::http::HttpError;
+    let base = discord.api_base.as_deref().unwrap_or("https://discord.com");
+    let source = match &discord.token {
+        TokenSource::Env(name) => format!("the environment variable {name}"),
+        TokenSource::File(path) => format!("the file {}", path.display()),
+    };
+    let answer = tokio::time::timeout(TOKEN_CHECK_TIMEOUT, http.get_current_user()).await;
+    match answer {
+        Ok(Ok(user)) => {
+            tracing::info!(bot = %user.name, "Discord accepted the bot token");
+            Ok(())
+        }
+        Err(_) => Err(DiscordError::Unreachable(format!(
+            "Discord at {base} did not answer within {} s; check the network (or [discord] api_base)",
+            TOKEN_CHECK_TIMEOUT.as_secs()
+        ))),
+        Ok(Err(serenity::Error::Http(HttpError::UnsuccessfulRequest(response)))) => {
+            let status = response.status_code;
+            if status == serenity::http::StatusCode::UNAUTHORIZED {
+                Err(DiscordError::Token(format!(
+                    "Discord refused the bot token (401 Unauthorized): the token in {source} is wrong or was reset; copy a new one from the Developer Portal"
+                )))
+            } else {
+                Err(DiscordError::Unreachable(format!(
+                    "Discord at {base} answered {status} when asked who the bot is; try again later"
+                )))
+            }
+        }
+        Ok(Err(serenity::Error::Http(HttpError::Request(e)))) => {
+            // reqwest's chain names the URL and the cause (refused,
+            // timed out, no such host); it never holds request headers.
+            let mut why = String::new();
+            let mut cause: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+            while let Some(c) = cause {
+                why = c.to_string();
+                cause = c.source();
+            }
+            Err(DiscordError::Unreachable(format!(
+                "cannot reach Discord at {base}: {}",
+                if why.is_empty() { "the request failed".to_string() } else { why }
+            )))
+        }
+        Ok(Err(other)) => Err(DiscordError::Unreachable(format!(
+            "asking Discord who the bot is failed: {}",
+            match other {
+                serenity::Error::Http(_) => "an invalid request (check [discord] api_base)".to_string(),
+                _ => "an unexpected answer".to_string(),
+            }
+        ))),
+    }
+}
+
 /// The Discord front end of a [`crate::service::Service`]: the gateway
 /// client whose handler answers interactions, and the poster that applies
 /// the engine's effects.
@@ -149,7 +217,9 @@ impl Bot {
             manifests: manifests_json(),
             effects,
         };
-        let client = ClientBuilder::new_with_http(http.build(), GatewayIntents::GUILDS)
+        let http = http.build();
+        check_token(&http, discord).await?;
+        let client = ClientBuilder::new_with_http(http, GatewayIntents::GUILDS)
             .event_handler(handler)
             .await?;
         let poster = poster::Poster {
@@ -170,7 +240,12 @@ impl Bot {
         tokio::select! {
             started = self.client.start() => started.map_err(DiscordError::from),
             () = shutdown => {
-                shards.shutdown_all().await;
+                // An unreachable Discord must not hold the exit up.
+                let _ = tokio::time::timeout(
+                    std::time::Duration::from_secs(1),
+                    shards.shutdown_all(),
+                )
+                .await;
                 Ok(())
             }
         }

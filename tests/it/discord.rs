@@ -1380,3 +1380,47 @@ async fn unacknowledged_alerts_remind_the_team_then_escalate_to_admins() {
     check_every_post(&bot.fake);
     let _ = bot.stop().await;
 }
+
+/// `run` asks Discord who the bot is before anything else: a refused token
+/// stops it at once with a sentence naming where the token comes from
+/// (never the token, though Discord's answer here echoes it), and so does a
+/// Discord that cannot be reached, instead of retrying silently for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_token_or_an_unreachable_discord_stops_run_with_a_sentence() {
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    fake.reject_token("fake-token");
+    let refused = tokio::time::timeout(
+        WAIT,
+        service::run(config(&fake, data.path()), std::future::pending()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("run kept going with a refused token"));
+    let message = match refused {
+        Err(e) => e.to_string(),
+        Ok(()) => panic!("run accepted a refused token"),
+    };
+    assert!(
+        message.contains("Discord refused the bot token (401 Unauthorized)")
+            && message.contains("the token in the file"),
+        "{message}"
+    );
+    assert!(!message.contains("fake-token"), "{message}");
+    assert!(fake.identify_count() == 0, "the gateway was reached anyway");
+
+    let mut unreachable = config(&fake, data.path());
+    if let Some(d) = unreachable.discord.as_mut() {
+        d.api_base = Some("http://127.0.0.1:9".into());
+    }
+    let stopped = tokio::time::timeout(WAIT, service::run(unreachable, std::future::pending()))
+        .await
+        .unwrap_or_else(|_| panic!("run kept retrying an unreachable Discord"));
+    let message = match stopped {
+        Err(e) => e.to_string(),
+        Ok(()) => panic!("run started without Discord"),
+    };
+    assert!(
+        message.contains("cannot reach Discord at http://127.0.0.1:9"),
+        "{message}"
+    );
+}

@@ -172,6 +172,10 @@ struct Shared {
     connection_count: AtomicUsize,
     last_identify: Mutex<Option<Value>>,
     live: Mutex<Option<Live>>,
+    /// Requests carrying `Bot <this>` get 401, as Discord answers a revoked
+    /// token. The body echoes the header, as some proxies do, so a client
+    /// that prints bodies would leak it.
+    rejected_token: Mutex<Option<String>>,
     stop: watch::Receiver<bool>,
 }
 
@@ -294,6 +298,7 @@ impl FakeDiscord {
             connection_count: AtomicUsize::new(0),
             last_identify: Mutex::new(None),
             live: Mutex::new(None),
+            rejected_token: Mutex::new(None),
             stop: stop_rx.clone(),
         });
         let app = Router::new()
@@ -447,6 +452,11 @@ impl FakeDiscord {
             remaining: times,
             retry_after_secs,
         });
+    }
+
+    /// From now on every request authorised with `token` gets 401.
+    pub fn reject_token(&self, token: &str) {
+        *lock(&self.shared.rejected_token) = Some(token.to_owned());
     }
 
     /// Closes the current gateway connection with code 4000, as Discord does
@@ -687,9 +697,23 @@ async fn rest(
         .unwrap_or("");
     let body = decode_body(content_type, &body);
 
-    let reply = match shared.take_failure(&method, &path) {
-        Some(retry_after) => rate_limited(retry_after),
-        None => route(&shared, &method, &path, &query, &body),
+    let rejected = lock(&shared.rejected_token)
+        .as_ref()
+        .is_some_and(|t| authorization.as_deref() == Some(format!("Bot {t}").as_str()));
+    let reply = if rejected {
+        Reply {
+            status: StatusCode::UNAUTHORIZED,
+            body: Some(json!({
+                "message": format!("401: Unauthorized {}", authorization.clone().unwrap_or_default()),
+                "code": 0,
+            })),
+            headers: Vec::new(),
+        }
+    } else {
+        match shared.take_failure(&method, &path) {
+            Some(retry_after) => rate_limited(retry_after),
+            None => route(&shared, &method, &path, &query, &body),
+        }
     };
 
     lock(&shared.requests).push(Recorded {
