@@ -286,6 +286,7 @@ pub fn demo(options: &DemoOptions) -> anyhow::Result<()> {
         "# Detection ran on the sandbox ESP's newest hour; alerts went to the owning teams:",
         &alerts,
     )?;
+    session.mark_all_delivered()?;
     if let Some(script) = &options.script {
         let file = std::fs::File::open(script)
             .with_context(|| format!("cannot open script {}", script.display()))?;
@@ -422,25 +423,29 @@ pub fn console(
         );
     }
     let posts = console::Posts::default();
-    let (queue, mut queued) = tokio::sync::mpsc::unbounded_channel();
+    let outbox = Arc::new(tokio::sync::Notify::new());
     let (engine, jobs) = {
         let _inside = runtime.enter();
-        service.start(queue)
+        service.start(outbox.clone())
     };
+    // Posts no command of this session caused (alerts after a poll,
+    // reminders, and any left undelivered by a previous run) come through
+    // the outbox, like Discord's; the session prints its own commands'
+    // posts itself and marks them delivered.
+    let (stop_relay, relay_stopped) = tokio::sync::watch::channel(false);
     let printing = {
         let posts = posts.clone();
         let config = config.clone();
-        runtime.spawn(async move {
-            while let Some(first) = queued.recv().await {
-                // Everything one poll or tick caused, printed as one block.
-                let mut batch = vec![first];
-                while let Ok(next) = queued.try_recv() {
-                    batch.push(next);
-                }
+        runtime.spawn(crate::service::relay(
+            engine.clone(),
+            outbox,
+            relay_stopped,
+            move |effect| {
                 let narration = format!("# mailcall, {}:", render::timestamp(chrono::Utc::now()));
-                posts.print_effects(&config, &narration, &batch);
-            }
-        })
+                posts.print_effects(&config, &narration, &[effect]);
+                std::future::ready(crate::service::Delivery::Done)
+            },
+        ))
     };
     let caller = Caller::operator(Actor::console(name));
     let out = io::BufWriter::with_capacity(1 << 16, io::stdout());
@@ -450,10 +455,10 @@ pub fn console(
     } else {
         session.run_script(io::stdin().lock()).map_err(Into::into)
     };
-    // The jobs drop their senders when they stop; the printer then prints
-    // what is left and ends.
+    // The jobs stop first; the relay then prints what they left and ends.
     runtime.block_on(async {
         jobs.stop().await;
+        let _ = stop_relay.send(true);
         let _ = tokio::time::timeout(crate::service::SHUTDOWN_GRACE, printing).await;
     });
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -15,6 +15,8 @@
 //! - [`discord`]: the Discord front end (`mailcall run`), through serenity.
 //! - [`config`]: the TOML configuration, validated once into typed values.
 //! - [`clock`]: injected time.
+//! - [`scheduler`]: named jobs on a cron or interval cadence, exactly once
+//!   per due time across restarts (the core; not yet driving the loops).
 //!
 //! The binary (`src/main.rs`) only parses flags and calls into [`app`].
 
@@ -33,5 +35,6 @@ pub mod esp;
 pub mod metrics;
 pub mod poll;
 pub mod schedule;
+pub mod scheduler;
 pub mod service;
 pub mod store;

@@ -9,15 +9,17 @@
 //! --config` polls, detects and raises alerts exactly as `mailcall run`
 //! does, and a team can watch its real accounts before wiring Discord.
 //!
-//! Effects (posts) travel from the engine to the front end through one
-//! channel, queued while the engine is still locked, so the order of posts
-//! is the order of commits.
+//! Posts are not handed from the engine to the front end in memory: every
+//! change commits the posts it causes to the store's outbox in the same
+//! durable write, and [`relay`] delivers them from there, oldest first, and
+//! removes each once delivered. A crash between the commit and the send
+//! loses nothing: the post is sent at the next start.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::clock::{Clock, SystemClock};
@@ -112,9 +114,10 @@ impl Service {
 
     /// Starts the background jobs: each account polled at start and on its
     /// schedule, detection after every poll and feed event, and the alert
-    /// timers (reminders, escalation, silences ending). Their posts go to
-    /// `posts`. Must be called inside a tokio runtime.
-    pub fn start(self, posts: mpsc::UnboundedSender<Effect>) -> (SharedEngine, Jobs) {
+    /// timers (reminders, escalation, silences ending). Each of their
+    /// changes commits its posts to the outbox and wakes `outbox`. Must be
+    /// called inside a tokio runtime.
+    pub fn start(self, outbox: Arc<Notify>) -> (SharedEngine, Jobs) {
         let (stop, stopped) = watch::channel(false);
         let polling = {
             let mut stopped = stopped.clone();
@@ -125,11 +128,11 @@ impl Service {
         let detecting = tokio::spawn(detect_after_polls(
             self.engine.clone(),
             self.feed,
-            posts.clone(),
+            outbox.clone(),
         ));
         let ticking = tokio::spawn(tick_alerts(
             self.engine.clone(),
-            posts,
+            outbox,
             stopped,
             self.alert_tick,
         ));
@@ -160,19 +163,12 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     let token = Token::read(&settings.token)?;
     let service =
         Service::open_async(config, discord::directory(&settings), Arc::new(SystemClock)).await?;
-    let (posts, queued) = mpsc::unbounded_channel();
-    let mut bot = Bot::connect(
-        &settings,
-        &token,
-        service.engine.clone(),
-        posts.clone(),
-        queued,
-    )
-    .await?;
-    let (_engine, jobs) = service.start(posts);
+    let outbox = Arc::new(Notify::new());
+    let mut bot = Bot::connect(&settings, &token, service.engine.clone(), outbox.clone()).await?;
+    let (_engine, jobs) = service.start(outbox);
     let result = bot.run_until(shutdown).await;
-    // Jobs first (their posts senders go with them), then the client and
-    // the handler's sender: the poster finishes what is queued, then stops.
+    // Jobs first, then the client; the relay sends what the outbox holds
+    // within the grace, and leaves the rest for the next start.
     jobs.stop().await;
     bot.close(SHUTDOWN_GRACE).await;
     Ok(result?)
@@ -199,32 +195,144 @@ impl Jobs {
     }
 }
 
-/// Runs `work` against the engine on the blocking pool and queues its
-/// effects while the engine is still locked, so post order is commit order.
-/// A failure is logged as `what`.
-pub async fn with_engine<F>(
-    engine: &SharedEngine,
-    posts: &mpsc::UnboundedSender<Effect>,
-    what: &'static str,
-    work: F,
-) where
+/// Runs `work` against the engine on the blocking pool, then wakes the
+/// outbox relay: the posts `work` caused were committed with it. A failure
+/// is logged as `what`.
+pub async fn with_engine<F>(engine: &SharedEngine, outbox: &Notify, what: &'static str, work: F)
+where
     F: FnOnce(&mut Engine<SledStore>) -> Result<Vec<Effect>, CommandError> + Send + 'static,
 {
     let engine = engine.clone();
-    let posts = posts.clone();
     let done = tokio::task::spawn_blocking(move || {
         let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-        match work(&mut engine) {
-            Ok(list) => list.into_iter().for_each(|e| {
-                // A closed channel means shutdown: nobody is left to post for.
-                let _ = posts.send(e);
-            }),
-            Err(e) => tracing::error!(error = %e, "{what} failed"),
-        }
+        work(&mut engine)
     })
     .await;
-    if let Err(e) = done {
-        tracing::error!(error = %e, "{what} task failed");
+    match done {
+        Ok(Ok(effects)) => {
+            if !effects.is_empty() {
+                outbox.notify_one();
+            }
+        }
+        Ok(Err(e)) => tracing::error!(error = %e, "{what} failed"),
+        Err(e) => tracing::error!(error = %e, "{what} task failed"),
+    }
+}
+
+/// How often the relay looks at the outbox without being woken (a post
+/// whose delivery could not be recorded is retried then).
+const RELAY_IDLE: Duration = Duration::from_secs(5);
+/// The first wait before a post that failed for a passing reason is tried
+/// again; doubled each time up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+const RETRY_MAX: Duration = Duration::from_secs(300);
+/// Attempts after which a post that keeps failing is reported as an error
+/// (it is still kept and retried: posts are never dropped for a passing
+/// failure).
+const RETRY_REPORT_AFTER: u32 = 5;
+
+/// What became of one attempt to deliver a post.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Delivered (or refused for good, and reported): remove it.
+    Done,
+    /// Not delivered for a passing reason: keep it and try again later.
+    Retry(String),
+}
+
+/// Delivers the outbox: every post committed and not yet delivered, oldest
+/// first (commit order), through `deliver`; each is then removed from the
+/// outbox in a durable write. What is left from before a restart goes
+/// first; after that the relay runs whenever `wake` is notified. When
+/// `stop` turns true it makes one last pass and returns; whatever its
+/// caller's grace does not allow stays in the outbox for the next start.
+///
+/// A post that fails for a passing reason stays at the head of the outbox
+/// and is tried again after a growing wait (0.5 s, doubling, at most five
+/// minutes); the posts behind it wait, so the order of posts is kept.
+pub async fn relay<F, Fut>(
+    engine: SharedEngine,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+    mut deliver: F,
+) where
+    F: FnMut(Effect) -> Fut,
+    Fut: Future<Output = Delivery>,
+{
+    let mut attempts: u32 = 0;
+    let mut backoff = RETRY_FIRST;
+    loop {
+        let stopping = *stop.borrow_and_update();
+        let pending = {
+            let engine = engine.clone();
+            tokio::task::spawn_blocking(move || {
+                let engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+                engine.pending_posts()
+            })
+            .await
+        };
+        match pending {
+            Ok(Ok(posts)) => {
+                let mut retry = None;
+                for (id, post) in posts {
+                    match post {
+                        Ok(effect) => {
+                            if let Delivery::Retry(why) = deliver(effect).await {
+                                retry = Some((id, why));
+                                break;
+                            }
+                        }
+                        // Reported, then moved out of the way: it can never
+                        // be sent, and must not block the posts behind it.
+                        Err(why) => tracing::error!(post = id, "{why}; it is dropped"),
+                    }
+                    let engine = engine.clone();
+                    let recorded = tokio::task::spawn_blocking(move || {
+                        let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+                        engine.delivered(id, Vec::new())
+                    })
+                    .await;
+                    if !matches!(recorded, Ok(Ok(()))) {
+                        tracing::error!(post = id, "a delivered post could not be removed from the outbox; it may be sent again");
+                        break;
+                    }
+                    attempts = 0;
+                    backoff = RETRY_FIRST;
+                }
+                if let Some((id, why)) = retry {
+                    attempts += 1;
+                    if attempts >= RETRY_REPORT_AFTER {
+                        tracing::error!(post = id, attempts, wait_ms = backoff.as_millis() as u64, "a post keeps failing ({why}); it stays in the outbox and is tried again");
+                    } else {
+                        tracing::warn!(
+                            post = id,
+                            attempts,
+                            wait_ms = backoff.as_millis() as u64,
+                            "a post was not delivered ({why}); trying again"
+                        );
+                    }
+                    if stopping {
+                        return;
+                    }
+                    tokio::select! {
+                        _ = stop.changed() => {}
+                        () = tokio::time::sleep(backoff) => {}
+                    }
+                    backoff = (backoff * 2).min(RETRY_MAX);
+                    continue;
+                }
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot read the outbox"),
+            Err(e) => tracing::error!(error = %e, "reading the outbox failed"),
+        }
+        if stopping {
+            return;
+        }
+        tokio::select! {
+            () = wake.notified() => {}
+            _ = stop.changed() => {}
+            () = tokio::time::sleep(RELAY_IDLE) => {}
+        }
     }
 }
 
@@ -233,10 +341,10 @@ pub async fn with_engine<F>(
 async fn detect_after_polls(
     engine: SharedEngine,
     mut feed: mpsc::UnboundedReceiver<FeedEvent>,
-    posts: mpsc::UnboundedSender<Effect>,
+    outbox: Arc<Notify>,
 ) {
     while let Some(event) = feed.recv().await {
-        with_engine(&engine, &posts, "detection", move |engine| match &event {
+        with_engine(&engine, &outbox, "detection", move |engine| match &event {
             FeedEvent::Polled { account } => engine.after_poll(account),
             other => engine.feed_event(other),
         })
@@ -247,7 +355,7 @@ async fn detect_after_polls(
 /// Checks alert timers until shutdown.
 async fn tick_alerts(
     engine: SharedEngine,
-    posts: mpsc::UnboundedSender<Effect>,
+    outbox: Arc<Notify>,
     mut stop: watch::Receiver<bool>,
     every: Duration,
 ) {
@@ -256,6 +364,6 @@ async fn tick_alerts(
             _ = stop.changed() => return,
             () = tokio::time::sleep(every) => {}
         }
-        with_engine(&engine, &posts, "alert tick", |engine| engine.alert_tick()).await;
+        with_engine(&engine, &outbox, "alert tick", |engine| engine.alert_tick()).await;
     }
 }

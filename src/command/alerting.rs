@@ -51,41 +51,61 @@ impl<S: IncidentStore> Engine<S> {
     }
 
     /// Runs detection on the account a poll just stored, and saves.
+    /// Runs detection on the account a poll just stored: the alert state
+    /// and the posts it causes are one change.
     pub fn after_poll(&mut self, account: &str) -> Result<Vec<Effect>, CommandError> {
-        let now = self.clock.now();
-        let Some(history) = self.history.clone() else {
-            return Ok(Vec::new());
-        };
-        let Some(desk) = self.alerts.as_mut() else {
-            return Ok(Vec::new());
-        };
-        let effects = desk.after_poll(history.as_ref(), account, now)?;
-        self.save_alerts()?;
-        Ok(Self::wrap(effects))
+        self.alert_change(|engine| {
+            let now = engine.clock.now();
+            let Some(history) = engine.history.clone() else {
+                return Ok(Vec::new());
+            };
+            let Some(desk) = engine.alerts.as_mut() else {
+                return Ok(Vec::new());
+            };
+            let effects = desk.after_poll(history.as_ref(), account, now)?;
+            engine.save_alerts()?;
+            Ok(Self::wrap(effects))
+        })
     }
 
     /// A feed went stale or recovered.
     pub fn feed_event(&mut self, event: &FeedEvent) -> Result<Vec<Effect>, CommandError> {
-        let now = self.clock.now();
-        let Some(desk) = self.alerts.as_mut() else {
-            return Ok(Vec::new());
-        };
-        let effects = desk.feed(event, now);
-        self.save_alerts()?;
-        Ok(Self::wrap(effects))
+        self.alert_change(|engine| {
+            let now = engine.clock.now();
+            let Some(desk) = engine.alerts.as_mut() else {
+                return Ok(Vec::new());
+            };
+            let effects = desk.feed(event, now);
+            engine.save_alerts()?;
+            Ok(Self::wrap(effects))
+        })
     }
 
     /// Time passing: reminders, escalations, silences starting and ending.
     pub fn alert_tick(&mut self) -> Result<Vec<Effect>, CommandError> {
-        let now = self.clock.now();
-        let Some(desk) = self.alerts.as_mut() else {
-            return Ok(Vec::new());
-        };
-        let effects = desk.tick(now);
-        if !effects.is_empty() {
-            self.save_alerts()?;
-        }
-        Ok(Self::wrap(effects))
+        self.alert_change(|engine| {
+            let now = engine.clock.now();
+            let Some(desk) = engine.alerts.as_mut() else {
+                return Ok(Vec::new());
+            };
+            let effects = desk.tick(now);
+            if !effects.is_empty() {
+                engine.save_alerts()?;
+            }
+            Ok(Self::wrap(effects))
+        })
+    }
+
+    /// One alert transition as one change: state and posts together.
+    fn alert_change(
+        &mut self,
+        work: impl FnOnce(&mut Self) -> Result<Vec<Effect>, CommandError>,
+    ) -> Result<Vec<Effect>, CommandError> {
+        self.in_change(|engine| {
+            let effects = work(engine)?;
+            Ok((effects.clone(), effects))
+        })
+        .map(|(effects, _)| effects)
     }
 
     /// One alert, as the poster last saw it.

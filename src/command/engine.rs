@@ -38,7 +38,9 @@ pub struct Reply {
 
 /// A post the command causes beyond its reply. Effects carry the incident as
 /// it is after the change so adapters can render without reading the store.
-#[derive(Clone, Debug, PartialEq)]
+/// They are committed to the store's outbox with the change that causes
+/// them, and delivered from there (see [`crate::service::relay`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Effect {
     /// Tell these teams, in their channels, that the incident exists (on
     /// open, and when a team is brought in later).
@@ -58,11 +60,16 @@ pub enum Effect {
     Alert(Box<AlertEffect>),
 }
 
+/// A post in the outbox: its id, and the effect (or why it cannot be read).
+pub type PendingPost = (u64, Result<Effect, String>);
+
 /// What a command produced.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Outcome {
     pub reply: Reply,
     pub effects: Vec<Effect>,
+    /// The outbox ids of `effects`, in the same order.
+    pub posted: Vec<u64>,
 }
 
 /// Why a command was not carried out. The `Display` text is what the person
@@ -182,9 +189,22 @@ impl<S: IncidentStore> Engine<S> {
 
     /// Executes a typed command. A refusal for lack of permission is also
     /// written to the audit log.
+    ///
+    /// One command is one change: every write it makes (incident, alert
+    /// state, timeline) and the posts it causes are committed together, in
+    /// one durable write, or not at all.
     pub fn execute(&mut self, caller: &Caller, command: Command) -> Result<Outcome, CommandError> {
         let summary = command.summary();
-        let result = self.run(caller, command);
+        let result = self
+            .in_change(|engine| {
+                let outcome = engine.run(caller, command)?;
+                let effects = outcome.effects.clone();
+                Ok((outcome, effects))
+            })
+            .map(|(mut outcome, posted)| {
+                outcome.posted = posted;
+                outcome
+            });
         if let Err(CommandError::Denied(reason)) = &result {
             let denial = Denial {
                 at: self.clock.now(),
@@ -197,6 +217,93 @@ impl<S: IncidentStore> Engine<S> {
             let _ = self.store.record_denial(denial);
         }
         result
+    }
+
+    /// Runs `work` as one change (see [`IncidentStore::begin`]): its writes
+    /// and the posts it returns are committed together, with the posts in
+    /// the outbox; the posts' outbox ids are returned with its result. On
+    /// failure nothing is written, and the alert state in memory is read
+    /// back from the store so it matches what is on disk.
+    pub(super) fn in_change<T>(
+        &mut self,
+        work: impl FnOnce(&mut Self) -> Result<(T, Vec<Effect>), CommandError>,
+    ) -> Result<(T, Vec<u64>), CommandError> {
+        self.store.begin();
+        let done = work(self).and_then(|(value, effects)| {
+            let posts = effects
+                .iter()
+                .map(|e| {
+                    serde_json::to_vec(e).map_err(|e| {
+                        CommandError::Store(StoreError::Backend(format!(
+                            "a post could not be encoded: {e}"
+                        )))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((value, posts))
+        });
+        match done {
+            Ok((value, posts)) => match self.store.finish(posts) {
+                Ok(ids) => Ok((value, ids)),
+                Err(e) => {
+                    self.reload_alerts();
+                    Err(e.into())
+                }
+            },
+            Err(e) => {
+                self.store.abort();
+                self.reload_alerts();
+                Err(e)
+            }
+        }
+    }
+
+    /// Puts the alert state in memory back to what the store holds.
+    fn reload_alerts(&mut self) {
+        let Some(desk) = &self.alerts else {
+            return;
+        };
+        let config = desk.config.clone();
+        match self
+            .store
+            .get_extra(alerting::RECORD)
+            .map_err(|e| e.to_string())
+            .and_then(|saved| {
+                AlertDesk::restore(config, saved.as_deref()).map_err(|e| e.to_string())
+            }) {
+            Ok(desk) => self.alerts = Some(desk),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the alert state back after a failed change")
+            }
+        }
+    }
+
+    /// Posts committed but not delivered yet, oldest first. A post that
+    /// cannot be decoded is returned as an error text in place of it, so
+    /// the caller can report it and move on.
+    pub fn pending_posts(&self) -> Result<Vec<PendingPost>, StoreError> {
+        Ok(self
+            .store
+            .outbox()?
+            .into_iter()
+            .map(|(id, bytes)| {
+                (
+                    id,
+                    serde_json::from_slice(&bytes)
+                        .map_err(|e| format!("outbox entry {id} is unreadable: {e}")),
+                )
+            })
+            .collect())
+    }
+
+    /// Marks a post delivered, with what the front end must remember of
+    /// it, in one durable write.
+    pub fn delivered(
+        &mut self,
+        id: u64,
+        records: Vec<(String, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
+        self.store.delivered(id, records)
     }
 
     fn run(&mut self, caller: &Caller, command: Command) -> Result<Outcome, CommandError> {
@@ -376,6 +483,7 @@ pub(super) fn public(text: String, effects: Vec<Effect>) -> Outcome {
             text,
         },
         effects,
+        posted: Vec::new(),
     }
 }
 
@@ -387,5 +495,6 @@ pub(super) fn private(text: String) -> Outcome {
             text,
         },
         effects: Vec::new(),
+        posted: Vec::new(),
     }
 }

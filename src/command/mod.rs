@@ -12,7 +12,9 @@ pub mod manifest;
 mod parse;
 pub mod render;
 
-pub use engine::{CommandError, Effect, Engine, Outcome, Reply, TeamDirectory, Visibility};
+pub use engine::{
+    CommandError, Effect, Engine, Outcome, PendingPost, Reply, TeamDirectory, Visibility,
+};
 pub use invocation::{Invocation, OptionValue};
 pub use manifest::{Manifests, Validated};
 pub use parse::{

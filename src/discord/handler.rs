@@ -16,13 +16,12 @@ use serenity::all::{
 };
 use serenity::async_trait;
 use serenity::model::application::ActionRowComponent;
-use tokio::sync::mpsc;
 
 use super::convert;
 use super::limits;
 use super::poster::with_retry;
 use super::view::{self, Route};
-use crate::command::{Command, CommandError, Effect, Engine, IncidentCommand, Outcome, Visibility};
+use crate::command::{Command, CommandError, Engine, IncidentCommand, Outcome, Visibility};
 use crate::config::DiscordConfig;
 use crate::domain::{Caller, IncidentId, Op, Team, Text};
 use crate::store::{IncidentStore, SledStore};
@@ -33,32 +32,27 @@ pub struct Handler {
     pub config: DiscordConfig,
     /// The manifests in `commands/`, registered verbatim.
     pub manifests: Vec<serde_json::Value>,
-    /// Effects to post, in commit order.
-    pub effects: mpsc::UnboundedSender<Effect>,
+    /// Woken after each change: its posts are in the store's outbox.
+    pub outbox: Arc<tokio::sync::Notify>,
 }
 
 /// A finished piece of engine work, or its refusal.
 type Answer = Result<Outcome, CommandError>;
 
 impl Handler {
-    /// Runs `work` against the engine on a blocking thread. Effects are
-    /// queued while the engine is still locked, so their order is the
-    /// commit order.
+    /// Runs `work` against the engine on a blocking thread. Its posts were
+    /// committed to the outbox with it; the relay is woken to send them.
     fn spawn_work<F>(&self, work: F) -> tokio::task::JoinHandle<Answer>
     where
         F: FnOnce(&mut Engine<SledStore>) -> Answer + Send + 'static,
     {
         let engine = self.engine.clone();
-        let effects = self.effects.clone();
+        let outbox = self.outbox.clone();
         tokio::task::spawn_blocking(move || {
             let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
             let answer = work(&mut engine);
-            if let Ok(outcome) = &answer {
-                for effect in &outcome.effects {
-                    // The poster lives as long as the bot; a closed channel
-                    // means shutdown, when there is nobody left to post for.
-                    let _ = effects.send(effect.clone());
-                }
+            if matches!(&answer, Ok(outcome) if !outcome.posted.is_empty()) {
+                outbox.notify_one();
             }
             answer
         })

@@ -24,11 +24,13 @@ use std::future::Future;
 use serenity::client::{Client, ClientBuilder};
 use serenity::http::HttpBuilder;
 use serenity::prelude::GatewayIntents;
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
 use crate::command::manifest::EMBEDDED;
-use crate::command::{Effect, TeamDirectory};
+use crate::command::TeamDirectory;
 use crate::config::{DiscordConfig, TokenSource};
 use crate::service::SharedEngine;
 use crate::store::StoreError;
@@ -191,18 +193,19 @@ async fn check_token(
 pub struct Bot {
     client: Client,
     posting: JoinHandle<()>,
+    stop_relay: watch::Sender<bool>,
 }
 
 impl Bot {
-    /// Builds the client (the base URL applies to every request, the
-    /// gateway lookup included) and starts the poster on `posts`. Effects
-    /// of interactions are sent to `effects`, the sender side of `posts`.
+    /// Checks the token, builds the client (the base URL applies to every
+    /// request, the gateway lookup included) and starts relaying the
+    /// outbox to Discord: what is left from before a restart first, then
+    /// each change's posts as `outbox` is woken.
     pub async fn connect(
         discord: &DiscordConfig,
         token: &Token,
         engine: SharedEngine,
-        effects: mpsc::UnboundedSender<Effect>,
-        posts: mpsc::UnboundedReceiver<Effect>,
+        outbox: Arc<Notify>,
     ) -> Result<Bot, DiscordError> {
         let mut http = HttpBuilder::new(&token.0);
         if let Some(base) = &discord.api_base {
@@ -215,20 +218,33 @@ impl Bot {
             engine: engine.clone(),
             config: discord.clone(),
             manifests: manifests_json(),
-            effects,
+            outbox: outbox.clone(),
         };
         let http = http.build();
         check_token(&http, discord).await?;
         let client = ClientBuilder::new_with_http(http, GatewayIntents::GUILDS)
             .event_handler(handler)
             .await?;
-        let poster = poster::Poster {
+        let poster = Arc::new(poster::Poster {
             http: client.http.clone(),
             config: discord.clone(),
+            engine: engine.clone(),
+        });
+        let (stop_relay, relay_stopped) = watch::channel(false);
+        let posting = tokio::spawn(crate::service::relay(
             engine,
-        };
-        let posting = tokio::spawn(poster.run(posts));
-        Ok(Bot { client, posting })
+            outbox,
+            relay_stopped,
+            move |effect| {
+                let poster = poster.clone();
+                async move { poster.apply(effect).await }
+            },
+        ));
+        Ok(Bot {
+            client,
+            posting,
+            stop_relay,
+        })
     }
 
     /// Runs the gateway until `shutdown` completes or it fails for good.
@@ -251,12 +267,13 @@ impl Bot {
         }
     }
 
-    /// Drops the client (and with it the handler's effects sender), then
-    /// lets the poster finish what is queued, for at most `grace`.
+    /// Drops the client, then lets the relay send what is in the outbox for
+    /// at most `grace`; what is left stays there for the next start.
     pub async fn close(self, grace: std::time::Duration) {
         drop(self.client);
+        let _ = self.stop_relay.send(true);
         if tokio::time::timeout(grace, self.posting).await.is_err() {
-            tracing::warn!("posts still pending at shutdown were dropped");
+            tracing::warn!("posts still in the outbox at shutdown are sent at the next start");
         }
     }
 }

@@ -1,18 +1,22 @@
-//! Turns the engine's effects into Discord posts, in order.
+//! Turns one outbox post (an engine effect) into Discord posts, edits and
+//! threads.
 //!
-//! One task applies effects one at a time, in the order the engine committed
-//! them, so an announcement is never left showing an older state than the
-//! thread (two concurrent edits could otherwise land out of order). Message
-//! and thread ids are kept in the store next to the incidents, so after a
-//! restart the bot still edits the same announcements and posts in the same
-//! thread.
+//! The outbox relay ([`crate::service::relay`]) applies posts one at a
+//! time, in the order the engine committed them, so an announcement is
+//! never left showing an older state than the thread (two concurrent edits
+//! could otherwise land out of order). Message and thread ids are kept in
+//! the store next to the incidents, so after a restart the bot still edits
+//! the same announcements and posts in the same thread.
 //!
-//! Sending is retried only on 429 (the request was not carried out, so a
-//! retry cannot duplicate the post). In production serenity's own rate
+//! A request is retried here only on 429 (the request was not carried out,
+//! so a retry cannot duplicate the post). In production serenity's own rate
 //! limiter waits out 429s before they reach this code; with a test
 //! `api_base` the limiter is off (serenity ignores the base otherwise) and
 //! this loop does the waiting, with exponential backoff because serenity's
-//! error value does not carry Discord's `retry_after`.
+//! error value does not carry Discord's `retry_after`. Anything else that
+//! may pass (a 5xx, the network) is handed back to the relay as
+//! [`Delivery::Retry`], which keeps the post in the outbox and tries again
+//! later.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -23,13 +27,13 @@ use serenity::builder::{CreateMessage, CreateThread};
 use serenity::http::{Http, HttpError};
 use serenity::model::channel::AutoArchiveDuration;
 use serenity::model::id::{ChannelId, MessageId, RoleId};
-use tokio::sync::mpsc;
 
 use super::view;
 use crate::alert::AlertEffect;
 use crate::command::{Effect, Engine};
 use crate::config::DiscordConfig;
 use crate::domain::{Incident, IncidentId, Team};
+use crate::service::Delivery;
 use crate::store::{IncidentStore, SledStore};
 
 /// Attempts per request when Discord answers 429.
@@ -93,13 +97,6 @@ pub struct Poster {
 }
 
 impl Poster {
-    /// Applies effects until the channel closes.
-    pub async fn run(self, mut effects: mpsc::UnboundedReceiver<Effect>) {
-        while let Some(effect) = effects.recv().await {
-            self.apply(effect).await;
-        }
-    }
-
     /// Reads one of the adapter's records from the store (on the blocking
     /// pool: the store is behind the engine's lock). A missing or unreadable
     /// record reads as empty, logged, so a damaged record costs an edit,
@@ -153,7 +150,14 @@ impl Poster {
             .map(|t| (ChannelId::new(t.channel.0), RoleId::new(t.role.0)))
     }
 
-    async fn apply(&self, effect: Effect) {
+    /// Applies one effect: posts, edits and threads, in order. Says
+    /// [`Delivery::Retry`] when Discord could not take the effect's first
+    /// post for a passing reason (429 after the retries, a 5xx, the network):
+    /// nothing of it was sent, or, for announcements and alerts, what was
+    /// sent is recorded and skipped on the next attempt. Later steps that
+    /// fail (an edit, a stakeholder notice) are logged, not retried, so a
+    /// retry never posts the same thing twice.
+    pub async fn apply(&self, effect: Effect) -> Delivery {
         match effect {
             Effect::Announce { incident, teams } => self.announce(&incident, &teams).await,
             Effect::ThreadPost {
@@ -166,7 +170,7 @@ impl Poster {
     }
 
     /// Posts, edits, reminds about and escalates alerts.
-    async fn alert(&self, effect: AlertEffect) {
+    async fn alert(&self, effect: AlertEffect) -> Delivery {
         let Some(alert) = effect.alert().cloned() else {
             // Silences starting and ending are announced where status news go.
             let channel = self
@@ -181,28 +185,41 @@ impl Poster {
                 })
                 .await
                 {
-                    tracing::error!(error = %e, "silence notice not posted");
+                    return failed("silence notice", &e);
                 }
             }
-            return;
+            return Delivery::Done;
         };
         match &effect {
             AlertEffect::Open { .. } => {
-                let mut refs = Vec::new();
+                // Channels posted to by an earlier attempt are skipped.
+                let mut refs = self
+                    .read_record::<Vec<(u64, u64)>>(alert_refs_key(alert.id))
+                    .await;
                 for team in &alert.teams {
                     let Some((channel, role)) = self.team_channel(*team) else {
                         continue;
                     };
+                    if refs.iter().any(|(c, _)| *c == channel.get()) {
+                        continue;
+                    }
                     match with_retry("alert", || {
                         channel.send_message(&self.http, view::alert_post(&alert, role))
                     })
                     .await
                     {
-                        Ok(message) => refs.push((channel.get(), message.id.get())),
-                        Err(e) => tracing::error!(alert = alert.id, error = %e, "alert not posted"),
+                        Ok(message) => {
+                            refs.push((channel.get(), message.id.get()));
+                            self.write_record(alert_refs_key(alert.id), &refs).await;
+                        }
+                        Err(e) => {
+                            let verdict = failed("alert", &e);
+                            if matches!(verdict, Delivery::Retry(_)) {
+                                return verdict;
+                            }
+                        }
                     }
                 }
-                self.write_record(alert_refs_key(alert.id), &refs).await;
             }
             AlertEffect::Update { .. } | AlertEffect::Recovered { .. } => {
                 for (channel, message) in self
@@ -247,7 +264,7 @@ impl Poster {
             AlertEffect::Escalate { .. } => {
                 let Some((channel, _)) = alert.teams.first().and_then(|t| self.team_channel(*t))
                 else {
-                    return;
+                    return Delivery::Done;
                 };
                 let text = crate::alerting::render::effect_line(&effect);
                 let post = match self.config.admin_roles.first() {
@@ -262,18 +279,26 @@ impl Poster {
                     }
                     None => view::post(&text),
                 };
-                let _ = with_retry("escalation", || {
+                if let Err(e) = with_retry("escalation", || {
                     channel.send_message(&self.http, post.clone())
                 })
-                .await;
+                .await
+                {
+                    return failed("escalation", &e);
+                }
             }
             AlertEffect::SilenceStarted { .. } | AlertEffect::SilenceEnded { .. } => {}
         }
+        Delivery::Done
     }
 
     /// Posts the announcement in each team's channel (the owner's first) and
     /// starts the incident's thread on the first one.
-    async fn announce(&self, incident: &Incident, teams: &std::collections::BTreeSet<Team>) {
+    async fn announce(
+        &self,
+        incident: &Incident,
+        teams: &std::collections::BTreeSet<Team>,
+    ) -> Delivery {
         let mut refs = self.read_record::<MessageRefs>(refs_key(incident.id)).await;
         let mut ordered: Vec<Team> = teams
             .iter()
@@ -285,6 +310,10 @@ impl Poster {
             let Some((channel, role)) = self.team_channel(team) else {
                 continue;
             };
+            // Announced by an earlier attempt of this post.
+            if refs.announcements.iter().any(|(c, _)| *c == channel.get()) {
+                continue;
+            }
             let sent = with_retry("announcement", || {
                 channel.send_message(&self.http, view::announcement(incident, role))
             })
@@ -292,7 +321,10 @@ impl Poster {
             let message = match sent {
                 Ok(message) => message,
                 Err(e) => {
-                    tracing::error!(incident = %incident.id, %team, error = %e, "announcement not posted");
+                    let verdict = failed("announcement", &e);
+                    if matches!(verdict, Delivery::Retry(_)) {
+                        return verdict;
+                    }
                     continue;
                 }
             };
@@ -316,11 +348,12 @@ impl Poster {
             }
             self.write_record(refs_key(incident.id), &refs).await;
         }
+        Delivery::Done
     }
 
     /// Posts a change in the thread, refreshes every announcement, and tells
     /// the stakeholder channel about status and severity changes.
-    async fn thread_post(&self, incident: &Incident, text: &str, stakeholders: bool) {
+    async fn thread_post(&self, incident: &Incident, text: &str, stakeholders: bool) -> Delivery {
         let refs = self.read_record::<MessageRefs>(refs_key(incident.id)).await;
         let thread = refs
             .thread
@@ -332,7 +365,10 @@ impl Poster {
             })
             .await
             {
-                tracing::error!(incident = %incident.id, error = %e, "thread post failed");
+                let verdict = failed("thread post", &e);
+                if matches!(verdict, Delivery::Retry(_)) {
+                    return verdict;
+                }
             }
         }
         for (channel, message) in &refs.announcements {
@@ -359,5 +395,27 @@ impl Poster {
                 tracing::error!(incident = %incident.id, error = %e, "stakeholder post failed");
             }
         }
+        Delivery::Done
+    }
+}
+
+/// What a failed first post of an effect means: worth retrying later (a 429
+/// that outlasted the retries, a 5xx, the network), or never going to work
+/// (a 4xx such as a missing permission or an unknown channel: reported and
+/// dropped).
+fn failed(what: &str, error: &serenity::Error) -> Delivery {
+    let passing = match error {
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(response)) => {
+            let status = response.status_code.as_u16();
+            status == 429 || status >= 500
+        }
+        serenity::Error::Http(HttpError::Request(_)) => true,
+        _ => false,
+    };
+    if passing {
+        Delivery::Retry(format!("{what}: {error}"))
+    } else {
+        tracing::error!(error = %error, "{what} refused by Discord; it is dropped");
+        Delivery::Done
     }
 }

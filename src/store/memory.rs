@@ -13,6 +13,10 @@ pub struct MemoryStore {
     next_id: IncidentId,
     denials: Vec<Denial>,
     extras: BTreeMap<String, Vec<u8>>,
+    outbox: BTreeMap<u64, Vec<u8>>,
+    next_post: u64,
+    /// The state before the change in progress, restored on abort.
+    before: Option<Box<MemoryStore>>,
 }
 
 impl Default for MemoryStore {
@@ -22,11 +26,50 @@ impl Default for MemoryStore {
             next_id: IncidentId::FIRST,
             denials: Vec::new(),
             extras: BTreeMap::new(),
+            outbox: BTreeMap::new(),
+            next_post: 1,
+            before: None,
         }
     }
 }
 
 impl IncidentStore for MemoryStore {
+    fn begin(&mut self) {
+        if self.before.is_none() {
+            let mut copy = self.clone();
+            copy.before = None;
+            self.before = Some(Box::new(copy));
+        }
+    }
+
+    fn finish(&mut self, posts: Vec<Vec<u8>>) -> Result<Vec<u64>, StoreError> {
+        self.before = None;
+        let mut ids = Vec::with_capacity(posts.len());
+        for post in posts {
+            let id = self.next_post;
+            self.next_post += 1;
+            self.outbox.insert(id, post);
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    fn abort(&mut self) {
+        if let Some(before) = self.before.take() {
+            *self = *before;
+        }
+    }
+
+    fn outbox(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        Ok(self.outbox.iter().map(|(k, v)| (*k, v.clone())).collect())
+    }
+
+    fn delivered(&mut self, id: u64, records: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
+        self.outbox.remove(&id);
+        self.extras.extend(records);
+        Ok(())
+    }
+
     fn record_denial(&mut self, denial: Denial) -> Result<(), StoreError> {
         self.denials.push(denial);
         Ok(())

@@ -77,4 +77,22 @@ pub trait IncidentStore {
     fn put_extra(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError>;
     /// Reads a record written with `put_extra`.
     fn get_extra(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Starts one change: until [`IncidentStore::finish`] or
+    /// [`IncidentStore::abort`], `commit`, `put_extra` and `record_denial`
+    /// are staged (reads see them) and nothing reaches the disk. Calling it
+    /// again inside a change does nothing.
+    fn begin(&mut self);
+    /// Writes everything staged, plus `posts` appended to the outbox, in
+    /// one atomic, durable write; returns the posts' outbox ids, in order.
+    /// On failure nothing was written and the staged writes are dropped.
+    fn finish(&mut self, posts: Vec<Vec<u8>>) -> Result<Vec<u64>, StoreError>;
+    /// Drops what is staged.
+    fn abort(&mut self);
+    /// The outbox: posts committed but not yet delivered, oldest first.
+    fn outbox(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
+    /// Removes delivered post `id` from the outbox and writes `records`
+    /// (what the front end must remember of it: message ids) in one durable
+    /// write. Removing an id that is not there is not an error.
+    fn delivered(&mut self, id: u64, records: Vec<(String, Vec<u8>)>) -> Result<(), StoreError>;
 }

@@ -91,6 +91,8 @@ const INCIDENT_PREFIX: &[u8] = b"inc:";
 const TIMELINE_PREFIX: &[u8] = b"tl:";
 const AUDIT_PREFIX: &[u8] = b"audit:";
 const EXTRA_PREFIX: &[u8] = b"ext:";
+/// Posts committed with a change and not yet delivered, by outbox id.
+const OUTBOX_PREFIX: &[u8] = b"out:";
 
 /// sled's page cache; incidents are small and the working set is the active
 /// ones, so a modest cache keeps memory flat.
@@ -152,6 +154,31 @@ pub struct SledStore {
     incidents: BTreeMap<IncidentId, Incident>,
     /// The state record as last committed.
     state: StateRecord,
+    /// The change in progress (see [`IncidentStore::begin`]).
+    staged: Option<Staged>,
+}
+
+/// One change's writes, not yet on disk, and what reads must see meanwhile.
+struct Staged {
+    batch: sled::Batch,
+    /// Whether anything was staged: a change that wrote nothing and posts
+    /// nothing (a read-only command) costs no write and no sync.
+    dirty: bool,
+    state: StateRecord,
+    incidents: BTreeMap<IncidentId, Incident>,
+    extras: BTreeMap<String, Vec<u8>>,
+}
+
+fn outbox_key(id: u64) -> Vec<u8> {
+    let mut key = OUTBOX_PREFIX.to_vec();
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
+fn extra_key(name: &str) -> Vec<u8> {
+    let mut key = EXTRA_PREFIX.to_vec();
+    key.extend_from_slice(name.as_bytes());
+    key
 }
 
 fn incident_key(id: IncidentId) -> Vec<u8> {
@@ -265,6 +292,7 @@ impl SledStore {
                 next_id: IncidentId::FIRST.get(),
                 commits: 0,
             },
+            staged: None,
         };
         store.state = store.read_state()?;
         // Compare before anything is written, so a store that lost data is
@@ -521,24 +549,139 @@ impl SledStore {
     }
 }
 
+impl SledStore {
+    /// Runs `stage` inside a change: the one in progress, or a change of
+    /// its own that is finished (written and synced) at once.
+    fn staging(
+        &mut self,
+        stage: impl FnOnce(&Self, &mut Staged) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let own = self.staged.is_none();
+        self.begin();
+        let mut staged = self
+            .staged
+            .take()
+            .ok_or_else(|| StoreError::Backend("no change in progress".into()))?;
+        let result = stage(self, &mut staged);
+        staged.dirty = true;
+        self.staged = Some(staged);
+        match (result, own) {
+            (Err(e), true) => {
+                self.abort();
+                Err(e)
+            }
+            (Err(e), false) => Err(e),
+            (Ok(()), true) => self.finish(Vec::new()).map(|_| ()),
+            (Ok(()), false) => Ok(()),
+        }
+    }
+
+    /// An incident as the change in progress sees it.
+    fn current(&self, id: IncidentId) -> Option<&Incident> {
+        self.staged
+            .as_ref()
+            .and_then(|s| s.incidents.get(&id))
+            .or_else(|| self.incidents.get(&id))
+    }
+}
+
 impl IncidentStore for SledStore {
+    fn begin(&mut self) {
+        if self.staged.is_none() {
+            self.staged = Some(Staged {
+                batch: sled::Batch::default(),
+                dirty: false,
+                state: self.state,
+                incidents: BTreeMap::new(),
+                extras: BTreeMap::new(),
+            });
+        }
+    }
+
+    fn finish(&mut self, posts: Vec<Vec<u8>>) -> Result<Vec<u64>, StoreError> {
+        let Some(mut staged) = self.staged.take() else {
+            return Err(StoreError::Backend(
+                "finish without a change in progress".into(),
+            ));
+        };
+        if !staged.dirty && posts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(posts.len());
+        for post in posts {
+            let id = self.db.generate_id().map_err(|e| self.backend(e))?;
+            staged.batch.insert(outbox_key(id), post);
+            ids.push(id);
+        }
+        let mut state = staged.state;
+        state.schema = SCHEMA_VERSION;
+        state.commits += 1;
+        staged.batch.insert(KEY_STATE, encode(&state)?);
+        self.db
+            .apply_batch(staged.batch)
+            .map_err(|e| self.backend(e))?;
+        self.sync()?;
+        // Durable from here on: only now does the cache move forward.
+        self.state = state;
+        self.incidents.extend(staged.incidents);
+        // The change is durable, so a failure to re-arm the tripwire must not
+        // turn it into a reported failure; it only means a later loss could
+        // go unnoticed until the next successful write re-arms it.
+        let _ = self.write_sidecar(state.commits);
+        Ok(ids)
+    }
+
+    fn abort(&mut self) {
+        self.staged = None;
+    }
+
+    fn outbox(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.db
+            .scan_prefix(OUTBOX_PREFIX)
+            .map(|item| {
+                let (key, value) = item.map_err(|e| self.backend(e))?;
+                let id = key
+                    .get(OUTBOX_PREFIX.len()..)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_be_bytes)
+                    .ok_or_else(|| {
+                        self.corrupt(format!("outbox key {} is malformed", show_key(&key)))
+                    })?;
+                Ok((id, value.to_vec()))
+            })
+            .collect()
+    }
+
+    fn delivered(&mut self, id: u64, records: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
+        self.staging(|_, staged| {
+            staged.batch.remove(outbox_key(id));
+            for (name, value) in records {
+                staged.batch.insert(extra_key(&name), value.clone());
+                staged.extras.insert(name, value);
+            }
+            Ok(())
+        })
+    }
+
     /// Writes, durably, a record that belongs to a front end rather than to
     /// the incident model (the Discord adapter keeps its message ids here so
     /// edits and buttons survive a restart).
     fn put_extra(&mut self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        let mut key = EXTRA_PREFIX.to_vec();
-        key.extend_from_slice(name.as_bytes());
-        self.db.insert(key, value).map_err(|e| self.backend(e))?;
-        self.sync()
+        self.staging(|_, staged| {
+            staged.batch.insert(extra_key(name), value);
+            staged.extras.insert(name.to_string(), value.to_vec());
+            Ok(())
+        })
     }
 
     /// Reads a record written with [`SledStore::put_extra`].
     fn get_extra(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut key = EXTRA_PREFIX.to_vec();
-        key.extend_from_slice(name.as_bytes());
+        if let Some(value) = self.staged.as_ref().and_then(|s| s.extras.get(name)) {
+            return Ok(Some(value.clone()));
+        }
         Ok(self
             .db
-            .get(key)
+            .get(extra_key(name))
             .map_err(|e| self.backend(e))?
             .map(|v| v.to_vec()))
     }
@@ -551,8 +694,10 @@ impl IncidentStore for SledStore {
             schema: SCHEMA_VERSION,
             denial,
         })?;
-        self.db.insert(key, record).map_err(|e| self.backend(e))?;
-        self.sync()
+        self.staging(|_, staged| {
+            staged.batch.insert(key, record);
+            Ok(())
+        })
     }
 
     fn denials(&self) -> Result<Vec<Denial>, StoreError> {
@@ -567,80 +712,83 @@ impl IncidentStore for SledStore {
     }
 
     fn load(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
-        Ok(self.incidents.get(&id).cloned())
+        Ok(self.current(id).cloned())
     }
 
     fn all(&self) -> Result<Vec<Incident>, StoreError> {
-        Ok(self.incidents.values().cloned().collect())
+        let mut all = self.incidents.clone();
+        if let Some(staged) = &self.staged {
+            all.extend(staged.incidents.iter().map(|(k, v)| (*k, v.clone())));
+        }
+        Ok(all.into_values().collect())
     }
 
     fn next_id(&self) -> Result<IncidentId, StoreError> {
-        IncidentId::new(self.state.next_id).ok_or_else(|| self.corrupt("id counter is zero".into()))
+        let next = self
+            .staged
+            .as_ref()
+            .map_or(self.state.next_id, |s| s.state.next_id);
+        IncidentId::new(next).ok_or_else(|| self.corrupt("id counter is zero".into()))
     }
 
     fn commit(&mut self, write: Write) -> Result<(), StoreError> {
-        let mut state = self.state;
-        state.schema = SCHEMA_VERSION;
-        state.commits += 1;
-        let (mut incident, written_before) = match write {
-            Write::Create(incident) => {
-                if incident.id.get() != state.next_id {
-                    return Err(StoreError::Conflict(format!(
-                        "new incident {} but the next id is INC-{}",
-                        incident.id, state.next_id
-                    )));
+        self.staging(|store, staged| {
+            let (mut incident, written_before) = match write {
+                Write::Create(incident) => {
+                    if incident.id.get() != staged.state.next_id {
+                        return Err(StoreError::Conflict(format!(
+                            "new incident {} but the next id is INC-{}",
+                            incident.id, staged.state.next_id
+                        )));
+                    }
+                    staged.state.next_id = incident.id.next().get();
+                    (incident, 0)
                 }
-                state.next_id = incident.id.next().get();
-                (incident, 0)
+                Write::Update(incident) => {
+                    let stored = staged
+                        .incidents
+                        .get(&incident.id)
+                        .or_else(|| store.incidents.get(&incident.id));
+                    match stored {
+                        Some(stored) if stored.timeline.len() <= incident.timeline.len() => {
+                            let before = stored.timeline.len();
+                            (incident, before)
+                        }
+                        Some(_) => {
+                            return Err(StoreError::Conflict(format!(
+                                "{}: the timeline may only grow",
+                                incident.id
+                            )));
+                        }
+                        None => {
+                            return Err(StoreError::Conflict(format!(
+                                "{} does not exist",
+                                incident.id
+                            )))
+                        }
+                    }
+                }
+            };
+            for (index, entry) in incident.timeline.iter().enumerate().skip(written_before) {
+                let record = encode(&EntryRecordRef {
+                    schema: SCHEMA_VERSION,
+                    entry,
+                })?;
+                staged.batch.insert(entry_key(incident.id, index), record);
             }
-            Write::Update(incident) => match self.incidents.get(&incident.id) {
-                Some(stored) if stored.timeline.len() <= incident.timeline.len() => {
-                    let before = stored.timeline.len();
-                    (incident, before)
-                }
-                Some(_) => {
-                    return Err(StoreError::Conflict(format!(
-                        "{}: the timeline may only grow",
-                        incident.id
-                    )));
-                }
-                None => {
-                    return Err(StoreError::Conflict(format!(
-                        "{} does not exist",
-                        incident.id
-                    )))
-                }
-            },
-        };
-        let mut batch = sled::Batch::default();
-        for (index, entry) in incident.timeline.iter().enumerate().skip(written_before) {
-            let record = encode(&EntryRecordRef {
+            // The incident record is written without its timeline; take it
+            // out for the encode and put it back, rather than clone it.
+            let timeline = std::mem::take(&mut incident.timeline);
+            let head = encode(&IncidentRecordRef {
                 schema: SCHEMA_VERSION,
-                entry,
-            })?;
-            batch.insert(entry_key(incident.id, index), record);
-        }
-        // The incident record is written without its timeline; take it out
-        // for the encode and put it back, rather than clone it.
-        let timeline = std::mem::take(&mut incident.timeline);
-        let head = encode(&IncidentRecordRef {
-            schema: SCHEMA_VERSION,
-            timeline_len: timeline.len() as u32,
-            incident: &incident,
-        });
-        incident.timeline = timeline;
-        batch.insert(incident_key(incident.id), head?);
-        batch.insert(KEY_STATE, encode(&state)?);
-        self.db.apply_batch(batch).map_err(|e| self.backend(e))?;
-        self.sync()?;
-        // Durable from here on: only now does the cache move forward.
-        self.state = state;
-        self.incidents.insert(incident.id, incident);
-        // The change is durable, so a failure to re-arm the tripwire must not
-        // turn it into a reported failure; it only means a later loss could
-        // go unnoticed until the next successful write re-arms it.
-        let _ = self.write_sidecar(state.commits);
-        Ok(())
+                timeline_len: timeline.len() as u32,
+                incident: &incident,
+            });
+            incident.timeline = timeline;
+            staged.batch.insert(incident_key(incident.id), head?);
+            staged.incidents.insert(incident.id, incident);
+            Ok(())
+        })
     }
 }
 

@@ -963,6 +963,42 @@ async fn a_429_on_a_post_is_retried_and_the_post_arrives_once() {
     let _ = bot.stop().await;
 }
 
+/// A 500 on an announcement does not lose it: the post stays in the outbox
+/// and is sent again after a short wait, once, and the incident's thread
+/// still starts on the owning team's announcement (not in another team's
+/// channel).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_500_on_an_announcement_is_retried_from_the_outbox_and_the_thread_starts_in_the_owners_channel(
+) {
+    let bot = TestBot::start().await;
+    let owner = channel_of(Team::Integration);
+    let owner_posts = format!("/api/v10/channels/{owner}/messages");
+    bot.fake.fail_next_with("POST", &owner_posts, 1, 500);
+    bot.open_incident("Bounces after the list import").await;
+    let attempts: Vec<u16> = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == owner_posts)
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(attempts, [500, 200], "{attempts:?}");
+    let threads: Vec<String> = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/threads") && r.status < 300)
+        .map(|r| r.path)
+        .collect();
+    assert_eq!(threads.len(), 1, "{threads:?}");
+    assert!(
+        threads[0].starts_with(&format!("{owner_posts}/")),
+        "{threads:?}"
+    );
+    assert_eq!(bot.posts_to(channel_of(Team::Marketing)).len(), 1);
+    let _ = bot.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_gateway_close_the_bot_reconnects_and_keeps_answering() {
     let bot = TestBot::start().await;
@@ -1423,4 +1459,62 @@ async fn a_refused_token_or_an_unreachable_discord_stops_run_with_a_sentence() {
         message.contains("cannot reach Discord at http://127.0.0.1:9"),
         "{message}"
     );
+}
+
+/// A change's posts are committed with it, in the store's outbox, and
+/// delivered from there: a process that committed a change and died before
+/// sending anything (here: the engine used directly, with no bot running)
+/// leaves the announcement in the outbox, and the next start posts it, once,
+/// and empties the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_committed_before_a_crash_are_sent_at_the_next_start() {
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store_path = config(&fake, data.path()).store_path;
+    {
+        let store = SledStore::open(&store_path).unwrap_or_else(|e| panic!("{e}"));
+        let mut engine = mailcall::command::Engine::new(
+            store,
+            std::sync::Arc::new(mailcall::clock::SystemClock),
+        );
+        let invocation = mailcall::console::parse_line(
+            "/incident open title:\"Sent after the crash\" severity:SEV2 team:marketing",
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no command"));
+        let caller = mailcall::domain::Caller::operator(mailcall::domain::Actor::console("ops"));
+        let outcome = engine
+            .handle(&caller, &invocation)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(outcome.posted.len(), 1, "{outcome:?}");
+        assert_eq!(
+            engine.pending_posts().map(|p| p.len()).ok(),
+            Some(1),
+            "the announcement is in the outbox"
+        );
+    }
+    let bot = TestBot::start_on(fake, data).await;
+    let marketing = channel_of(Team::Marketing);
+    assert!(
+        wait_until(|| bot
+            .posts_to(marketing)
+            .iter()
+            .any(|p| p.body.to_string().contains("Sent after the crash")))
+        .await,
+        "the committed announcement was never posted"
+    );
+    let (fake, data) = bot.stop().await;
+    let announcements = fake
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            r.method == "POST"
+                && r.path == format!("/api/v10/channels/{marketing}/messages")
+                && r.body.to_string().contains("Sent after the crash")
+        })
+        .count();
+    assert_eq!(announcements, 1);
+    let store =
+        SledStore::open(&config(&fake, data.path()).store_path).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.outbox().map(|o| o.len()).ok(), Some(0));
 }

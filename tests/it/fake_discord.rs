@@ -199,6 +199,8 @@ struct FailRule {
     path_contains: String,
     remaining: usize,
     retry_after_secs: f64,
+    /// 429 (with `retry_after_secs`) unless set.
+    status: Option<StatusCode>,
 }
 
 /// A REST answer before it becomes an HTTP response.
@@ -451,6 +453,23 @@ impl FakeDiscord {
             path_contains: path_contains.to_owned(),
             remaining: times,
             retry_after_secs,
+            status: None,
+        });
+    }
+
+    /// The next `times` requests with this method whose path contains
+    /// `path_contains` get `status` (a 5xx, say) with Discord's error body.
+    /// Recorded with that status.
+    pub fn fail_next_with(&self, method: &str, path_contains: &str, times: usize, status: u16) {
+        if times == 0 {
+            return;
+        }
+        lock(&self.shared.failures).push(FailRule {
+            method: method.to_ascii_uppercase(),
+            path_contains: path_contains.to_owned(),
+            remaining: times,
+            retry_after_secs: 0.0,
+            status: StatusCode::from_u16(status).ok(),
         });
     }
 
@@ -522,18 +541,18 @@ impl Shared {
     }
 
     /// Consumes one scripted 429 matching this request, if any.
-    fn take_failure(&self, method: &str, path: &str) -> Option<f64> {
+    fn take_failure(&self, method: &str, path: &str) -> Option<(f64, Option<StatusCode>)> {
         let mut failures = lock(&self.failures);
         let index = failures
             .iter()
             .position(|f| f.method == method && path.contains(&f.path_contains))?;
         let rule = &mut failures[index];
         rule.remaining -= 1;
-        let retry_after = rule.retry_after_secs;
+        let answer = (rule.retry_after_secs, rule.status);
         if rule.remaining == 0 {
             failures.remove(index);
         }
-        Some(retry_after)
+        Some(answer)
     }
 
     fn store_message(&self, message: &Value) {
@@ -711,7 +730,12 @@ async fn rest(
         }
     } else {
         match shared.take_failure(&method, &path) {
-            Some(retry_after) => rate_limited(retry_after),
+            Some((_, Some(status))) => Reply {
+                status,
+                body: Some(json!({"message": "Internal Server Error", "code": 0})),
+                headers: Vec::new(),
+            },
+            Some((retry_after, None)) => rate_limited(retry_after),
             None => route(&shared, &method, &path, &query, &body),
         }
     };

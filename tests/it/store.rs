@@ -422,3 +422,60 @@ fn the_history_forgets_samples_older_than_it_keeps() {
         Some(polled)
     );
 }
+
+/// One change is one durable write: what is staged between `begin` and
+/// `finish` is visible to reads meanwhile, reaches the disk only with
+/// `finish` (posts in the outbox with it), and vanishes with `abort`. The
+/// outbox survives a restart; `delivered` removes a post and writes what the
+/// front end must remember of it together.
+#[test]
+fn a_change_and_its_posts_commit_together_and_the_outbox_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("db");
+    {
+        let mut store = SledStore::open(&data).unwrap_or_else(|e| panic!("{e}"));
+        store.begin();
+        store
+            .put_extra("dropped", b"never written")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            store.get_extra("dropped").ok().flatten().as_deref(),
+            Some(&b"never written"[..])
+        );
+        store.abort();
+        assert_eq!(store.get_extra("dropped").ok().flatten(), None);
+
+        store.begin();
+        store
+            .put_extra("state", b"after the change")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let ids = store
+            .finish(vec![b"first post".to_vec(), b"second post".to_vec()])
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(ids.len(), 2);
+        assert!(ids[0] < ids[1], "outbox ids follow commit order");
+    }
+    let mut store = SledStore::open(&data).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(store.get_extra("dropped").ok().flatten(), None);
+    assert_eq!(
+        store.get_extra("state").ok().flatten().as_deref(),
+        Some(&b"after the change"[..])
+    );
+    let outbox = store.outbox().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        outbox.iter().map(|(_, p)| p.as_slice()).collect::<Vec<_>>(),
+        [&b"first post"[..], &b"second post"[..]]
+    );
+    store
+        .delivered(outbox[0].0, vec![("message-ids".into(), b"42".to_vec())])
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(store);
+    let store = SledStore::open(&data).unwrap_or_else(|e| panic!("{e}"));
+    let outbox = store.outbox().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].1, b"second post");
+    assert_eq!(
+        store.get_extra("message-ids").ok().flatten().as_deref(),
+        Some(&b"42"[..])
+    );
+}
