@@ -440,7 +440,7 @@ pub fn console(
             engine.clone(),
             outbox,
             relay_stopped,
-            move |effect| {
+            move |_post, effect| {
                 let narration = format!("# mailcall, {}:", render::timestamp(chrono::Utc::now()));
                 posts.print_effects(&config, &narration, &[effect]);
                 std::future::ready(crate::service::Delivery::Done)

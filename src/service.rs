@@ -256,7 +256,7 @@ pub async fn relay<F, Fut>(
     mut stop: watch::Receiver<bool>,
     mut deliver: F,
 ) where
-    F: FnMut(Effect) -> Fut,
+    F: FnMut(u64, Effect) -> Fut,
     Fut: Future<Output = Delivery>,
 {
     let mut attempts: u32 = 0;
@@ -277,7 +277,7 @@ pub async fn relay<F, Fut>(
                 for (id, post) in posts {
                     match post {
                         Ok(effect) => {
-                            if let Delivery::Retry(why) = deliver(effect).await {
+                            if let Delivery::Retry(why) = deliver(id, effect).await {
                                 retry = Some((id, why));
                                 break;
                             }

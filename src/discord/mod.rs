@@ -235,9 +235,9 @@ impl Bot {
             engine,
             outbox,
             relay_stopped,
-            move |effect| {
+            move |post, effect| {
                 let poster = poster.clone();
-                async move { poster.apply(effect).await }
+                async move { poster.apply(post, effect).await }
             },
         ));
         Ok(Bot {

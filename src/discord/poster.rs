@@ -25,7 +25,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serenity::builder::{CreateMessage, CreateThread};
 use serenity::http::{Http, HttpError};
-use serenity::model::channel::AutoArchiveDuration;
+use serenity::model::channel::{AutoArchiveDuration, Nonce};
 use serenity::model::id::{ChannelId, MessageId, RoleId};
 
 use super::view;
@@ -157,20 +157,25 @@ impl Poster {
     /// sent is recorded and skipped on the next attempt. Later steps that
     /// fail (an edit, a stakeholder notice) are logged, not retried, so a
     /// retry never posts the same thing twice.
-    pub async fn apply(&self, effect: Effect) -> Delivery {
+    ///
+    /// `post` is the effect's outbox id: every message it creates carries a
+    /// nonce made from it, the same on every attempt, so a resend after a
+    /// lost answer or a crash before the outbox recorded the delivery
+    /// returns the message Discord already made instead of a second one.
+    pub async fn apply(&self, post: u64, effect: Effect) -> Delivery {
         match effect {
-            Effect::Announce { incident, teams } => self.announce(&incident, &teams).await,
+            Effect::Announce { incident, teams } => self.announce(post, &incident, &teams).await,
             Effect::ThreadPost {
                 incident,
                 text,
                 stakeholders,
-            } => self.thread_post(&incident, &text, stakeholders).await,
-            Effect::Alert(alert) => self.alert(*alert).await,
+            } => self.thread_post(post, &incident, &text, stakeholders).await,
+            Effect::Alert(alert) => self.alert(post, *alert).await,
         }
     }
 
     /// Posts, edits, reminds about and escalates alerts.
-    async fn alert(&self, effect: AlertEffect) -> Delivery {
+    async fn alert(&self, post: u64, effect: AlertEffect) -> Delivery {
         let Some(alert) = effect.alert().cloned() else {
             // Silences starting and ending are announced where status news go.
             let channel = self
@@ -181,7 +186,7 @@ impl Poster {
             if let Some(channel) = channel {
                 let text = crate::alerting::render::effect_line(&effect);
                 if let Err(e) = with_retry("silence notice", || {
-                    channel.send_message(&self.http, view::post(&text))
+                    channel.send_message(&self.http, once(post, "n", view::post(&text)))
                 })
                 .await
                 {
@@ -204,7 +209,10 @@ impl Poster {
                         continue;
                     }
                     match with_retry("alert", || {
-                        channel.send_message(&self.http, view::alert_post(&alert, role))
+                        channel.send_message(
+                            &self.http,
+                            once(post, &team_step("o", *team), view::alert_post(&alert, role)),
+                        )
                     })
                     .await
                     {
@@ -222,9 +230,11 @@ impl Poster {
                 }
             }
             AlertEffect::Update { .. } | AlertEffect::Recovered { .. } => {
-                for (channel, message) in self
+                for (index, (channel, message)) in self
                     .read_record::<Vec<(u64, u64)>>(alert_refs_key(alert.id))
                     .await
+                    .into_iter()
+                    .enumerate()
                 {
                     let (channel, message) = (ChannelId::new(channel), MessageId::new(message));
                     if let Err(e) = with_retry("alert edit", || {
@@ -236,8 +246,9 @@ impl Poster {
                     }
                     if matches!(effect, AlertEffect::Recovered { .. }) {
                         let text = crate::alerting::render::effect_line(&effect);
+                        let step = format!("r{index}");
                         let _ = with_retry("recovery", || {
-                            channel.send_message(&self.http, view::post(&text))
+                            channel.send_message(&self.http, once(post, &step, view::post(&text)))
                         })
                         .await;
                     }
@@ -251,11 +262,12 @@ impl Poster {
                             role.get(),
                             crate::alerting::render::effect_line(&effect)
                         );
-                        let post = CreateMessage::new()
+                        let message = CreateMessage::new()
                             .content(super::limits::fit(&text, super::limits::CONTENT))
                             .allowed_mentions(view::only_role(role));
+                        let message = once(post, &team_step("m", *team), message);
                         let _ = with_retry("reminder", || {
-                            channel.send_message(&self.http, post.clone())
+                            channel.send_message(&self.http, message.clone())
                         })
                         .await;
                     }
@@ -267,7 +279,7 @@ impl Poster {
                     return Delivery::Done;
                 };
                 let text = crate::alerting::render::effect_line(&effect);
-                let post = match self.config.admin_roles.first() {
+                let message = match self.config.admin_roles.first() {
                     Some(admin) => {
                         let admin = RoleId::new(admin.0);
                         CreateMessage::new()
@@ -279,8 +291,9 @@ impl Poster {
                     }
                     None => view::post(&text),
                 };
+                let message = once(post, "e", message);
                 if let Err(e) = with_retry("escalation", || {
-                    channel.send_message(&self.http, post.clone())
+                    channel.send_message(&self.http, message.clone())
                 })
                 .await
                 {
@@ -296,6 +309,7 @@ impl Poster {
     /// starts the incident's thread on the first one.
     async fn announce(
         &self,
+        post: u64,
         incident: &Incident,
         teams: &std::collections::BTreeSet<Team>,
     ) -> Delivery {
@@ -315,7 +329,14 @@ impl Poster {
                 continue;
             }
             let sent = with_retry("announcement", || {
-                channel.send_message(&self.http, view::announcement(incident, role))
+                channel.send_message(
+                    &self.http,
+                    once(
+                        post,
+                        &team_step("a", team),
+                        view::announcement(incident, role),
+                    ),
+                )
             })
             .await;
             let message = match sent {
@@ -353,7 +374,13 @@ impl Poster {
 
     /// Posts a change in the thread, refreshes every announcement, and tells
     /// the stakeholder channel about status and severity changes.
-    async fn thread_post(&self, incident: &Incident, text: &str, stakeholders: bool) -> Delivery {
+    async fn thread_post(
+        &self,
+        post: u64,
+        incident: &Incident,
+        text: &str,
+        stakeholders: bool,
+    ) -> Delivery {
         let refs = self.read_record::<MessageRefs>(refs_key(incident.id)).await;
         let thread = refs
             .thread
@@ -361,7 +388,7 @@ impl Poster {
             .or_else(|| self.team_channel(incident.owner).map(|(c, _)| c));
         if let Some(thread) = thread {
             if let Err(e) = with_retry("thread post", || {
-                thread.send_message(&self.http, view::post(text))
+                thread.send_message(&self.http, once(post, "t", view::post(text)))
             })
             .await
             {
@@ -388,7 +415,7 @@ impl Poster {
                 incident.id, incident.severity, incident.status, incident.title
             );
             if let Err(e) = with_retry("stakeholder post", || {
-                channel.send_message(&self.http, view::post(&notice))
+                channel.send_message(&self.http, once(post, "s", view::post(&notice)))
             })
             .await
             {
@@ -397,6 +424,22 @@ impl Poster {
         }
         Delivery::Done
     }
+}
+
+/// One message of outbox post `post`, made idempotent: Discord, told to
+/// enforce the nonce, returns the message an earlier attempt with the same
+/// nonce created instead of creating another. At most 25 characters: the id
+/// in hex (16) and a short step name.
+fn once(post: u64, step: &str, message: CreateMessage) -> CreateMessage {
+    message
+        .nonce(Nonce::String(format!("{post:x}{step}")))
+        .enforce_nonce(true)
+}
+
+/// A step name per team, stable across attempts.
+fn team_step(prefix: &str, team: Team) -> String {
+    let index = Team::ALL.iter().position(|t| *t == team).unwrap_or(0);
+    format!("{prefix}{index}")
 }
 
 /// What a failed first post of an effect means: worth retrying later (a 429

@@ -999,6 +999,41 @@ async fn a_500_on_an_announcement_is_retried_from_the_outbox_and_the_thread_star
     let _ = bot.stop().await;
 }
 
+/// When Discord creates a message but its answer is lost (here: a 500 after
+/// the message was made), the post is sent again from the outbox with the
+/// same nonce, and Discord (enforcing it) returns the first message: the
+/// channel shows one announcement, and the thread starts on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_after_a_lost_answer_does_not_post_twice() {
+    let bot = TestBot::start().await;
+    let owner = channel_of(Team::Integration);
+    let owner_posts = format!("/api/v10/channels/{owner}/messages");
+    bot.fake.lose_answer_next("POST", &owner_posts, 1);
+    bot.open_incident("Opens collapsed on Outlook").await;
+    let attempts: Vec<u16> = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == owner_posts)
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(attempts, [500, 200], "{attempts:?}");
+    let nonces: Vec<Value> = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path == owner_posts)
+        .map(|r| r.body["nonce"].clone())
+        .collect();
+    assert!(
+        nonces[0].is_string() && nonces[0] == nonces[1],
+        "{nonces:?}"
+    );
+    let shown = bot.fake.messages_in(owner);
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    let _ = bot.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_a_gateway_close_the_bot_reconnects_and_keeps_answering() {
     let bot = TestBot::start().await;

@@ -176,6 +176,8 @@ struct Shared {
     /// token. The body echoes the header, as some proxies do, so a client
     /// that prints bodies would leak it.
     rejected_token: Mutex<Option<String>>,
+    /// (channel, nonce) → message, for `enforce_nonce` de-duplication.
+    nonces: Mutex<HashMap<(u64, String), u64>>,
     stop: watch::Receiver<bool>,
 }
 
@@ -201,6 +203,9 @@ struct FailRule {
     retry_after_secs: f64,
     /// 429 (with `retry_after_secs`) unless set.
     status: Option<StatusCode>,
+    /// Carry the request out, then answer `status` anyway (a response lost
+    /// on the way back).
+    after_accept: bool,
 }
 
 /// A REST answer before it becomes an HTTP response.
@@ -301,6 +306,7 @@ impl FakeDiscord {
             last_identify: Mutex::new(None),
             live: Mutex::new(None),
             rejected_token: Mutex::new(None),
+            nonces: Mutex::new(HashMap::new()),
             stop: stop_rx.clone(),
         });
         let app = Router::new()
@@ -454,6 +460,7 @@ impl FakeDiscord {
             remaining: times,
             retry_after_secs,
             status: None,
+            after_accept: false,
         });
     }
 
@@ -470,6 +477,24 @@ impl FakeDiscord {
             remaining: times,
             retry_after_secs: 0.0,
             status: StatusCode::from_u16(status).ok(),
+            after_accept: false,
+        });
+    }
+
+    /// The next `times` matching requests are carried out (a message is
+    /// created) but answered 500, as when the answer is lost on its way
+    /// back: a client that retries without a nonce posts twice.
+    pub fn lose_answer_next(&self, method: &str, path_contains: &str, times: usize) {
+        if times == 0 {
+            return;
+        }
+        lock(&self.shared.failures).push(FailRule {
+            method: method.to_ascii_uppercase(),
+            path_contains: path_contains.to_owned(),
+            remaining: times,
+            retry_after_secs: 0.0,
+            status: Some(StatusCode::INTERNAL_SERVER_ERROR),
+            after_accept: true,
         });
     }
 
@@ -518,6 +543,18 @@ impl FakeDiscord {
 
     /// The commands last registered by bulk overwrite: `None` = global,
     /// `Some(guild)` = that guild's.
+    /// Every message that exists in `channel` (created, not deleted), in
+    /// id order: what a person scrolling the channel would see.
+    pub fn messages_in(&self, channel: u64) -> Vec<Value> {
+        let mut found: Vec<(u64, Value)> = lock(&self.shared.messages)
+            .iter()
+            .filter(|(_, m)| m.get("channel_id").and_then(snowflake_of) == Some(channel))
+            .map(|(id, m)| (*id, m.clone()))
+            .collect();
+        found.sort_by_key(|(id, _)| *id);
+        found.into_iter().map(|(_, m)| m).collect()
+    }
+
     pub fn commands(&self, guild: Option<u64>) -> Vec<Value> {
         lock(&self.shared.commands)
             .get(&guild)
@@ -541,14 +578,14 @@ impl Shared {
     }
 
     /// Consumes one scripted 429 matching this request, if any.
-    fn take_failure(&self, method: &str, path: &str) -> Option<(f64, Option<StatusCode>)> {
+    fn take_failure(&self, method: &str, path: &str) -> Option<(f64, Option<StatusCode>, bool)> {
         let mut failures = lock(&self.failures);
         let index = failures
             .iter()
             .position(|f| f.method == method && path.contains(&f.path_contains))?;
         let rule = &mut failures[index];
         rule.remaining -= 1;
-        let answer = (rule.retry_after_secs, rule.status);
+        let answer = (rule.retry_after_secs, rule.status, rule.after_accept);
         if rule.remaining == 0 {
             failures.remove(index);
         }
@@ -730,12 +767,17 @@ async fn rest(
         }
     } else {
         match shared.take_failure(&method, &path) {
-            Some((_, Some(status))) => Reply {
-                status,
-                body: Some(json!({"message": "Internal Server Error", "code": 0})),
-                headers: Vec::new(),
-            },
-            Some((retry_after, None)) => rate_limited(retry_after),
+            Some((_, Some(status), after_accept)) => {
+                if after_accept {
+                    let _ = route(&shared, &method, &path, &query, &body);
+                }
+                Reply {
+                    status,
+                    body: Some(json!({"message": "Internal Server Error", "code": 0})),
+                    headers: Vec::new(),
+                }
+            }
+            Some((retry_after, None, _)) => rate_limited(retry_after),
             None => route(&shared, &method, &path, &query, &body),
         }
     };
@@ -1230,9 +1272,26 @@ fn create_message(shared: &Shared, channel: u64, body: &Body, webhook: Option<u6
     if !body.json.is_object() {
         return Reply::bad_request("expected a message object");
     }
+    // `enforce_nonce`: a nonce seen before in this channel returns the
+    // message it created, and creates nothing.
+    let nonce = body.json.get("nonce").and_then(|n| match n {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    });
+    let enforced = body.json.get("enforce_nonce") == Some(&Value::Bool(true));
+    if let (true, Some(nonce)) = (enforced, &nonce) {
+        let seen = lock(&shared.nonces).get(&(channel, nonce.clone())).copied();
+        if let Some(existing) = seen {
+            return Reply::ok(known_message(shared, existing, channel, webhook));
+        }
+    }
     let id = shared.next_snowflake();
     let message = message_json(id, channel, &body.json, &body.files, webhook);
     shared.store_message(&message);
+    if let (true, Some(nonce)) = (enforced, nonce) {
+        lock(&shared.nonces).insert((channel, nonce), id);
+    }
     Reply::ok(message)
 }
 
