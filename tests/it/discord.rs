@@ -23,19 +23,19 @@ use super::fake_discord::{
     user_option_resolved, FakeDiscord, Member, Recorded, APPLICATION_ID, GUILD_ID,
 };
 
-const WAIT: Duration = Duration::from_secs(20);
-const ADMIN_ROLE: u64 = 9000;
-const STAKEHOLDERS: u64 = 6100;
+pub(super) const WAIT: Duration = Duration::from_secs(20);
+pub(super) const ADMIN_ROLE: u64 = 9000;
+pub(super) const STAKEHOLDERS: u64 = 6100;
 /// Each team's (channel, role).
-const TEAMS: [(Team, u64, u64); 4] = [
+pub(super) const TEAMS: [(Team, u64, u64); 4] = [
     (Team::Marketing, 6001, 7001),
     (Team::Design, 6002, 7002),
     (Team::Integration, 6003, 7003),
     (Team::Development, 6004, 7004),
 ];
-const COMMAND_CHANNEL: u64 = 6500;
+pub(super) const COMMAND_CHANNEL: u64 = 6500;
 
-fn channel_of(team: Team) -> u64 {
+pub(super) fn channel_of(team: Team) -> u64 {
     TEAMS
         .iter()
         .find(|(t, _, _)| *t == team)
@@ -43,7 +43,7 @@ fn channel_of(team: Team) -> u64 {
         .unwrap_or(0)
 }
 
-fn role_of(team: Team) -> u64 {
+pub(super) fn role_of(team: Team) -> u64 {
     TEAMS
         .iter()
         .find(|(t, _, _)| *t == team)
@@ -51,7 +51,7 @@ fn role_of(team: Team) -> u64 {
         .unwrap_or(0)
 }
 
-fn alice() -> Member {
+pub(super) fn alice() -> Member {
     Member {
         user_id: 5001,
         name: "alice".into(),
@@ -291,7 +291,7 @@ async fn wait_until(condition: impl Fn() -> bool) -> bool {
 
 /// `/incident <path> <options>` as Discord delivers it, typed per the
 /// manifest; USER options take a user id and are resolved.
-fn slash_data(path: &[&str], options: &[(&str, &str)]) -> Value {
+pub(super) fn slash_data(path: &[&str], options: &[(&str, &str)]) -> Value {
     let manifests = Manifests::embedded();
     // `["metrics"]` is the top-level /metrics; anything else is under /incident.
     let (command, path) = match path {

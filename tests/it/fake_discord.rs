@@ -362,7 +362,16 @@ impl FakeDiscord {
     ///
     /// # Panics
     /// If no connection becomes ready in time.
-    pub async fn send_interaction(&self, mut interaction: Value) {
+    pub async fn send_interaction(&self, interaction: Value) {
+        if !self.try_send_interaction(interaction, DISPATCH_WAIT).await {
+            panic!("fake Discord: no ready gateway connection to dispatch INTERACTION_CREATE on");
+        }
+    }
+
+    /// [`FakeDiscord::send_interaction`], giving up (false) when no ready
+    /// gateway connection appears within `wait`: for a bot that may have
+    /// been killed.
+    pub async fn try_send_interaction(&self, mut interaction: Value, wait: Duration) -> bool {
         let kind = interaction.get("type").and_then(Value::as_u64);
         let message_id = interaction.pointer("/message/id").and_then(snowflake_of);
         if let Some(token) = interaction.get("token").and_then(Value::as_str) {
@@ -382,7 +391,8 @@ impl FakeDiscord {
                 obj.insert("message".to_owned(), stored);
             }
         }
-        self.dispatch("INTERACTION_CREATE", interaction).await;
+        self.dispatch_within("INTERACTION_CREATE", &interaction, wait)
+            .await
     }
 
     /// Dispatches any event `{"op":0,"t":event,"s":<next>,"d":data}` on the
@@ -391,21 +401,28 @@ impl FakeDiscord {
     /// # Panics
     /// If no connection becomes ready in time.
     pub async fn dispatch(&self, event: &str, data: Value) {
-        let deadline = Instant::now() + DISPATCH_WAIT;
+        if !self.dispatch_within(event, &data, DISPATCH_WAIT).await {
+            panic!("fake Discord: no ready gateway connection to dispatch {event} on");
+        }
+    }
+
+    /// Dispatches `event` if a ready connection appears within `wait`.
+    async fn dispatch_within(&self, event: &str, data: &Value, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
         loop {
             {
                 let live = lock(&self.shared.live);
                 if let Some(live) = live.as_ref().filter(|l| l.ready) {
                     let seq = self.shared.seq.fetch_add(1, Ordering::SeqCst) + 1;
-                    let frame = json!({"op": 0, "t": event, "s": seq, "d": &data});
+                    let frame = json!({"op": 0, "t": event, "s": seq, "d": data});
                     if live.tx.send(Outbound::Text(frame.to_string())).is_ok() {
-                        return;
+                        return true;
                     }
                     // The connection just went away; retry on the next one.
                 }
             }
             if Instant::now() >= deadline {
-                panic!("fake Discord: no ready gateway connection to dispatch {event} on");
+                return false;
             }
             tokio::time::sleep(POLL).await;
         }

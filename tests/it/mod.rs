@@ -1,4 +1,5 @@
 mod alerts;
+mod chaos;
 mod common;
 mod config;
 mod console;
