@@ -16,7 +16,8 @@
 //! - [`config`]: the TOML configuration, validated once into typed values.
 //! - [`clock`]: injected time.
 //! - [`scheduler`]: named jobs on a cron or interval cadence, exactly once
-//!   per due time across restarts (the core; not yet driving the loops).
+//!   per due time across restarts (the service runs polls and alert timers
+//!   through it).
 //!
 //! The binary (`src/main.rs`) only parses flags and calls into [`app`].
 

@@ -104,6 +104,9 @@ pub struct Run {
     pub missed: usize,
 }
 
+/// The store record that holds the [`JobRecords`].
+pub const RECORD: &str = "scheduler";
+
 /// How late a run may start and still count as on time rather than missed
 /// (the runner wakes a little after the due time).
 pub const ON_TIME: Duration = Duration::minutes(1);

@@ -26,7 +26,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::command::{CommandError, Effect, Engine, TeamDirectory};
 use crate::config::Config;
 use crate::discord::{self, Bot, DiscordError, Token};
-use crate::poll::{FeedEvent, Poller};
+use crate::poll::{FeedEvent, PlannedAccount, Poller};
+use crate::schedule;
+use crate::scheduler::{Cadence, Job, Missed, Scheduler};
 use crate::store::{SledStore, StoreError};
 
 /// The engine, shared by the front end and the background jobs. Every
@@ -56,6 +58,7 @@ pub struct Service {
     poller: Arc<Poller>,
     feed: mpsc::UnboundedReceiver<FeedEvent>,
     alert_tick: Duration,
+    clock: Arc<dyn Clock>,
 }
 
 impl Service {
@@ -85,7 +88,7 @@ impl Service {
             planned,
             config.poll.clone(),
             history,
-            clock,
+            clock.clone(),
             feed_tx,
         ));
         Ok(Service {
@@ -93,6 +96,7 @@ impl Service {
             poller,
             feed,
             alert_tick: config.alert_tick,
+            clock,
         })
     }
 
@@ -112,27 +116,25 @@ impl Service {
         self.poller.accounts().len()
     }
 
-    /// Starts the background jobs: each account polled at start and on its
-    /// schedule, detection after every poll and feed event, and the alert
-    /// timers (reminders, escalation, silences ending). Each of their
+    /// Starts the background jobs through one scheduler (see
+    /// [`crate::scheduler`]): each account polled on its schedule (and at
+    /// once on a first start or after a missed run), the alert timers
+    /// (reminders, escalation, silences ending); and detection after every
+    /// poll and feed event. Each of their
     /// changes commits its posts to the outbox and wakes `outbox`. Must be
     /// called inside a tokio runtime.
     pub fn start(self, outbox: Arc<Notify>) -> (SharedEngine, Jobs) {
         let (stop, stopped) = watch::channel(false);
-        let polling = {
-            let mut stopped = stopped.clone();
-            tokio::spawn(self.poller.run(async move {
-                let _ = stopped.changed().await;
-            }))
-        };
         let detecting = tokio::spawn(detect_after_polls(
             self.engine.clone(),
             self.feed,
             outbox.clone(),
         ));
-        let ticking = tokio::spawn(tick_alerts(
+        let scheduling = tokio::spawn(run_jobs(
             self.engine.clone(),
+            self.poller,
             outbox,
+            self.clock,
             stopped,
             self.alert_tick,
         ));
@@ -140,9 +142,127 @@ impl Service {
             self.engine,
             Jobs {
                 stop,
-                tasks: vec![polling, detecting, ticking],
+                tasks: vec![scheduling, detecting],
             },
         )
+    }
+}
+
+/// The scheduled job that checks alert timers.
+pub const ALERT_TICK_JOB: &str = "alert-tick";
+
+/// The scheduled job that polls `account`.
+pub fn poll_job(account: &str) -> String {
+    format!("poll:{account}")
+}
+
+/// The longest the job runner sleeps before looking at the clock again, so
+/// a test that moves an injected clock sees jobs run within a second.
+const RUNNER_NAP: Duration = Duration::from_secs(1);
+
+/// Runs every scheduled job through one [`Scheduler`]: each ESP account's
+/// poll on its cron schedule (a run missed while the bot was down runs once
+/// at start) and the alert timers every `alert_tick` (missed ticks are
+/// skipped: the next one sees the same state). The records of which due
+/// times have run are committed with the tick's own changes and posts.
+async fn run_jobs(
+    engine: SharedEngine,
+    poller: Arc<Poller>,
+    outbox: Arc<Notify>,
+    clock: Arc<dyn Clock>,
+    mut stop: watch::Receiver<bool>,
+    alert_tick: Duration,
+) {
+    let mut jobs: Vec<Job> = poller
+        .accounts()
+        .iter()
+        .map(|planned| Job {
+            name: poll_job(&planned.account.name),
+            cadence: Cadence::Cron(Box::new(planned.schedule.clone())),
+            missed: Missed::RunOnce,
+        })
+        .collect();
+    jobs.push(Job {
+        name: ALERT_TICK_JOB.into(),
+        cadence: Cadence::Every(
+            chrono::Duration::from_std(alert_tick).unwrap_or(chrono::Duration::seconds(30)),
+        ),
+        missed: Missed::Skip,
+    });
+    let records = {
+        let engine = engine.clone();
+        tokio::task::spawn_blocking(move || {
+            engine
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .job_records()
+        })
+        .await
+        .unwrap_or_default()
+    };
+    // An account polled for the first time (a first start, or an account
+    // added to the configuration) is polled at once rather than at its next
+    // due time, which for a daily schedule could be a day away.
+    let first_polls: Vec<PlannedAccount> = poller
+        .accounts()
+        .iter()
+        .filter(|p| !records.last_due.contains_key(&poll_job(&p.account.name)))
+        .cloned()
+        .collect();
+    let mut saved = records.clone();
+    let mut scheduler = Scheduler::new(jobs, records);
+    for planned in first_polls {
+        let poller = poller.clone();
+        tokio::spawn(async move { poller.poll(&planned).await });
+    }
+    let mut rng = fastrand::Rng::new();
+    loop {
+        let now = clock.now();
+        let runs = scheduler.due(now);
+        let mut tick = false;
+        for run in &runs {
+            if run.job == ALERT_TICK_JOB {
+                tick = true;
+                continue;
+            }
+            let Some(planned) = poller
+                .accounts()
+                .iter()
+                .find(|p| poll_job(&p.account.name) == run.job)
+                .cloned()
+            else {
+                continue;
+            };
+            // Late runs (missed while down) go at once; on-time ones after
+            // a random delay.
+            let delay = if run.missed > 0 || now - run.due > crate::scheduler::ON_TIME {
+                Duration::ZERO
+            } else {
+                schedule::jitter(poller.jitter(), &mut rng)
+            };
+            let poller = poller.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                poller.poll(&planned).await;
+            });
+        }
+        if tick || scheduler.records() != &saved {
+            let records = scheduler.records().clone();
+            saved = records.clone();
+            with_engine(&engine, &outbox, "scheduled jobs", move |engine| {
+                engine.scheduled(tick, &records)
+            })
+            .await;
+        }
+        let wait = scheduler
+            .next_wake(clock.now())
+            .and_then(|next| (next - clock.now()).to_std().ok())
+            .unwrap_or(RUNNER_NAP)
+            .min(RUNNER_NAP);
+        tokio::select! {
+            _ = stop.changed() => return,
+            () = tokio::time::sleep(wait) => {}
+        }
     }
 }
 
@@ -349,21 +469,5 @@ async fn detect_after_polls(
             other => engine.feed_event(other),
         })
         .await;
-    }
-}
-
-/// Checks alert timers until shutdown.
-async fn tick_alerts(
-    engine: SharedEngine,
-    outbox: Arc<Notify>,
-    mut stop: watch::Receiver<bool>,
-    every: Duration,
-) {
-    loop {
-        tokio::select! {
-            _ = stop.changed() => return,
-            () = tokio::time::sleep(every) => {}
-        }
-        with_engine(&engine, &outbox, "alert tick", |engine| engine.alert_tick()).await;
     }
 }

@@ -111,6 +111,9 @@ pub struct Engine<S> {
     pub(super) alerts: Option<AlertDesk>,
     /// How this front end names team channels and roles.
     pub(super) directory: TeamDirectory,
+    /// Whether a change is in progress: a change started inside another
+    /// (an alert tick inside a scheduled-jobs change) joins it.
+    in_progress: bool,
 }
 
 /// How a front end shows where a team is told: `#integration (@integration)`
@@ -133,6 +136,7 @@ impl<S: IncidentStore> Engine<S> {
             history: None,
             alerts: None,
             directory: TeamDirectory::default(),
+            in_progress: false,
         }
     }
 
@@ -228,8 +232,15 @@ impl<S: IncidentStore> Engine<S> {
         &mut self,
         work: impl FnOnce(&mut Self) -> Result<(T, Vec<Effect>), CommandError>,
     ) -> Result<(T, Vec<u64>), CommandError> {
+        if self.in_progress {
+            // Part of the enclosing change, which commits the posts.
+            return work(self).map(|(value, _)| (value, Vec::new()));
+        }
         self.store.begin();
-        let done = work(self).and_then(|(value, effects)| {
+        self.in_progress = true;
+        let done = work(self);
+        self.in_progress = false;
+        let done = done.and_then(|(value, effects)| {
             let posts = effects
                 .iter()
                 .map(|e| {
@@ -274,6 +285,53 @@ impl<S: IncidentStore> Engine<S> {
             Ok(desk) => self.alerts = Some(desk),
             Err(e) => {
                 tracing::error!(error = %e, "cannot read the alert state back after a failed change")
+            }
+        }
+    }
+
+    /// The metric history the engine reads, if any ESP is polled.
+    pub fn history(&self) -> Option<&Arc<dyn MetricsHistory>> {
+        self.history.as_ref()
+    }
+
+    /// Scheduled jobs that run on the engine, and the scheduler's records,
+    /// as one change: the alert timers (when `tick`) with their posts, and
+    /// the record of which due times have run, so after a crash a run is
+    /// either wholly done or not at all.
+    pub fn scheduled(
+        &mut self,
+        tick: bool,
+        records: &crate::scheduler::JobRecords,
+    ) -> Result<Vec<Effect>, CommandError> {
+        let bytes = serde_json::to_vec(records).map_err(|e| {
+            CommandError::Store(StoreError::Backend(format!(
+                "the scheduler's records could not be encoded: {e}"
+            )))
+        })?;
+        self.in_change(|engine| {
+            let effects = if tick {
+                engine.alert_tick()?
+            } else {
+                Vec::new()
+            };
+            engine.store.put_extra(crate::scheduler::RECORD, &bytes)?;
+            Ok((effects.clone(), effects))
+        })
+        .map(|(effects, _)| effects)
+    }
+
+    /// The scheduler's records as last committed (empty on a first start;
+    /// unreadable ones are reported and start afresh).
+    pub fn job_records(&self) -> crate::scheduler::JobRecords {
+        match self.store.get_extra(crate::scheduler::RECORD) {
+            Ok(Some(bytes)) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "the scheduler's records are unreadable; starting afresh");
+                crate::scheduler::JobRecords::default()
+            }),
+            Ok(None) => crate::scheduler::JobRecords::default(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the scheduler's records; starting afresh");
+                crate::scheduler::JobRecords::default()
             }
         }
     }

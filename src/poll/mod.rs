@@ -163,6 +163,12 @@ impl Poller {
         &self.accounts
     }
 
+    /// The most a scheduled poll is delayed at random, so accounts on the
+    /// same schedule do not all hit their providers at once.
+    pub fn jitter(&self) -> Duration {
+        self.settings.jitter
+    }
+
     /// The window the next poll of `account` should fetch at `now`.
     fn window_for(&self, account: &Account, state: &PollState, now: DateTime<Utc>) -> Window {
         let trailing =

@@ -17,4 +17,5 @@ mod poll;
 mod properties;
 mod readme;
 mod replay;
+mod service;
 mod store;
