@@ -423,6 +423,7 @@ pub fn console(
         );
     }
     let posts = console::Posts::default();
+    let telemetry = service.telemetry.clone();
     let outbox = Arc::new(tokio::sync::Notify::new());
     let (engine, jobs) = {
         let _inside = runtime.enter();
@@ -439,6 +440,7 @@ pub fn console(
         runtime.spawn(crate::service::relay(
             engine.clone(),
             outbox,
+            telemetry,
             relay_stopped,
             move |_post, effect| {
                 let narration = format!("# mailcall, {}:", render::timestamp(chrono::Utc::now()));

@@ -13,6 +13,7 @@
 //! - [`service`]: the composition root: builds the engine, poller and
 //!   background jobs from the configuration for any front end.
 //! - [`discord`]: the Discord front end (`mailcall run`), through serenity.
+//! - [`http`]: `/healthz`, `/readyz` and `/metrics` on a local address.
 //! - [`config`]: the TOML configuration, validated once into typed values.
 //! - [`clock`]: injected time.
 //! - [`scheduler`]: named jobs on a cron or interval cadence, exactly once
@@ -33,6 +34,7 @@ pub mod detect;
 pub mod discord;
 pub mod domain;
 pub mod esp;
+pub mod http;
 pub mod metrics;
 pub mod poll;
 pub mod schedule;

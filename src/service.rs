@@ -26,6 +26,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::command::{CommandError, Effect, Engine, TeamDirectory};
 use crate::config::Config;
 use crate::discord::{self, Bot, DiscordError, Token};
+use crate::http::Telemetry;
 use crate::poll::{FeedEvent, PlannedAccount, Poller};
 use crate::schedule;
 use crate::scheduler::{Cadence, Job, Missed, Scheduler};
@@ -59,6 +60,8 @@ pub struct Service {
     feed: mpsc::UnboundedReceiver<FeedEvent>,
     alert_tick: Duration,
     clock: Arc<dyn Clock>,
+    /// Counters and health flags for `/metrics` and `/readyz`.
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl Service {
@@ -97,6 +100,10 @@ impl Service {
             feed,
             alert_tick: config.alert_tick,
             clock,
+            telemetry: Arc::new(Telemetry::new(
+                config.discord.is_some(),
+                config.poll.stale_after,
+            )),
         })
     }
 
@@ -129,6 +136,7 @@ impl Service {
             self.engine.clone(),
             self.feed,
             outbox.clone(),
+            self.telemetry.clone(),
         ));
         let scheduling = tokio::spawn(run_jobs(
             self.engine.clone(),
@@ -137,6 +145,7 @@ impl Service {
             self.clock,
             stopped,
             self.alert_tick,
+            self.telemetry,
         ));
         (
             self.engine,
@@ -172,6 +181,7 @@ async fn run_jobs(
     clock: Arc<dyn Clock>,
     mut stop: watch::Receiver<bool>,
     alert_tick: Duration,
+    telemetry: Arc<Telemetry>,
 ) {
     let mut jobs: Vec<Job> = poller
         .accounts()
@@ -221,6 +231,8 @@ async fn run_jobs(
         let runs = scheduler.due(now);
         let mut tick = false;
         for run in &runs {
+            let late = (now - run.due).num_milliseconds() as f64 / 1000.0;
+            telemetry.job_ran(&run.job, late);
             if run.job == ALERT_TICK_JOB {
                 tick = true;
                 continue;
@@ -266,10 +278,26 @@ async fn run_jobs(
     }
 }
 
-/// `mailcall run`: the service with Discord as its front end, until
-/// `shutdown` completes or the gateway fails for good. Tests run it
-/// in-process against a fake Discord and stop it at will.
+/// `mailcall run`: the service with Discord as its front end, and the
+/// HTTP endpoint when `[http] listen` is set, until `shutdown` completes or
+/// the gateway fails for good.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), ServiceError> {
+    let http = match config.http_listen {
+        Some(address) => Some(tokio::net::TcpListener::bind(address).await.map_err(|e| {
+            ServiceError::Config(format!("cannot listen on {address} ([http] listen): {e}"))
+        })?),
+        None => None,
+    };
+    serve(config, http, shutdown).await
+}
+
+/// [`run`] with the HTTP endpoint on `http`, already bound (tests bind port
+/// 0 and read the address back).
+pub async fn serve(
+    config: Config,
+    http: Option<tokio::net::TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServiceError> {
     let settings = config.discord.clone().ok_or_else(|| {
         ServiceError::Config(format!(
             "{} has no [discord] table; see data/mailcall.example.toml",
@@ -281,16 +309,41 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         ))
     })?;
     let token = Token::read(&settings.token)?;
+    let accounts: Vec<String> = config.esp.iter().map(|e| e.name.clone()).collect();
     let service =
         Service::open_async(config, discord::directory(&settings), Arc::new(SystemClock)).await?;
+    let telemetry = service.telemetry.clone();
     let outbox = Arc::new(Notify::new());
-    let mut bot = Bot::connect(&settings, &token, service.engine.clone(), outbox.clone()).await?;
+    let mut bot = Bot::connect(
+        &settings,
+        &token,
+        service.engine.clone(),
+        outbox.clone(),
+        telemetry.clone(),
+    )
+    .await?;
+    let (stop_http, http_stopped) = watch::channel(false);
+    let endpoint = http.map(|listener| {
+        let endpoint = crate::http::Endpoint {
+            engine: service.engine.clone(),
+            telemetry: telemetry.clone(),
+            accounts,
+        };
+        let mut stopped = http_stopped;
+        tokio::spawn(crate::http::serve(listener, endpoint, async move {
+            let _ = stopped.changed().await;
+        }))
+    });
     let (_engine, jobs) = service.start(outbox);
     let result = bot.run_until(shutdown).await;
     // Jobs first, then the client; the relay sends what the outbox holds
     // within the grace, and leaves the rest for the next start.
+    let _ = stop_http.send(true);
     jobs.stop().await;
     bot.close(SHUTDOWN_GRACE).await;
+    if let Some(endpoint) = endpoint {
+        let _ = tokio::time::timeout(Duration::from_millis(500), endpoint).await;
+    }
     Ok(result?)
 }
 
@@ -373,6 +426,7 @@ pub enum Delivery {
 pub async fn relay<F, Fut>(
     engine: SharedEngine,
     wake: Arc<Notify>,
+    telemetry: Arc<Telemetry>,
     mut stop: watch::Receiver<bool>,
     mut deliver: F,
 ) where
@@ -418,9 +472,12 @@ pub async fn relay<F, Fut>(
                     }
                     attempts = 0;
                     backoff = RETRY_FIRST;
+                    telemetry.outbox_attempts(None);
                 }
+                telemetry.outbox_pass();
                 if let Some((id, why)) = retry {
                     attempts += 1;
+                    telemetry.outbox_attempts(Some(attempts));
                     if attempts >= RETRY_REPORT_AFTER {
                         tracing::error!(post = id, attempts, wait_ms = backoff.as_millis() as u64, "a post keeps failing ({why}); it stays in the outbox and is tried again");
                     } else {
@@ -462,8 +519,12 @@ async fn detect_after_polls(
     engine: SharedEngine,
     mut feed: mpsc::UnboundedReceiver<FeedEvent>,
     outbox: Arc<Notify>,
+    telemetry: Arc<Telemetry>,
 ) {
     while let Some(event) = feed.recv().await {
+        if let FeedEvent::Polled { account } = &event {
+            telemetry.polled(account);
+        }
         with_engine(&engine, &outbox, "detection", move |engine| match &event {
             FeedEvent::Polled { account } => engine.after_poll(account),
             other => engine.feed_event(other),

@@ -108,6 +108,14 @@ impl<S: IncidentStore> Engine<S> {
         .map(|(effects, _)| effects)
     }
 
+    /// Every active alert.
+    pub fn active_alerts(&self) -> Vec<AlertView> {
+        self.alerts
+            .as_ref()
+            .map(|desk| desk.state.book.active())
+            .unwrap_or_default()
+    }
+
     /// One alert, as the poster last saw it.
     pub fn alert(&self, id: u64) -> Option<AlertView> {
         self.alerts.as_ref().and_then(|d| d.state.book.get(id))

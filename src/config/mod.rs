@@ -47,6 +47,9 @@ pub struct Config {
     /// How often alert timers (reminders, escalation, silences) are
     /// checked. Not read from the file; tests shorten it.
     pub alert_tick: std::time::Duration,
+    /// Where `/healthz`, `/readyz` and `/metrics` are served (`[http]
+    /// listen`); `None`: not served.
+    pub http_listen: Option<std::net::SocketAddr>,
 }
 
 /// A Discord snowflake id (guild, channel, role), checked to be a number.
@@ -128,6 +131,7 @@ impl Default for Config {
             alerting: crate::alerting::AlertingConfig::default(),
             quiet_windows: Vec::new(),
             alert_tick: std::time::Duration::from_secs(30),
+            http_listen: None,
         }
     }
 }
@@ -175,6 +179,14 @@ struct RawConfig {
     poll: esp::RawPoll,
     #[serde(default)]
     alerts: alerts::RawAlerts,
+    #[serde(default)]
+    http: RawHttp,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    listen: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -358,6 +370,18 @@ impl Config {
                 teams: discord_teams,
                 defer_after: DEFER_AFTER,
             });
+        }
+        if let Some(listen) = raw.http.listen {
+            config.http_listen = Some(listen.get_ref().parse().map_err(|_| {
+                at(
+                    listen.span(),
+                    Some("http.listen".into()),
+                    format!(
+                        "`{}` is not an address and port such as 127.0.0.1:9187",
+                        listen.get_ref()
+                    ),
+                )
+            })?);
         }
         config.esp = esp::accounts(raw.esp, &at)?;
         (config.poll, config.keep_history) = esp::poll_settings(raw.poll, &at)?;

@@ -15,6 +15,7 @@ use serenity::all::{
     EventHandler, GuildId, Interaction, ModalInteraction, Ready,
 };
 use serenity::async_trait;
+use serenity::gateway::{ConnectionStage, ShardStageUpdateEvent};
 use serenity::model::application::ActionRowComponent;
 
 use super::convert;
@@ -34,6 +35,8 @@ pub struct Handler {
     pub manifests: Vec<serde_json::Value>,
     /// Woken after each change: its posts are in the store's outbox.
     pub outbox: Arc<tokio::sync::Notify>,
+    /// Command latency and the gateway's state, for `/metrics` and `/readyz`.
+    pub telemetry: Arc<crate::http::Telemetry>,
 }
 
 /// A finished piece of engine work, or its refusal.
@@ -48,9 +51,12 @@ impl Handler {
     {
         let engine = self.engine.clone();
         let outbox = self.outbox.clone();
+        let telemetry = self.telemetry.clone();
+        let arrived = std::time::Instant::now();
         tokio::task::spawn_blocking(move || {
             let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
             let answer = work(&mut engine);
+            telemetry.command(arrived.elapsed().as_secs_f64());
             if matches!(&answer, Ok(outcome) if !outcome.posted.is_empty()) {
                 outbox.notify_one();
             }
@@ -350,6 +356,7 @@ fn log_refusal(answer: &Answer) {
 impl EventHandler for Handler {
     async fn ready(&self, ctx: Context, ready: Ready) {
         tracing::info!(user = %ready.user.name, "connected to Discord");
+        self.telemetry.discord(true);
         let guild = GuildId::new(self.config.guild_id.0);
         match with_retry("command registration", || {
             ctx.http.create_guild_commands(guild, &self.manifests)
@@ -359,6 +366,11 @@ impl EventHandler for Handler {
             Ok(commands) => tracing::info!(count = commands.len(), "slash commands registered"),
             Err(e) => tracing::error!(error = %e, "slash commands not registered"),
         }
+    }
+
+    async fn shard_stage_update(&self, _ctx: Context, event: ShardStageUpdateEvent) {
+        self.telemetry
+            .discord(matches!(event.new, ConnectionStage::Connected));
     }
 
     async fn interaction_create(&self, ctx: Context, interaction: Interaction) {

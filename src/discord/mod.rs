@@ -206,6 +206,7 @@ impl Bot {
         token: &Token,
         engine: SharedEngine,
         outbox: Arc<Notify>,
+        telemetry: Arc<crate::http::Telemetry>,
     ) -> Result<Bot, DiscordError> {
         let mut http = HttpBuilder::new(&token.0);
         if let Some(base) = &discord.api_base {
@@ -219,6 +220,7 @@ impl Bot {
             config: discord.clone(),
             manifests: manifests_json(),
             outbox: outbox.clone(),
+            telemetry: telemetry.clone(),
         };
         let http = http.build();
         check_token(&http, discord).await?;
@@ -234,6 +236,7 @@ impl Bot {
         let posting = tokio::spawn(crate::service::relay(
             engine,
             outbox,
+            telemetry,
             relay_stopped,
             move |post, effect| {
                 let poster = poster.clone();

@@ -86,6 +86,8 @@ struct TestBot {
     data: tempfile::TempDir,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServiceError>>>,
+    /// Where the bot serves /healthz, /readyz and /metrics.
+    http: std::net::SocketAddr,
 }
 
 fn config(fake: &FakeDiscord, data: &Path) -> Config {
@@ -140,7 +142,11 @@ impl TestBot {
         let (stop, stopped) = oneshot::channel::<()>();
         let mut config = config(&fake, data.path());
         tweak(&mut config);
-        let task = tokio::spawn(service::run(config, async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let http = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+        let task = tokio::spawn(service::serve(config, Some(listener), async {
             let _ = stopped.await;
         }));
         let registered = wait_until(|| registrations(&fake).len() > registered_before).await;
@@ -150,6 +156,7 @@ impl TestBot {
             data,
             stop: Some(stop),
             task: Some(task),
+            http,
         }
     }
 
@@ -1552,4 +1559,123 @@ async fn posts_committed_before_a_crash_are_sent_at_the_next_start() {
     let store =
         SledStore::open(&config(&fake, data.path()).store_path).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(store.outbox().map(|o| o.len()).ok(), Some(0));
+}
+
+/// `GET path` on the bot's HTTP endpoint: (status, body).
+async fn http_get(bot: &TestBot, path: &str) -> (u16, String) {
+    let response = reqwest::get(format!("http://{}{path}", bot.http))
+        .await
+        .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap_or_default())
+}
+
+/// The value of one sample in a Prometheus exposition, read with a
+/// text-format parser.
+fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    let lines = text.lines().map(|l| Ok(l.to_string()));
+    let scrape = prometheus_parse::Scrape::parse(lines).unwrap_or_else(|e| panic!("{e}"));
+    scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .and_then(|s| match s.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => Some(v),
+            _ => None,
+        })
+}
+
+/// `/healthz` answers; `/metrics` is Prometheus text that a parser reads,
+/// with incidents by status, commands handled, outbox depth and each feed's
+/// failures; `/readyz` is ready once Discord is connected, and turns
+/// unready, saying why, when an ESP feed goes stale.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_readiness_and_prometheus_metrics_over_http() {
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bot = TestBot::launch(fake, data, |_| {}).await;
+    assert_eq!(http_get(&bot, "/healthz").await.0, 200);
+    assert!(
+        wait_until_async(|| async { http_get(&bot, "/readyz").await.0 == 200 }).await,
+        "never ready: {:?}",
+        http_get(&bot, "/readyz").await
+    );
+    bot.open_incident("Metrics over HTTP").await;
+    let (status, text) = http_get(&bot, "/metrics").await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(
+        sample(&text, "mailcall_incidents", &[("status", "open")]),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "mailcall_commands_total", &[]).is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "mailcall_outbox_depth", &[]).is_some(),
+        "{text}"
+    );
+    assert!(text.contains("mailcall_command_seconds_bucket"), "{text}");
+    let (fake, data) = bot.stop().await;
+
+    // With an ESP whose feed fails, readiness names the stale feed.
+    let key = data.path().join("sg-key");
+    std::fs::write(&key, "SG.never-shown").unwrap_or_else(|e| panic!("{e}"));
+    let accounts = format!(
+        "[poll]\nstale_after = 1\n\n[[esp]]\nname = \"dead-sg\"\nprovider = \"sendgrid\"\nbase_url = \"http://127.0.0.1:9\"\ncredential_file = {:?}\nschedule = \"0 * * * *\"\ntimeout_seconds = 1\n",
+        key.display().to_string()
+    );
+    let parsed = Config::parse(Path::new("esp.toml"), &accounts).unwrap_or_else(|e| panic!("{e}"));
+    let bot = TestBot::launch(fake, data, move |c| {
+        c.esp = parsed.esp;
+        c.poll = mailcall::poll::PollerSettings {
+            attempts: 1,
+            ..parsed.poll
+        };
+    })
+    .await;
+    assert!(
+        wait_until_async(|| async {
+            http_get(&bot, "/readyz")
+                .await
+                .1
+                .contains("dead-sg is stale")
+        })
+        .await,
+        "{:?}",
+        http_get(&bot, "/readyz").await
+    );
+    let (status, body) = http_get(&bot, "/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(!body.contains("SG.never-shown"), "{body}");
+    let (_, text) = http_get(&bot, "/metrics").await;
+    assert!(
+        sample(
+            &text,
+            "mailcall_poll_consecutive_failures",
+            &[("account", "dead-sg")]
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    let _ = bot.stop().await;
+}
+
+/// [`wait_until`] for a condition that must await.
+async fn wait_until_async<F, Fut>(condition: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < deadline {
+        if condition().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }

@@ -1,0 +1,331 @@
+//! The local HTTP endpoint, for the orchestrator and the monitoring that
+//! watch mailcall: `/healthz` (the process answers), `/readyz` (it can do
+//! its job: the store answers, Discord is connected, every ESP feed is
+//! fresh, the outbox is not stuck) and `/metrics` (Prometheus text format,
+//! through the official `prometheus-client` crate).
+//!
+//! Counters that only the running service sees (polls, commands and their
+//! latency, scheduled job runs and their lateness) live in [`Telemetry`];
+//! everything the store already knows (incidents by status, active alerts
+//! by kind and level, outbox depth, each feed's failures and age) is read
+//! at scrape time, so the figures can never drift from the data.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::service::SharedEngine;
+use crate::store::IncidentStore;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AccountLabel {
+    account: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabel {
+    job: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AlertLabel {
+    kind: String,
+    level: String,
+}
+
+/// What the running service counts, and the health flags `/readyz` reads.
+pub struct Telemetry {
+    polls: Family<AccountLabel, Counter>,
+    commands: Counter,
+    command_seconds: Histogram,
+    job_runs: Family<JobLabel, Counter>,
+    job_lateness_seconds: Histogram,
+    /// `None` without a Discord front end (the console).
+    discord_connected: Option<AtomicBool>,
+    /// Failed attempts in a row of the post at the head of the outbox.
+    outbox_failures: AtomicU32,
+    /// Unix seconds when the outbox relay last finished a pass.
+    outbox_pass: AtomicU64,
+    /// Failures in a row that make a feed stale (`[poll] stale_after`).
+    stale_after: u32,
+}
+
+/// Failed attempts of one post after which the outbox counts as stuck.
+const OUTBOX_STUCK_AFTER: u32 = 5;
+
+impl Telemetry {
+    /// Counters at zero. `with_discord`: whether a Discord connection is
+    /// part of being ready.
+    pub fn new(with_discord: bool, stale_after: u32) -> Telemetry {
+        Telemetry {
+            polls: Family::default(),
+            commands: Counter::default(),
+            command_seconds: Histogram::new(exponential_buckets(0.000_5, 2.0, 14)),
+            job_runs: Family::default(),
+            job_lateness_seconds: Histogram::new(exponential_buckets(0.001, 4.0, 10)),
+            discord_connected: with_discord.then(|| AtomicBool::new(false)),
+            outbox_failures: AtomicU32::new(0),
+            outbox_pass: AtomicU64::new(0),
+            stale_after: stale_after.max(1),
+        }
+    }
+
+    /// A poll of `account` stored its samples.
+    pub fn polled(&self, account: &str) {
+        self.polls
+            .get_or_create(&AccountLabel {
+                account: account.to_string(),
+            })
+            .inc();
+    }
+
+    /// A command (or button) took `seconds` from arrival to commit.
+    pub fn command(&self, seconds: f64) {
+        self.commands.inc();
+        self.command_seconds.observe(seconds);
+    }
+
+    /// A scheduled job ran, `late_seconds` after its due time.
+    pub fn job_ran(&self, job: &str, late_seconds: f64) {
+        self.job_runs
+            .get_or_create(&JobLabel {
+                job: job.to_string(),
+            })
+            .inc();
+        self.job_lateness_seconds.observe(late_seconds.max(0.0));
+    }
+
+    /// The Discord gateway connected or went away.
+    pub fn discord(&self, connected: bool) {
+        if let Some(flag) = &self.discord_connected {
+            flag.store(connected, Ordering::Relaxed);
+        }
+    }
+
+    /// The post at the head of the outbox failed again (`Some(n)`: `n`
+    /// attempts in a row) or went out (`None`).
+    pub fn outbox_attempts(&self, failed: Option<u32>) {
+        self.outbox_failures
+            .store(failed.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    /// The relay finished a pass over the outbox.
+    pub fn outbox_pass(&self) {
+        let now = chrono::Utc::now().timestamp().max(0) as u64;
+        self.outbox_pass.store(now, Ordering::Relaxed);
+    }
+}
+
+/// What `/readyz` and `/metrics` read.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub engine: SharedEngine,
+    pub telemetry: Arc<Telemetry>,
+    /// The configured ESP accounts, whose feeds must be fresh.
+    pub accounts: Vec<String>,
+}
+
+/// The routes.
+pub fn router(endpoint: Endpoint) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(endpoint)
+}
+
+/// Serves the routes on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    endpoint: Endpoint,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(endpoint))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Why the service is not ready, one sentence each; empty when it is.
+fn unready(endpoint: &Endpoint) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let telemetry = &endpoint.telemetry;
+    if let Some(flag) = &telemetry.discord_connected {
+        if !flag.load(Ordering::Relaxed) {
+            reasons.push("Discord is not connected".to_string());
+        }
+    }
+    let failures = telemetry.outbox_failures.load(Ordering::Relaxed);
+    if failures >= OUTBOX_STUCK_AFTER {
+        reasons.push(format!(
+            "the outbox is stuck: its oldest post failed {failures} times in a row"
+        ));
+    }
+    let engine = endpoint.engine.lock().unwrap_or_else(|p| p.into_inner());
+    if let Err(e) = engine.store().get_extra(crate::scheduler::RECORD) {
+        reasons.push(format!("the store does not answer: {e}"));
+    }
+    if let Some(history) = engine.history() {
+        match history.streams() {
+            Err(e) => reasons.push(format!("the metric history does not answer: {e}")),
+            Ok(_) => {
+                for account in &endpoint.accounts {
+                    if let Ok(Some(state)) = history.poll_state(account) {
+                        if state.consecutive_failures >= telemetry.stale_after {
+                            reasons.push(format!(
+                                "the feed of {account} is stale: {} polls failed in a row",
+                                state.consecutive_failures
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    reasons
+}
+
+async fn readyz(State(endpoint): State<Endpoint>) -> impl IntoResponse {
+    let reasons = tokio::task::spawn_blocking(move || unready(&endpoint))
+        .await
+        .unwrap_or_else(|e| vec![format!("the readiness check failed: {e}")]);
+    if reasons.is_empty() {
+        (StatusCode::OK, "ready\n".to_string())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready:\n{}\n", reasons.join("\n")),
+        )
+    }
+}
+
+/// The exposition: the service's counters plus gauges read now.
+fn exposition(endpoint: &Endpoint) -> Result<String, String> {
+    let telemetry = &endpoint.telemetry;
+    let mut registry = Registry::with_prefix("mailcall");
+    registry.register(
+        "polls",
+        "Polls that stored an account's samples",
+        telemetry.polls.clone(),
+    );
+    registry.register(
+        "commands",
+        "Commands and buttons handled",
+        telemetry.commands.clone(),
+    );
+    registry.register(
+        "command_seconds",
+        "Time from a command's arrival to its answer being ready (its change durable)",
+        telemetry.command_seconds.clone(),
+    );
+    registry.register(
+        "job_runs",
+        "Scheduled job runs, by job",
+        telemetry.job_runs.clone(),
+    );
+    registry.register(
+        "job_lateness_seconds",
+        "How long after its due time a scheduled job ran",
+        telemetry.job_lateness_seconds.clone(),
+    );
+
+    let incidents = Family::<StatusLabel, Gauge>::default();
+    let alerts = Family::<AlertLabel, Gauge>::default();
+    let outbox = Gauge::<i64>::default();
+    let failures = Family::<AccountLabel, Gauge>::default();
+    let age = Family::<AccountLabel, Gauge>::default();
+    {
+        let engine = endpoint.engine.lock().unwrap_or_else(|p| p.into_inner());
+        for incident in engine.store().all().map_err(|e| e.to_string())? {
+            incidents
+                .get_or_create(&StatusLabel {
+                    status: incident.status.to_string(),
+                })
+                .inc();
+        }
+        for alert in engine.active_alerts() {
+            alerts
+                .get_or_create(&AlertLabel {
+                    kind: alert.key.kind.to_string(),
+                    level: format!("{:?}", alert.level).to_lowercase(),
+                })
+                .inc();
+        }
+        let depth = engine.store().outbox().map_err(|e| e.to_string())?.len();
+        outbox.set(depth as i64);
+        if let Some(history) = engine.history() {
+            let now = chrono::Utc::now();
+            for account in &endpoint.accounts {
+                let label = AccountLabel {
+                    account: account.clone(),
+                };
+                if let Ok(Some(state)) = history.poll_state(account) {
+                    failures
+                        .get_or_create(&label)
+                        .set(i64::from(state.consecutive_failures));
+                    if let Some(success) = state.last_success {
+                        age.get_or_create(&label)
+                            .set((now - success).num_seconds().max(0));
+                    }
+                }
+            }
+        }
+    }
+    registry.register("incidents", "Incidents by status", incidents);
+    registry.register("alerts_active", "Active alerts by kind and level", alerts);
+    registry.register(
+        "outbox_depth",
+        "Posts committed and not yet delivered",
+        outbox,
+    );
+    registry.register(
+        "poll_consecutive_failures",
+        "Polls of an account that failed in a row",
+        failures,
+    );
+    registry.register(
+        "feed_age_seconds",
+        "Seconds since an account's last successful poll",
+        age,
+    );
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
+async fn metrics(State(endpoint): State<Endpoint>) -> impl IntoResponse {
+    let text = tokio::task::spawn_blocking(move || exposition(&endpoint))
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+    match text {
+        Ok(text) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("metrics unavailable: {e}\n"),
+        ),
+    }
+}
