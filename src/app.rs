@@ -482,6 +482,85 @@ pub enum CheckError {
     },
 }
 
+/// `mailcall backup`: the whole store to `out`, written completely or not
+/// at all. A store held by a running bot is asked for its backup over its
+/// `[http] listen` address, so a backup never needs the bot stopped.
+pub fn backup(config_path: Option<&Path>, data: Option<PathBuf>, out: &Path) -> anyhow::Result<()> {
+    let config = load_config(config_path, data)?;
+    let stats = match SledStore::open(&config.store_path) {
+        Ok(store) => crate::atomic_file::write_with(out, |file| {
+            let mut writer = io::BufWriter::new(file);
+            let stats = store.write_backup(&mut writer)?;
+            use std::io::Write as _;
+            writer.flush()?;
+            Ok::<_, anyhow::Error>(format!(
+                "{} records in {} trees",
+                stats.records, stats.trees
+            ))
+        })?,
+        Err(StoreError::InUse { path }) => {
+            let Some(address) = config.http_listen else {
+                anyhow::bail!(
+                    "{} is in use by a running mailcall, and the configuration has no [http] listen through which it could be asked for a backup; set one (and restart the bot once), or stop the bot",
+                    path.display()
+                );
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let url = format!("http://{address}/admin/backup");
+            let bytes = runtime.block_on(async {
+                let response = reqwest::get(&url)
+                    .await
+                    .with_context(|| format!("cannot ask the running bot for a backup at {url}"))?;
+                let status = response.status();
+                let bytes = response.bytes().await?;
+                if !status.is_success() {
+                    anyhow::bail!(
+                        "the running bot answered {status}: {}",
+                        String::from_utf8_lossy(&bytes).trim()
+                    );
+                }
+                Ok(bytes)
+            })?;
+            if !bytes.starts_with(b"mailcall-backup 1\n")
+                || !bytes.ends_with(b"\nend of mailcall backup\n")
+            {
+                anyhow::bail!("the running bot at {url} did not send a complete backup");
+            }
+            crate::atomic_file::write_with(out, |file| {
+                use std::io::Write as _;
+                file.write_all(&bytes)?;
+                Ok::<_, anyhow::Error>(format!("{} bytes from the running bot", bytes.len()))
+            })?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    eprintln!("backup: {} written to {}", stats, out.display());
+    Ok(())
+}
+
+/// `mailcall restore FILE`: a new store made from a backup, where the
+/// configuration (or `--data`) says. The directory must not hold a store:
+/// a restore never overwrites one.
+pub fn restore(
+    config_path: Option<&Path>,
+    data: Option<PathBuf>,
+    file: &Path,
+) -> anyhow::Result<()> {
+    let config = load_config(config_path, data)?;
+    let input = std::fs::File::open(file)
+        .with_context(|| format!("cannot open the backup {}", file.display()))?;
+    let stats = crate::store::restore_backup(&config.store_path, &mut io::BufReader::new(input))?;
+    eprintln!(
+        "restore: {} records in {} trees restored into {}",
+        stats.records,
+        stats.trees,
+        config.store_path.display()
+    );
+    Ok(())
+}
+
 /// `mailcall check-config FILE`: a one-line summary, or what is wrong. Besides
 /// the file itself, every secret it names (the Discord token, each ESP
 /// account's key) must be readable where it says: an unset variable or a

@@ -2,7 +2,9 @@
 //! watch mailcall: `/healthz` (the process answers), `/readyz` (it can do
 //! its job: the store answers, Discord is connected, every ESP feed is
 //! fresh, the outbox is not stuck) and `/metrics` (Prometheus text format,
-//! through the official `prometheus-client` crate).
+//! through the official `prometheus-client` crate); and `/admin/backup`, a
+//! backup of the store taken while the bot holds it (`mailcall backup`
+//! uses it then).
 //!
 //! Counters that only the running service sees (polls, commands and their
 //! latency, scheduled job runs and their lateness) live in [`Telemetry`];
@@ -147,6 +149,7 @@ pub fn router(endpoint: Endpoint) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/admin/backup", get(backup))
         .with_state(endpoint)
 }
 
@@ -306,6 +309,36 @@ fn exposition(endpoint: &Endpoint) -> Result<String, String> {
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).map_err(|e| e.to_string())?;
     Ok(text)
+}
+
+/// A backup of the whole store, taken while the bot runs (what `mailcall
+/// backup` asks for when the store is held). The engine's lock is held
+/// while it is written, so no change lands half in it.
+async fn backup(State(endpoint): State<Endpoint>) -> impl IntoResponse {
+    let written = tokio::task::spawn_blocking(move || {
+        let engine = endpoint.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let mut bytes = Vec::new();
+        engine
+            .store()
+            .write_backup(&mut bytes)
+            .map(|_| bytes)
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    match written {
+        Ok(bytes) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            bytes,
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("backup failed: {e}\n").into_bytes(),
+        ),
+    }
 }
 
 async fn metrics(State(endpoint): State<Endpoint>) -> impl IntoResponse {

@@ -117,6 +117,31 @@ enum Commands {
         #[arg(long, default_value = "table", value_parser = ["table", "jsonl", "csv"])]
         format: String,
     },
+    /// Write a backup of the whole store; works while the bot runs (through
+    /// its [http] listen address).
+    Backup {
+        /// The configuration file (for the store path and [http] listen).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override the store directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The backup file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Make a new store from a backup (the bot stopped; the store directory
+    /// must not exist or be empty).
+    Restore {
+        /// The configuration file (for the store path).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override the store directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The backup file.
+        file: PathBuf,
+    },
     /// Validate a configuration file.
     CheckConfig {
         /// The configuration file.
@@ -192,6 +217,8 @@ fn main() -> ExitCode {
             days,
             account,
         } => app::backfill(&config, days, account.as_deref()),
+        Commands::Backup { config, data, out } => app::backup(config.as_deref(), data, &out),
+        Commands::Restore { config, data, file } => app::restore(config.as_deref(), data, &file),
         Commands::Run { config } => {
             tracing_subscriber::fmt()
                 .with_env_filter(

@@ -16,7 +16,9 @@ use std::path::PathBuf;
 
 pub use history::{MetricsHistory, PendingWrite, PollState};
 pub use memory::MemoryStore;
-pub use sled_store::{SledHistory, SledStore, DEFAULT_KEEP, SCHEMA_VERSION};
+pub use sled_store::{
+    restore_backup, BackupStats, SledHistory, SledStore, DEFAULT_KEEP, SCHEMA_VERSION,
+};
 
 use crate::domain::{Denial, Incident, IncidentId};
 
@@ -40,7 +42,7 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("data directory {path} is in use by another mailcall process; stop it or pass a different --data directory")]
+    #[error("data directory {path} is in use by another mailcall process (the bot?); stop it first. `mailcall backup` works while the bot runs, through its [http] listen address")]
     InUse { path: PathBuf },
     #[error("data directory {path} is damaged or not a mailcall store ({detail}); nothing was changed — restore it from a backup or move it aside")]
     Corrupt { path: PathBuf, detail: String },

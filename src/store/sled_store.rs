@@ -792,6 +792,167 @@ impl IncidentStore for SledStore {
     }
 }
 
+/// The first line of a backup file.
+const BACKUP_MAGIC: &[u8] = b"mailcall-backup 1\n";
+/// The end marker: a backup without it was cut short.
+const BACKUP_END: &[u8] = b"\nend of mailcall backup\n";
+
+/// One key and value of a tree in a backup.
+type Record = (Vec<u8>, Vec<u8>);
+
+/// What a backup or restore moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BackupStats {
+    pub trees: usize,
+    pub records: usize,
+}
+
+fn put_chunk(out: &mut impl std::io::Write, bytes: &[u8]) -> std::io::Result<()> {
+    out.write_all(&(bytes.len() as u64).to_be_bytes())?;
+    out.write_all(bytes)
+}
+
+fn get_chunk(input: &mut impl std::io::Read) -> std::io::Result<Vec<u8>> {
+    let mut len = [0u8; 8];
+    input.read_exact(&mut len)?;
+    let len = u64::from_be_bytes(len);
+    // A record is never near this size; a bigger length is damage.
+    if len > 1 << 30 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "a record length is implausible",
+        ));
+    }
+    let mut bytes = vec![0u8; len as usize];
+    input.read_exact(&mut bytes)?;
+    Ok(bytes)
+}
+
+impl SledStore {
+    /// Writes every tree of the store (incidents, audit log, alert state,
+    /// outbox, metric history) to `out`: a self-describing file that
+    /// [`restore_backup`] turns back into a store. Taken while the store is
+    /// in use; each tree is read in one pass, and the caller holds the
+    /// engine's lock, so no change to incidents lands half in it.
+    pub fn write_backup(&self, out: &mut impl std::io::Write) -> Result<BackupStats, StoreError> {
+        let io = |source| StoreError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        let mut stats = BackupStats::default();
+        out.write_all(BACKUP_MAGIC).map_err(io)?;
+        for name in self.db.tree_names() {
+            let tree = self.db.open_tree(&name).map_err(|e| self.backend(e))?;
+            out.write_all(&[1]).map_err(io)?;
+            put_chunk(out, &name).map_err(io)?;
+            for item in tree.iter() {
+                let (key, value) = item.map_err(|e| self.backend(e))?;
+                out.write_all(&[2]).map_err(io)?;
+                put_chunk(out, &key).map_err(io)?;
+                put_chunk(out, &value).map_err(io)?;
+                stats.records += 1;
+            }
+            stats.trees += 1;
+        }
+        out.write_all(&[0]).map_err(io)?;
+        out.write_all(BACKUP_END).map_err(io)?;
+        Ok(stats)
+    }
+}
+
+/// Creates the store in `dir` from a backup written by
+/// [`SledStore::write_backup`]. `dir` must not exist or be empty: a restore
+/// never mixes with or replaces a store (move the old one aside first). A
+/// damaged or cut-short backup is refused and the half-made directory
+/// removed; the restored store is then opened and checked like any other.
+pub fn restore_backup(
+    dir: &Path,
+    input: &mut impl std::io::Read,
+) -> Result<BackupStats, StoreError> {
+    let refused = |reason: &str| StoreError::Refused {
+        path: dir.to_path_buf(),
+        reason: reason.to_string(),
+    };
+    if dir.exists() {
+        let empty = fs::read_dir(dir)
+            .map(|mut entries| entries.next().is_none())
+            .unwrap_or(false);
+        if !empty {
+            return Err(refused(
+                "it is not empty; a restore only makes a new store (move the old one aside first)",
+            ));
+        }
+    }
+    let damaged = |detail: String| StoreError::Corrupt {
+        path: dir.to_path_buf(),
+        detail: format!("the backup is damaged or cut short: {detail}"),
+    };
+    let mut magic = vec![0u8; BACKUP_MAGIC.len()];
+    input
+        .read_exact(&mut magic)
+        .map_err(|e| damaged(e.to_string()))?;
+    if magic != BACKUP_MAGIC {
+        return Err(refused("the file is not a mailcall backup"));
+    }
+    // Read it all before writing anything, so a bad backup leaves nothing.
+    let mut trees: Vec<(Vec<u8>, Vec<Record>)> = Vec::new();
+    let mut stats = BackupStats::default();
+    loop {
+        let mut tag = [0u8; 1];
+        input
+            .read_exact(&mut tag)
+            .map_err(|e| damaged(e.to_string()))?;
+        match tag[0] {
+            0 => break,
+            1 => {
+                let name = get_chunk(input).map_err(|e| damaged(e.to_string()))?;
+                trees.push((name, Vec::new()));
+                stats.trees += 1;
+            }
+            2 => {
+                let key = get_chunk(input).map_err(|e| damaged(e.to_string()))?;
+                let value = get_chunk(input).map_err(|e| damaged(e.to_string()))?;
+                let Some((_, records)) = trees.last_mut() else {
+                    return Err(damaged("a record before any tree".into()));
+                };
+                records.push((key, value));
+                stats.records += 1;
+            }
+            other => return Err(damaged(format!("unknown record tag {other}"))),
+        }
+    }
+    let mut end = vec![0u8; BACKUP_END.len()];
+    input
+        .read_exact(&mut end)
+        .map_err(|e| damaged(format!("no end marker ({e})")))?;
+    if end != BACKUP_END {
+        return Err(damaged("no end marker".into()));
+    }
+    let created = !dir.exists();
+    let written = (|| -> Result<(), StoreError> {
+        let store = SledStore::open(dir)?;
+        for (name, records) in &trees {
+            let tree = store.db.open_tree(name).map_err(|e| store.backend(e))?;
+            let mut batch = sled::Batch::default();
+            for (key, value) in records {
+                batch.insert(key.as_slice(), value.as_slice());
+            }
+            tree.apply_batch(batch).map_err(|e| store.backend(e))?;
+        }
+        store.sync()?;
+        drop(store);
+        // Opened again, it is checked like any store: schema, records.
+        SledStore::open(dir).map(drop)
+    })();
+    if let Err(e) = written {
+        if created {
+            let _ = fs::remove_dir_all(dir);
+        }
+        return Err(e);
+    }
+    Ok(stats)
+}
+
 /// The metric history of a [`SledStore`]; see [`MetricsHistory`].
 #[derive(Clone)]
 pub struct SledHistory {

@@ -1679,3 +1679,58 @@ where
     }
     false
 }
+
+/// `mailcall backup` works while the bot runs: the store is held, so the
+/// command asks the bot over its HTTP address and writes what it sends;
+/// the backup restores into a store with the bot's incidents.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_is_taken_from_the_running_bot() {
+    let bot = TestBot::start().await;
+    bot.open_incident("Backed up while running").await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store_path = config(&bot.fake, bot.data.path()).store_path;
+    let cli_config = dir.path().join("backup.toml");
+    std::fs::write(
+        &cli_config,
+        format!(
+            "[store]\npath = {:?}\n\n[http]\nlisten = \"{}\"\n",
+            store_path.display().to_string(),
+            bot.http
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("running.backup");
+    let output = tokio::task::spawn_blocking({
+        let (cli_config, file) = (cli_config.clone(), file.clone());
+        move || {
+            super::common::mailcall()
+                .args(["backup", "--config"])
+                .arg(&cli_config)
+                .arg("--out")
+                .arg(&file)
+                .output()
+        }
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let restored = dir.path().join("restored");
+    let mut input =
+        std::io::BufReader::new(std::fs::File::open(&file).unwrap_or_else(|e| panic!("{e}")));
+    mailcall::store::restore_backup(&restored, &mut input).unwrap_or_else(|e| panic!("{e}"));
+    let store = SledStore::open(&restored).unwrap_or_else(|e| panic!("{e}"));
+    let titles: Vec<String> = store
+        .all()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|i| i.title.to_string())
+        .collect();
+    assert_eq!(titles, ["Backed up while running"]);
+    drop(store);
+    let _ = bot.stop().await;
+}

@@ -479,3 +479,69 @@ fn a_change_and_its_posts_commit_together_and_the_outbox_survives_a_restart() {
         Some(&b"42"[..])
     );
 }
+
+/// `mailcall backup` then `mailcall restore` make an equal store elsewhere;
+/// a restore never touches an existing store, and a cut-short backup is
+/// refused with nothing left behind.
+#[test]
+fn a_backup_restores_into_an_equal_store_and_a_damaged_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("db");
+    assert!(console(&data, &format!("{OPEN}{OPEN}")).status.success());
+    let file = dir.path().join("mailcall.backup");
+    let backup = mailcall()
+        .args(["backup", "--data"])
+        .arg(&data)
+        .arg("--out")
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(backup.status.success(), "{}", stderr(&backup));
+
+    let copy = dir.path().join("restored");
+    let restore = mailcall()
+        .args(["restore", "--data"])
+        .arg(&copy)
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(restore.status.success(), "{}", stderr(&restore));
+    assert_eq!(incidents(&copy), incidents(&data));
+    let store = SledStore::open(&copy).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store.next_id().map(|id| id.to_string()).ok(),
+        Some("INC-3".to_string())
+    );
+    drop(store);
+
+    // Into the existing store: refused, and the store is unchanged.
+    let before = file_snapshot(&data);
+    let over = mailcall()
+        .args(["restore", "--data"])
+        .arg(&data)
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!over.status.success());
+    assert!(stderr(&over).contains("is not empty"), "{}", stderr(&over));
+    assert!(changed_files(&before, &file_snapshot(&data)).is_empty());
+
+    // A backup cut short is refused, and no directory is left.
+    let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{e}"));
+    let cut = dir.path().join("cut.backup");
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap_or_else(|e| panic!("{e}"));
+    let elsewhere = dir.path().join("from-cut");
+    let damaged = mailcall()
+        .args(["restore", "--data"])
+        .arg(&elsewhere)
+        .arg(&cut)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!damaged.status.success());
+    assert!(
+        stderr(&damaged).contains("damaged or cut short"),
+        "{}",
+        stderr(&damaged)
+    );
+    assert!(!elsewhere.exists());
+}
