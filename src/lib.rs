@@ -7,6 +7,9 @@
 //! - [`command`]: slash-command manifests (`commands/*.json`), parsing of an
 //!   invocation into a typed [`command::Command`], and the [`command::Engine`]
 //!   that executes it and says what to reply and post.
+//! - [`delivery`]: the ESP statistics model (samples, counts, rates) every
+//!   provider is mapped onto. "Metrics" in the code means only what
+//!   `/metrics` exports.
 //! - [`store`]: the [`store::IncidentStore`] boundary, with sled on disk and
 //!   an in-memory twin for tests.
 //! - [`console`]: the terminal as a chat (`mailcall demo`, `mailcall console`).
@@ -30,12 +33,12 @@ pub mod clock;
 pub mod command;
 pub mod config;
 pub mod console;
+pub mod delivery;
 pub mod detect;
 pub mod discord;
 pub mod domain;
 pub mod esp;
 pub mod http;
-pub mod metrics;
 pub mod poll;
 pub mod schedule;
 pub mod scheduler;

@@ -37,8 +37,8 @@ pub(crate) mod test_support {
 
     use chrono::{DateTime, Utc};
 
+    use crate::delivery::StreamKey;
     use crate::detect::{AlertKey, AnomalyKind, Finding, Level, Metric};
-    use crate::metrics::StreamKey;
 
     /// An instant from RFC 3339 text; panics on a typo, which is a test bug.
     pub fn utc(text: &str) -> DateTime<Utc> {

@@ -27,9 +27,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::delivery::StreamKey;
 use crate::detect::{AlertKey, AnomalyKind, Metric};
 use crate::domain::Actor;
-use crate::metrics::StreamKey;
 use crate::schedule::{Schedule, ScheduleError};
 
 use super::time::{plus, MAX_QUIET_WINDOW};

@@ -41,8 +41,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::alert::{AlertBook, AlertEffect, AlertSettings, Silences};
+use crate::delivery::{BucketWidth, Counts, Sample, StreamKey};
 use crate::detect::{evaluate, AlertKey, AnomalyKind, DetectorSettings, Finding, Level, Metric};
-use crate::metrics::{BucketWidth, Counts, Sample, StreamKey};
 use crate::poll::FeedEvent;
 use crate::store::{MetricsHistory, StoreError};
 

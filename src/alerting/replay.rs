@@ -24,8 +24,8 @@ use serde::Serialize;
 
 use super::{AlertDesk, AlertingConfig};
 use crate::alert::{AlertEffect, AlertView, QuietWindow, Silences};
+use crate::delivery::{Sample, StreamKey};
 use crate::detect::Level;
-use crate::metrics::{Sample, StreamKey};
 use crate::store::{MetricsHistory, PollState, StoreError};
 
 /// What to replay.

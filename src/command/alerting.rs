@@ -14,9 +14,9 @@ use super::parse::{AlertCommand, OpenArgs, RouteQuery, SilenceCommand};
 use crate::alert::{self, AlertEffect, AlertError, AlertView, Removed};
 use crate::alerting::{self, render, AlertDesk};
 use crate::command::render::timestamp;
+use crate::delivery::StreamKey;
 use crate::detect::{AlertKey, Level};
 use crate::domain::{Caller, Change, IncidentId, Name, Op, Severity, Text, Title};
-use crate::metrics::StreamKey;
 use crate::poll::FeedEvent;
 use crate::store::{IncidentStore, StoreError};
 

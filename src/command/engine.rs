@@ -14,10 +14,10 @@ use super::{render, Invocation, Manifests, ParseError};
 use crate::alert::AlertEffect;
 use crate::alerting::{self, AlertDesk, AlertingConfig};
 use crate::clock::Clock;
+use crate::delivery::{summary, StreamKey};
 use crate::domain::{
     Caller, Change, Denial, Incident, IncidentDraft, IncidentId, Op, RuleError, Team,
 };
-use crate::metrics::{summary, StreamKey};
 use crate::store::{IncidentStore, MetricsHistory, StoreError, Write};
 
 /// Who sees a reply.

@@ -158,8 +158,8 @@ fn percent(rate: Option<f64>) -> String {
 /// The answer to `/metrics`.
 pub fn metrics(
     account: &str,
-    stream: &crate::metrics::StreamKey,
-    summary: &crate::metrics::summary::StreamSummary,
+    stream: &crate::delivery::StreamKey,
+    summary: &crate::delivery::summary::StreamSummary,
 ) -> String {
     let Some(latest) = &summary.latest else {
         return format!("{account} / {stream}: no buckets in the last four weeks.");

@@ -31,9 +31,9 @@ use super::esp::At;
 use super::ConfigError;
 use crate::alert::{Matcher, QuietWindow};
 use crate::alerting::{AlertingConfig, StreamOverride};
+use crate::delivery::StreamKey;
 use crate::detect::{AnomalyKind, DetectorSettings, Level, Metric};
 use crate::domain::{Actor, Team};
-use crate::metrics::StreamKey;
 use crate::schedule::Schedule;
 
 #[derive(Deserialize, Default)]

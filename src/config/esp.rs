@@ -14,9 +14,9 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::ConfigError;
+use crate::delivery::{BucketWidth, StreamKey};
 use crate::esp::account::{Account, Provider, Secret, StreamSelection};
 use crate::esp::sandbox::Scenario;
-use crate::metrics::{BucketWidth, StreamKey};
 use crate::poll::{PlannedAccount, PollerSettings};
 use crate::schedule::Schedule;
 

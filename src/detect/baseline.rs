@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 
-use crate::metrics::{BucketWidth, Counts, Sample, StreamKey};
+use crate::delivery::{BucketWidth, Counts, Sample, StreamKey};
 
 /// The most weeks of history a baseline reaches back (ten years); larger
 /// settings are clamped, so date arithmetic can never overflow.
@@ -208,7 +208,7 @@ impl<'a> StreamHistory<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::Bucket;
+    use crate::delivery::Bucket;
 
     fn sample(stream: &str, start: &str, width: BucketWidth, sent: u64) -> Sample {
         Sample {

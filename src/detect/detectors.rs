@@ -76,7 +76,7 @@ use serde::{Deserialize, Serialize};
 use super::baseline::StreamHistory;
 use super::stats::{self, deviation_z_parts, MAD_TO_SD};
 use super::{AlertKey, AnomalyKind, Finding, Level, Metric};
-use crate::metrics::{BucketWidth, Counts, Sample, StreamKey};
+use crate::delivery::{BucketWidth, Counts, Sample, StreamKey};
 
 /// A fixed line for one rate, as fractions (0.003 is 0.3%). A rate at or
 /// above `warning` warns; at or above `critical` it is critical.
@@ -419,7 +419,7 @@ fn clicks(c: &Counts) -> Option<u64> {
 }
 
 /// Every rate the detectors watch, with the canonical denominators of
-/// [`crate::metrics::Rates::from_counts`].
+/// [`crate::delivery::Rates::from_counts`].
 const RATES: [RateSpec; 7] = [
     RateSpec {
         metric: Metric::Bounce,
@@ -1139,7 +1139,7 @@ pub(crate) fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Bucket, Rates};
+    use crate::delivery::{Bucket, Rates};
     use chrono::{Duration, Timelike};
 
     /// Wednesday 2026-11-18 13:00 UTC.

@@ -62,7 +62,7 @@ use super::detectors::{evaluate, DetectorSettings};
 use super::finding::AlertKey;
 use super::series::{self, SeriesDetector};
 use super::AnomalyKind;
-use crate::metrics::{Bucket, BucketWidth, Counts, Sample, StreamKey};
+use crate::delivery::{Bucket, BucketWidth, Counts, Sample, StreamKey};
 
 /// Which shape the input had.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

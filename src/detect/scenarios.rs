@@ -12,8 +12,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::detectors::{pct, thousands};
 use super::{evaluate, AnomalyKind, DetectorSettings, Evaluation, Level, Metric};
+use crate::delivery::{Counts, Sample, StreamKey};
 use crate::esp::sandbox::{generate, Event, EventKind, Profile, SandboxStream, Scenario};
-use crate::metrics::{Counts, Sample, StreamKey};
 
 const ACCOUNT: &str = "acct";
 

@@ -5,7 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::metrics::{BucketWidth, StreamKey};
+use crate::delivery::{BucketWidth, StreamKey};
 
 /// The providers mailcall can poll.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -48,7 +48,7 @@ use serde_json::{json, Value};
 
 use super::account::{Account, Provider, StreamSelection};
 use super::{mailgun, postmark, sendgrid, sparkpost, Endpoint, PayloadError};
-use crate::metrics::{Bucket, BucketWidth, Sample, StreamKey};
+use crate::delivery::{Bucket, BucketWidth, Sample, StreamKey};
 
 /// A half-open UTC window `[start, end)` to fetch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

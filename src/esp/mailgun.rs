@@ -13,7 +13,7 @@
 //! `event=` groups requested. Counts are accepted as JSON numbers or as
 //! strings of digits. The `*_rate` fields are strings whose scale Mailgun
 //! documents inconsistently; they are never read (rates come from
-//! [`crate::metrics::Rates`]).
+//! [`crate::delivery::Rates`]).
 
 use std::time::Duration;
 
@@ -25,7 +25,7 @@ use super::{
     quote_short, required, required_str, sum_if_all_known, CountStyle, Endpoint, PayloadError,
     Site,
 };
-use crate::metrics::{Bucket, BucketWidth, Counts, Sample, StreamKey};
+use crate::delivery::{Bucket, BucketWidth, Counts, Sample, StreamKey};
 
 /// `POST /v1/analytics/metrics`.
 pub const METRICS: Endpoint = Endpoint {

@@ -1,5 +1,5 @@
 //! Email service provider (ESP) statistics payloads, normalised into
-//! [`crate::metrics::Sample`]s.
+//! [`crate::delivery::Sample`]s.
 //!
 //! Each submodule takes the documented JSON body of one provider's stats
 //! endpoints and returns canonical samples. The functions here are pure: no

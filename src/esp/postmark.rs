@@ -40,7 +40,7 @@ use super::{
     expect_array, expect_object, optional_count, parse_json, parse_ymd, required, required_str,
     CountStyle, Endpoint, PayloadError, Site,
 };
-use crate::metrics::{Bucket, BucketWidth, Counts, Sample, StreamKey};
+use crate::delivery::{Bucket, BucketWidth, Counts, Sample, StreamKey};
 
 /// `GET /stats/outbound`: totals for the requested window.
 pub const OUTBOUND: Endpoint = Endpoint {

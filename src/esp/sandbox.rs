@@ -17,7 +17,7 @@
 
 use chrono::{DateTime, Datelike, Duration, DurationRound, Timelike, Utc, Weekday};
 
-use crate::metrics::{Bucket, BucketWidth, Counts, Sample, StreamKey};
+use crate::delivery::{Bucket, BucketWidth, Counts, Sample, StreamKey};
 
 /// How a stream sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

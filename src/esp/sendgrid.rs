@@ -31,7 +31,7 @@ use super::{
     expect_array, expect_object, optional_count, parse_json, parse_ymd, path, required,
     required_str, sum_if_all_known, CountStyle, Endpoint, PayloadError, Site,
 };
-use crate::metrics::{Bucket, BucketWidth, Counts, Sample, StreamKey};
+use crate::delivery::{Bucket, BucketWidth, Counts, Sample, StreamKey};
 
 /// `GET /v3/stats`: global stats.
 pub const GLOBAL_STATS: Endpoint = Endpoint {

@@ -32,7 +32,7 @@ use super::{
     expect_array, expect_object, optional_count, parse_json, quote_short, required, required_str,
     CountStyle, Endpoint, PayloadError, Site,
 };
-use crate::metrics::{Bucket, BucketWidth, Counts, Sample, StreamKey};
+use crate::delivery::{Bucket, BucketWidth, Counts, Sample, StreamKey};
 
 /// `GET /metrics/deliverability/time-series`.
 pub const TIME_SERIES: Endpoint = Endpoint {

@@ -29,10 +29,10 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, Mutex, Semaphore};
 
 use crate::clock::Clock;
+use crate::delivery::Sample;
 use crate::esp::account::{Account, Provider, StreamSelection};
 use crate::esp::client::{self, FetchError, Window};
 use crate::esp::sandbox::{self, Scenario};
-use crate::metrics::Sample;
 use crate::schedule::{self, Schedule};
 use crate::store::{MetricsHistory, PollState, StoreError};
 

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
-use crate::metrics::{Sample, StreamKey};
+use crate::delivery::{Sample, StreamKey};
 
 /// What mailcall remembers about polling one account.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

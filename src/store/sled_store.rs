@@ -78,8 +78,8 @@ use super::history::{
     self, MetricsHistory, PendingWrite, PollState, PollStateRecord, SampleRecord,
 };
 use super::{IncidentStore, StoreError, Write};
+use crate::delivery::{Sample, StreamKey};
 use crate::domain::{Denial, Incident, IncidentId, TimelineEntry};
-use crate::metrics::{Sample, StreamKey};
 
 /// The schema this build writes and the newest it reads.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -32,7 +32,7 @@ use mailcall::alerting::replay::{replay, ReplayRange};
 use mailcall::clock::{Clock, ManualClock};
 use mailcall::command::{Effect, Engine};
 use mailcall::config::Config;
-use mailcall::metrics::StreamKey;
+use mailcall::delivery::StreamKey;
 use mailcall::poll::{Poller, PollerSettings};
 use mailcall::store::{MetricsHistory, SledStore};
 

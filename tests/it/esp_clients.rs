@@ -26,9 +26,9 @@ use axum::Router;
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Value};
 
+use mailcall::delivery::{Bucket, BucketWidth, Counts, Sample, StreamKey};
 use mailcall::esp::account::{Account, Provider, Secret, StreamSelection};
 use mailcall::esp::client::{fetch, http_client, FetchError, Fetched, Window, NO_HTTP_STATUS};
-use mailcall::metrics::{Bucket, BucketWidth, Counts, Sample, StreamKey};
 
 const SENDGRID_GLOBAL_STATS: &str = include_str!("../fixtures/esp/sendgrid/global_stats.json");
 const SENDGRID_CATEGORY_STATS: &str =

@@ -13,9 +13,9 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
 use mailcall::clock::{Clock, ManualClock};
+use mailcall::delivery::{BucketWidth, StreamKey};
 use mailcall::esp::account::{Account, Provider, Secret, StreamSelection};
 use mailcall::esp::sandbox::Scenario;
-use mailcall::metrics::{BucketWidth, StreamKey};
 use mailcall::poll::{FeedEvent, PlannedAccount, PollOutcome, Poller, PollerSettings};
 use mailcall::schedule::Schedule;
 use mailcall::store::{MetricsHistory, SledStore};
@@ -193,7 +193,7 @@ impl Mock {
     }
 }
 
-fn series(store: &SledStore, account: &str, stream: &str) -> Vec<mailcall::metrics::Sample> {
+fn series(store: &SledStore, account: &str, stream: &str) -> Vec<mailcall::delivery::Sample> {
     let history = store.history().unwrap_or_else(|e| panic!("{e}"));
     history
         .series(account, &StreamKey::new(stream), DateTime::<Utc>::MIN_UTC)

@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use mailcall::metrics::{Bucket, BucketWidth, Counts, Sample, StreamKey};
+use mailcall::delivery::{Bucket, BucketWidth, Counts, Sample, StreamKey};
 use mailcall::store::{IncidentStore, MetricsHistory, PollState, SledStore};
 
 use super::common::{changed_files, console, file_snapshot, incidents, mailcall, stderr, stdout};

@@ -70,7 +70,7 @@ pub fn summarise(samples: &[Sample], now: DateTime<Utc>) -> StreamSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::{Bucket, BucketWidth, Counts, StreamKey};
+    use crate::delivery::{Bucket, BucketWidth, Counts, StreamKey};
 
     fn sample(hours_ago: i64, sent: u64, hard: u64) -> Sample {
         let now: DateTime<Utc> = "2026-11-20T12:00:00Z".parse().unwrap_or_default();
