@@ -313,29 +313,23 @@ pub fn interactive<S: IncidentStore, W: Write>(
         // A missing history file is normal on first run.
         let _ = editor.load_history(path);
     }
-    loop {
+    let ended = loop {
         match editor.readline(&session.prompt()) {
             Ok(line) => {
                 if !line.trim().is_empty() {
                     let _ = editor.add_history_entry(line.as_str());
                 }
-                if session.run_line(&line)? == Flow::Quit {
-                    break;
+                match session.run_line(&line) {
+                    Ok(Flow::Quit) => break Ok(()),
+                    Ok(Flow::Continue) => {}
+                    Err(e) => break Err(e.into()),
                 }
             }
-            Err(ReadlineError::Interrupted | ReadlineError::Eof) => break,
-            Err(e) => {
-                if let Some(posts) = posts {
-                    posts
-                        .above_prompt
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .take();
-                }
-                return Err(e.into());
-            }
+            Err(ReadlineError::Interrupted | ReadlineError::Eof) => break Ok(()),
+            Err(e) => break Err(anyhow::Error::from(e)),
         }
-    }
+    };
+    // Background posts go straight to standard output again.
     if let Some(posts) = posts {
         posts
             .above_prompt
@@ -343,6 +337,7 @@ pub fn interactive<S: IncidentStore, W: Write>(
             .unwrap_or_else(|p| p.into_inner())
             .take();
     }
+    ended?;
     if let Some(path) = history {
         if let Err(e) = editor.save_history(path) {
             eprintln!(

@@ -250,6 +250,15 @@ impl TestBot {
         reply
     }
 
+    /// Every recorded `method` request to exactly `path`.
+    fn requests_to(&self, method: &str, path: &str) -> Vec<Recorded> {
+        self.fake
+            .requests()
+            .into_iter()
+            .filter(|r| r.method == method && r.path == path)
+            .collect()
+    }
+
     fn posts_to(&self, channel: u64) -> Vec<Recorded> {
         let path = format!("/api/v10/channels/{channel}/messages");
         self.fake
@@ -983,10 +992,8 @@ async fn a_500_on_an_announcement_is_retried_from_the_outbox_and_the_thread_star
     bot.fake.fail_next_with("POST", &owner_posts, 1, 500);
     bot.open_incident("Bounces after the list import").await;
     let attempts: Vec<u16> = bot
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.path == owner_posts)
+        .requests_to("POST", &owner_posts)
+        .iter()
         .map(|r| r.status)
         .collect();
     assert_eq!(attempts, [500, 200], "{attempts:?}");
@@ -1018,18 +1025,14 @@ async fn a_resend_after_a_lost_answer_does_not_post_twice() {
     bot.fake.lose_answer_next("POST", &owner_posts, 1);
     bot.open_incident("Opens collapsed on Outlook").await;
     let attempts: Vec<u16> = bot
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.path == owner_posts)
+        .requests_to("POST", &owner_posts)
+        .iter()
         .map(|r| r.status)
         .collect();
     assert_eq!(attempts, [500, 200], "{attempts:?}");
     let nonces: Vec<Value> = bot
-        .fake
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "POST" && r.path == owner_posts)
+        .requests_to("POST", &owner_posts)
+        .iter()
         .map(|r| r.body["nonce"].clone())
         .collect();
     assert!(

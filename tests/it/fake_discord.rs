@@ -468,6 +468,34 @@ impl FakeDiscord {
         times: usize,
         retry_after_secs: f64,
     ) {
+        self.push_failure(method, path_contains, times, retry_after_secs, None, false);
+    }
+
+    /// The next `times` requests with this method whose path contains
+    /// `path_contains` get `status` (a 5xx, say) with Discord's error body.
+    /// Recorded with that status.
+    pub fn fail_next_with(&self, method: &str, path_contains: &str, times: usize, status: u16) {
+        let status = StatusCode::from_u16(status).ok();
+        self.push_failure(method, path_contains, times, 0.0, status, false);
+    }
+
+    /// The next `times` matching requests are carried out (a message is
+    /// created) but answered 500, as when the answer is lost on its way
+    /// back: a client that retries without a nonce posts twice.
+    pub fn lose_answer_next(&self, method: &str, path_contains: &str, times: usize) {
+        let status = Some(StatusCode::INTERNAL_SERVER_ERROR);
+        self.push_failure(method, path_contains, times, 0.0, status, true);
+    }
+
+    fn push_failure(
+        &self,
+        method: &str,
+        path_contains: &str,
+        times: usize,
+        retry_after_secs: f64,
+        status: Option<StatusCode>,
+        after_accept: bool,
+    ) {
         if times == 0 {
             return;
         }
@@ -476,42 +504,8 @@ impl FakeDiscord {
             path_contains: path_contains.to_owned(),
             remaining: times,
             retry_after_secs,
-            status: None,
-            after_accept: false,
-        });
-    }
-
-    /// The next `times` requests with this method whose path contains
-    /// `path_contains` get `status` (a 5xx, say) with Discord's error body.
-    /// Recorded with that status.
-    pub fn fail_next_with(&self, method: &str, path_contains: &str, times: usize, status: u16) {
-        if times == 0 {
-            return;
-        }
-        lock(&self.shared.failures).push(FailRule {
-            method: method.to_ascii_uppercase(),
-            path_contains: path_contains.to_owned(),
-            remaining: times,
-            retry_after_secs: 0.0,
-            status: StatusCode::from_u16(status).ok(),
-            after_accept: false,
-        });
-    }
-
-    /// The next `times` matching requests are carried out (a message is
-    /// created) but answered 500, as when the answer is lost on its way
-    /// back: a client that retries without a nonce posts twice.
-    pub fn lose_answer_next(&self, method: &str, path_contains: &str, times: usize) {
-        if times == 0 {
-            return;
-        }
-        lock(&self.shared.failures).push(FailRule {
-            method: method.to_ascii_uppercase(),
-            path_contains: path_contains.to_owned(),
-            remaining: times,
-            retry_after_secs: 0.0,
-            status: Some(StatusCode::INTERNAL_SERVER_ERROR),
-            after_accept: true,
+            status,
+            after_accept,
         });
     }
 
