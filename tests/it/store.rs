@@ -545,3 +545,48 @@ fn a_backup_restores_into_an_equal_store_and_a_damaged_one_is_refused() {
     );
     assert!(!elsewhere.exists());
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("{e}"));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{e}")) {
+        let entry = entry.unwrap_or_else(|e| panic!("{e}"));
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+}
+
+/// A data directory written by the previous release (commit b68f035's
+/// `mailcall console`, before the outbox and the scheduler's records; kept
+/// in `tests/fixtures/store-b68f035/`, made by `make.sh` there) opens with
+/// this build, keeps its incidents and audit log, and takes new changes.
+#[test]
+fn a_store_written_by_the_previous_release_opens_and_takes_changes() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("db");
+    copy_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/store-b68f035/db"),
+        &data,
+    );
+    let before = incidents(&data);
+    let titles: Vec<&str> = before.iter().map(|i| i.title.as_str()).collect();
+    assert_eq!(titles, ["Welcome series silent", "Bounce spike after list import"]);
+    assert_eq!(before[1].status.to_string(), "resolved");
+    {
+        let store = SledStore::open(&data).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.denials().map(|d| d.len()).ok(), Some(1));
+        assert_eq!(store.outbox().map(|o| o.len()).ok(), Some(0));
+    }
+    let after = console(
+        &data,
+        "/incident diagnose id:INC-1 note:\"checked after the upgrade\"\n/incident open title:\"First after the upgrade\" severity:SEV3 team:design\n",
+    );
+    assert!(after.status.success(), "{}", stderr(&after));
+    let now = incidents(&data);
+    assert_eq!(now.len(), 3);
+    assert_eq!(now[2].id.to_string(), "INC-3");
+    assert!(now[0].timeline.len() > before[0].timeline.len());
+}
