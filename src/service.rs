@@ -15,6 +15,7 @@
 //! removes each once delivered. A crash between the commit and the send
 //! loses nothing: the post is sent at the next start.
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -420,9 +421,10 @@ pub enum Delivery {
 /// `stop` turns true it makes one last pass and returns; whatever its
 /// caller's grace does not allow stays in the outbox for the next start.
 ///
-/// A post that fails for a passing reason stays at the head of the outbox
-/// and is tried again after a growing wait (0.5 s, doubling, at most five
-/// minutes); the posts behind it wait, so the order of posts is kept.
+/// A post that fails for a passing reason stays in the outbox and is tried
+/// again after a growing wait (0.5 s, doubling, at most five minutes); the
+/// posts of the same incident or alert wait behind it, so their order is
+/// kept, while other incidents' and alerts' posts go on (see [`Lane`]).
 pub async fn relay<F, Fut>(
     engine: SharedEngine,
     wake: Arc<Notify>,
@@ -433,8 +435,9 @@ pub async fn relay<F, Fut>(
     F: FnMut(u64, Effect) -> Fut,
     Fut: Future<Output = Delivery>,
 {
-    let mut attempts: u32 = 0;
-    let mut backoff = RETRY_FIRST;
+    // Lanes whose head post is waiting to be tried again: attempts so far
+    // and when the next attempt may be made.
+    let mut waiting: HashMap<Lane, (u32, tokio::time::Instant)> = HashMap::new();
     loop {
         let stopping = *stop.borrow_and_update();
         let pending = {
@@ -447,13 +450,46 @@ pub async fn relay<F, Fut>(
         };
         match pending {
             Ok(Ok(posts)) => {
-                let mut retry = None;
+                // Lanes that must not move on in this pass: a head post
+                // failed (or waits), so the posts behind it wait too.
+                let mut held: HashSet<Lane> = HashSet::new();
+                let now = tokio::time::Instant::now();
                 for (id, post) in posts {
+                    let lane = match &post {
+                        Ok(effect) => Lane::of(effect),
+                        Err(_) => Lane::Unreadable,
+                    };
+                    if held.contains(&lane) {
+                        continue;
+                    }
+                    if waiting.get(&lane).is_some_and(|(_, next)| *next > now) {
+                        held.insert(lane);
+                        continue;
+                    }
                     match post {
                         Ok(effect) => {
                             if let Delivery::Retry(why) = deliver(id, effect).await {
-                                retry = Some((id, why));
-                                break;
+                                let attempts = waiting.get(&lane).map_or(0, |(a, _)| *a) + 1;
+                                let backoff = RETRY_FIRST
+                                    .saturating_mul(1 << (attempts - 1).min(16))
+                                    .min(RETRY_MAX);
+                                waiting.insert(
+                                    lane,
+                                    (attempts, tokio::time::Instant::now() + backoff),
+                                );
+                                held.insert(lane);
+                                let wait_ms = backoff.as_millis() as u64;
+                                if attempts >= RETRY_REPORT_AFTER {
+                                    tracing::error!(post = id, attempts, wait_ms, "a post keeps failing ({why}); it stays in the outbox and is tried again");
+                                } else {
+                                    tracing::warn!(
+                                        post = id,
+                                        attempts,
+                                        wait_ms,
+                                        "a post was not delivered ({why}); trying again"
+                                    );
+                                }
+                                continue;
                             }
                         }
                         // Reported, then moved out of the way: it can never
@@ -468,36 +504,13 @@ pub async fn relay<F, Fut>(
                     .await;
                     if !matches!(recorded, Ok(Ok(()))) {
                         tracing::error!(post = id, "a delivered post could not be removed from the outbox; it may be sent again");
-                        break;
+                        held.insert(lane);
+                        continue;
                     }
-                    attempts = 0;
-                    backoff = RETRY_FIRST;
-                    telemetry.outbox_attempts(None);
+                    waiting.remove(&lane);
                 }
+                telemetry.outbox_attempts(waiting.values().map(|(a, _)| *a).max());
                 telemetry.outbox_pass();
-                if let Some((id, why)) = retry {
-                    attempts += 1;
-                    telemetry.outbox_attempts(Some(attempts));
-                    if attempts >= RETRY_REPORT_AFTER {
-                        tracing::error!(post = id, attempts, wait_ms = backoff.as_millis() as u64, "a post keeps failing ({why}); it stays in the outbox and is tried again");
-                    } else {
-                        tracing::warn!(
-                            post = id,
-                            attempts,
-                            wait_ms = backoff.as_millis() as u64,
-                            "a post was not delivered ({why}); trying again"
-                        );
-                    }
-                    if stopping {
-                        return;
-                    }
-                    tokio::select! {
-                        _ = stop.changed() => {}
-                        () = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(RETRY_MAX);
-                    continue;
-                }
             }
             Ok(Err(e)) => tracing::error!(error = %e, "cannot read the outbox"),
             Err(e) => tracing::error!(error = %e, "reading the outbox failed"),
@@ -505,10 +518,40 @@ pub async fn relay<F, Fut>(
         if stopping {
             return;
         }
+        // The next retry, if sooner than the idle look.
+        let next_retry = waiting.values().map(|(_, next)| *next).min();
+        let idle = tokio::time::Instant::now() + RELAY_IDLE;
+        let until = next_retry.map_or(idle, |next| next.min(idle));
         tokio::select! {
             () = wake.notified() => {}
             _ = stop.changed() => {}
-            () = tokio::time::sleep(RELAY_IDLE) => {}
+            () = tokio::time::sleep_until(until) => {}
+        }
+    }
+}
+
+/// What must be posted in order: the posts of one incident (its
+/// announcements, thread and edits), of one alert, or the silence notices.
+/// A post that is being retried holds up only its own lane; other
+/// incidents' and alerts' posts go on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Lane {
+    Incident(u64),
+    Alert(u64),
+    Notices,
+    Unreadable,
+}
+
+impl Lane {
+    fn of(effect: &Effect) -> Lane {
+        match effect {
+            Effect::Announce { incident, .. } | Effect::ThreadPost { incident, .. } => {
+                Lane::Incident(incident.id.get())
+            }
+            Effect::Alert(alert) => match alert.alert() {
+                Some(view) => Lane::Alert(view.id),
+                None => Lane::Notices,
+            },
         }
     }
 }

@@ -1737,3 +1737,66 @@ async fn a_backup_is_taken_from_the_running_bot() {
     drop(store);
     let _ = bot.stop().await;
 }
+
+/// A post being retried holds up only its own incident's posts: while one
+/// incident's announcement keeps getting 500s, another incident's
+/// announcement in another channel goes out at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_being_retried_does_not_hold_up_other_incidents() {
+    let bot = TestBot::start().await;
+    let integration = format!(
+        "/api/v10/channels/{}/messages",
+        channel_of(Team::Integration)
+    );
+    let marketing = format!("/api/v10/channels/{}/messages", channel_of(Team::Marketing));
+    bot.fake.fail_next_with("POST", &integration, 3, 503);
+    let _ = bot
+        .slash(
+            &alice(),
+            &["open"],
+            &[
+                ("title", "Held up"),
+                ("severity", "SEV2"),
+                ("team", "integration"),
+            ],
+        )
+        .await;
+    let _ = bot
+        .slash(
+            &alice(),
+            &["open"],
+            &[
+                ("title", "Not held up"),
+                ("severity", "SEV3"),
+                ("team", "marketing"),
+            ],
+        )
+        .await;
+    assert!(
+        wait_until(|| bot
+            .requests_to("POST", &integration)
+            .iter()
+            .any(|r| r.status == 200))
+        .await,
+        "the retried announcement never arrived"
+    );
+    let requests = bot.fake.requests();
+    let position = |path: &str| {
+        requests
+            .iter()
+            .position(|r| r.method == "POST" && r.path == path && r.status == 200)
+            .unwrap_or_else(|| panic!("no successful post to {path}"))
+    };
+    assert!(
+        position(&marketing) < position(&integration),
+        "the other incident's announcement waited behind the retries"
+    );
+    assert_eq!(
+        bot.requests_to("POST", &integration)
+            .iter()
+            .map(|r| r.status)
+            .collect::<Vec<_>>(),
+        [503, 503, 503, 200]
+    );
+    let _ = bot.stop().await;
+}

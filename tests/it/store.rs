@@ -573,7 +573,10 @@ fn a_store_written_by_the_previous_release_opens_and_takes_changes() {
     );
     let before = incidents(&data);
     let titles: Vec<&str> = before.iter().map(|i| i.title.as_str()).collect();
-    assert_eq!(titles, ["Welcome series silent", "Bounce spike after list import"]);
+    assert_eq!(
+        titles,
+        ["Welcome series silent", "Bounce spike after list import"]
+    );
     assert_eq!(before[1].status.to_string(), "resolved");
     {
         let store = SledStore::open(&data).unwrap_or_else(|e| panic!("{e}"));
