@@ -310,6 +310,9 @@ pub async fn serve(
         ))
     })?;
     let token = Token::read(&settings.token)?;
+    // Before the store is opened (or created): a refused token or an
+    // unreachable Discord leaves nothing behind.
+    discord::check_token(&settings, &token).await?;
     let accounts: Vec<String> = config.esp.iter().map(|e| e.name.clone()).collect();
     let service =
         Service::open_async(config, discord::directory(&settings), Arc::new(SystemClock)).await?;

@@ -131,17 +131,20 @@ const TOKEN_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// with a sentence, instead of the gateway retrying silently for ever. The
 /// sentence names where the token comes from, never the token, and never
 /// Discord's answer body (a proxy may echo the header in it).
-async fn check_token(
-    http: &serenity::http::Http,
-    discord: &DiscordConfig,
-) -> Result<(), DiscordError> {
+pub async fn check_token(discord: &DiscordConfig, token: &Token) -> Result<(), DiscordError> {
     use serenity::http::HttpError;
+    let mut http = HttpBuilder::new(&token.0);
+    if let Some(base) = &discord.api_base {
+        http = http.proxy(base.clone()).ratelimiter_disabled(true);
+    }
+    let http = http.build();
     let base = discord.api_base.as_deref().unwrap_or("https://discord.com");
     let source = match &discord.token {
         TokenSource::Env(name) => format!("the environment variable {name}"),
         TokenSource::File(path) => format!("the file {}", path.display()),
     };
     let answer = tokio::time::timeout(TOKEN_CHECK_TIMEOUT, http.get_current_user()).await;
+    drop(http);
     match answer {
         Ok(Ok(user)) => {
             tracing::info!(bot = %user.name, "Discord accepted the bot token");
@@ -197,7 +200,7 @@ pub struct Bot {
 }
 
 impl Bot {
-    /// Checks the token, builds the client (the base URL applies to every
+    /// Builds the client (the base URL applies to every
     /// request, the gateway lookup included) and starts relaying the
     /// outbox to Discord: what is left from before a restart first, then
     /// each change's posts as `outbox` is woken.
@@ -223,7 +226,6 @@ impl Bot {
             telemetry: telemetry.clone(),
         };
         let http = http.build();
-        check_token(&http, discord).await?;
         let client = ClientBuilder::new_with_http(http, GatewayIntents::GUILDS)
             .event_handler(handler)
             .await?;

@@ -1488,6 +1488,10 @@ async fn a_refused_token_or_an_unreachable_discord_stops_run_with_a_sentence() {
     );
     assert!(!message.contains("fake-token"), "{message}");
     assert!(fake.identify_count() == 0, "the gateway was reached anyway");
+    assert!(
+        !config(&fake, data.path()).store_path.exists(),
+        "the store was created before the token was checked"
+    );
 
     let mut unreachable = config(&fake, data.path());
     if let Some(d) = unreachable.discord.as_mut() {
