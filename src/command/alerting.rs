@@ -159,7 +159,7 @@ impl<S: IncidentStore> Engine<S> {
                 )))
             }
             AlertCommand::Acknowledge { id } => {
-                Self::require_change_rights(caller)?;
+                Self::require_team_role(caller, "acknowledge alerts")?;
                 let view = self
                     .desk()?
                     .state
@@ -172,7 +172,7 @@ impl<S: IncidentStore> Engine<S> {
                 ))
             }
             AlertCommand::Snooze { id, hours } => {
-                Self::require_change_rights(caller)?;
+                Self::require_team_role(caller, "snooze alerts")?;
                 let until = now + chrono::Duration::hours(i64::from(hours));
                 let view = self
                     .desk()?
@@ -197,7 +197,7 @@ impl<S: IncidentStore> Engine<S> {
     /// ESP account and stream), records the alert's figures as its first
     /// diagnosis note, and links the two.
     fn incident_from_alert(&mut self, caller: &Caller, id: u64) -> Result<Outcome, CommandError> {
-        Self::require_change_rights(caller)?;
+        Self::require_team_role(caller, "open an incident from an alert")?;
         let view = self
             .desk()?
             .state
@@ -291,7 +291,7 @@ impl<S: IncidentStore> Engine<S> {
                 duration,
                 reason,
             } => {
-                Self::require_change_rights(caller)?;
+                Self::require_team_role(caller, "add silences")?;
                 let end = now
                     + chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::hours(1));
                 let silence = self
@@ -345,7 +345,7 @@ impl<S: IncidentStore> Engine<S> {
                 }))
             }
             SilenceCommand::Remove { id } => {
-                Self::require_change_rights(caller)?;
+                Self::require_team_role(caller, "remove silences")?;
                 let removed = self
                     .desk()?
                     .state

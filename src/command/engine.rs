@@ -436,13 +436,15 @@ impl<S: IncidentStore> Engine<S> {
         self.store.load(id)?.ok_or(CommandError::NotFound(id))
     }
 
-    pub(super) fn require_change_rights(caller: &Caller) -> Result<(), CommandError> {
+    /// Refuses a caller without a team role, saying what was refused
+    /// (`what`: "open or change incidents", "snooze alerts", …).
+    pub(super) fn require_team_role(caller: &Caller, what: &str) -> Result<(), CommandError> {
         if caller.may_change_incidents() {
             Ok(())
         } else {
-            Err(CommandError::Denied(
-                "you need a team role (marketing, design, integration or development) to open or change incidents".into(),
-            ))
+            Err(CommandError::Denied(format!(
+                "you need a team role (marketing, design, integration or development) to {what}"
+            )))
         }
     }
 
@@ -451,7 +453,7 @@ impl<S: IncidentStore> Engine<S> {
         caller: &Caller,
         args: OpenArgs,
     ) -> Result<Outcome, CommandError> {
-        Self::require_change_rights(caller)?;
+        Self::require_team_role(caller, "open or change incidents")?;
         let id = self.store.next_id()?;
         let draft = IncidentDraft {
             title: args.title,
@@ -475,7 +477,7 @@ impl<S: IncidentStore> Engine<S> {
     }
 
     fn change(&mut self, caller: &Caller, id: IncidentId, op: Op) -> Result<Outcome, CommandError> {
-        Self::require_change_rights(caller)?;
+        Self::require_team_role(caller, "open or change incidents")?;
         let mut incident = self.load(id)?;
         if matches!(op, Op::Close { .. })
             && !caller.admin

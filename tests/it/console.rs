@@ -346,3 +346,29 @@ fn the_console_polls_detects_and_prints_alerts_whose_buttons_can_be_typed() {
     assert!(rest.contains(&format!("tester> {ack}")), "{rest}");
     assert!(rest.contains("acknowledged"), "{rest}");
 }
+
+/// A refusal says what was refused: alert and silence commands from someone
+/// without a team role do not talk about incidents.
+#[test]
+fn refusals_of_alert_and_silence_commands_say_what_was_refused() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("db");
+    let text = stdout(&console(
+        &data,
+        "/as bob none\n/alert ack id:1\n/alert snooze id:1 for:1h\n/alert incident id:1\n/silence remove id:1\n",
+    ));
+    for what in [
+        "to acknowledge alerts",
+        "to snooze alerts",
+        "to open an incident from an alert",
+        "to remove silences",
+    ] {
+        assert!(
+            text.contains(&format!(
+                "you need a team role (marketing, design, integration or development) {what}"
+            )),
+            "{what}: {text}"
+        );
+    }
+    assert!(!text.contains("to open or change incidents"), "{text}");
+}
