@@ -1,12 +1,15 @@
-//! The poller: fetches every configured ESP account on its cron schedule and
-//! keeps the metric history.
+//! The poller: fetches ESP accounts and keeps the metric history. When
+//! each account is polled is the scheduler's business
+//! ([`crate::service`] runs one poll job per account through
+//! [`crate::scheduler`]).
 //!
 //! - **One poll per account at a time.** A poll that is still running when
 //!   its account's next run comes due is not doubled; the run is skipped and
 //!   logged (the next poll re-fetches the trailing window anyway).
-//! - **Bounded concurrency across accounts** (a semaphore), with a random
-//!   delay before each scheduled poll so hundreds of accounts on the same
-//!   schedule do not hit their providers in the same second.
+//! - **Bounded concurrency across accounts** (a semaphore); the service
+//!   adds a random delay ([`Poller::jitter`]) before each on-time poll so
+//!   hundreds of accounts on the same schedule do not hit their providers
+//!   in the same second.
 //! - **Catch-up.** Each poll fetches from where the last successful one
 //!   ended, minus the account's trailing window (late data revises past
 //!   buckets), bounded by `max_catch_up`; on start every account is polled
@@ -416,41 +419,5 @@ impl Poller {
             }
         }
         reports
-    }
-
-    /// Runs the schedule until `shutdown`: every account once at start
-    /// (catch-up), then at each of its cron times, after a random delay.
-    pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let start = self.clock.now();
-        let mut due: Vec<Option<DateTime<Utc>>> =
-            self.accounts.iter().map(|_| Some(start)).collect();
-        loop {
-            let Some(next) = due.iter().flatten().min().copied() else {
-                return;
-            };
-            let wait = (next - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
-            tokio::select! {
-                () = &mut shutdown => return,
-                () = tokio::time::sleep(wait) => {}
-            }
-            for (index, slot) in due.iter_mut().enumerate() {
-                if *slot != Some(next) {
-                    continue;
-                }
-                let planned = &self.accounts[index];
-                *slot = planned.schedule.next_after(next);
-                let poller = self.clone();
-                let delay = if next == start {
-                    Duration::ZERO
-                } else {
-                    schedule::jitter(self.settings.jitter, &mut fastrand::Rng::new())
-                };
-                tokio::spawn(async move {
-                    tokio::time::sleep(delay).await;
-                    poller.poll(&poller.accounts[index]).await;
-                });
-            }
-        }
     }
 }
