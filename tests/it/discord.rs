@@ -43,6 +43,30 @@ pub(super) fn channel_of(team: Team) -> u64 {
         .unwrap_or(0)
 }
 
+/// A configuration whose last ESP account, `dead-sg`, is a SendGrid
+/// account nothing answers for (its key, `SG.never-shown`, in a file under
+/// `data`), with one failed poll making a feed stale; `before` is more TOML
+/// put ahead of it (other accounts, alert settings). See [`use_feeds`].
+fn dead_feed(data: &Path, before: &str) -> Config {
+    let key = data.join("sg-key");
+    std::fs::write(&key, "SG.never-shown").unwrap_or_else(|e| panic!("{e}"));
+    let text = format!(
+        "[poll]\nstale_after = 1\n\n{before}[[esp]]\nname = \"dead-sg\"\nprovider = \"sendgrid\"\nbase_url = \"http://127.0.0.1:9\"\ncredential_file = {:?}\nschedule = \"0 * * * *\"\ntimeout_seconds = 1\n",
+        key.display().to_string()
+    );
+    Config::parse(Path::new("esp.toml"), &text).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Puts `parsed`'s ESP accounts and poll settings into a bot's
+/// configuration, with one attempt per poll so a dead feed fails at once.
+fn use_feeds(config: &mut Config, parsed: Config) {
+    config.esp = parsed.esp;
+    config.poll = mailcall::poll::PollerSettings {
+        attempts: 1,
+        ..parsed.poll
+    };
+}
+
 pub(super) fn role_of(team: Team) -> u64 {
     TEAMS
         .iter()
@@ -1283,22 +1307,11 @@ async fn a_command_that_outlasts_the_deadline_is_deferred_then_answered() {
 async fn metrics_come_from_polled_history_and_a_dead_feed_is_announced() {
     let fake = FakeDiscord::start().await;
     let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let key = data.path().join("sg-key");
-    std::fs::write(&key, "SG.never-shown").unwrap_or_else(|e| panic!("{e}"));
-    let accounts = format!(
-        "[poll]\nstale_after = 1\n\n[[esp]]\nname = \"sandbox-main\"\nprovider = \"sandbox\"\nschedule = \"0 * * * *\"\nstreams = \"all\"\n\n\
-         [[esp]]\nname = \"dead-sg\"\nprovider = \"sendgrid\"\nbase_url = \"http://127.0.0.1:9\"\ncredential_file = {:?}\nschedule = \"0 * * * *\"\ntimeout_seconds = 1\n",
-        key.display().to_string()
+    let parsed = dead_feed(
+        data.path(),
+        "[[esp]]\nname = \"sandbox-main\"\nprovider = \"sandbox\"\nschedule = \"0 * * * *\"\nstreams = \"all\"\n\n",
     );
-    let parsed = Config::parse(Path::new("esp.toml"), &accounts).unwrap_or_else(|e| panic!("{e}"));
-    let bot = TestBot::launch(fake, data, move |c| {
-        c.esp = parsed.esp;
-        c.poll = mailcall::poll::PollerSettings {
-            attempts: 1,
-            ..parsed.poll
-        };
-    })
-    .await;
+    let bot = TestBot::launch(fake, data, move |c| use_feeds(c, parsed)).await;
     let development = channel_of(Team::Development);
     assert!(
         wait_until(|| !bot.posts_to(development).is_empty()).await,
@@ -1400,22 +1413,14 @@ async fn metrics_come_from_polled_history_and_a_dead_feed_is_announced() {
 async fn unacknowledged_alerts_remind_the_team_then_escalate_to_admins() {
     let fake = FakeDiscord::start().await;
     let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let key = data.path().join("sg-key");
-    std::fs::write(&key, "SG.never-shown").unwrap_or_else(|e| panic!("{e}"));
-    let accounts = format!(
-        "[poll]\nstale_after = 1\n\n[alerts]\nremind_minutes = {{ critical = 0 }}\nescalate_minutes = {{ critical = 0 }}\n\n\
-         [[esp]]\nname = \"dead-sg\"\nprovider = \"sendgrid\"\nbase_url = \"http://127.0.0.1:9\"\ncredential_file = {:?}\nschedule = \"0 * * * *\"\ntimeout_seconds = 1\n",
-        key.display().to_string()
+    let parsed = dead_feed(
+        data.path(),
+        "[alerts]\nremind_minutes = { critical = 0 }\nescalate_minutes = { critical = 0 }\n\n",
     );
-    let parsed = Config::parse(Path::new("esp.toml"), &accounts).unwrap_or_else(|e| panic!("{e}"));
     let bot = TestBot::launch(fake, data, move |c| {
-        c.esp = parsed.esp;
-        c.poll = mailcall::poll::PollerSettings {
-            attempts: 1,
-            ..parsed.poll
-        };
-        c.alerting = parsed.alerting;
+        c.alerting = parsed.alerting.clone();
         c.alert_tick = Duration::from_millis(100);
+        use_feeds(c, parsed);
     })
     .await;
     let development = channel_of(Team::Development);
@@ -1629,21 +1634,8 @@ async fn health_readiness_and_prometheus_metrics_over_http() {
     let (fake, data) = bot.stop().await;
 
     // With an ESP whose feed fails, readiness names the stale feed.
-    let key = data.path().join("sg-key");
-    std::fs::write(&key, "SG.never-shown").unwrap_or_else(|e| panic!("{e}"));
-    let accounts = format!(
-        "[poll]\nstale_after = 1\n\n[[esp]]\nname = \"dead-sg\"\nprovider = \"sendgrid\"\nbase_url = \"http://127.0.0.1:9\"\ncredential_file = {:?}\nschedule = \"0 * * * *\"\ntimeout_seconds = 1\n",
-        key.display().to_string()
-    );
-    let parsed = Config::parse(Path::new("esp.toml"), &accounts).unwrap_or_else(|e| panic!("{e}"));
-    let bot = TestBot::launch(fake, data, move |c| {
-        c.esp = parsed.esp;
-        c.poll = mailcall::poll::PollerSettings {
-            attempts: 1,
-            ..parsed.poll
-        };
-    })
-    .await;
+    let parsed = dead_feed(data.path(), "");
+    let bot = TestBot::launch(fake, data, move |c| use_feeds(c, parsed)).await;
     assert!(
         wait_until_async(|| async {
             http_get(&bot, "/readyz")
