@@ -12,7 +12,7 @@
 //! by kind and level, outbox depth, each feed's failures and age) is read
 //! at scrape time, so the figures can never drift from the data.
 
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -62,8 +62,6 @@ pub struct Telemetry {
     discord_connected: Option<AtomicBool>,
     /// Failed attempts in a row of the post at the head of the outbox.
     outbox_failures: AtomicU32,
-    /// Unix seconds when the outbox relay last finished a pass.
-    outbox_pass: AtomicU64,
     /// Failures in a row that make a feed stale (`[poll] stale_after`).
     stale_after: u32,
 }
@@ -83,7 +81,6 @@ impl Telemetry {
             job_lateness_seconds: Histogram::new(exponential_buckets(0.001, 4.0, 10)),
             discord_connected: with_discord.then(|| AtomicBool::new(false)),
             outbox_failures: AtomicU32::new(0),
-            outbox_pass: AtomicU64::new(0),
             stale_after: stale_after.max(1),
         }
     }
@@ -125,12 +122,6 @@ impl Telemetry {
     pub fn outbox_attempts(&self, failed: Option<u32>) {
         self.outbox_failures
             .store(failed.unwrap_or(0), Ordering::Relaxed);
-    }
-
-    /// The relay finished a pass over the outbox.
-    pub fn outbox_pass(&self) {
-        let now = chrono::Utc::now().timestamp().max(0) as u64;
-        self.outbox_pass.store(now, Ordering::Relaxed);
     }
 }
 

@@ -200,17 +200,9 @@ async fn run_jobs(
         ),
         missed: Missed::Skip,
     });
-    let records = {
-        let engine = engine.clone();
-        tokio::task::spawn_blocking(move || {
-            engine
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .job_records()
-        })
+    let records = on_engine(&engine, |engine| engine.job_records())
         .await
-        .unwrap_or_default()
-    };
+        .unwrap_or_default();
     // An account polled for the first time (a first start, or an account
     // added to the configuration) is polled at once rather than at its next
     // due time, which for a daily schedule could be a day away.
@@ -372,6 +364,22 @@ impl Jobs {
     }
 }
 
+/// Runs `work` on the engine, locked, on the blocking pool (a change waits
+/// for its disk sync, which must not stall the async workers). `Err` only
+/// when `work` panicked.
+pub async fn on_engine<T, F>(engine: &SharedEngine, work: F) -> Result<T, tokio::task::JoinError>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut Engine<SledStore>) -> T + Send + 'static,
+{
+    let engine = engine.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+        work(&mut engine)
+    })
+    .await
+}
+
 /// Runs `work` against the engine on the blocking pool, then wakes the
 /// outbox relay: the posts `work` caused were committed with it. A failure
 /// is logged as `what`.
@@ -379,13 +387,7 @@ pub async fn with_engine<F>(engine: &SharedEngine, outbox: &Notify, what: &'stat
 where
     F: FnOnce(&mut Engine<SledStore>) -> Result<Vec<Effect>, CommandError> + Send + 'static,
 {
-    let engine = engine.clone();
-    let done = tokio::task::spawn_blocking(move || {
-        let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-        work(&mut engine)
-    })
-    .await;
-    match done {
+    match on_engine(engine, work).await {
         Ok(Ok(effects)) => {
             if !effects.is_empty() {
                 outbox.notify_one();
@@ -443,14 +445,7 @@ pub async fn relay<F, Fut>(
     let mut waiting: HashMap<Lane, (u32, tokio::time::Instant)> = HashMap::new();
     loop {
         let stopping = *stop.borrow_and_update();
-        let pending = {
-            let engine = engine.clone();
-            tokio::task::spawn_blocking(move || {
-                let engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-                engine.pending_posts()
-            })
-            .await
-        };
+        let pending = on_engine(&engine, |engine| engine.pending_posts()).await;
         match pending {
             Ok(Ok(posts)) => {
                 // Lanes that must not move on in this pass: a head post
@@ -499,12 +494,8 @@ pub async fn relay<F, Fut>(
                         // be sent, and must not block the posts behind it.
                         Err(why) => tracing::error!(post = id, "{why}; it is dropped"),
                     }
-                    let engine = engine.clone();
-                    let recorded = tokio::task::spawn_blocking(move || {
-                        let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-                        engine.delivered(id, Vec::new())
-                    })
-                    .await;
+                    let recorded =
+                        on_engine(&engine, move |engine| engine.delivered(id, Vec::new())).await;
                     if !matches!(recorded, Ok(Ok(()))) {
                         tracing::error!(post = id, "a delivered post could not be removed from the outbox; it may be sent again");
                         held.insert(lane);
@@ -513,7 +504,6 @@ pub async fn relay<F, Fut>(
                     waiting.remove(&lane);
                 }
                 telemetry.outbox_attempts(waiting.values().map(|(a, _)| *a).max());
-                telemetry.outbox_pass();
             }
             Ok(Err(e)) => tracing::error!(error = %e, "cannot read the outbox"),
             Err(e) => tracing::error!(error = %e, "reading the outbox failed"),

@@ -123,6 +123,17 @@ pub fn directory(discord: &DiscordConfig) -> TeamDirectory {
     }
 }
 
+/// serenity's HTTP client for `token`, on the configured base URL. serenity
+/// only honours a base URL with its rate limiter off (serenity#1739); the
+/// poster then retries 429s itself.
+fn http_builder(discord: &DiscordConfig, token: &Token) -> HttpBuilder {
+    let http = HttpBuilder::new(&token.0);
+    match &discord.api_base {
+        Some(base) => http.proxy(base.clone()).ratelimiter_disabled(true),
+        None => http,
+    }
+}
+
 /// How long the start-up token check waits for Discord.
 const TOKEN_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
@@ -133,11 +144,7 @@ const TOKEN_CHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// Discord's answer body (a proxy may echo the header in it).
 pub async fn check_token(discord: &DiscordConfig, token: &Token) -> Result<(), DiscordError> {
     use serenity::http::HttpError;
-    let mut http = HttpBuilder::new(&token.0);
-    if let Some(base) = &discord.api_base {
-        http = http.proxy(base.clone()).ratelimiter_disabled(true);
-    }
-    let http = http.build();
+    let http = http_builder(discord, token).build();
     let base = discord.api_base.as_deref().unwrap_or("https://discord.com");
     let source = match &discord.token {
         TokenSource::Env(name) => format!("the environment variable {name}"),
@@ -211,12 +218,8 @@ impl Bot {
         outbox: Arc<Notify>,
         telemetry: Arc<crate::http::Telemetry>,
     ) -> Result<Bot, DiscordError> {
-        let mut http = HttpBuilder::new(&token.0);
         if let Some(base) = &discord.api_base {
-            // serenity only honours the base URL with its rate limiter off
-            // (serenity#1739); the poster then retries 429s itself.
             tracing::warn!(api_base = %base, "using a non-default Discord API base");
-            http = http.proxy(base.clone()).ratelimiter_disabled(true);
         }
         let handler = handler::Handler {
             engine: engine.clone(),
@@ -225,7 +228,7 @@ impl Bot {
             outbox: outbox.clone(),
             telemetry: telemetry.clone(),
         };
-        let http = http.build();
+        let http = http_builder(discord, token).build();
         let client = ClientBuilder::new_with_http(http, GatewayIntents::GUILDS)
             .event_handler(handler)
             .await?;

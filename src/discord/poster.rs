@@ -33,7 +33,7 @@ use crate::alert::AlertEffect;
 use crate::command::{Effect, Engine};
 use crate::config::DiscordConfig;
 use crate::domain::{Incident, IncidentId, Team};
-use crate::service::Delivery;
+use crate::service::{on_engine, Delivery};
 use crate::store::{IncidentStore, SledStore};
 
 /// Attempts per request when Discord answers 429.
@@ -102,13 +102,8 @@ impl Poster {
     /// record reads as empty, logged, so a damaged record costs an edit,
     /// never the post.
     async fn read_record<T: serde::de::DeserializeOwned + Default>(&self, key: String) -> T {
-        let engine = self.engine.clone();
         let what = key.clone();
-        let read = tokio::task::spawn_blocking(move || {
-            let engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-            engine.store().get_extra(&key)
-        })
-        .await;
+        let read = on_engine(&self.engine, move |engine| engine.store().get_extra(&key)).await;
         match read {
             Ok(Ok(Some(bytes))) => serde_json::from_slice(&bytes).unwrap_or_else(|e| {
                 tracing::error!(record = %what, error = %e, "stored Discord message ids are unreadable; starting afresh");
@@ -131,10 +126,8 @@ impl Poster {
         let Ok(bytes) = serde_json::to_vec(value) else {
             return;
         };
-        let engine = self.engine.clone();
         let what = key.clone();
-        let written = tokio::task::spawn_blocking(move || {
-            let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+        let written = on_engine(&self.engine, move |engine| {
             engine.store_mut().put_extra(&key, &bytes)
         })
         .await;
