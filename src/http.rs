@@ -241,6 +241,7 @@ fn exposition(endpoint: &Endpoint) -> Result<String, String> {
     let incidents = Family::<StatusLabel, Gauge>::default();
     let alerts = Family::<AlertLabel, Gauge>::default();
     let outbox = Gauge::<i64>::default();
+    let (changes, syncs) = (Counter::<u64>::default(), Counter::<u64>::default());
     let failures = Family::<AccountLabel, Gauge>::default();
     let age = Family::<AccountLabel, Gauge>::default();
     {
@@ -262,6 +263,9 @@ fn exposition(endpoint: &Endpoint) -> Result<String, String> {
         }
         let depth = engine.store().outbox().map_err(|e| e.to_string())?.len();
         outbox.set(depth as i64);
+        let written = engine.store().write_stats();
+        changes.inc_by(written.changes);
+        syncs.inc_by(written.syncs);
         if let Some(history) = engine.history() {
             let now = chrono::Utc::now();
             for account in &endpoint.accounts {
@@ -286,6 +290,16 @@ fn exposition(endpoint: &Endpoint) -> Result<String, String> {
         "outbox_depth",
         "Posts committed and not yet delivered",
         outbox,
+    );
+    registry.register(
+        "store_changes",
+        "Changes committed to the incident store since start",
+        changes,
+    );
+    registry.register(
+        "store_syncs",
+        "Syncs (flush + fdatasync) that made those changes durable: fewer than changes when concurrent commands commit in groups",
+        syncs,
     );
     registry.register(
         "poll_consecutive_failures",

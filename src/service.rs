@@ -31,7 +31,7 @@ use crate::http::Telemetry;
 use crate::poll::{FeedEvent, PlannedAccount, Poller};
 use crate::schedule;
 use crate::scheduler::{Cadence, Job, Missed, Scheduler};
-use crate::store::{SledStore, StoreError};
+use crate::store::{IncidentStore, SledStore, StoreError};
 
 /// The engine, shared by the front end and the background jobs. Every
 /// change goes through its lock, so changes are serialised.
@@ -87,6 +87,10 @@ impl Service {
             .with_history(history.clone())
             .with_directory(directory)
             .with_alerts(config.alerting.clone(), config.quiet_windows.clone())?;
+        // Group commit: every front end and job waits for durability
+        // through `on_engine` (or `Durable`) with the lock released.
+        let mut engine = engine;
+        engine.store_mut().defer_sync(true);
         let (feed_tx, feed) = mpsc::unbounded_channel();
         let poller = Arc::new(Poller::new(
             planned,
@@ -364,20 +368,35 @@ impl Jobs {
     }
 }
 
-/// Runs `work` on the engine, locked, on the blocking pool (a change waits
-/// for its disk sync, which must not stall the async workers). `Err` only
-/// when `work` panicked.
-pub async fn on_engine<T, F>(engine: &SharedEngine, work: F) -> Result<T, tokio::task::JoinError>
+/// Why work on the engine gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkFailed {
+    #[error("the work on the engine panicked: {0}")]
+    Panicked(#[from] tokio::task::JoinError),
+    /// What the work did, or read, could not be made durable.
+    #[error(transparent)]
+    NotDurable(#[from] StoreError),
+}
+
+/// Runs `work` on the engine, locked, on the blocking pool (a change may
+/// read the store, which must not stall the async workers), then waits,
+/// with the lock released, until everything it did or read is durable
+/// (group commit: see `store::sync_point`). So what `work` returns can be
+/// acted on: a reply, a post sent from the outbox.
+pub async fn on_engine<T, F>(engine: &SharedEngine, work: F) -> Result<T, WorkFailed>
 where
     T: Send + 'static,
     F: FnOnce(&mut Engine<SledStore>) -> T + Send + 'static,
 {
     let engine = engine.clone();
-    tokio::task::spawn_blocking(move || {
+    let (value, durable) = tokio::task::spawn_blocking(move || {
         let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-        work(&mut engine)
+        let value = work(&mut engine);
+        (value, engine.store().durable())
     })
-    .await
+    .await?;
+    durable.wait_async().await?;
+    Ok(value)
 }
 
 /// Runs `work` against the engine on the blocking pool, then wakes the

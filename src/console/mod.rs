@@ -117,7 +117,7 @@ impl<S: IncidentStore, W: Write> Session<S, W> {
             Ok(None) => return Ok(Flow::Continue),
             Err(e) => return self.refuse(&CommandError::Parse(e)),
         };
-        let handled = {
+        let (handled, durable) = {
             let mut engine = self.engine.lock().unwrap_or_else(|p| p.into_inner());
             let handled = engine.handle(&self.caller, &invocation);
             // Printed just below: delivered, before the relay (which needs
@@ -129,7 +129,13 @@ impl<S: IncidentStore, W: Write> Session<S, W> {
                     }
                 }
             }
-            handled
+            (handled, engine.store().durable())
+        };
+        // Nothing is printed as done before it is on disk (the service's
+        // store commits in groups; see `store::sync_point`).
+        let handled = match durable.wait() {
+            Ok(()) => handled,
+            Err(e) => Err(CommandError::Store(e)),
         };
         match handled {
             Ok(outcome) => {

@@ -25,6 +25,7 @@ use super::view::{self, Route};
 use crate::command::{Command, CommandError, Engine, IncidentCommand, Outcome, Visibility};
 use crate::config::DiscordConfig;
 use crate::domain::{Caller, IncidentId, Op, Team, Text};
+use crate::service::{on_engine, WorkFailed};
 use crate::store::{IncidentStore, SledStore};
 
 /// State shared by every interaction.
@@ -43,8 +44,11 @@ pub struct Handler {
 type Answer = Result<Outcome, CommandError>;
 
 impl Handler {
-    /// Runs `work` against the engine on a blocking thread. Its posts were
-    /// committed to the outbox with it; the relay is woken to send them.
+    /// Runs `work` against the engine on a blocking thread, then waits for
+    /// its change to be durable (group commit: the lock is not held while
+    /// waiting, so other commands apply meanwhile and share the sync). Its
+    /// posts were committed to the outbox with it; the relay is woken to
+    /// send them.
     fn spawn_work<F>(&self, work: F) -> tokio::task::JoinHandle<Answer>
     where
         F: FnOnce(&mut Engine<SledStore>) -> Answer + Send + 'static,
@@ -53,9 +57,12 @@ impl Handler {
         let outbox = self.outbox.clone();
         let telemetry = self.telemetry.clone();
         let arrived = std::time::Instant::now();
-        tokio::task::spawn_blocking(move || {
-            let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
-            let answer = work(&mut engine);
+        tokio::spawn(async move {
+            let answer = match on_engine(&engine, work).await {
+                Ok(answer) => answer,
+                Err(WorkFailed::NotDurable(e)) => Err(CommandError::Store(e)),
+                Err(WorkFailed::Panicked(e)) => flatten(Err(e)),
+            };
             telemetry.command(arrived.elapsed().as_secs_f64());
             if matches!(&answer, Ok(outcome) if !outcome.posted.is_empty()) {
                 outbox.notify_one();

@@ -60,6 +60,13 @@ impl IncidentStore for MemoryStore {
         }
     }
 
+    /// Nothing to sync: every write is "durable" at once.
+    fn defer_sync(&mut self, _defer: bool) {}
+
+    fn durable(&self) -> super::Durable {
+        super::Durable::ready()
+    }
+
     fn outbox(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         Ok(self.outbox.iter().map(|(k, v)| (*k, v.clone())).collect())
     }

@@ -4,21 +4,24 @@
 //!
 //! The engine decides *what* to write; a store only promises that a
 //! [`Write`] is all-or-nothing and, for the durable store, on disk before
-//! `commit` returns. That promise is what lets a front end answer "done" the
-//! moment `commit` succeeds.
+//! `commit` returns, or, with group commit ([`IncidentStore::defer_sync`]),
+//! before the [`Durable`] taken after it resolves. That promise is what lets
+//! a front end answer "done".
 
 mod group_commit;
 mod history;
 mod memory;
 mod sled_store;
+mod sync_point;
 
 use std::path::PathBuf;
 
 pub use history::{MetricsHistory, PendingWrite, PollState};
 pub use memory::MemoryStore;
 pub use sled_store::{
-    restore_backup, BackupStats, SledHistory, SledStore, DEFAULT_KEEP, SCHEMA_VERSION,
+    restore_backup, BackupStats, SledHistory, SledStore, WriteStats, DEFAULT_KEEP, SCHEMA_VERSION,
 };
+pub use sync_point::Durable;
 
 use crate::domain::{Denial, Incident, IncidentId};
 
@@ -88,9 +91,18 @@ pub trait IncidentStore {
     /// Writes everything staged, plus `posts` appended to the outbox, in
     /// one atomic, durable write; returns the posts' outbox ids, in order.
     /// On failure nothing was written and the staged writes are dropped.
+    /// With [`IncidentStore::defer_sync`] on, it returns once the write is
+    /// applied (later reads see it) and durability is awaited separately.
     fn finish(&mut self, posts: Vec<Vec<u8>>) -> Result<Vec<u64>, StoreError>;
     /// Drops what is staged.
     fn abort(&mut self);
+    /// Group commit: when on, `finish` (and every other write) does not wait
+    /// for its sync; the caller must wait on [`IncidentStore::durable`]
+    /// before it tells anyone about the change. Many changes then share one
+    /// sync. Off by default.
+    fn defer_sync(&mut self, defer: bool);
+    /// Resolves once every change applied so far is durable.
+    fn durable(&self) -> Durable;
     /// The outbox: posts committed but not yet delivered, oldest first.
     fn outbox(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError>;
     /// Removes delivered post `id` from the outbox and writes `records`

@@ -77,6 +77,7 @@ use super::group_commit::{GroupCommit, Job};
 use super::history::{
     self, MetricsHistory, PendingWrite, PollState, PollStateRecord, SampleRecord,
 };
+use super::sync_point::{Durable, SyncPoint};
 use super::{IncidentStore, StoreError, Write};
 use crate::delivery::{Sample, StreamKey};
 use crate::domain::{Denial, Incident, IncidentId, TimelineEntry};
@@ -145,8 +146,8 @@ pub struct SledStore {
     path: PathBuf,
     /// Held for the life of the store; the OS releases it if we die.
     _lock: File,
-    /// `mailcall.commits`, rewritten in place after each commit.
-    sidecar: File,
+    /// `mailcall.commits`, rewritten in place after each durable sync.
+    sidecar: Arc<File>,
     /// sled's log file (`db`), opened again so mailcall can fdatasync it;
     /// shared with the metric history handle.
     log: Arc<File>,
@@ -156,6 +157,29 @@ pub struct SledStore {
     state: StateRecord,
     /// The change in progress (see [`IncidentStore::begin`]).
     staged: Option<Staged>,
+    /// Makes applied changes durable, many at a time; started at open.
+    syncer: Option<SyncPoint>,
+    /// Whether `finish` leaves the wait for durability to its caller (see
+    /// [`IncidentStore::defer_sync`]).
+    deferred: bool,
+    /// The commit count at open.
+    opened_at: u64,
+}
+
+/// How many changes this store committed since it was opened, and how many
+/// syncs made them durable (fewer when changes commit in groups).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WriteStats {
+    pub changes: u64,
+    pub syncs: u64,
+}
+
+impl Drop for SledStore {
+    /// The syncer makes its last sync and stops before the lock file is
+    /// released, so no other process opens the store while it still writes.
+    fn drop(&mut self) {
+        self.syncer.take();
+    }
 }
 
 /// One change's writes, not yet on disk, and what reads must see meanwhile.
@@ -276,6 +300,7 @@ impl SledStore {
                 path: path.clone(),
                 source,
             })?;
+        let sidecar = Arc::new(sidecar);
         let log = Arc::new(File::open(dir.join("db")).map_err(|source| StoreError::Io {
             path: path.clone(),
             source,
@@ -293,6 +318,9 @@ impl SledStore {
                 commits: 0,
             },
             staged: None,
+            syncer: None,
+            deferred: false,
+            opened_at: 0,
         };
         store.state = store.read_state()?;
         // Compare before anything is written, so a store that lost data is
@@ -300,12 +328,22 @@ impl SledStore {
         store.check_for_lost_commits()?;
         store.check_schema()?;
         store.incidents = store.read_incidents()?;
+        store.syncer = Some(store.start_syncer()?);
+        store.opened_at = store.state.commits;
         Ok(store)
     }
 
     /// The directory this store lives in.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Changes committed and syncs made since open.
+    pub fn write_stats(&self) -> WriteStats {
+        WriteStats {
+            changes: self.state.commits - self.opened_at,
+            syncs: self.syncer.as_ref().map_or(0, SyncPoint::syncs),
+        }
     }
 
     fn corrupt(&self, detail: String) -> StoreError {
@@ -407,7 +445,7 @@ impl SledStore {
     fn sidecar_commits(&self) -> Option<u64> {
         use std::io::Read;
         let mut text = String::new();
-        (&self.sidecar).read_to_string(&mut text).ok()?;
+        (&*self.sidecar).read_to_string(&mut text).ok()?;
         text.split_whitespace().next()?.parse().ok()
     }
 
@@ -423,17 +461,27 @@ impl SledStore {
         }
     }
 
-    /// Rewrites the sidecar in place: a fixed-width record, so the file never
-    /// needs truncating and one small write replaces it.
     fn write_sidecar(&self, commits: u64) -> Result<(), StoreError> {
-        use std::os::unix::fs::FileExt;
-        let record = format!("{commits:020}\n");
-        self.sidecar
-            .write_all_at(record.as_bytes(), 0)
-            .map_err(|source| StoreError::Io {
-                path: self.path.join(SIDECAR),
-                source,
-            })
+        write_sidecar(&self.sidecar, &self.path, commits)
+    }
+
+    /// The syncer that makes applied changes durable: sled's flush, our
+    /// fdatasync, then the tripwire count of what is now durable.
+    fn start_syncer(&self) -> Result<SyncPoint, StoreError> {
+        let (db, log, sidecar, path) = (
+            self.db.clone(),
+            self.log.clone(),
+            self.sidecar.clone(),
+            self.path.clone(),
+        );
+        SyncPoint::start(self.state.commits, move |commits| {
+            sync_log(&db, &log, &path)?;
+            // The change is durable, so a failure to re-arm the tripwire
+            // must not turn it into a reported failure; it only means a
+            // later loss could go unnoticed until the next sync re-arms it.
+            let _ = write_sidecar(&sidecar, &path, commits);
+            Ok(())
+        })
     }
 
     fn decode<T: serde::de::DeserializeOwned>(
@@ -469,6 +517,29 @@ const SLED_LOCK_GRACE: Duration = Duration::from_secs(5);
 /// runs we hold `mailcall.lock`, so no other process can be the holder: the
 /// lock is retried for a short grace period instead of being reported as
 /// "in use".
+/// Rewrites the sidecar in place: a fixed-width record, so the file never
+/// needs truncating and one small write replaces it.
+fn write_sidecar(sidecar: &File, dir: &Path, commits: u64) -> Result<(), StoreError> {
+    use std::os::unix::fs::FileExt;
+    let record = format!("{commits:020}\n");
+    sidecar
+        .write_all_at(record.as_bytes(), 0)
+        .map_err(|source| StoreError::Io {
+            path: dir.join(SIDECAR),
+            source,
+        })
+}
+
+/// sled's flush, then the fdatasync that makes it durable (see the module
+/// docs for why sled's flush alone is not enough).
+fn sync_log(db: &sled::Db, log: &File, dir: &Path) -> Result<(), StoreError> {
+    db.flush().map_err(|e| sled_error(dir, e))?;
+    log.sync_data().map_err(|source| StoreError::Io {
+        path: dir.join("db"),
+        source,
+    })
+}
+
 fn open_sled(config: &sled::Config) -> Result<sled::Db, std::thread::Result<sled::Error>> {
     let started = Instant::now();
     loop {
@@ -523,13 +594,7 @@ impl SledStore {
     pub fn history(&self) -> Result<SledHistory, StoreError> {
         let tree = self.db.open_tree("metrics").map_err(|e| self.backend(e))?;
         let (db, log, path) = (self.db.clone(), self.log.clone(), self.path.clone());
-        let commits = GroupCommit::start(tree.clone(), move || {
-            db.flush().map_err(|e| StoreError::Backend(e.to_string()))?;
-            log.sync_data().map_err(|source| StoreError::Io {
-                path: path.join("db"),
-                source,
-            })
-        })?;
+        let commits = GroupCommit::start(tree.clone(), move || sync_log(&db, &log, &path))?;
         Ok(SledHistory {
             tree,
             path: self.path.clone(),
@@ -538,14 +603,9 @@ impl SledStore {
         })
     }
 
-    /// sled's flush, then the fdatasync that makes it durable (see the
-    /// module docs for why sled's flush alone is not enough).
+    /// Makes everything written so far durable, on this thread.
     fn sync(&self) -> Result<(), StoreError> {
-        self.db.flush().map_err(|e| self.backend(e))?;
-        self.log.sync_data().map_err(|source| StoreError::Io {
-            path: self.path.join("db"),
-            source,
-        })
+        sync_log(&self.db, &self.log, &self.path)
     }
 }
 
@@ -620,19 +680,33 @@ impl IncidentStore for SledStore {
         self.db
             .apply_batch(staged.batch)
             .map_err(|e| self.backend(e))?;
-        self.sync()?;
-        // Durable from here on: only now does the cache move forward.
+        // Applied: later changes build on it (see `sync_point`), and it is
+        // durable once the syncer's next sync returns.
         self.state = state;
         self.incidents.extend(staged.incidents);
-        // The change is durable, so a failure to re-arm the tripwire must not
-        // turn it into a reported failure; it only means a later loss could
-        // go unnoticed until the next successful write re-arms it.
-        let _ = self.write_sidecar(state.commits);
+        let syncer = self
+            .syncer
+            .as_ref()
+            .ok_or_else(|| StoreError::Backend("the store's syncer is not running".into()))?;
+        syncer.applied(state.commits);
+        if !self.deferred {
+            syncer.durable().wait()?;
+        }
         Ok(ids)
     }
 
     fn abort(&mut self) {
         self.staged = None;
+    }
+
+    fn defer_sync(&mut self, defer: bool) {
+        self.deferred = defer;
+    }
+
+    fn durable(&self) -> Durable {
+        self.syncer
+            .as_ref()
+            .map_or_else(Durable::ready, SyncPoint::durable)
     }
 
     fn outbox(&self) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
