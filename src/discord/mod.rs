@@ -204,6 +204,7 @@ pub struct Bot {
     client: Client,
     posting: JoinHandle<()>,
     stop_relay: watch::Sender<bool>,
+    telemetry: Arc<crate::http::Telemetry>,
 }
 
 impl Bot {
@@ -241,7 +242,7 @@ impl Bot {
         let posting = tokio::spawn(crate::service::relay(
             engine,
             outbox,
-            telemetry,
+            telemetry.clone(),
             relay_stopped,
             move |post, effect| {
                 let poster = poster.clone();
@@ -252,6 +253,7 @@ impl Bot {
             client,
             posting,
             stop_relay,
+            telemetry,
         })
     }
 
@@ -261,6 +263,8 @@ impl Bot {
         shutdown: impl Future<Output = ()>,
     ) -> Result<(), DiscordError> {
         let shards = self.client.shard_manager.clone();
+        let watching = tokio::spawn(watch_connection(shards.clone(), self.telemetry.clone()));
+        let _stop_watching = AbortOnDrop(watching);
         tokio::select! {
             started = self.client.start() => started.map_err(DiscordError::from),
             () = shutdown => {
@@ -283,5 +287,43 @@ impl Bot {
         if tokio::time::timeout(grace, self.posting).await.is_err() {
             tracing::warn!("posts still in the outbox at shutdown are sent at the next start");
         }
+    }
+}
+
+/// How often the gateway connection is looked at for `/readyz`.
+const CONNECTION_CHECK: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Turns the "Discord connected" flag of `/readyz` off when the gateway
+/// is lost. serenity reports a lost connection as a stage change only when
+/// the shard itself notices; a shard whose reconnection is refused is
+/// restarted by its manager, dropping out of the manager's runners without
+/// any event, so the runners are read here. (The runners' stage is not
+/// kept current while connected, so READY and stage events, in the
+/// handler, are what turn the flag back on.)
+async fn watch_connection(
+    shards: Arc<serenity::gateway::ShardManager>,
+    telemetry: Arc<crate::http::Telemetry>,
+) {
+    loop {
+        let lost = {
+            let runners = shards.runners.lock().await;
+            runners.is_empty()
+                || runners
+                    .values()
+                    .any(|r| r.stage == serenity::gateway::ConnectionStage::Disconnected)
+        };
+        if lost {
+            telemetry.discord(false);
+        }
+        tokio::time::sleep(CONNECTION_CHECK).await;
+    }
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

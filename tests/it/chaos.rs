@@ -238,3 +238,67 @@ async fn the_service_killed_at_random_loses_no_change_and_posts_each_post_once()
         .count();
     assert!(stale <= 1, "the stale-feed alert was posted {stale} times");
 }
+
+/// SIGTERM while Discord is unreachable and a post is failing: the bot
+/// stops taking work, exits cleanly within 5 s (Docker's stop timeout is
+/// 10 s), and leaves the undelivered post in the outbox; the next start
+/// delivers it, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_with_discord_unreachable_exits_within_five_seconds_and_keeps_unsent_posts() {
+    let fake = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write_config(dir.path(), &fake);
+    let mut child = start_connected(&fake, &config).await;
+    let announcements = format!("/channels/{}/messages", channel_of(Team::Marketing));
+    fake.fail_next_with("POST", &announcements, 10_000, 500);
+    assert!(
+        open(&fake, "chaos sigterm.", WAIT).await,
+        "the open was not acknowledged"
+    );
+    fake.refuse_gateway(true);
+    fake.close_gateway().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let stopping = Instant::now();
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run kill: {e}"));
+    assert!(sent.success());
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap_or_else(|e| panic!("{e}")) {
+            break status;
+        }
+        if stopping.elapsed() > Duration::from_secs(5) {
+            let _ = child.kill();
+            panic!("still running 5 s after SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    eprintln!("stopped {:?} after SIGTERM", stopping.elapsed());
+    assert!(status.success(), "SIGTERM is a clean stop: {status:?}");
+    {
+        let store = SledStore::open(&dir.path().join("db")).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            !store.outbox().unwrap_or_else(|e| panic!("{e}")).is_empty(),
+            "the undelivered announcement must wait in the outbox"
+        );
+    }
+
+    fake.clear_failures();
+    fake.refuse_gateway(false);
+    let mut child = start_connected(&fake, &config).await;
+    let shown = || {
+        fake.messages_in(channel_of(Team::Marketing))
+            .iter()
+            .filter(|m| text_of(m).contains("chaos sigterm."))
+            .count()
+    };
+    let deadline = Instant::now() + WAIT;
+    while shown() == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(shown(), 1, "the kept announcement is delivered once");
+}

@@ -1663,6 +1663,109 @@ async fn health_readiness_and_prometheus_metrics_over_http() {
     let _ = bot.stop().await;
 }
 
+/// Concurrent commands commit in groups: every one is answered, only once
+/// its change is durable (each answered incident is in the store when it
+/// is reopened), each opened incident gets its own id, and `/metrics`
+/// counts the changes and the syncs that made them durable.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_commands_is_committed_in_groups_and_each_is_answered_once_durable() {
+    const BURST: usize = 40;
+    let bot = TestBot::start().await;
+    let mut sent = Vec::new();
+    for i in 0..BURST {
+        let id = bot.fake.next_snowflake();
+        let token = format!("token-{id}");
+        let interaction = command_interaction(
+            id,
+            &token,
+            &alice(),
+            COMMAND_CHANNEL,
+            slash_data(
+                &["open"],
+                &[
+                    ("title", &format!("Burst incident {i}")),
+                    ("severity", "SEV3"),
+                    ("team", "integration"),
+                ],
+            ),
+        );
+        let fake = bot.fake.clone();
+        sent.push((
+            id,
+            token,
+            tokio::spawn(async move { fake.send_interaction(interaction).await }),
+        ));
+    }
+    let mut opened = std::collections::BTreeSet::new();
+    for (id, token, send) in sent {
+        send.await.unwrap_or_else(|e| panic!("{e}"));
+        let reply = bot.callback(id, &token).await;
+        let text = reply["data"]["content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let incident = text
+            .split_whitespace()
+            .find(|w| w.starts_with("INC-"))
+            .unwrap_or_else(|| panic!("no incident in {text:?}"))
+            .trim_matches(|c: char| !c.is_alphanumeric() && c != '-')
+            .to_string();
+        opened.insert(incident);
+    }
+    assert_eq!(opened.len(), BURST, "{opened:?}");
+    let (_, text) = http_get(&bot, "/metrics").await;
+    let changes = sample(&text, "mailcall_store_changes_total", &[]).unwrap_or_default();
+    let syncs = sample(&text, "mailcall_store_syncs_total", &[]).unwrap_or_default();
+    assert!(changes >= BURST as f64, "{text}");
+    assert!(
+        syncs >= 1.0 && syncs <= changes,
+        "{syncs} syncs for {changes} changes"
+    );
+    let (fake, data) = bot.stop().await;
+    let store =
+        SledStore::open(&config(&fake, data.path()).store_path).unwrap_or_else(|e| panic!("{e}"));
+    let stored: std::collections::BTreeSet<String> = store
+        .all()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(|incident| incident.id.to_string())
+        .collect();
+    assert!(
+        opened.is_subset(&stored),
+        "answered {opened:?}, stored {stored:?}"
+    );
+}
+
+/// `/readyz` turns unready, saying why, while Discord cannot be reached,
+/// and ready again once the bot has reconnected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_discord_connection() {
+    let bot = TestBot::start().await;
+    assert!(
+        wait_until_async(|| async { http_get(&bot, "/readyz").await.0 == 200 }).await,
+        "never ready: {:?}",
+        http_get(&bot, "/readyz").await
+    );
+    bot.fake.refuse_gateway(true);
+    bot.fake.close_gateway().await;
+    assert!(
+        wait_until_async(|| async {
+            let (status, body) = http_get(&bot, "/readyz").await;
+            status == 503 && body.contains("Discord is not connected")
+        })
+        .await,
+        "still ready with Discord unreachable: {:?}",
+        http_get(&bot, "/readyz").await
+    );
+    bot.fake.refuse_gateway(false);
+    assert!(
+        wait_until_async(|| async { http_get(&bot, "/readyz").await.0 == 200 }).await,
+        "not ready again after reconnecting: {:?}",
+        http_get(&bot, "/readyz").await
+    );
+    let _ = bot.stop().await;
+}
+
 /// [`wait_until`] for a condition that must await.
 async fn wait_until_async<F, Fut>(condition: F) -> bool
 where

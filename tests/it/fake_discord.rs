@@ -36,7 +36,7 @@
 //! that stored message.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -178,6 +178,9 @@ struct Shared {
     rejected_token: Mutex<Option<String>>,
     /// (channel, nonce) → message, for `enforce_nonce` de-duplication.
     nonces: Mutex<HashMap<(u64, String), u64>>,
+    /// While set, new gateway connections are refused (503), as when
+    /// Discord cannot be reached.
+    refuse_gateway: AtomicBool,
     stop: watch::Receiver<bool>,
 }
 
@@ -307,6 +310,7 @@ impl FakeDiscord {
             live: Mutex::new(None),
             rejected_token: Mutex::new(None),
             nonces: Mutex::new(HashMap::new()),
+            refuse_gateway: AtomicBool::new(false),
             stop: stop_rx.clone(),
         });
         let app = Router::new()
@@ -479,6 +483,11 @@ impl FakeDiscord {
         self.push_failure(method, path_contains, times, 0.0, status, false);
     }
 
+    /// Drops every scripted failure still pending.
+    pub fn clear_failures(&self) {
+        lock(&self.shared.failures).clear();
+    }
+
     /// The next `times` matching requests are carried out (a message is
     /// created) but answered 500, as when the answer is lost on its way
     /// back: a client that retries without a nonce posts twice.
@@ -525,6 +534,12 @@ impl FakeDiscord {
                 "fake: closed by test",
             ));
         }
+    }
+
+    /// Refuses (or accepts again) new gateway connections; with
+    /// [`FakeDiscord::close_gateway`] this takes the bot offline.
+    pub fn refuse_gateway(&self, refuse: bool) {
+        self.shared.refuse_gateway.store(refuse, Ordering::SeqCst);
     }
 
     /// How many IDENTIFYs the gateway has answered with READY.
@@ -620,6 +635,9 @@ impl Shared {
 // Gateway
 
 async fn gateway_upgrade(State(shared): State<Arc<Shared>>, ws: WebSocketUpgrade) -> Response {
+    if shared.refuse_gateway.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     ws.on_upgrade(move |socket| run_gateway(shared, socket))
 }
 
