@@ -60,6 +60,32 @@ pub enum Effect {
     Alert(Box<AlertEffect>),
 }
 
+impl Effect {
+    /// The effect as the outbox keeps it: an incident's timeline cut to its
+    /// latest entry, which is all a post shows. Without this, every post
+    /// about an incident carried its whole history, so a note on a
+    /// 100-entry incident wrote (and synced) tens of kilobytes.
+    fn for_outbox(&self) -> Effect {
+        let latest = Incident::with_latest_entry_only;
+        match self {
+            Effect::Announce { incident, teams } => Effect::Announce {
+                incident: latest(incident),
+                teams: teams.clone(),
+            },
+            Effect::ThreadPost {
+                incident,
+                text,
+                stakeholders,
+            } => Effect::ThreadPost {
+                incident: latest(incident),
+                text: text.clone(),
+                stakeholders: *stakeholders,
+            },
+            Effect::Alert(alert) => Effect::Alert(alert.clone()),
+        }
+    }
+}
+
 /// A post in the outbox: its id, and the effect (or why it cannot be read).
 pub type PendingPost = (u64, Result<Effect, String>);
 
@@ -244,7 +270,7 @@ impl<S: IncidentStore> Engine<S> {
             let posts = effects
                 .iter()
                 .map(|e| {
-                    serde_json::to_vec(e).map_err(|e| {
+                    serde_json::to_vec(&e.for_outbox()).map_err(|e| {
                         CommandError::Store(StoreError::Backend(format!(
                             "a post could not be encoded: {e}"
                         )))

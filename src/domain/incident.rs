@@ -362,6 +362,31 @@ pub struct Incident {
 }
 
 impl Incident {
+    /// A copy with only the latest timeline entry: what a post about the
+    /// incident shows, without carrying its whole history.
+    pub fn with_latest_entry_only(&self) -> Incident {
+        Incident {
+            id: self.id,
+            title: self.title.clone(),
+            severity: self.severity,
+            status: self.status,
+            owner: self.owner,
+            esp_account: self.esp_account.clone(),
+            stream: self.stream.clone(),
+            teams: self.teams.clone(),
+            assignees: self.assignees.clone(),
+            commander: self.commander.clone(),
+            root_cause: self.root_cause,
+            resolution: self.resolution.clone(),
+            actions: self.actions.clone(),
+            opened_at: self.opened_at,
+            acknowledged_at: self.acknowledged_at,
+            resolved_at: self.resolved_at,
+            closed_at: self.closed_at,
+            timeline: self.timeline.last().cloned().into_iter().collect(),
+        }
+    }
+
     /// Declares an incident. Its timeline starts with the `Opened` entry.
     pub fn open(id: IncidentId, draft: IncidentDraft, by: &Actor, at: DateTime<Utc>) -> Incident {
         let change = Change::Opened {

@@ -2,6 +2,7 @@
 //! for tests that exercise the rules rather than the disk.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use super::{IncidentStore, StoreError, Write};
 use crate::domain::{Denial, Incident, IncidentId};
@@ -9,7 +10,9 @@ use crate::domain::{Denial, Incident, IncidentId};
 /// Incidents in a map; commits are trivially atomic.
 #[derive(Clone, Debug)]
 pub struct MemoryStore {
-    incidents: BTreeMap<IncidentId, Incident>,
+    /// Shared, so the snapshot a change takes (for abort) copies pointers,
+    /// not every incident's history.
+    incidents: BTreeMap<IncidentId, Arc<Incident>>,
     next_id: IncidentId,
     denials: Vec<Denial>,
     extras: BTreeMap<String, Vec<u8>>,
@@ -96,11 +99,15 @@ impl IncidentStore for MemoryStore {
     }
 
     fn load(&self, id: IncidentId) -> Result<Option<Incident>, StoreError> {
-        Ok(self.incidents.get(&id).cloned())
+        Ok(self.incidents.get(&id).map(|i| Incident::clone(i)))
     }
 
     fn all(&self) -> Result<Vec<Incident>, StoreError> {
-        Ok(self.incidents.values().cloned().collect())
+        Ok(self
+            .incidents
+            .values()
+            .map(|i| Incident::clone(i))
+            .collect())
     }
 
     fn next_id(&self) -> Result<IncidentId, StoreError> {
@@ -117,7 +124,7 @@ impl IncidentStore for MemoryStore {
                     )));
                 }
                 self.next_id = incident.id.next();
-                self.incidents.insert(incident.id, incident);
+                self.incidents.insert(incident.id, Arc::new(incident));
             }
             Write::Update(incident) => {
                 if !self.incidents.contains_key(&incident.id) {
@@ -126,7 +133,7 @@ impl IncidentStore for MemoryStore {
                         incident.id
                     )));
                 }
-                self.incidents.insert(incident.id, incident);
+                self.incidents.insert(incident.id, Arc::new(incident));
             }
         }
         Ok(())

@@ -36,8 +36,8 @@
 //! no fsync or fdatasync per flush), which flushes neither the device's
 //! write cache nor the file's metadata, so a "flushed" write can still be
 //! lost to a power cut. sled's background flusher is off; the fdatasync is
-//! the acknowledgement point. It costs about one fdatasync per command (see
-//! the README's benchmark figures).
+//! the acknowledgement point. Done by the syncer of `sync_point`, it costs
+//! one fdatasync per group of concurrent changes (see the README's figures).
 //!
 //! Loss detection: sled treats a damaged stretch of its log like a torn
 //! tail and silently recovers to the state before it (measured: flipping

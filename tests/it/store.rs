@@ -593,3 +593,69 @@ fn a_store_written_by_the_previous_release_opens_and_takes_changes() {
     assert_eq!(now[2].id.to_string(), "INC-3");
     assert!(now[0].timeline.len() > before[0].timeline.len());
 }
+
+/// A post about an incident carries the incident with its latest timeline
+/// entry (all a post shows), not its whole history: what a change writes to
+/// the outbox does not grow with the incident's age.
+#[test]
+fn a_post_in_the_outbox_carries_the_latest_entry_not_the_whole_timeline() {
+    use mailcall::command::{Effect, Engine, Invocation, OptionValue};
+    use mailcall::domain::{Actor, Caller};
+
+    let invocation = |path: &str, options: &[(&str, &str)]| Invocation {
+        command: "incident".into(),
+        path: vec![path.to_string()],
+        options: options
+            .iter()
+            .map(|(k, v)| (k.to_string(), OptionValue::String(v.to_string())))
+            .collect(),
+    };
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store = SledStore::open(&dir.path().join("db")).unwrap_or_else(|e| panic!("{e}"));
+    let mut engine = Engine::new(store, std::sync::Arc::new(mailcall::clock::SystemClock));
+    let caller = Caller::operator(Actor::console("test"));
+    let open = invocation(
+        "open",
+        &[
+            ("title", "Long-running"),
+            ("severity", "SEV2"),
+            ("team", "integration"),
+        ],
+    );
+    engine
+        .handle(&caller, &open)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut sizes = Vec::new();
+    for i in 0..40 {
+        let note = format!("finding number {i}");
+        let outcome = engine
+            .handle(
+                &caller,
+                &invocation("diagnose", &[("id", "INC-1"), ("note", &note)]),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let outbox = engine.store().outbox().unwrap_or_else(|e| panic!("{e}"));
+        for id in &outcome.posted {
+            let (_, bytes) = outbox
+                .iter()
+                .find(|(posted, _)| posted == id)
+                .unwrap_or_else(|| panic!("post {id} is not in the outbox"));
+            sizes.push(bytes.len());
+        }
+    }
+    let posts = engine.pending_posts().unwrap_or_else(|e| panic!("{e}"));
+    let Some((_, Ok(Effect::ThreadPost { incident, .. }))) = posts.last() else {
+        panic!("the last post is not the last note's thread post: {posts:?}");
+    };
+    assert_eq!(incident.timeline.len(), 1, "{:?}", incident.timeline);
+    assert!(
+        format!("{:?}", incident.timeline[0]).contains("finding number 39"),
+        "{:?}",
+        incident.timeline[0]
+    );
+    let (first, last) = (sizes[0], sizes[sizes.len() - 1]);
+    assert!(
+        last < first + 64,
+        "a post grew from {first} to {last} bytes over 40 notes"
+    );
+}
