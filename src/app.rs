@@ -14,108 +14,94 @@ use crate::command::render;
 use crate::command::Engine;
 use crate::config::Config;
 use crate::console::{self, tour, Session};
-use crate::delivery::{BucketWidth, Sample};
+use crate::delivery::BucketWidth;
 use crate::domain::{Actor, Caller};
 use crate::esp::account::{Account, Provider, Secret, StreamSelection};
 use crate::esp::client::Window;
 use crate::esp::sandbox::Scenario;
 use crate::poll::{PlannedAccount, PollOutcome, Poller, PollerSettings};
+use crate::report::SeriesFilter;
 use crate::schedule::Schedule;
 use crate::store::{MetricsHistory, SledHistory};
 use crate::store::{SledStore, StoreError};
 
-/// How `mailcall metrics` prints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MetricsFormat {
-    Table,
-    Csv,
-}
+pub use crate::report::MetricsFormat;
 
-/// `mailcall metrics`: the stored series, as a table or CSV. Missing counts
-/// print as empty cells (CSV) or "-" (table), never as 0.
+/// `mailcall metrics`: the stored series, as a table or CSV. A store held
+/// by a running bot is read through the bot's `[http] listen` address.
 pub fn metrics(
     config_path: Option<&Path>,
     data: Option<PathBuf>,
-    account: Option<&str>,
-    stream: Option<&str>,
-    since: Option<chrono::DateTime<chrono::Utc>>,
+    filter: &SeriesFilter,
     format: MetricsFormat,
 ) -> anyhow::Result<()> {
     let config = load_config(config_path, data)?;
-    let store = SledStore::open(&config.store_path)?;
-    let history = store.history()?;
-    let since = since.unwrap_or_else(|| chrono::Utc::now() - chrono::Duration::days(7));
     let mut out = io::stdout().lock();
-    use std::io::Write as _;
-    let cell = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
-    let pct = |v: Option<f64>| {
-        v.map(|r| format!("{:.2}%", r * 100.0))
-            .unwrap_or_else(|| "-".into())
-    };
-    match format {
-        MetricsFormat::Csv => writeln!(out, "account,stream,bucket_start,width,provider_tz,requested,sent,delivered,bounce_hard,bounce_soft,blocked,deferred,dropped,opens_unique,opens_machine,clicks_unique,complaints,unsubscribes")?,
-        MetricsFormat::Table => writeln!(out, "{:<16} {:<24} {:<17} {:>8} {:>8} {:>8} {:>9} {:>7} {:>7} {:>7}", "account", "stream", "bucket (UTC)", "sent", "bounce", "deferral", "complaint", "open", "click", "unsub")?,
-    }
-    let mut rows = 0;
-    for (name, key) in history.streams()? {
-        if account.is_some_and(|a| a != name) || stream.is_some_and(|s| s != key.as_str()) {
-            continue;
+    match SledStore::open(&config.store_path) {
+        Ok(store) => {
+            let history = store.history()?;
+            crate::report::write_series(&history, filter, format, chrono::Utc::now(), &mut out)?;
         }
-        for sample in history.series(&name, &key, since)? {
-            rows += 1;
-            let Sample { bucket, counts, .. } = &sample;
-            match format {
-                MetricsFormat::Csv => writeln!(
-                    out,
-                    "{name},{key},{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                    bucket.start.to_rfc3339(),
-                    bucket.width,
-                    bucket.provider_tz,
-                    cell(counts.requested),
-                    cell(counts.sent),
-                    cell(counts.delivered),
-                    cell(counts.bounce_hard),
-                    cell(counts.bounce_soft),
-                    cell(counts.blocked),
-                    cell(counts.deferred),
-                    cell(counts.dropped),
-                    cell(counts.opens_unique),
-                    cell(counts.opens_machine),
-                    cell(counts.clicks_unique),
-                    cell(counts.complaints),
-                    cell(counts.unsubscribes),
-                )?,
-                MetricsFormat::Table => {
-                    let rates = counts.rates();
-                    writeln!(
-                        out,
-                        "{:<16} {:<24} {:<17} {:>8} {:>8} {:>8} {:>9} {:>7} {:>7} {:>7}",
-                        name,
-                        key.as_str(),
-                        bucket.start.format("%Y-%m-%d %H:%M"),
-                        counts
-                            .sent
-                            .map(|n| n.to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        pct(rates.bounce.or(rates.hard_bounce)),
-                        pct(rates.deferral_events),
-                        pct(rates.complaint),
-                        pct(rates.open),
-                        pct(rates.click),
-                        pct(rates.unsubscribe),
-                    )?
-                }
+        Err(StoreError::InUse { path }) => {
+            let mut query = vec![("format", format.name().to_string())];
+            if let Some(account) = &filter.account {
+                query.push(("account", account.clone()));
             }
+            if let Some(stream) = &filter.stream {
+                query.push(("stream", stream.clone()));
+            }
+            if let Some(since) = filter.since {
+                query.push(("since", since.to_rfc3339()));
+            }
+            let text = ask_running_bot(&config, &path, "read its metrics", |client, base| {
+                client.get(format!("{base}/admin/metrics")).query(&query)
+            })?;
+            use std::io::Write as _;
+            out.write_all(text.as_bytes())?;
         }
-    }
-    if rows == 0 && format == MetricsFormat::Table {
-        writeln!(out, "(no stored samples match)")?;
+        Err(e) => return Err(e.into()),
     }
     Ok(())
 }
 
+/// Sends the request `build` makes to the bot that holds the store at
+/// `path`, through its `[http] listen` address; returns the answer's text
+/// (an error with the bot's own words if it refused).
+fn ask_running_bot(
+    config: &Config,
+    path: &Path,
+    what: &str,
+    build: impl FnOnce(&reqwest::Client, &str) -> reqwest::RequestBuilder,
+) -> anyhow::Result<String> {
+    let Some(address) = config.http_listen else {
+        anyhow::bail!(
+            "{} is in use by a running mailcall, and the configuration has no [http] listen through which it could be asked to {what}; set one (and restart the bot once), or stop the bot",
+            path.display()
+        );
+    };
+    let base = format!("http://{address}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let response = build(&client, &base)
+            .send()
+            .await
+            .with_context(|| format!("cannot ask the running bot at {base} to {what}"))?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            anyhow::bail!("the running bot answered {status}: {}", text.trim());
+        }
+        Ok(text)
+    })
+}
+
 /// `mailcall backfill`: fetches the last `days` days for each configured
-/// account (or one), a week at a time, with a progress bar on stderr.
+/// account (or one), a week at a time, with a progress bar on stderr. A
+/// store held by a running bot is backfilled by the bot itself, through its
+/// `[http] listen` address, so the bot need not stop.
 pub fn backfill(config_path: &Path, days: u32, account: Option<&str>) -> anyhow::Result<()> {
     let config = Config::load(config_path)?;
     if chrono::Duration::days(i64::from(days)) > config.keep_history {
@@ -125,8 +111,6 @@ pub fn backfill(config_path: &Path, days: u32, account: Option<&str>) -> anyhow:
             config_path.display()
         );
     }
-    let store = SledStore::open(&config.store_path)?;
-    let history = Arc::new(store.history()?.keeping(config.keep_history));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let now = clock.now();
     let planned: Vec<PlannedAccount> = config
@@ -142,57 +126,56 @@ pub fn backfill(config_path: &Path, days: u32, account: Option<&str>) -> anyhow:
             config_path.display()
         );
     }
-    let (events, _ignored) = tokio::sync::mpsc::unbounded_channel();
-    let poller = Poller::new(planned.clone(), config.poll.clone(), history, clock, events);
-    let chunk = chrono::Duration::days(7);
-    // Windows start on a whole hour, so where two of them meet is a bucket
-    // boundary for every provider (hourly buckets end there; daily APIs take
-    // whole dates and fetch every day a window touches).
-    let start = now - chrono::Duration::days(i64::from(days));
-    let start =
-        chrono::DurationRound::duration_trunc(start, chrono::Duration::hours(1)).unwrap_or(start);
-    let mut windows = Vec::new();
-    let mut from = start;
-    while from < now {
-        windows.push(Window {
-            start: from,
-            end: (from + chunk).min(now),
-        });
-        from += chunk;
-    }
-    let total = windows.len() * planned.len();
+    let store = match SledStore::open(&config.store_path) {
+        Ok(store) => store,
+        Err(StoreError::InUse { path }) => {
+            eprintln!(
+                "{} is held by the running bot; asking it to backfill (this can take a while)…",
+                path.display()
+            );
+            let mut query = vec![("days", days.to_string())];
+            if let Some(account) = account {
+                query.push(("account", account.to_string()));
+            }
+            let text = ask_running_bot(&config, &path, "backfill", |client, base| {
+                client.post(format!("{base}/admin/backfill")).query(&query)
+            })?;
+            print!("{text}");
+            return Ok(());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let history = Arc::new(store.history()?.keeping(config.keep_history));
+    let windows = crate::poll::backfill::windows(now, days);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let mut done = 0;
-    let mut failures = 0;
-    let mut samples_stored = 0;
-    for account in &planned {
-        for window in &windows {
-            let report = runtime.block_on(poller.poll_window(account, Some(*window)));
-            done += 1;
-            match report.outcome {
-                PollOutcome::Stored { samples, .. } => samples_stored += samples,
-                PollOutcome::Failed { error, .. } => {
-                    failures += 1;
-                    eprintln!("\r{error}");
-                }
-                PollOutcome::Skipped => {}
-            }
+    let report = runtime.block_on(crate::poll::backfill::run(
+        &planned,
+        config.poll.clone(),
+        history,
+        clock,
+        &windows,
+        |done, total, account, window| {
             let filled = done * 30 / total.max(1);
             eprint!(
-                "\r[{}{}] {done}/{total} {} {}",
+                "\r[{}{}] {done}/{total} {account} {}",
                 "#".repeat(filled),
                 ".".repeat(30 - filled),
-                account.account.name,
                 window.start.format("%Y-%m-%d")
             );
-        }
-    }
+        },
+    ));
     eprintln!();
-    println!("backfill: {samples_stored} samples stored from {} account(s) over {days} days; {failures} window(s) failed", planned.len());
-    if failures > 0 {
-        anyhow::bail!("{failures} backfill window(s) failed; see the messages above");
+    for failure in &report.failures {
+        eprintln!("{failure}");
+    }
+    println!("{}", report.summary(days));
+    if !report.failures.is_empty() {
+        anyhow::bail!(
+            "{} backfill window(s) failed; see the messages above",
+            report.failures.len()
+        );
     }
     Ok(())
 }

@@ -132,6 +132,16 @@ pub struct Endpoint {
     pub telemetry: Arc<Telemetry>,
     /// The configured ESP accounts, whose feeds must be fresh.
     pub accounts: Vec<String>,
+    /// What `/admin/backfill` needs to poll on its own.
+    pub backfill: Arc<BackfillSetup>,
+}
+
+/// The configured accounts and poll settings, for `/admin/backfill`.
+pub struct BackfillSetup {
+    pub accounts: Vec<crate::poll::PlannedAccount>,
+    pub settings: crate::poll::PollerSettings,
+    /// How much history the store keeps; a backfill may not reach past it.
+    pub keep: chrono::Duration,
 }
 
 /// The routes.
@@ -141,6 +151,8 @@ pub fn router(endpoint: Endpoint) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/admin/backup", get(backup))
+        .route("/admin/metrics", get(admin_metrics))
+        .route("/admin/backfill", axum::routing::post(admin_backfill))
         .with_state(endpoint)
 }
 
@@ -366,4 +378,153 @@ async fn metrics(State(endpoint): State<Endpoint>) -> impl IntoResponse {
             format!("metrics unavailable: {e}\n"),
         ),
     }
+}
+
+/// The query of `/admin/metrics`: what `mailcall metrics` was asked.
+#[derive(serde::Deserialize)]
+struct SeriesQuery {
+    account: Option<String>,
+    stream: Option<String>,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    format: Option<String>,
+}
+
+fn plain(
+    status: StatusCode,
+    text: String,
+) -> (StatusCode, [(header::HeaderName, &'static str); 1], String) {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        text,
+    )
+}
+
+/// The stored series as `mailcall metrics` prints them, for the CLI when
+/// the bot holds the store.
+async fn admin_metrics(
+    State(endpoint): State<Endpoint>,
+    axum::extract::Query(query): axum::extract::Query<SeriesQuery>,
+) -> impl IntoResponse {
+    let format = match query.format.as_deref() {
+        None | Some("table") => crate::report::MetricsFormat::Table,
+        Some("csv") => crate::report::MetricsFormat::Csv,
+        Some(other) => {
+            return plain(
+                StatusCode::BAD_REQUEST,
+                format!("unknown format {other:?}: use table or csv\n"),
+            )
+        }
+    };
+    let filter = crate::report::SeriesFilter {
+        account: query.account,
+        stream: query.stream,
+        since: query.since,
+    };
+    let written = tokio::task::spawn_blocking(move || {
+        let history = {
+            let engine = endpoint.engine.lock().unwrap_or_else(|p| p.into_inner());
+            engine.history().cloned()
+        };
+        let Some(history) = history else {
+            return Err("this bot polls no ESP account, so it keeps no metric history".to_string());
+        };
+        let mut out = Vec::new();
+        crate::report::write_series(
+            history.as_ref(),
+            &filter,
+            format,
+            chrono::Utc::now(),
+            &mut out,
+        )
+        .map_err(|e| e.to_string())?;
+        String::from_utf8(out).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    match written {
+        Ok(text) => plain(StatusCode::OK, text),
+        Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
+    }
+}
+
+/// The query of `/admin/backfill`.
+#[derive(serde::Deserialize)]
+struct BackfillQuery {
+    days: u32,
+    account: Option<String>,
+}
+
+/// Backfills the last `days` days (of one account, or all) into the
+/// running bot's history, and answers with the summary once done.
+async fn admin_backfill(
+    State(endpoint): State<Endpoint>,
+    axum::extract::Query(query): axum::extract::Query<BackfillQuery>,
+) -> impl IntoResponse {
+    let setup = endpoint.backfill.clone();
+    if chrono::Duration::days(i64::from(query.days)) > setup.keep {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "backfill --days {} reaches past the {} days of history the bot keeps; raise [poll] keep_days first\n",
+                query.days,
+                setup.keep.num_days()
+            ),
+        );
+    }
+    let accounts: Vec<_> = setup
+        .accounts
+        .iter()
+        .filter(|p| query.account.as_deref().is_none_or(|a| a == p.account.name))
+        .cloned()
+        .collect();
+    if accounts.is_empty() {
+        return plain(
+            StatusCode::BAD_REQUEST,
+            match &query.account {
+                Some(name) => format!("the bot polls no ESP account named {name}\n"),
+                None => "the bot polls no ESP account\n".to_string(),
+            },
+        );
+    }
+    let history = {
+        let engine = endpoint.engine.lock().unwrap_or_else(|p| p.into_inner());
+        engine.history().cloned()
+    };
+    let Some(history) = history else {
+        return plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the bot keeps no metric history\n".to_string(),
+        );
+    };
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::SystemClock);
+    let windows = crate::poll::backfill::windows(clock.now(), query.days);
+    tracing::info!(
+        days = query.days,
+        accounts = accounts.len(),
+        "backfill asked over HTTP"
+    );
+    let report = crate::poll::backfill::run(
+        &accounts,
+        setup.settings.clone(),
+        history,
+        clock,
+        &windows,
+        |_, _, _, _| {},
+    )
+    .await;
+    let mut text = String::new();
+    for failure in &report.failures {
+        text.push_str(failure);
+        text.push('\n');
+    }
+    text.push_str(&report.summary(query.days));
+    text.push('\n');
+    let status = if report.failures.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    plain(status, text)
 }

@@ -47,7 +47,8 @@ enum Commands {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Print stored metric history as a table or CSV.
+    /// Print stored metric history as a table or CSV; works while the bot
+    /// runs (through its [http] listen address).
     Metrics {
         /// The configuration file (for the store path).
         #[arg(long)]
@@ -68,7 +69,9 @@ enum Commands {
         #[arg(long)]
         csv: bool,
     },
-    /// Fetch the last N days of statistics for every configured ESP account.
+    /// Fetch the last N days of statistics for every configured ESP account;
+    /// works while the bot runs (the bot fetches them, through its [http]
+    /// listen address).
     Backfill {
         /// The configuration file.
         #[arg(long)]
@@ -167,9 +170,11 @@ fn main() -> ExitCode {
             Ok(since) => app::metrics(
                 config.as_deref(),
                 data,
-                account.as_deref(),
-                stream.as_deref(),
-                since,
+                &mailcall::report::SeriesFilter {
+                    account,
+                    stream,
+                    since,
+                },
                 if csv {
                     app::MetricsFormat::Csv
                 } else {

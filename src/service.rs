@@ -310,6 +310,16 @@ pub async fn serve(
     // unreachable Discord leaves nothing behind.
     discord::check_token(&settings, &token).await?;
     let accounts: Vec<String> = config.esp.iter().map(|e| e.name.clone()).collect();
+    let backfill = Arc::new(crate::http::BackfillSetup {
+        // A bad account fails `Service::open` just below.
+        accounts: config
+            .esp
+            .iter()
+            .filter_map(|e| e.plan(chrono::Utc::now()).ok())
+            .collect(),
+        settings: config.poll.clone(),
+        keep: config.keep_history,
+    });
     let service =
         Service::open_async(config, discord::directory(&settings), Arc::new(SystemClock)).await?;
     let telemetry = service.telemetry.clone();
@@ -328,6 +338,7 @@ pub async fn serve(
             engine: service.engine.clone(),
             telemetry: telemetry.clone(),
             accounts,
+            backfill,
         };
         let mut stopped = http_stopped;
         tokio::spawn(crate::http::serve(listener, endpoint, async move {

@@ -24,6 +24,8 @@
 //! - **Atomic history.** A successful poll's samples and the account's new
 //!   poll state are one batch in the store.
 
+pub mod backfill;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

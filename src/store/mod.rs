@@ -45,7 +45,7 @@ pub enum StoreError {
         #[source]
         source: std::io::Error,
     },
-    #[error("data directory {path} is in use by another mailcall process (the bot?); stop it first. `mailcall backup` works while the bot runs, through its [http] listen address")]
+    #[error("data directory {path} is in use by another mailcall process (the bot?); stop it first. `mailcall backup`, `metrics` and `backfill` work while the bot runs, through its [http] listen address")]
     InUse { path: PathBuf },
     #[error("data directory {path} is damaged or not a mailcall store ({detail}); nothing was changed — restore it from a backup or move it aside")]
     Corrupt { path: PathBuf, detail: String },

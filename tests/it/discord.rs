@@ -1837,6 +1837,86 @@ async fn a_backup_is_taken_from_the_running_bot() {
     let _ = bot.stop().await;
 }
 
+/// While the bot holds the store, `mailcall backfill` and `mailcall
+/// metrics` still work: they ask the bot over its HTTP address, the bot
+/// fetches the history itself, and the series read back reach as far back
+/// as the backfill went.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backfill_and_metrics_work_while_the_bot_runs() {
+    let esp = "[[esp]]\nname = \"sandbox-main\"\nprovider = \"sandbox\"\nscenario = \"steady\"\nschedule = \"0 * * * *\"\nstreams = \"all\"\n";
+    let parsed = Config::parse(Path::new("esp.toml"), esp).unwrap_or_else(|e| panic!("{e}"));
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let bot = TestBot::launch(fake, data, move |c| use_feeds(c, parsed)).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let store_path = config(&bot.fake, bot.data.path()).store_path;
+    let cli_config = dir.path().join("cli.toml");
+    std::fs::write(
+        &cli_config,
+        format!(
+            "[store]\npath = {:?}\n\n[http]\nlisten = \"{}\"\n\n{esp}",
+            store_path.display().to_string(),
+            bot.http
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let run = |args: Vec<String>| {
+        let cli_config = cli_config.clone();
+        tokio::task::spawn_blocking(move || {
+            super::common::mailcall()
+                .args(&args)
+                .arg("--config")
+                .arg(&cli_config)
+                .output()
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+    };
+    let backfilled = run(vec!["backfill".into(), "--days".into(), "3".into()])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let said = String::from_utf8_lossy(&backfilled.stdout).to_string();
+    assert!(
+        backfilled.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&backfilled.stderr)
+    );
+    assert!(
+        said.contains("from 1 account(s) over 3 days; 0 window(s) failed")
+            && !said.contains("backfill: 0 samples"),
+        "{said}"
+    );
+    let since = (chrono::Utc::now() - chrono::Duration::days(4)).to_rfc3339();
+    let read = run(vec![
+        "metrics".into(),
+        "--csv".into(),
+        "--stream".into(),
+        "tag:welcome".into(),
+        "--since".into(),
+        since,
+    ])
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let csv = String::from_utf8_lossy(&read.stdout).to_string();
+    assert!(
+        read.status.success(),
+        "{csv}{}",
+        String::from_utf8_lossy(&read.stderr)
+    );
+    assert!(csv.starts_with("account,stream,bucket_start,"), "{csv}");
+    let oldest = csv
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split(',').nth(2))
+        .filter_map(|start| chrono::DateTime::parse_from_rfc3339(start).ok())
+        .min()
+        .unwrap_or_else(|| panic!("no rows: {csv}"));
+    assert!(
+        chrono::Utc::now().signed_duration_since(oldest) > chrono::Duration::hours(60),
+        "the series starts at {oldest}: the backfill did not reach back"
+    );
+    let _ = bot.stop().await;
+}
+
 /// A post being retried holds up only its own incident's posts: while one
 /// incident's announcement keeps getting 500s, another incident's
 /// announcement in another channel goes out at once.
