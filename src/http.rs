@@ -62,6 +62,9 @@ pub struct Telemetry {
     discord_connected: Option<AtomicBool>,
     /// Failed attempts in a row of the post at the head of the outbox.
     outbox_failures: AtomicU32,
+    /// How long the oldest post in the outbox has waited, in seconds, as
+    /// this process has seen it (the relay's last look).
+    outbox_oldest_seconds: std::sync::atomic::AtomicU64,
     /// Failures in a row that make a feed stale (`[poll] stale_after`).
     stale_after: u32,
 }
@@ -81,6 +84,7 @@ impl Telemetry {
             job_lateness_seconds: Histogram::new(exponential_buckets(0.001, 4.0, 10)),
             discord_connected: with_discord.then(|| AtomicBool::new(false)),
             outbox_failures: AtomicU32::new(0),
+            outbox_oldest_seconds: std::sync::atomic::AtomicU64::new(0),
             stale_after: stale_after.max(1),
         }
     }
@@ -115,6 +119,12 @@ impl Telemetry {
         if let Some(flag) = &self.discord_connected {
             flag.store(connected, Ordering::Relaxed);
         }
+    }
+
+    /// How long the oldest waiting post has waited (zero: none waits).
+    pub fn outbox_oldest(&self, waited: std::time::Duration) {
+        self.outbox_oldest_seconds
+            .store(waited.as_secs(), Ordering::Relaxed);
     }
 
     /// The post at the head of the outbox failed again (`Some(n)`: `n`
@@ -253,6 +263,10 @@ fn exposition(endpoint: &Endpoint) -> Result<String, String> {
     let incidents = Family::<StatusLabel, Gauge>::default();
     let alerts = Family::<AlertLabel, Gauge>::default();
     let outbox = Gauge::<i64>::default();
+    let oldest = Gauge::<i64>::default();
+    oldest.set(
+        i64::try_from(telemetry.outbox_oldest_seconds.load(Ordering::Relaxed)).unwrap_or(i64::MAX),
+    );
     let (changes, syncs) = (Counter::<u64>::default(), Counter::<u64>::default());
     let failures = Family::<AccountLabel, Gauge>::default();
     let age = Family::<AccountLabel, Gauge>::default();
@@ -302,6 +316,11 @@ fn exposition(endpoint: &Endpoint) -> Result<String, String> {
         "outbox_depth",
         "Posts committed and not yet delivered",
         outbox,
+    );
+    registry.register(
+        "outbox_oldest_seconds",
+        "How long the oldest undelivered post has waited, as this process has seen it (0: none waits)",
+        oldest,
     );
     registry.register(
         "store_changes",

@@ -227,6 +227,7 @@ async fn run_jobs(
         let now = clock.now();
         let runs = scheduler.due(now);
         let mut tick = false;
+        let mut polls = Vec::new();
         for run in &runs {
             let late = (now - run.due).num_milliseconds() as f64 / 1000.0;
             telemetry.job_ran(&run.job, late);
@@ -249,12 +250,12 @@ async fn run_jobs(
             } else {
                 schedule::jitter(poller.jitter(), &mut rng)
             };
-            let poller = poller.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                poller.poll(&planned).await;
-            });
+            polls.push((planned, delay));
         }
+        // The record that these due times have run is durable before any
+        // poll starts: a crash then cannot make a due time run twice (a poll
+        // it cut short is made good by the next poll's catch-up window).
+        // The alert tick's changes and posts commit with the record.
         if tick || scheduler.records() != &saved {
             let records = scheduler.records().clone();
             saved = records.clone();
@@ -262,6 +263,13 @@ async fn run_jobs(
                 engine.scheduled(tick, &records)
             })
             .await;
+        }
+        for (planned, delay) in polls {
+            let poller = poller.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                poller.poll(&planned).await;
+            });
         }
         let wait = scheduler
             .next_wake(clock.now())
@@ -473,11 +481,19 @@ pub async fn relay<F, Fut>(
     // Lanes whose head post is waiting to be tried again: attempts so far
     // and when the next attempt may be made.
     let mut waiting: HashMap<Lane, (u32, tokio::time::Instant)> = HashMap::new();
+    // When this process first saw each post waiting, for the outbox's age.
+    let mut first_seen: HashMap<u64, tokio::time::Instant> = HashMap::new();
     loop {
         let stopping = *stop.borrow_and_update();
         let pending = on_engine(&engine, |engine| engine.pending_posts()).await;
         match pending {
             Ok(Ok(posts)) => {
+                let seen = tokio::time::Instant::now();
+                first_seen.retain(|id, _| posts.iter().any(|(p, _)| p == id));
+                for (id, _) in &posts {
+                    first_seen.entry(*id).or_insert(seen);
+                }
+                let mut sent = HashSet::new();
                 // Lanes that must not move on in this pass: a head post
                 // failed (or waits), so the posts behind it wait too.
                 let mut held: HashSet<Lane> = HashSet::new();
@@ -532,8 +548,13 @@ pub async fn relay<F, Fut>(
                         continue;
                     }
                     waiting.remove(&lane);
+                    sent.insert(id);
                 }
                 telemetry.outbox_attempts(waiting.values().map(|(a, _)| *a).max());
+                // What this pass did not deliver is still waiting.
+                first_seen.retain(|id, _| !sent.contains(id));
+                let oldest = first_seen.values().min().map(|at| at.elapsed());
+                telemetry.outbox_oldest(oldest.unwrap_or_default());
             }
             Ok(Err(e)) => tracing::error!(error = %e, "cannot read the outbox"),
             Err(e) => tracing::error!(error = %e, "reading the outbox failed"),

@@ -1766,6 +1766,50 @@ async fn readiness_follows_the_discord_connection() {
     let _ = bot.stop().await;
 }
 
+/// `/metrics` shows how long the oldest undelivered post has waited: it
+/// grows while Discord refuses an announcement, and is back to zero, with
+/// an empty outbox, once the post went out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_age_is_exported_while_a_post_waits() {
+    let bot = TestBot::start().await;
+    let announcements = format!("/channels/{}/messages", channel_of(Team::Integration));
+    bot.fake.fail_next_with("POST", &announcements, 10_000, 500);
+    let _ = bot
+        .slash(
+            &alice(),
+            &["open"],
+            &[
+                ("title", "Waiting post"),
+                ("severity", "SEV3"),
+                ("team", "integration"),
+            ],
+        )
+        .await;
+    let gauge = |text: &str, name: &str| sample(text, name, &[]).unwrap_or(-1.0);
+    assert!(
+        wait_until_async(|| async {
+            let text = http_get(&bot, "/metrics").await.1;
+            gauge(&text, "mailcall_outbox_oldest_seconds") >= 1.0
+                && gauge(&text, "mailcall_outbox_depth") >= 1.0
+        })
+        .await,
+        "{}",
+        http_get(&bot, "/metrics").await.1
+    );
+    bot.fake.clear_failures();
+    assert!(
+        wait_until_async(|| async {
+            let text = http_get(&bot, "/metrics").await.1;
+            gauge(&text, "mailcall_outbox_oldest_seconds") == 0.0
+                && gauge(&text, "mailcall_outbox_depth") == 0.0
+        })
+        .await,
+        "{}",
+        http_get(&bot, "/metrics").await.1
+    );
+    let _ = bot.stop().await;
+}
+
 /// [`wait_until`] for a condition that must await.
 async fn wait_until_async<F, Fut>(condition: F) -> bool
 where
