@@ -1826,6 +1826,23 @@ where
     false
 }
 
+/// A configuration for the command line next to a running `bot`: its
+/// store and its HTTP address, plus `extra` (ESP accounts), in `dir`.
+fn cli_config_for(bot: &TestBot, dir: &Path, extra: &str) -> std::path::PathBuf {
+    let store_path = config(&bot.fake, bot.data.path()).store_path;
+    let path = dir.join("cli.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[store]\npath = {:?}\n\n[http]\nlisten = \"{}\"\n\n{extra}",
+            store_path.display().to_string(),
+            bot.http
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    path
+}
+
 /// `mailcall backup` works while the bot runs: the store is held, so the
 /// command asks the bot over its HTTP address and writes what it sends;
 /// the backup restores into a store with the bot's incidents.
@@ -1834,17 +1851,7 @@ async fn a_backup_is_taken_from_the_running_bot() {
     let bot = TestBot::start().await;
     bot.open_incident("Backed up while running").await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let store_path = config(&bot.fake, bot.data.path()).store_path;
-    let cli_config = dir.path().join("backup.toml");
-    std::fs::write(
-        &cli_config,
-        format!(
-            "[store]\npath = {:?}\n\n[http]\nlisten = \"{}\"\n",
-            store_path.display().to_string(),
-            bot.http
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let cli_config = cli_config_for(&bot, dir.path(), "");
     let file = dir.path().join("running.backup");
     let output = tokio::task::spawn_blocking({
         let (cli_config, file) = (cli_config.clone(), file.clone());
@@ -1893,17 +1900,7 @@ async fn backfill_and_metrics_work_while_the_bot_runs() {
     let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let bot = TestBot::launch(fake, data, move |c| use_feeds(c, parsed)).await;
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let store_path = config(&bot.fake, bot.data.path()).store_path;
-    let cli_config = dir.path().join("cli.toml");
-    std::fs::write(
-        &cli_config,
-        format!(
-            "[store]\npath = {:?}\n\n[http]\nlisten = \"{}\"\n\n{esp}",
-            store_path.display().to_string(),
-            bot.http
-        ),
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    let cli_config = cli_config_for(&bot, dir.path(), esp);
     let run = |args: Vec<String>| {
         let cli_config = cli_config.clone();
         tokio::task::spawn_blocking(move || {
