@@ -168,13 +168,23 @@ impl Handler {
                     .collect()
             }
             "also" => {
-                // Complete the last element of a comma-separated list.
+                // Complete the last element of a comma-separated list, with
+                // teams not named yet: neither in the list nor as the owner.
                 let (done, last) = match focused.value.rsplit_once(',') {
                     Some((done, last)) => (format!("{},", done.trim()), last.trim().to_lowercase()),
                     None => (String::new(), partial.clone()),
                 };
+                let mut named: Vec<String> = done
+                    .split(',')
+                    .map(|t| t.trim().to_lowercase())
+                    .filter(|t| !t.is_empty())
+                    .collect();
+                named.extend(
+                    option_text(&interaction.data.options(), "team").map(|t| t.to_lowercase()),
+                );
                 Team::ALL
                     .iter()
+                    .filter(|t| !named.iter().any(|n| n == t.as_str()))
                     .filter(|t| t.as_str().starts_with(&last))
                     .map(|t| {
                         let value = format!("{done}{t}");
@@ -341,6 +351,16 @@ impl Handler {
             .await,
         )
     }
+}
+
+/// The text given for option `name`, looking inside subcommands.
+fn option_text<'a>(options: &[serenity::all::ResolvedOption<'a>], name: &str) -> Option<&'a str> {
+    options.iter().find_map(|option| match &option.value {
+        serenity::all::ResolvedValue::String(text) if option.name == name => Some(*text),
+        serenity::all::ResolvedValue::SubCommand(inner)
+        | serenity::all::ResolvedValue::SubCommandGroup(inner) => option_text(inner, name),
+        _ => None,
+    })
 }
 
 fn flatten(joined: Result<Answer, tokio::task::JoinError>) -> Answer {

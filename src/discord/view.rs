@@ -215,7 +215,13 @@ pub fn embed_text(incident: &Incident) -> EmbedText {
     if let Some(cause) = incident.root_cause {
         fields.push(("Root cause".to_string(), cause.label().to_string()));
     }
-    if let Some(resolution) = &incident.resolution {
+    // A reopened incident keeps its last resolution (the timeline has it),
+    // but the announcement must not present it as the current state.
+    if let Some(resolution) = incident
+        .resolution
+        .as_ref()
+        .filter(|_| !incident.status.is_active())
+    {
         fields.push(("Resolution".to_string(), resolution.to_string()));
     }
     let open_actions = incident.open_actions().count();

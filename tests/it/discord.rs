@@ -795,6 +795,25 @@ async fn every_incident_command_answers_and_changes_post_in_the_thread() {
     );
     // Bringing design in announced the incident in design's channel.
     assert_eq!(bot.posts_to(channel_of(Team::Design)).len(), 1);
+    // The reopened incident's announcement no longer shows the resolution
+    // it had before (the timeline keeps it).
+    let announcement = || {
+        bot.fake
+            .messages_in(channel_of(Team::Integration))
+            .first()
+            .map(Value::to_string)
+            .unwrap_or_default()
+    };
+    assert!(
+        wait_until(|| announcement().contains("reopened")).await,
+        "{}",
+        announcement()
+    );
+    assert!(
+        !announcement().contains("Links work again"),
+        "{}",
+        announcement()
+    );
     check_every_post(&bot.fake);
     let (_fake, data) = bot.stop().await;
     let store = SledStore::open(&data.path().join("db")).unwrap_or_else(|e| panic!("{e}"));
@@ -1228,6 +1247,38 @@ async fn autocomplete_offers_active_incidents_first_and_teams() {
         .filter_map(|c| c["value"].as_str())
         .collect();
     assert_eq!(values, ["marketing,design", "marketing,development"]);
+
+    // Teams already named, in the list or as the owner, are not offered again.
+    let mut data = slash_data(
+        &["open"],
+        &[("team", "development"), ("also", "marketing,")],
+    );
+    if let Some(also) = data.pointer_mut("/options/0/options/1") {
+        also["focused"] = json!(true);
+    }
+    let id = bot.fake.next_snowflake();
+    bot.fake
+        .send_interaction(autocomplete_interaction(
+            id,
+            "t3",
+            &alice(),
+            COMMAND_CHANNEL,
+            data,
+        ))
+        .await;
+    let answer = bot.callback(id, "t3").await;
+    let values: Vec<&str> = answer
+        .pointer("/data/choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["value"].as_str())
+        .collect();
+    assert_eq!(
+        values,
+        ["marketing,design", "marketing,integration"],
+        "{answer}"
+    );
     let _ = bot.stop().await;
 }
 
