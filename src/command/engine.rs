@@ -464,6 +464,29 @@ impl<S: IncidentStore> Engine<S> {
 
     /// Refuses a caller without a team role, saying what was refused
     /// (`what`: "open or change incidents", "snooze alerts", …).
+    /// Refuses, and writes the refusal to the audit log, when `caller` has
+    /// no team role: for a front end that must ask before it shows a form
+    /// (the Resolve button's modal), so nobody types a resolution only to
+    /// be refused. `attempted` names the attempt for the audit log.
+    pub fn refuse_without_team_role(
+        &mut self,
+        caller: &Caller,
+        what: &str,
+        attempted: String,
+    ) -> Result<(), CommandError> {
+        let refused = Self::require_team_role(caller, what);
+        if let Err(CommandError::Denied(reason)) = &refused {
+            let denial = Denial {
+                at: self.clock.now(),
+                by: caller.actor.clone(),
+                command: attempted,
+                reason: reason.clone(),
+            };
+            self.store.record_denial(denial)?;
+        }
+        refused
+    }
+
     pub(super) fn require_team_role(caller: &Caller, what: &str) -> Result<(), CommandError> {
         if caller.may_change_incidents() {
             Ok(())

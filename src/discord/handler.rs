@@ -242,6 +242,40 @@ impl Handler {
         let answer = match route {
             Route::AlertAck(_) | Route::AlertSnooze(..) | Route::AlertIncident(_) => return,
             Route::AskResolution(id) => {
+                // Refused before the form, not after the typing.
+                let asked = caller.clone();
+                let allowed = flatten(
+                    self.spawn_work(move |engine| {
+                        engine
+                            .refuse_without_team_role(
+                                &asked,
+                                "resolve incidents",
+                                format!("/incident resolve {id} (button)"),
+                            )
+                            .map(|()| crate::command::Outcome {
+                                reply: crate::command::Reply {
+                                    text: String::new(),
+                                    visibility: Visibility::Private,
+                                },
+                                effects: Vec::new(),
+                                posted: Vec::new(),
+                            })
+                    })
+                    .await,
+                );
+                if allowed.is_err() {
+                    log_refusal(&allowed);
+                    let response =
+                        CreateInteractionResponse::Message(Self::message(&allowed).ephemeral(true));
+                    if let Err(e) = with_retry("button reply", || {
+                        interaction.create_response(&ctx.http, response.clone())
+                    })
+                    .await
+                    {
+                        tracing::error!(error = %e, "could not answer a button");
+                    }
+                    return;
+                }
                 let modal = CreateInteractionResponse::Modal(view::resolve_modal(id));
                 if let Err(e) = with_retry("resolve modal", || {
                     interaction.create_response(&ctx.http, modal.clone())

@@ -840,6 +840,16 @@ async fn buttons_and_the_resolve_modal_work_the_incident() {
         content(&mine).contains("made carol the marketing assignee"),
         "{mine}"
     );
+    // Without a team role, the Resolve button refuses at once (and audits
+    // it) instead of opening a form whose answer would be refused.
+    let refused = bot.press(&nobody(), message, "incident:resolve:1").await;
+    assert_eq!(refused["type"], json!(4), "no modal: {refused}");
+    assert!(is_ephemeral(&refused), "{refused}");
+    assert!(
+        content(&refused).contains("you need a team role")
+            && content(&refused).contains("resolve incidents"),
+        "{refused}"
+    );
     let modal = bot.press(&alice(), message, "incident:resolve:1").await;
     assert_eq!(modal["type"], json!(9), "{modal}");
     assert_eq!(
@@ -875,7 +885,16 @@ async fn buttons_and_the_resolve_modal_work_the_incident() {
         "{again}"
     );
     check_every_post(&bot.fake);
-    let _ = bot.stop().await;
+    let (_fake, data) = bot.stop().await;
+    let store = SledStore::open(&data.path().join("db")).unwrap_or_else(|e| panic!("{e}"));
+    let denials = store.denials().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        denials
+            .iter()
+            .any(|d| d.command == "/incident resolve INC-1 (button)"
+                && d.by.to_string().contains("nobody")),
+        "{denials:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
