@@ -489,7 +489,8 @@ pub async fn relay<F, Fut>(
         match pending {
             Ok(Ok(posts)) => {
                 let seen = tokio::time::Instant::now();
-                first_seen.retain(|id, _| posts.iter().any(|(p, _)| p == id));
+                let present: HashSet<u64> = posts.iter().map(|(id, _)| *id).collect();
+                first_seen.retain(|id, _| present.contains(id));
                 for (id, _) in &posts {
                     first_seen.entry(*id).or_insert(seen);
                 }
