@@ -264,27 +264,19 @@ impl Handler {
                     .await,
                 );
                 if allowed.is_err() {
-                    log_refusal(&allowed);
-                    let response =
-                        CreateInteractionResponse::Message(Self::message(&allowed).ephemeral(true));
-                    if let Err(e) = with_retry("button reply", || {
-                        interaction.create_response(&ctx.http, response.clone())
+                    // The refusal is answered below, like any button's.
+                    allowed
+                } else {
+                    let modal = CreateInteractionResponse::Modal(view::resolve_modal(id));
+                    if let Err(e) = with_retry("resolve modal", || {
+                        interaction.create_response(&ctx.http, modal.clone())
                     })
                     .await
                     {
-                        tracing::error!(error = %e, "could not answer a button");
+                        tracing::error!(error = %e, "could not open the resolve modal");
                     }
                     return;
                 }
-                let modal = CreateInteractionResponse::Modal(view::resolve_modal(id));
-                if let Err(e) = with_retry("resolve modal", || {
-                    interaction.create_response(&ctx.http, modal.clone())
-                })
-                .await
-                {
-                    tracing::error!(error = %e, "could not open the resolve modal");
-                }
-                return;
             }
             Route::Acknowledge(id) => self.change(caller, id, |_, _| Op::Acknowledge).await,
             Route::AssignToMe(id) => {

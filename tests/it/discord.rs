@@ -1238,13 +1238,7 @@ async fn autocomplete_offers_active_incidents_first_and_teams() {
         .await;
     let answer = bot.callback(id, "t1").await;
     assert_eq!(answer["type"], json!(8));
-    let values: Vec<&str> = answer
-        .pointer("/data/choices")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["value"].as_str())
-        .collect();
+    let values = choice_values(&answer);
     assert_eq!(values, ["INC-2", "INC-1"], "active first: {answer}");
 
     let id = bot.fake.next_snowflake();
@@ -1258,13 +1252,7 @@ async fn autocomplete_offers_active_incidents_first_and_teams() {
         ))
         .await;
     let answer = bot.callback(id, "t2").await;
-    let values: Vec<&str> = answer
-        .pointer("/data/choices")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["value"].as_str())
-        .collect();
+    let values = choice_values(&answer);
     assert_eq!(values, ["marketing,design", "marketing,development"]);
 
     // Teams already named, in the list or as the owner, are not offered again.
@@ -1286,19 +1274,24 @@ async fn autocomplete_offers_active_incidents_first_and_teams() {
         ))
         .await;
     let answer = bot.callback(id, "t3").await;
-    let values: Vec<&str> = answer
-        .pointer("/data/choices")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["value"].as_str())
-        .collect();
+    let values = choice_values(&answer);
     assert_eq!(
         values,
         ["marketing,design", "marketing,integration"],
         "{answer}"
     );
     let _ = bot.stop().await;
+}
+
+/// The values of an autocomplete answer's choices, in order.
+fn choice_values(answer: &Value) -> Vec<&str> {
+    answer
+        .pointer("/data/choices")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["value"].as_str())
+        .collect()
 }
 
 #[test]
