@@ -25,7 +25,7 @@ use axum::extract::RawQuery;
 use axum::Router;
 use mailcall::clock::SystemClock;
 use mailcall::delivery::{BucketWidth, StreamKey};
-use mailcall::esp::account::{Account, Provider, Secret, StreamSelection};
+use mailcall::esp::account::{Account, Credential, Provider, StreamSelection};
 use mailcall::poll::{PlannedAccount, PollOutcome, Poller, PollerSettings};
 use mailcall::schedule::Schedule;
 use mailcall::store::SledStore;
@@ -227,7 +227,7 @@ fn accounts(port: u16) -> Result<Vec<PlannedAccount>, Box<dyn std::error::Error>
                 name: format!("sg-{i:03}"),
                 provider: Provider::SendGrid,
                 base_url: format!("http://127.0.0.1:{port}"),
-                credential: Secret::new(format!("SG.key-{i}")),
+                credential: Credential::new(format!("SG.key-{i}")),
                 domain: None,
                 streams: StreamSelection::Named(
                     (0..STREAMS_PER_ACCOUNT)

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::console::{self, tour, Session};
 use crate::delivery::BucketWidth;
 use crate::domain::{Actor, Caller};
-use crate::esp::account::{Account, Provider, Secret, StreamSelection};
+use crate::esp::account::{Account, Credential, Provider, StreamSelection};
 use crate::esp::client::Window;
 use crate::esp::sandbox::Scenario;
 use crate::poll::{PlannedAccount, PollOutcome, Poller, PollerSettings};
@@ -140,7 +140,7 @@ pub fn backfill(config_path: &Path, days: u32, account: Option<&str>) -> anyhow:
             let text = ask_running_bot(&config, &path, "backfill", |client, base| {
                 client.post(format!("{base}/admin/backfill")).query(&query)
             })?;
-            print!("{text}");
+            print!("{}", crate::redact::redact(&text));
             return Ok(());
         }
         Err(e) => return Err(e.into()),
@@ -168,7 +168,7 @@ pub fn backfill(config_path: &Path, days: u32, account: Option<&str>) -> anyhow:
     ));
     eprintln!();
     for failure in &report.failures {
-        eprintln!("{failure}");
+        eprintln!("{}", crate::redact::redact(&failure.to_string()));
     }
     println!("{}", report.summary(days));
     if !report.failures.is_empty() {
@@ -321,7 +321,7 @@ pub fn demo_account(now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Planne
             name: "demo-esp".into(),
             provider: Provider::Sandbox,
             base_url: "sandbox:".into(),
-            credential: Secret::new(""),
+            credential: Credential::new(""),
             domain: None,
             streams: StreamSelection::AllDiscovered,
             bucket: BucketWidth::Hour,

@@ -40,6 +40,7 @@ pub mod domain;
 pub mod esp;
 pub mod http;
 pub mod poll;
+pub mod redact;
 pub mod report;
 pub mod schedule;
 pub mod scheduler;

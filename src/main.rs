@@ -152,8 +152,24 @@ enum Commands {
     },
 }
 
+/// Logs to stderr at `RUST_LOG`'s level, or `default`. Every log line,
+/// serenity's and reqwest's included, goes through the redaction layer.
+fn log_to_stderr(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(mailcall::redact::RedactingWriter)
+        .init();
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The bot logs by default; other commands only when asked to (their
+    // output is the terminal's), with the same redaction.
+    if !matches!(cli.command, Commands::Run { .. }) && std::env::var_os("RUST_LOG").is_some() {
+        log_to_stderr("warn");
+    }
     let result = match cli.command {
         Commands::Demo { keep, data, script } => {
             app::demo(&app::DemoOptions { data, keep, script })
@@ -225,14 +241,7 @@ fn main() -> ExitCode {
         Commands::Backup { config, data, out } => app::backup(config.as_deref(), data, &out),
         Commands::Restore { config, data, file } => app::restore(config.as_deref(), data, &file),
         Commands::Run { config } => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-                        tracing_subscriber::EnvFilter::new("info,serenity=warn")
-                    }),
-                )
-                .with_writer(std::io::stderr)
-                .init();
+            log_to_stderr("info,serenity=warn");
             app::run(&config)
         }
         Commands::CheckConfig { file } => match app::check_config(&file) {
@@ -241,7 +250,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {}", mailcall::redact::redact(&e.to_string()));
                 return ExitCode::from(2);
             }
         },
@@ -252,7 +261,7 @@ fn main() -> ExitCode {
         // is wrong, so end quietly as other command-line tools do.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", mailcall::redact::redact(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }

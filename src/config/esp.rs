@@ -15,7 +15,7 @@ use toml::Spanned;
 
 use super::ConfigError;
 use crate::delivery::{BucketWidth, StreamKey};
-use crate::esp::account::{Account, Provider, Secret, StreamSelection};
+use crate::esp::account::{Account, Credential, Provider, StreamSelection};
 use crate::esp::sandbox::Scenario;
 use crate::poll::{PlannedAccount, PollerSettings};
 use crate::schedule::Schedule;
@@ -62,9 +62,9 @@ impl EspConfig {
     /// error names the variable or file, never a value.
     pub fn plan(&self, now: chrono::DateTime<chrono::Utc>) -> Result<PlannedAccount, String> {
         let credential = match &self.credential {
-            CredentialSource::None => Secret::new(""),
+            CredentialSource::None => Credential::new(""),
             CredentialSource::Env(name) => match std::env::var(name) {
-                Ok(value) if !value.trim().is_empty() => Secret::new(value.trim()),
+                Ok(value) if !value.trim().is_empty() => Credential::new(value.trim()),
                 _ => {
                     return Err(format!(
                         "ESP account {}: set the environment variable {name} to its API key",
@@ -73,7 +73,7 @@ impl EspConfig {
                 }
             },
             CredentialSource::File(path) => match std::fs::read_to_string(path) {
-                Ok(value) if !value.trim().is_empty() => Secret::new(value.trim()),
+                Ok(value) if !value.trim().is_empty() => Credential::new(value.trim()),
                 Ok(_) => {
                     return Err(format!(
                         "ESP account {}: the key file {} is empty",

@@ -8,8 +8,10 @@ use crate::alerting::render as alert_render;
 use crate::command::{render, Effect, Manifests, Outcome, Visibility};
 use crate::config::Config;
 
-/// Writes `text` with every line after the first indented under the label.
+/// Writes `text` with every line after the first indented under the label,
+/// through the redaction layer (a poll failure's text came from an ESP).
 fn labelled(out: &mut impl Write, label: &str, text: &str) -> io::Result<()> {
+    let text = crate::redact::redact(text);
     let mut lines = text.lines();
     writeln!(out, "  {label} {}", lines.next().unwrap_or(""))?;
     for line in lines {

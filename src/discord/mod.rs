@@ -59,9 +59,10 @@ impl From<serenity::Error> for DiscordError {
     }
 }
 
-/// The bot token. Its `Debug` never shows the value, so it cannot leak into
-/// a log line by accident.
-pub struct Token(String);
+/// The bot token, in the redaction layer's credential type: its `Debug`
+/// never shows the value, and every form of it (`Bot …`) is registered for
+/// redaction the moment it is read.
+pub struct Token(crate::redact::Credential);
 
 impl fmt::Debug for Token {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -90,7 +91,7 @@ impl Token {
         if token.is_empty() {
             return Err(DiscordError::Token("the Discord token is empty".into()));
         }
-        Ok(Token(token))
+        Ok(Token(crate::redact::Credential::new(token)))
     }
 }
 
@@ -127,7 +128,7 @@ pub fn directory(discord: &DiscordConfig) -> TeamDirectory {
 /// only honours a base URL with its rate limiter off (serenity#1739); the
 /// poster then retries 429s itself.
 fn http_builder(discord: &DiscordConfig, token: &Token) -> HttpBuilder {
-    let http = HttpBuilder::new(&token.0);
+    let http = HttpBuilder::new(token.0.expose());
     match &discord.api_base {
         Some(base) => http.proxy(base.clone()).ratelimiter_disabled(true),
         None => http,
@@ -205,6 +206,8 @@ pub struct Bot {
     posting: JoinHandle<()>,
     stop_relay: watch::Sender<bool>,
     telemetry: Arc<crate::http::Telemetry>,
+    /// `[discord] api_base` is set: the gateway address must come from it.
+    own_api_base: bool,
 }
 
 impl Bot {
@@ -254,6 +257,7 @@ impl Bot {
             posting,
             stop_relay,
             telemetry,
+            own_api_base: discord.api_base.is_some(),
         })
     }
 
@@ -265,8 +269,14 @@ impl Bot {
         let shards = self.client.shard_manager.clone();
         let watching = tokio::spawn(watch_connection(shards.clone(), self.telemetry.clone()));
         let _stop_watching = AbortOnDrop(watching);
+        let pinned = async {
+            if self.own_api_base {
+                self.pin_gateway().await;
+            }
+            self.client.start().await
+        };
         tokio::select! {
-            started = self.client.start() => started.map_err(DiscordError::from),
+            started = pinned => started.map_err(DiscordError::from),
             () = shutdown => {
                 // An unreachable Discord must not hold the exit up.
                 let _ = tokio::time::timeout(
@@ -275,6 +285,31 @@ impl Bot {
                 )
                 .await;
                 Ok(())
+            }
+        }
+    }
+
+    /// Asks the configured API base for the gateway address until it
+    /// answers, and gives that address to the client. serenity asks once
+    /// while the client is built and, if that fails, falls back to
+    /// Discord's public gateway (`wss://gateway.discord.gg`), which would
+    /// send the token to a host the operator did not configure.
+    async fn pin_gateway(&self) {
+        let mut wait = std::time::Duration::from_secs(1);
+        loop {
+            match self.client.http.get_gateway().await {
+                Ok(gateway) => {
+                    *self.client.ws_url.lock().await = gateway.url;
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(
+                        retry_in_seconds = wait.as_secs(),
+                        "the configured Discord API base did not give a gateway address: {e}"
+                    );
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(GATEWAY_RETRY_MAX);
+                }
             }
         }
     }
@@ -289,6 +324,9 @@ impl Bot {
         }
     }
 }
+
+/// The longest wait between two gateway-address requests.
+const GATEWAY_RETRY_MAX: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// How often the gateway connection is looked at for `/readyz`.
 const CONNECTION_CHECK: std::time::Duration = std::time::Duration::from_millis(500);

@@ -82,34 +82,7 @@ impl fmt::Display for Provider {
     }
 }
 
-/// A credential. `Debug` and `Display` never show it, so it cannot reach a
-/// log line or an error message by accident; only the client that puts it
-/// in a request header calls [`Secret::expose`].
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Secret {
-        Secret(value.into())
-    }
-
-    /// The secret value, for building the request that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("[redacted]")
-    }
-}
+pub use crate::redact::Credential;
 
 /// Which streams of an account to poll.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,7 +106,7 @@ pub struct Account {
     /// host, or any URL (tests point it at a loopback mock).
     pub base_url: String,
     /// The API key or token, resolved from the environment or a file.
-    pub credential: Secret,
+    pub credential: Credential,
     /// Mailgun only: the sending domain the stats are for.
     pub domain: Option<String>,
     pub streams: StreamSelection,

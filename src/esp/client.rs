@@ -1218,11 +1218,13 @@ impl Session<'_> {
 
     /// The text with the credential (and the request URL, if given) replaced.
     fn scrub(&self, text: &str, url: Option<&Url>) -> String {
-        let mut text = text.to_owned();
+        // Every form of every credential (Basic's base64 of `api:KEY`,
+        // URL-encoded, JSON-escaped), not only this account's raw key.
+        let mut text = crate::redact::redact(text).into_owned();
         let key = self.account.credential.expose();
         // A very short "key" would mangle ordinary words; real keys are long.
         if key.chars().count() >= 4 {
-            text = text.replace(key, "[redacted]");
+            text = text.replace(key, crate::redact::MARK);
         }
         if let Some(url) = url {
             text = text.replace(url.as_str(), "[url]");
@@ -1332,7 +1334,7 @@ fn cut(text: &str, longest: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::esp::account::Secret;
+    use crate::esp::account::Credential;
 
     fn utc(year: i32, month: u32, day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(year, month, day, hour, minute, 0)
@@ -1345,7 +1347,7 @@ mod tests {
             name: "acct".into(),
             provider,
             base_url: "http://127.0.0.1:9".into(),
-            credential: Secret::new("KEY-abcdef-123"),
+            credential: Credential::new("KEY-abcdef-123"),
             domain: None,
             streams,
             bucket: BucketWidth::Day,

@@ -80,7 +80,7 @@ async fn start_connected(fake: &FakeDiscord, config: &std::path::Path) -> Child 
 
 /// Sends `/incident open title:…` and returns whether its answer said it
 /// was opened (the change is then acknowledged).
-async fn open(fake: &FakeDiscord, title: &str, answer_within: Duration) -> bool {
+pub(super) async fn open(fake: &FakeDiscord, title: &str, answer_within: Duration) -> bool {
     let id = fake.next_snowflake();
     let token = format!("token-{id}");
     let delivered = fake

@@ -27,7 +27,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use mailcall::delivery::{Bucket, BucketWidth, Counts, Sample, StreamKey};
-use mailcall::esp::account::{Account, Provider, Secret, StreamSelection};
+use mailcall::esp::account::{Account, Credential, Provider, StreamSelection};
 use mailcall::esp::client::{fetch, http_client, FetchError, Fetched, Window, NO_HTTP_STATUS};
 
 const SENDGRID_GLOBAL_STATS: &str = include_str!("../fixtures/esp/sendgrid/global_stats.json");
@@ -95,7 +95,7 @@ fn account(provider: Provider, port: u16, streams: StreamSelection) -> Account {
         name: format!("{provider}-test"),
         provider,
         base_url: format!("http://127.0.0.1:{port}"),
-        credential: Secret::new(credential(provider)),
+        credential: Credential::new(credential(provider)),
         domain: None,
         streams,
         bucket: BucketWidth::Day,
@@ -1264,7 +1264,7 @@ async fn refused_credentials_are_auth_errors() {
     for provider in PROVIDERS {
         let mock = Mock::start(provider, |_| Reply::json("{}")).await;
         let mut account = mock.account(provider, StreamSelection::Account);
-        account.credential = Secret::new("wrong-credential-000");
+        account.credential = Credential::new("wrong-credential-000");
         let error = failed(&account, any_window()).await;
         assert!(
             matches!(error, FetchError::Auth { status: 401, .. }),

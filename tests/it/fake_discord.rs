@@ -175,7 +175,7 @@ struct Shared {
     /// Requests carrying `Bot <this>` get 401, as Discord answers a revoked
     /// token. The body echoes the header, as some proxies do, so a client
     /// that prints bodies would leak it.
-    rejected_token: Mutex<Option<String>>,
+    rejected_token: Mutex<Option<(String, Option<String>)>>,
     /// (channel, nonce) → message, for `enforce_nonce` de-duplication.
     nonces: Mutex<HashMap<(u64, String), u64>>,
     /// While set, new gateway connections are refused (503), as when
@@ -520,7 +520,12 @@ impl FakeDiscord {
 
     /// From now on every request authorised with `token` gets 401.
     pub fn reject_token(&self, token: &str) {
-        *lock(&self.shared.rejected_token) = Some(token.to_owned());
+        *lock(&self.shared.rejected_token) = Some((token.to_owned(), None));
+    }
+
+    /// Like [`FakeDiscord::reject_token`], only for paths containing `path`.
+    pub fn reject_token_on(&self, token: &str, path: &str) {
+        *lock(&self.shared.rejected_token) = Some((token.to_owned(), Some(path.to_owned())));
     }
 
     /// Closes the current gateway connection with code 4000, as Discord does
@@ -784,7 +789,12 @@ async fn rest(
 
     let rejected = lock(&shared.rejected_token)
         .as_ref()
-        .is_some_and(|t| authorization.as_deref() == Some(format!("Bot {t}").as_str()));
+        .is_some_and(|(t, only)| {
+            authorization.as_deref() == Some(format!("Bot {t}").as_str())
+                && only
+                    .as_ref()
+                    .is_none_or(|only| path.contains(only.as_str()))
+        });
     let reply = if rejected {
         Reply {
             status: StatusCode::UNAUTHORIZED,

@@ -17,5 +17,6 @@ mod poll;
 mod properties;
 mod readme;
 mod replay;
+mod secrets;
 mod service;
 mod store;

@@ -14,7 +14,7 @@ use tokio::sync::mpsc;
 
 use mailcall::clock::{Clock, ManualClock};
 use mailcall::delivery::{BucketWidth, StreamKey};
-use mailcall::esp::account::{Account, Provider, Secret, StreamSelection};
+use mailcall::esp::account::{Account, Credential, Provider, StreamSelection};
 use mailcall::esp::sandbox::Scenario;
 use mailcall::poll::{FeedEvent, PlannedAccount, PollOutcome, Poller, PollerSettings};
 use mailcall::schedule::Schedule;
@@ -36,7 +36,7 @@ fn sandbox(name: &str) -> PlannedAccount {
             name: name.into(),
             provider: Provider::Sandbox,
             base_url: "sandbox:".into(),
-            credential: Secret::new(""),
+            credential: Credential::new(""),
             domain: None,
             streams: StreamSelection::AllDiscovered,
             bucket: BucketWidth::Hour,
@@ -54,7 +54,7 @@ fn sendgrid(name: &str, port: u16) -> PlannedAccount {
             name: name.into(),
             provider: Provider::SendGrid,
             base_url: format!("http://127.0.0.1:{port}"),
-            credential: Secret::new(SECRET),
+            credential: Credential::new(SECRET),
             domain: None,
             streams: StreamSelection::Account,
             bucket: BucketWidth::Day,
