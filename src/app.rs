@@ -404,6 +404,7 @@ pub fn console(
             "# Polling {} ESP account(s) on their schedules; alerts are printed as they are raised.",
             service.accounts()
         );
+        println!("# {}", config.alerting.runbooks.describe());
     }
     let posts = console::Posts::default();
     let telemetry = service.telemetry.clone();
@@ -568,7 +569,7 @@ pub fn check_config(path: &Path) -> Result<String, CheckError> {
         });
     }
     Ok(format!(
-        "{}: OK — store {}, {} team channels{}{}",
+        "{}: OK — store {}, {} team channels{}{}\n{}",
         path.display(),
         config.store_path.display(),
         config.teams.len(),
@@ -580,7 +581,8 @@ pub fn check_config(path: &Path) -> Result<String, CheckError> {
         match config.esp.len() {
             0 => String::new(),
             n => format!(", {n} ESP account(s) with readable keys"),
-        }
+        },
+        config.alerting.runbooks.describe()
     ))
 }
 

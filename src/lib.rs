@@ -39,6 +39,7 @@ pub mod discord;
 pub mod domain;
 pub mod esp;
 pub mod http;
+pub mod os_error;
 pub mod poll;
 pub mod redact;
 pub mod report;

@@ -328,6 +328,8 @@ pub async fn serve(
         settings: config.poll.clone(),
         keep: config.keep_history,
     });
+    let runbooks = config.alerting.runbooks.clone();
+    tracing::info!("{}", runbooks.describe());
     let service =
         Service::open_async(config, discord::directory(&settings), Arc::new(SystemClock)).await?;
     let telemetry = service.telemetry.clone();
@@ -338,6 +340,7 @@ pub async fn serve(
         service.engine.clone(),
         outbox.clone(),
         telemetry.clone(),
+        runbooks,
     )
     .await?;
     let (stop_http, http_stopped) = watch::channel(false);

@@ -34,6 +34,7 @@
 
 pub mod render;
 pub mod replay;
+pub mod runbooks;
 
 use std::collections::BTreeMap;
 
@@ -87,6 +88,8 @@ pub struct AlertingConfig {
     /// Per account: how long after a bucket ends it is judged (see the
     /// module documentation); [`default_settle`] for the rest.
     pub settle: BTreeMap<String, Duration>,
+    /// The runbooks alerts quote (`[alerts] runbook_dir`, read at start).
+    pub runbooks: std::sync::Arc<runbooks::Runbooks>,
 }
 
 impl AlertingConfig {

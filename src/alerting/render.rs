@@ -1,66 +1,11 @@
 //! How alerts read, in the terminal and in Discord posts: the headline, the
-//! figures with a sparkline, the alert's state, and the runbook for its
-//! kind. All text from ESPs passes through [`defang`] so it cannot ping.
+//! figures with a sparkline, the alert's state (the runbook excerpt comes
+//! from [`super::runbooks`]). All text from ESPs passes through [`defang`] so it cannot ping.
 
 use crate::alert::{AlertEffect, AlertView};
 use crate::command::render::timestamp;
-use crate::detect::{AnomalyKind, Level};
+use crate::detect::Level;
 use crate::domain::defang;
-
-/// The runbooks shipped in `data/runbooks/`, embedded so a binary without
-/// the repository still has them.
-const EMBEDDED_RUNBOOKS: [(AnomalyKind, &str); 6] = [
-    (
-        AnomalyKind::HardLimit,
-        include_str!("../../data/runbooks/hard-limit.md"),
-    ),
-    (
-        AnomalyKind::Baseline,
-        include_str!("../../data/runbooks/baseline.md"),
-    ),
-    (
-        AnomalyKind::VolumeDrop,
-        include_str!("../../data/runbooks/volume-drop.md"),
-    ),
-    (
-        AnomalyKind::VolumeSpike,
-        include_str!("../../data/runbooks/volume-spike.md"),
-    ),
-    (
-        AnomalyKind::EngagementCollapse,
-        include_str!("../../data/runbooks/engagement-collapse.md"),
-    ),
-    (
-        AnomalyKind::StaleFeed,
-        include_str!("../../data/runbooks/stale-feed.md"),
-    ),
-];
-
-/// The runbook for a kind: `data/runbooks/<kind>.md` as the team edited it,
-/// else the shipped copy.
-pub fn runbook(kind: AnomalyKind) -> String {
-    let path = std::path::Path::new("data/runbooks").join(format!("{}.md", kind.as_str()));
-    std::fs::read_to_string(path).unwrap_or_else(|_| {
-        EMBEDDED_RUNBOOKS
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, text)| text.to_string())
-            .unwrap_or_default()
-    })
-}
-
-/// The runbook's "Check first" steps (or its opening), for a post.
-pub fn runbook_excerpt(kind: AnomalyKind) -> String {
-    let text = runbook(kind);
-    let steps = text.split("## Check first").nth(1).map(|rest| {
-        rest.split("\n## ")
-            .next()
-            .unwrap_or(rest)
-            .trim()
-            .to_string()
-    });
-    steps.unwrap_or_else(|| text.lines().take(8).collect::<Vec<_>>().join("\n"))
-}
 
 /// ▁▂▃▄▅▆▇█ for the values, a space for a missing bucket.
 pub fn sparkline(values: &[Option<f64>]) -> String {
@@ -188,12 +133,5 @@ mod tests {
     fn sparklines_scale_and_show_gaps() {
         assert_eq!(sparkline(&[Some(0.0), Some(0.5), None, Some(1.0)]), "▁▅ █");
         assert_eq!(sparkline(&[None, None]), "");
-    }
-
-    #[test]
-    fn every_kind_has_a_runbook_with_steps() {
-        for kind in AnomalyKind::ALL {
-            assert!(runbook_excerpt(kind).contains("1."), "{kind}");
-        }
     }
 }

@@ -144,18 +144,16 @@ impl<S: IncidentStore> Engine<S> {
                 )))
             }
             AlertCommand::Show { id } => {
-                let view = self
-                    .desk()?
-                    .state
-                    .book
-                    .get(id)
-                    .ok_or(AlertError::Unknown(id))?;
+                let desk = self.desk()?;
+                let view = desk.state.book.get(id).ok_or(AlertError::Unknown(id))?;
+                let runbooks = &desk.config.runbooks;
                 Ok(private(format!(
-                    "{}\n{}\nRunbook ({}):\n{}",
+                    "{}\n{}\nRunbook ({}, {}):\n{}",
                     render::headline(&view),
                     render::details(&view),
                     view.key.kind,
-                    render::runbook_excerpt(view.key.kind)
+                    runbooks.origin(view.key.kind),
+                    runbooks.excerpt(view.key.kind)
                 )))
             }
             AlertCommand::Acknowledge { id } => {
@@ -421,7 +419,11 @@ impl<S: IncidentStore> Engine<S> {
                 steps(&preview.escalate_after, level)
             ));
         }
-        text.push_str(&format!("\n  runbook: data/runbooks/{}.md", key.kind));
+        text.push_str(&format!(
+            "\n  runbook: {} ({})",
+            key.kind,
+            desk.config.runbooks.origin(key.kind)
+        ));
         Ok(private(text))
     }
 }

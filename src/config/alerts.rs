@@ -39,6 +39,9 @@ use crate::schedule::Schedule;
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAlerts {
+    /// Read by [`super::Config::parse`], which resolves it against the
+    /// file's directory.
+    pub(super) runbook_dir: Option<Spanned<String>>,
     min_volume: Option<Spanned<u64>>,
     clear_after: Option<Spanned<u32>>,
     #[serde(default)]

@@ -247,7 +247,7 @@ impl Config {
                 message,
             }
         };
-        let raw: RawConfig = toml::from_str(source).map_err(|e| {
+        let mut raw: RawConfig = toml::from_str(source).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
             at(span, None, e.message().trim().to_string())
         })?;
@@ -385,6 +385,7 @@ impl Config {
         }
         config.esp = esp::accounts(raw.esp, &at)?;
         (config.poll, config.keep_history) = esp::poll_settings(raw.poll, &at)?;
+        let runbook_dir = raw.alerts.runbook_dir.take();
         (config.alerting, config.quiet_windows) = alerts::alerting(raw.alerts, &at)?;
         config.alerting.settle = config
             .esp
@@ -392,6 +393,18 @@ impl Config {
             .map(|esp| (esp.name.clone(), esp.settle))
             .collect();
         config.resolve_paths(path);
+        if let Some(dir) = runbook_dir {
+            let span = dir.span();
+            let mut dir = PathBuf::from(dir.into_inner());
+            if let Some(base) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                if dir.is_relative() {
+                    dir = base.join(dir);
+                }
+            }
+            let runbooks = crate::alerting::runbooks::Runbooks::from_dir(&dir)
+                .map_err(|why| at(span, Some("alerts.runbook_dir".into()), why))?;
+            config.alerting.runbooks = std::sync::Arc::new(runbooks);
+        }
         Ok(config)
     }
 

@@ -100,7 +100,7 @@ fn alert_post(out: &mut impl Write, config: &Config, effect: &AlertEffect) -> io
             format!(
                 "\nCheck first ({}):\n{}",
                 alert.key.kind,
-                alert_render::runbook_excerpt(alert.key.kind)
+                config.alerting.runbooks.excerpt(alert.key.kind)
             )
         } else {
             String::new()

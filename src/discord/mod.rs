@@ -221,6 +221,7 @@ impl Bot {
         engine: SharedEngine,
         outbox: Arc<Notify>,
         telemetry: Arc<crate::http::Telemetry>,
+        runbooks: Arc<crate::alerting::runbooks::Runbooks>,
     ) -> Result<Bot, DiscordError> {
         if let Some(base) = &discord.api_base {
             tracing::warn!(api_base = %base, "using a non-default Discord API base");
@@ -240,6 +241,7 @@ impl Bot {
             http: client.http.clone(),
             config: discord.clone(),
             engine: engine.clone(),
+            runbooks,
         });
         let (stop_relay, relay_stopped) = watch::channel(false);
         let posting = tokio::spawn(crate::service::relay(

@@ -94,6 +94,8 @@ pub struct Poster {
     pub http: Arc<Http>,
     pub config: DiscordConfig,
     pub engine: Arc<Mutex<Engine<SledStore>>>,
+    /// What alert posts quote.
+    pub runbooks: Arc<crate::alerting::runbooks::Runbooks>,
 }
 
 impl Poster {
@@ -204,7 +206,11 @@ impl Poster {
                     match with_retry("alert", || {
                         channel.send_message(
                             &self.http,
-                            once(post, &team_step("o", *team), view::alert_post(&alert, role)),
+                            once(
+                                post,
+                                &team_step("o", *team),
+                                view::alert_post(&alert, role, &self.runbooks),
+                            ),
                         )
                     })
                     .await
@@ -231,7 +237,11 @@ impl Poster {
                 {
                     let (channel, message) = (ChannelId::new(channel), MessageId::new(message));
                     if let Err(e) = with_retry("alert edit", || {
-                        channel.edit_message(&self.http, message, view::alert_edit(&alert))
+                        channel.edit_message(
+                            &self.http,
+                            message,
+                            view::alert_edit(&alert, &self.runbooks),
+                        )
                     })
                     .await
                     {

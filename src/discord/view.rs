@@ -7,6 +7,7 @@
 //! domain types' `Display`, and every message also sets allowed mentions
 //! explicitly (see [`no_pings`] and [`only_role`]).
 
+use crate::alerting::runbooks::Runbooks;
 use serenity::builder::{
     CreateActionRow, CreateAllowedMentions, CreateButton, CreateEmbed, CreateEmbedFooter,
     CreateInputText, CreateMessage, CreateModal, EditMessage,
@@ -81,18 +82,20 @@ impl Route {
 }
 
 /// An alert's embed: headline, figures, runbook steps.
-pub fn alert_embed(alert: &crate::alert::AlertView) -> CreateEmbed {
+pub fn alert_embed(alert: &crate::alert::AlertView, runbooks: &Runbooks) -> CreateEmbed {
     use crate::alerting::render;
     let text = EmbedText {
         title: render::headline(alert),
         description: render::details(alert),
         fields: vec![(
             format!("Check first ({})", alert.key.kind),
-            render::runbook_excerpt(alert.key.kind),
+            runbooks.excerpt(alert.key.kind),
         )],
         footer: format!(
-            "alert #{} · runbook data/runbooks/{}.md",
-            alert.id, alert.key.kind
+            "alert #{} · runbook {} ({})",
+            alert.id,
+            alert.key.kind,
+            runbooks.origin(alert.key.kind)
         ),
     }
     .fitted();
@@ -136,7 +139,11 @@ pub fn alert_buttons(alert: &crate::alert::AlertView) -> Vec<CreateActionRow> {
 }
 
 /// A new alert in a team's channel, mentioning only that team's role.
-pub fn alert_post(alert: &crate::alert::AlertView, role: RoleId) -> CreateMessage {
+pub fn alert_post(
+    alert: &crate::alert::AlertView,
+    role: RoleId,
+    runbooks: &Runbooks,
+) -> CreateMessage {
     CreateMessage::new()
         .content(limits::fit(
             &format!(
@@ -146,15 +153,15 @@ pub fn alert_post(alert: &crate::alert::AlertView, role: RoleId) -> CreateMessag
             ),
             limits::CONTENT,
         ))
-        .embed(alert_embed(alert))
+        .embed(alert_embed(alert, runbooks))
         .components(alert_buttons(alert))
         .allowed_mentions(only_role(role))
 }
 
 /// The edit that refreshes an alert post; edits never ping.
-pub fn alert_edit(alert: &crate::alert::AlertView) -> EditMessage {
+pub fn alert_edit(alert: &crate::alert::AlertView, runbooks: &Runbooks) -> EditMessage {
     EditMessage::new()
-        .embed(alert_embed(alert))
+        .embed(alert_embed(alert, runbooks))
         .components(alert_buttons(alert))
         .allowed_mentions(no_pings())
 }

@@ -113,7 +113,7 @@ fn the_demo_alerts_can_be_worked_from_the_console() {
         text.contains("snoozed until"),
         "the edited post shows the snooze: {text}"
     );
-    assert!(text.contains("Runbook (hard-limit):"), "{text}");
+    assert!(text.contains("Runbook (hard-limit, built-in):"), "{text}");
     assert!(text.contains("incident: INC-1"), "{text}");
     assert!(
         text.contains("⚠ alert #2 already has an incident: INC-1"),

@@ -126,3 +126,85 @@ fn unset_variables_and_missing_secret_files_are_named() {
         stdout(&output)
     );
 }
+
+/// `[alerts] runbook_dir` is read relative to the configuration file, not
+/// to wherever mailcall was started, and the start says which runbooks are
+/// in use; alerts then quote the edited copy.
+#[test]
+fn edited_runbooks_come_from_the_configured_directory_whatever_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let books = dir.path().join("books");
+    std::fs::create_dir(&books).unwrap_or_else(|e| panic!("{e}"));
+    for kind in ["hard-limit", "baseline"] {
+        std::fs::write(
+            books.join(format!("{kind}.md")),
+            "# Ours\n\n## Check first\n1. Ask Ana in #deliverability.\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let file = dir.path().join("mailcall.toml");
+    std::fs::write(
+        &file,
+        "[store]\npath = \"db\"\n\n[alerts]\nrunbook_dir = \"books\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let checked = mailcall()
+        .arg("check-config")
+        .arg(&file)
+        .current_dir("/")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(checked.status.success(), "{}", stderr(&checked));
+    assert!(
+        stdout(&checked).contains(&format!(
+            "runbooks: hard-limit, baseline from {}; built-in: volume-drop",
+            books.display()
+        )),
+        "{}",
+        stdout(&checked)
+    );
+
+    let mut child = mailcall()
+        .args(["console", "--as", "tester", "--config"])
+        .arg(&file)
+        .current_dir("/")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        use std::io::Write;
+        let _ = stdin.write_all(b"/route test kind:bounce stream:account\n/quit\n");
+    }
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        stdout(&output).contains(&format!("{}/", books.display())),
+        "{}{}",
+        stdout(&output),
+        stderr(&output)
+    );
+}
+
+#[test]
+fn a_runbook_directory_that_does_not_exist_is_named_at_its_line() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("mailcall.toml");
+    std::fs::write(&file, "[alerts]\nrunbook_dir = \"nowhere\"\n")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let output = mailcall()
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains(&format!(
+            "{}:2:15: alerts.runbook_dir: cannot read the runbook directory {}: it does not exist",
+            file.display(),
+            dir.path().join("nowhere").display()
+        )),
+        "{}",
+        stderr(&output)
+    );
+}
