@@ -27,6 +27,28 @@ use crate::store::{SledStore, StoreError};
 
 pub use crate::report::MetricsFormat;
 
+/// An error and its causes as one sentence for the terminal. A cause whose
+/// text the message already holds is not repeated (`cannot read x: it does
+/// not exist`, not `…: No such file or directory (os error 2)` twice), and
+/// an operating-system cause reads as words ([`crate::os_error::reason`]).
+pub fn error_sentence(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let part = match cause.downcast_ref::<io::Error>() {
+            Some(io_error) => crate::os_error::reason(io_error),
+            None => cause.to_string(),
+        };
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
 /// `mailcall metrics`: the stored series, as a table or CSV. A store held
 /// by a running bot is read through the bot's `[http] listen` address.
 pub fn metrics(
@@ -37,7 +59,7 @@ pub fn metrics(
 ) -> anyhow::Result<()> {
     let config = load_config(config_path, data)?;
     let mut out = io::stdout().lock();
-    match SledStore::open(&config.store_path) {
+    match SledStore::open_existing(&config.store_path) {
         Ok(store) => {
             let history = store.history()?;
             crate::report::write_series(&history, filter, format, chrono::Utc::now(), &mut out)?;
@@ -471,7 +493,7 @@ pub enum CheckError {
 /// `[http] listen` address, so a backup never needs the bot stopped.
 pub fn backup(config_path: Option<&Path>, data: Option<PathBuf>, out: &Path) -> anyhow::Result<()> {
     let config = load_config(config_path, data)?;
-    let stats = match SledStore::open(&config.store_path) {
+    let stats = match SledStore::open_existing(&config.store_path) {
         Ok(store) => crate::atomic_file::write_with(out, |file| {
             let mut writer = io::BufWriter::new(file);
             let stats = store.write_backup(&mut writer)?;
@@ -672,7 +694,7 @@ pub fn replay(
 ) -> anyhow::Result<()> {
     use crate::alerting::replay::{self as backtest, ReplayRange};
     let config = load_config(config_path, data)?;
-    let store = SledStore::open(&config.store_path)?;
+    let store = SledStore::open_existing(&config.store_path)?;
     let history = store.history()?;
     let until = until.unwrap_or_else(chrono::Utc::now);
     let since = since.unwrap_or(until - chrono::Duration::days(28));

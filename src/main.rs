@@ -261,7 +261,10 @@ fn main() -> ExitCode {
         // is wrong, so end quietly as other command-line tools do.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {}", mailcall::redact::redact(&format!("{e:#}")));
+            eprintln!(
+                "error: {}",
+                mailcall::redact::redact(&app::error_sentence(&e))
+            );
             ExitCode::FAILURE
         }
     }

@@ -124,10 +124,10 @@ impl DetectStats {
 /// Why a CSV could not be processed.
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
-    #[error("{0}")]
-    Io(#[from] io::Error),
-    #[error("{}: {source}", path.display())]
-    Open { path: PathBuf, source: io::Error },
+    #[error("{}", crate::os_error::reason(.0))]
+    Io(io::Error),
+    #[error("cannot read {}: {}", path.display(), crate::os_error::reason(error))]
+    Open { path: PathBuf, error: io::Error },
     #[error("{}: --output is the --input file; writing it would destroy the input before it is read (choose another output file)", path.display())]
     SameFile { path: PathBuf },
     #[error(transparent)]
@@ -140,6 +140,12 @@ pub enum DetectError {
         column: String,
         message: String,
     },
+}
+
+impl From<io::Error> for DetectError {
+    fn from(error: io::Error) -> DetectError {
+        DetectError::Io(error)
+    }
 }
 
 /// The count columns the counts format reads, by [`Counts`] field name.
@@ -465,10 +471,15 @@ pub fn detect_path(
     let reader: Box<dyn BufRead> = if stdio(input) {
         Box::new(BufReader::with_capacity(1 << 16, io::stdin().lock()))
     } else {
-        let file = File::open(input).map_err(|source| DetectError::Open {
+        let open = |error| DetectError::Open {
             path: input.to_path_buf(),
-            source,
-        })?;
+            error,
+        };
+        // Opening a directory succeeds on Linux; only reading it fails.
+        if input.is_dir() {
+            return Err(open(io::Error::from(io::ErrorKind::IsADirectory)));
+        }
+        let file = File::open(input).map_err(open)?;
         Box::new(BufReader::with_capacity(1 << 16, file))
     };
     if stdio(output) {

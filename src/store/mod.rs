@@ -39,12 +39,16 @@ pub enum Write {
 /// operator knows which directory to look at.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot use data directory {path}: {source}")]
+    #[error("cannot use data directory {}: {}", path.display(), crate::os_error::reason(source))]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    #[error("data directory {} is a file, not a directory: give --data (or [store] path) the directory of a mailcall store; nothing was changed", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error("there is no mailcall store at {} (nothing was created): check --data or [store] path, or run `mailcall backfill` first to fill it", path.display())]
+    Missing { path: PathBuf },
     #[error("data directory {path} is in use by another mailcall process (the bot?); stop it first. `mailcall backup`, `metrics` and `backfill` work while the bot runs, through its [http] listen address")]
     InUse { path: PathBuf },
     #[error("data directory {path} is damaged or not a mailcall store ({detail}); nothing was changed — restore it from a backup or move it aside")]

@@ -242,6 +242,18 @@ fn show_key(key: &[u8]) -> String {
 }
 
 impl SledStore {
+    /// Opens the store at `dir` only if one is there: for commands that
+    /// read a store (`metrics`, `backup`, `replay`), where a mistyped path
+    /// must be an error, not a new empty store.
+    pub fn open_existing(dir: &Path) -> Result<SledStore, StoreError> {
+        if !dir.exists() {
+            return Err(StoreError::Missing {
+                path: dir.to_path_buf(),
+            });
+        }
+        SledStore::open(dir)
+    }
+
     /// Opens (or creates) the store in `dir`, checks that it is a mailcall
     /// store of a schema this build understands, and reads every record once
     /// so damage is reported at start-up rather than mid-incident.
@@ -252,10 +264,7 @@ impl SledStore {
             source,
         };
         if dir.exists() && !dir.is_dir() {
-            return Err(StoreError::Corrupt {
-                path,
-                detail: "it is a file, not a directory".into(),
-            });
+            return Err(StoreError::NotADirectory { path });
         }
         fs::create_dir_all(dir).map_err(io)?;
         let lock = OpenOptions::new()

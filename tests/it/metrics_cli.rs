@@ -110,6 +110,9 @@ fn missing_counts_print_as_empty_cells_not_zero() {
     // A store with no history prints only the header; a table says so.
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = write_config(dir.path(), "");
+    drop(
+        mailcall::store::SledStore::open(&dir.path().join("db")).unwrap_or_else(|e| panic!("{e}")),
+    );
     let rows = csv_rows(&config, &[]);
     assert_eq!(rows.len(), 1);
     let table = mailcall()

@@ -659,3 +659,68 @@ fn a_post_in_the_outbox_carries_the_latest_entry_not_the_whole_timeline() {
         "a post grew from {first} to {last} bytes over 40 notes"
     );
 }
+
+/// Operating-system errors name the path and say why once, in words.
+#[test]
+fn os_errors_name_the_path_and_say_why_once() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let run = |args: &[&str]| {
+        let output = mailcall()
+            .args(args)
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!output.status.success(), "{args:?} should fail");
+        let text = stderr(&output);
+        assert!(!text.contains("os error"), "{args:?}: {text}");
+        text
+    };
+    let folder = dir.path().display().to_string();
+    assert_eq!(
+        run(&["detect", "--input", &folder]),
+        format!("error: cannot read {folder}: it is a directory\n")
+    );
+    assert_eq!(
+        run(&["detect", "--input", "absent.csv"]),
+        "error: cannot read absent.csv: it does not exist\n"
+    );
+    std::fs::write(dir.path().join("plain"), "").unwrap_or_else(|e| panic!("{e}"));
+    let text = run(&["console", "--data", "plain"]);
+    assert!(
+        text.contains("data directory plain is a file, not a directory"),
+        "{text}"
+    );
+    assert!(!text.contains("damaged"), "{text}");
+}
+
+/// Commands that only read a store refuse a path where there is none,
+/// instead of creating an empty store there and reporting on it.
+#[test]
+fn reading_commands_refuse_a_store_that_does_not_exist_and_create_nothing() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let absent = dir.path().join("typo.db");
+    for args in [
+        vec!["metrics", "--data"],
+        vec!["replay", "--data"],
+        vec!["backup", "--out", "b.json", "--data"],
+    ] {
+        let output = mailcall()
+            .args(&args)
+            .arg(&absent)
+            .current_dir(dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!output.status.success(), "{args:?}");
+        assert!(
+            stderr(&output).contains(&format!(
+                "there is no mailcall store at {} (nothing was created)",
+                absent.display()
+            )),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(!absent.exists(), "{args:?} created the store");
+        assert!(!dir.path().join("b.json").exists(), "{args:?}");
+    }
+}
