@@ -332,12 +332,11 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
         };
         let schedule = Schedule::parse(esp.schedule.get_ref(), esp.timezone.get_ref().trim())
             .map_err(|e| {
-                let span = if e.to_string().contains("time zone") && esp.timezone.span() != (0..0) {
-                    esp.timezone.span()
+                if e.to_string().contains("time zone") && esp.timezone.span() != (0..0) {
+                    at(esp.timezone.span(), key("timezone"), e.to_string())
                 } else {
-                    esp.schedule.span()
-                };
-                at(span, key("schedule"), e.to_string())
+                    at(esp.schedule.span(), key("schedule"), e.to_string())
+                }
             })?;
         let window_hours = esp
             .window_hours
@@ -471,7 +470,7 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(
-            zone.starts_with("mc.toml:7:12: esp[0].schedule: `Europe/Pariss` is not a time zone"),
+            zone.starts_with("mc.toml:7:12: esp[0].timezone: `Europe/Pariss` is not a time zone"),
             "{zone}"
         );
         let provider = parse(&SENDGRID.replace("sendgrid", "sendmail"))

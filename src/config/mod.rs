@@ -224,12 +224,28 @@ struct RawTeam {
 impl Config {
     /// Reads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let source = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        let bytes = std::fs::read(path).map_err(|e| ConfigError {
             file: path.to_path_buf(),
             line: 0,
             column: 0,
             key: None,
-            message: format!("cannot read the file: {e}"),
+            message: format!("cannot read the file: {}", crate::os_error::reason(&e)),
+        })?;
+        let source = String::from_utf8(bytes).map_err(|e| {
+            let valid = e.utf8_error().valid_up_to();
+            let bytes = e.as_bytes();
+            let text = String::from_utf8_lossy(&bytes[..valid]);
+            let (line, column) = line_column(&text, text.len());
+            ConfigError {
+                file: path.to_path_buf(),
+                line,
+                column,
+                key: key_at(&text, text.len()),
+                message: format!(
+                    "the file is not UTF-8 text (byte 0x{:02x} here); save it as UTF-8",
+                    bytes.get(valid).copied().unwrap_or_default()
+                ),
+            }
         })?;
         Config::parse(path, &source)
     }
@@ -249,7 +265,7 @@ impl Config {
         };
         let mut raw: RawConfig = toml::from_str(source).map_err(|e| {
             let span = e.span().unwrap_or(0..0);
-            at(span, None, e.message().trim().to_string())
+            at(span, None, plain_message(e.message().trim()))
         })?;
 
         let mut config = Config {
@@ -476,26 +492,157 @@ fn key_at(source: &str, offset: usize) -> Option<String> {
     let offset = offset.min(source.len());
     let line_start = source[..offset].rfind('\n').map(|i| i + 1).unwrap_or(0);
     let line = source[line_start..].lines().next().unwrap_or("");
-    let header = source[..line_start]
-        .lines()
-        .rev()
-        .map(str::trim)
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    // The table the line is in, with the index of each array-of-tables
+    // element (`esp[1]`), counting the `[[esp]]` headers before it.
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
+    let mut table: Option<String> = None;
+    for text in source[..line_start].lines().chain(std::iter::once(line)) {
+        match table_header(text) {
+            Some((name, true)) => {
+                let count = counts.entry(name.clone()).or_insert(0);
+                *count += 1;
+                table = Some(format!("{name}[{}]", *count - 1));
+            }
+            Some((name, false)) => table = Some(indexed(&name, &counts)),
+            None => {}
+        }
+    }
+    if table_header(line).is_some() {
+        return table;
+    }
     let own_key = line
         .split_once('=')
         .map(|(k, _)| k.trim().trim_matches('"').to_string());
-    match (header, own_key) {
-        (_, None) if line.trim_start().starts_with('[') => Some(
-            line.trim()
-                .trim_matches(|c| c == '[' || c == ']')
-                .trim()
-                .to_string(),
-        ),
+    match (table, own_key) {
         (Some(h), Some(k)) => Some(format!("{h}.{k}")),
         (None, Some(k)) => Some(k),
         (h, None) => h,
     }
+}
+
+/// `[name]` → `(name, false)`, `[[name]]` → `(name, true)`; `None` for any
+/// other line (a key, a comment, an array's continuation).
+fn table_header(line: &str) -> Option<(String, bool)> {
+    let line = line.split('#').next().unwrap_or("").trim();
+    let (inner, array) = match line.strip_prefix("[[") {
+        Some(rest) => (rest.strip_suffix("]]")?, true),
+        None => (line.strip_prefix('[')?.strip_suffix(']')?, false),
+    };
+    let name: String = inner
+        .split('.')
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(".");
+    let plain = |c: char| c.is_ascii_alphanumeric() || "._-".contains(c);
+    (!name.is_empty() && name.chars().all(plain)).then_some((name, array))
+}
+
+/// `esp.extra` inside the second `[[esp]]` → `esp[1].extra`.
+fn indexed(name: &str, counts: &BTreeMap<String, usize>) -> String {
+    counts
+        .iter()
+        .filter(|(array, _)| name.starts_with(&format!("{array}.")))
+        .max_by_key(|(array, _)| array.len())
+        .map(|(array, count)| format!("{array}[{}]{}", count - 1, &name[array.len()..]))
+        .unwrap_or_else(|| name.to_owned())
+}
+
+/// serde's and toml's wording in words a user understands: no Rust type
+/// names (`u64`, `i128`), and the nearest known setting for a typo.
+fn plain_message(message: &str) -> String {
+    let whole = "a whole number of at least 0";
+    if let Some(rest) = message.strip_prefix("missing field ") {
+        return format!("the setting {rest} is missing here");
+    }
+    if let Some(rest) = message.strip_prefix("invalid type: ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            let found = found.replace(" as i128", "");
+            let unsigned =
+                expected.starts_with('u') && expected[1..].chars().all(|c| c.is_ascii_digit());
+            if unsigned && found.starts_with("integer `") && !found.contains('-') {
+                return format!(
+                    "{found} is too large here: expected {whole} up to {}",
+                    max_of(expected)
+                );
+            }
+            let expected = match expected {
+                "u64" | "u32" | "u16" | "u8" | "usize" => whole.to_owned(),
+                "i64" | "i32" => "a whole number".to_owned(),
+                "f64" | "f32" => "a number".to_owned(),
+                "a string" => "text in quotes".to_owned(),
+                other => other.to_owned(),
+            };
+            return format!("{found} is not allowed here: expected {expected}");
+        }
+    }
+    if let Some(rest) = message.strip_prefix("invalid value: ") {
+        if let Some((found, expected)) = rest.split_once(", expected ") {
+            let found = found.replace(" as i128", "");
+            if expected.starts_with('u') && expected[1..].chars().all(|c| c.is_ascii_digit()) {
+                return if found.contains('-') {
+                    format!("{found} is not allowed here: expected {whole}")
+                } else {
+                    format!(
+                        "{found} is too large here: expected {whole} up to {}",
+                        max_of(expected)
+                    )
+                };
+            }
+            return format!("{found} is not allowed here: expected {expected}");
+        }
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let split = rest
+            .split_once(", expected one of ")
+            .or_else(|| rest.split_once(", expected "));
+        if let Some((field, expected)) = split {
+            let field = field.trim_matches('`');
+            let known: Vec<&str> = expected.split(", ").map(|k| k.trim_matches('`')).collect();
+            let nearest = known
+                .iter()
+                .map(|k| (edit_distance(field, k), *k))
+                .filter(|(distance, _)| *distance <= 2)
+                .min();
+            return match nearest {
+                Some((_, k)) => format!("unknown setting `{field}`; did you mean `{k}`?"),
+                None => format!(
+                    "unknown setting `{field}`; the settings here are {}",
+                    known.join(", ")
+                ),
+            };
+        }
+    }
+    message.to_owned()
+}
+
+/// The largest value of an unsigned Rust integer type, for messages.
+fn max_of(type_name: &str) -> String {
+    match type_name {
+        "u8" => u8::MAX.to_string(),
+        "u16" => u16::MAX.to_string(),
+        "u32" => u32::MAX.to_string(),
+        _ => u64::MAX.to_string(),
+    }
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let current = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                previous
+            } else {
+                1 + previous.min(row[j]).min(row[j + 1])
+            };
+            previous = current;
+        }
+    }
+    row[b.len()]
 }
 
 #[cfg(test)]
@@ -581,12 +728,54 @@ mod tests {
         );
         assert_eq!(
             error("[store]\npath = 5\n"),
-            "mc.toml:2:8: store.path: invalid type: integer `5`, expected a string"
+            "mc.toml:2:8: store.path: integer `5` is not allowed here: expected text in quotes"
         );
-        assert!(error("[store]\npaht = \"x\"\n")
-            .starts_with("mc.toml:2:1: store.paht: unknown field `paht`"));
+        assert_eq!(
+            error("[store]\npaht = \"x\"\n"),
+            "mc.toml:2:1: store.paht: unknown setting `paht`; did you mean `path`?"
+        );
         assert!(error("[chat]\nstakeholder_channel = \"two words\"\n")
             .starts_with("mc.toml:2:23: chat.stakeholder_channel:"));
         assert!(error("[store\n").starts_with("mc.toml:1:"));
+    }
+
+    #[test]
+    fn elements_of_arrays_of_tables_are_named_with_their_index() {
+        let two = "[[esp]]\nname = \"a\"\nprovider = \"sandbox\"\nschedule = \"0 * * * *\"\n\n\
+                   [[esp]]\nname = \"b\"\nprovider = \"sandbox\"\n";
+        assert_eq!(
+            error(two),
+            "mc.toml:6:1: esp[1]: the setting `schedule` is missing here"
+        );
+        assert_eq!(
+            error(&format!("{two}schedule = \"0 * * * *\"\nwindow_hours = -1\n")),
+            "mc.toml:10:16: esp[1].window_hours: integer `-1` is not allowed here: expected a whole number of at least 0"
+        );
+        assert_eq!(
+            error("[[esp]]\nname = \"a\"\ncredentials_env = \"K\"\n"),
+            "mc.toml:3:1: esp[0].credentials_env: unknown setting `credentials_env`; did you mean `credential_env`?"
+        );
+        assert_eq!(
+            error("[alerts]\nmin_volume = 99999999999999999999999\n"),
+            "mc.toml:2:14: alerts.min_volume: integer `99999999999999999999999` is too large here: expected a whole number of at least 0 up to 18446744073709551615"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_is_named_at_the_first_bad_byte() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("mc.toml");
+        std::fs::write(&file, b"[store]\npath = \"\xff\"\n").unwrap_or_else(|e| panic!("{e}"));
+        let error = Config::load(&file)
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert_eq!(
+            error,
+            format!(
+                "{}:2:9: store.path: the file is not UTF-8 text (byte 0xff here); save it as UTF-8",
+                file.display()
+            )
+        );
     }
 }

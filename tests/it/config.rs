@@ -33,7 +33,7 @@ fn a_broken_line_is_named_by_file_line_and_key() {
     let message = stderr(&output);
     assert!(
         message.contains(&format!(
-            "{}:5:1: teams.design.chanel: unknown field `chanel`",
+            "{}:5:1: teams.design.chanel: unknown setting `chanel`; did you mean `channel`?",
             file.display()
         )),
         "{message}"
