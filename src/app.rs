@@ -656,6 +656,9 @@ pub fn detect(input: &Path, output: Option<&Path>, config: Option<&Path>) -> any
     if let Some(warning) = stats.unordered_warning() {
         eprintln!("detect: {warning}");
     }
+    for warning in stats.doubtful_warnings() {
+        eprintln!("detect: {warning}");
+    }
     let streams = if stats.streams > 1 {
         format!(" in {} streams", stats.streams)
     } else {

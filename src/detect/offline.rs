@@ -102,11 +102,38 @@ pub struct DetectStats {
     /// input the detectors read; they are passed through untouched. A typo
     /// in a count column name shows up here.
     pub ignored_columns: Vec<String>,
+    /// Rows whose counts cannot all be right together (more delivered,
+    /// bounced, blocked or dropped than sent). They are judged as given:
+    /// providers count events by the time they happened, so a late bounce
+    /// can outnumber a quiet hour's sends; a file full of them has its
+    /// columns mixed up.
+    pub doubtful: u64,
+    /// The first [`MAX_DOUBTFUL_SHOWN`] of them: line, column, why.
+    pub first_doubtful: Vec<(u64, String, String)>,
 }
 
 impl DetectStats {
     /// The one warning about duplicate or out-of-order timestamps, if there
     /// were any: it names the first such line.
+    /// One line per doubtful row shown, then how many more there were.
+    pub fn doubtful_warnings(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .first_doubtful
+            .iter()
+            .map(|(line, column, why)| {
+                format!("line {line}, column `{column}`: {why}; judged as given")
+            })
+            .collect();
+        let shown = self.first_doubtful.len() as u64;
+        if self.doubtful > shown {
+            lines.push(format!(
+                "{} more rows with counts that cannot all be right",
+                self.doubtful - shown
+            ));
+        }
+        lines
+    }
+
     pub fn unordered_warning(&self) -> Option<String> {
         self.first_unordered.as_ref().map(|(line, timestamp)| {
             let more = match self.unordered {
@@ -164,6 +191,18 @@ const COUNT_COLUMNS: [&str; 13] = [
     "complaints",
     "unsubscribes",
 ];
+
+/// How many doubtful rows are named one by one.
+pub const MAX_DOUBTFUL_SHOWN: usize = 5;
+
+/// Timestamps outside these years are refused: a millisecond timestamp
+/// read as seconds lands tens of centuries ahead.
+const YEARS: std::ops::RangeInclusive<i64> = 1900..=2199;
+
+/// Counts that can never exceed `sent` in a row that has both, by index
+/// into [`COUNT_COLUMNS`]: delivered, bounce_hard, bounce_soft, blocked,
+/// dropped.
+const AT_MOST_SENT: [usize; 5] = [2, 3, 4, 5, 7];
 
 /// The names the timestamp column may have, by preference: `bucket_start`
 /// is what `mailcall metrics --csv` writes.
@@ -273,6 +312,18 @@ pub fn detect_csv(
                 message,
             });
         };
+        if let Some(year) = year_outside_range(ts) {
+            return Err(DetectError::Field {
+                line: number,
+                column: header.names[header.timestamp].clone(),
+                message: format!(
+                    "`{}` is in the year {year}: timestamps must fall in {}–{} (milliseconds? give seconds)",
+                    String::from_utf8_lossy(ts_text),
+                    YEARS.start(),
+                    YEARS.end()
+                ),
+            });
+        }
         // The stream's key: the account and stream cells (nothing for a
         // file of one series).
         key.clear();
@@ -331,6 +382,7 @@ pub fn detect_csv(
                     *count_slot(&mut counts, index) = Some(value);
                     any = true;
                 }
+                note_doubtful(&mut counts, &header, number, &mut stats);
                 let width = match header.width {
                     Some(column) if !field(column).is_empty() => {
                         let text = field(column);
@@ -509,6 +561,46 @@ fn same_file(a: &Path, b: &Path) -> bool {
         }
     }
     false
+}
+
+/// The year of `ts` (unix seconds) when it is outside [`YEARS`].
+fn year_outside_range(ts: i64) -> Option<i64> {
+    use chrono::Datelike;
+    let year = chrono::DateTime::from_timestamp(ts, 0)
+        .map(|at| i64::from(at.year()))
+        .unwrap_or(if ts < 0 { i64::MIN } else { i64::MAX });
+    (!YEARS.contains(&year)).then_some(year)
+}
+
+/// Counts one doubtful row (and names it, while few are named): a count
+/// that cannot exceed `sent` does.
+fn note_doubtful(counts: &mut Counts, header: &Header, line: u64, stats: &mut DetectStats) {
+    let Some(sent) = *count_slot(counts, 1) else {
+        return;
+    };
+    for index in AT_MOST_SENT {
+        let Some(value) = *count_slot(counts, index) else {
+            continue;
+        };
+        if value <= sent {
+            continue;
+        }
+        stats.doubtful += 1;
+        if stats.first_doubtful.len() < MAX_DOUBTFUL_SHOWN {
+            let column = header
+                .counts
+                .iter()
+                .find(|(_, i)| *i == index)
+                .map(|(column, _)| header.names[*column].clone())
+                .unwrap_or_else(|| COUNT_COLUMNS[index].to_owned());
+            stats.first_doubtful.push((
+                line,
+                column,
+                format!("{} {value} is more than sent {sent}", COUNT_COLUMNS[index]),
+            ));
+        }
+        return;
+    }
 }
 
 enum RowVerdict {

@@ -296,3 +296,66 @@ fn metrics_csv_feeds_detect_directly() {
     assert!(!err.contains("is not after"), "{err}");
     assert!(err.contains("ignored columns: provider_tz"), "{err}");
 }
+
+/// A timestamp tens of centuries ahead (milliseconds read as seconds) is a
+/// malformed cell: refused by line and column, nothing written.
+#[test]
+fn a_timestamp_in_the_year_5138_is_refused_by_line_and_column() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let input = dir.path().join("in.csv");
+    let out = dir.path().join("out.csv");
+    std::fs::write(
+        &input,
+        "timestamp,value\n1764547200,5\n1764550800,6\n100000000000,7\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let output = mailcall()
+        .args(["detect", "--input"])
+        .arg(&input)
+        .arg("--output")
+        .arg(&out)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!output.status.success());
+    assert_eq!(
+        stderr(&output),
+        "error: line 4: column `timestamp`: `100000000000` is in the year 5138: timestamps must fall in 1900–2199 (milliseconds? give seconds)\n"
+    );
+    assert!(!out.exists(), "nothing is written");
+}
+
+/// Counts that cannot all be right (more delivered or bounced than sent)
+/// are judged as given, with a warning naming each row's line and column.
+#[test]
+fn counts_above_sent_are_named_by_line_and_column() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let input = dir.path().join("in.csv");
+    let mut csv = String::from("timestamp,sent,delivered,bounce_hard\n");
+    for (hour, row) in ["100,98,1", "10,12,0", "10,9,50", "100,97,2"]
+        .iter()
+        .enumerate()
+    {
+        let _ = writeln!(csv, "2026-11-0{}T00:00:00Z,{row}", hour + 1);
+    }
+    std::fs::write(&input, csv).unwrap_or_else(|e| panic!("{e}"));
+    let output = mailcall()
+        .args(["detect", "--input"])
+        .arg(&input)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let warnings = stderr(&output);
+    assert!(
+        warnings.contains(
+            "detect: line 3, column `delivered`: delivered 12 is more than sent 10; judged as given"
+        ),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains(
+            "detect: line 4, column `bounce_hard`: bounce_hard 50 is more than sent 10; judged as given"
+        ),
+        "{warnings}"
+    );
+    assert_eq!(stdout(&output).lines().count(), 5, "every row is written");
+}
