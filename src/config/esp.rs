@@ -302,13 +302,24 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
             None => StreamSelection::Account,
             Some(s) => match s.get_ref() {
                 RawStreams::Word(w) if w == "account" => StreamSelection::Account,
+                RawStreams::Word(w) if w == "all" && provider == Provider::Postmark => {
+                    return Err(at(
+                        s.span(),
+                        key("streams"),
+                        "Postmark has no way to list an account's tags, so \"all\" would poll only the account total; name the streams: [\"account\", \"tag:welcome\", \"message-stream:outbound\"]".into(),
+                    ))
+                }
                 RawStreams::Word(w) if w == "all" => StreamSelection::AllDiscovered,
                 RawStreams::Word(w) => return Err(at(s.span(), key("streams"), format!("`{w}` is not a stream selection; use \"account\", \"all\" or a list such as [\"tag:welcome\"]"))),
                 RawStreams::List(list) => {
                     let mut keys = Vec::new();
                     for item in list {
+                        if item.trim() == "account" {
+                            keys.push(StreamKey::account());
+                            continue;
+                        }
                         let Some((kind, stream)) = item.split_once(':') else {
-                            return Err(at(s.span(), key("streams"), format!("`{item}` is not a stream; write kind:name (tag:welcome, category:news, campaign:spring)")));
+                            return Err(at(s.span(), key("streams"), format!("`{item}` is not a stream; write \"account\" or kind:name (tag:welcome, category:news, campaign:spring)")));
                         };
                         if !["tag", "category", "campaign", "message-stream"].contains(&kind) || stream.trim().is_empty() {
                             return Err(at(s.span(), key("streams"), format!("`{item}`: the kind must be tag, category, campaign or message-stream")));
@@ -456,6 +467,34 @@ mod tests {
     }
 
     #[test]
+    fn streams_can_combine_the_account_with_named_streams() {
+        let esp = parse(&SENDGRID.replace(
+            "[\"category:welcome\", \"category:news\"]",
+            "[\"account\", \"category:news\"]",
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            esp.esp[0].streams,
+            StreamSelection::Named(vec![StreamKey::account(), StreamKey::new("category:news")])
+        );
+    }
+
+    #[test]
+    fn postmark_all_is_refused_with_what_to_write_instead() {
+        let error = parse(
+            &SENDGRID
+                .replace("sendgrid", "postmark")
+                .replace("[\"category:welcome\", \"category:news\"]", "\"all\""),
+        )
+        .err()
+        .unwrap_or_default();
+        assert!(
+            error.contains("esp[0].streams: Postmark has no way to list an account's tags"),
+            "{error}"
+        );
+    }
+
+    #[test]
     fn mistakes_name_the_line_and_key() {
         assert_eq!(
             parse(&SENDGRID.replace("*/15 * * * *", "*/15 * * *"))
@@ -484,7 +523,7 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(
-            streams.contains("`news` is not a stream; write kind:name"),
+            streams.contains("`news` is not a stream; write \"account\" or kind:name"),
             "{streams}"
         );
         let no_key = parse(&SENDGRID.replace("credential_env = \"SENDGRID_API_KEY\"\n", ""))

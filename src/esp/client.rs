@@ -28,7 +28,7 @@
 //! |---|---|---|---|
 //! | SendGrid | `GET /v3/stats` (paged, `limit`/`offset`) | `GET /v3/categories/stats`, `categories=` repeated, ≤ 10 per request | `GET /v3/categories/stats/sums` (paged) to list categories, then as named, plus account-wide |
 //! | Mailgun | `POST /v1/analytics/metrics`, `dimensions: ["time"]` | the same, filtered to one tag per request | the same with `dimensions: ["time","tag"]`, plus account-wide |
-//! | Postmark | `GET /stats/outbound/{sends,bounces,spam,opens,clicks}` | the same with `tag=` or `messagestream=` | account-wide only: Postmark documents no tag listing |
+//! | Postmark | `GET /stats/outbound/{sends,bounces,spam,opens,clicks}` | the same with `tag=` or `messagestream=` | refused by the configuration: Postmark documents no tag listing |
 //! | SparkPost | `GET /api/v1/metrics/deliverability/time-series` | the same with `campaigns=` | `GET /api/v1/metrics/deliverability/campaign` to list campaigns, then as named, plus account-wide |
 //!
 //! Paged sequences stop after [`MAX_PAGES`] pages with a
