@@ -22,10 +22,12 @@ use serde::{Deserialize, Serialize};
 
 use super::{Actor, IncidentId, Name, RootCause, Severity, Status, Team, Text, Title};
 
-/// The most timeline entries one incident may hold. Every change rewrites the
-/// incident record, so an unbounded timeline would make each command slower
-/// than the last; an incident with a thousand changes wants a follow-up.
-pub const MAX_TIMELINE: usize = 1000;
+/// The most timeline entries one incident may hold. The store appends only
+/// the new entries of a change, but the engine holds each incident whole
+/// and copies it per change, so a timeline cannot grow without bound; a
+/// long incident (weeks of updates, an automated note per alert) stays far
+/// below this.
+pub const MAX_TIMELINE: usize = 20_000;
 
 /// The most prevention actions one incident may hold.
 pub const MAX_ACTIONS: usize = 50;

@@ -724,3 +724,24 @@ fn reading_commands_refuse_a_store_that_does_not_exist_and_create_nothing() {
         assert!(!dir.path().join("b.json").exists(), "{args:?}");
     }
 }
+
+/// A long incident is normal: well past the old 1,000-entry limit, every
+/// change is still taken and kept.
+#[test]
+fn an_incident_keeps_taking_changes_past_a_thousand_timeline_entries() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("db");
+    let mut script = String::from(OPEN);
+    for n in 0..1_200 {
+        script.push_str(&format!("/incident update id:1 note:\"check {n}\"\n"));
+    }
+    let output = console(&data, &script);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stdout(&output).contains("timeline entries"), "no change was refused");
+    let stored = incidents(&data);
+    let timeline = stored
+        .first()
+        .map(|incident| incident.timeline.len())
+        .unwrap_or_default();
+    assert_eq!(timeline, 1_201, "the opening and every update");
+}
