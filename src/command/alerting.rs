@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::engine::{private, public, CommandError, Effect, Engine, Outcome};
 use super::parse::{AlertCommand, OpenArgs, RouteQuery, SilenceCommand};
+use super::Visibility;
 use crate::alert::{self, AlertEffect, AlertError, AlertView, Removed};
 use crate::alerting::{self, render, AlertDesk};
 use crate::command::render::timestamp;
@@ -178,14 +179,18 @@ impl<S: IncidentStore> Engine<S> {
                     .book
                     .snooze(id, until, &caller.actor, now)?;
                 self.save_alerts()?;
-                Ok(public(
+                // Private, as the Snooze buttons answer: the alert's post is
+                // edited to show the snooze to everyone.
+                let mut outcome = public(
                     format!(
                         "alert #{id} snoozed for {hours} h by {} (until {})",
                         caller.actor,
                         timestamp(until)
                     ),
                     vec![Effect::Alert(Box::new(AlertEffect::Update { alert: view }))],
-                ))
+                );
+                outcome.reply.visibility = Visibility::Private;
+                Ok(outcome)
             }
             AlertCommand::OpenIncident { id } => self.incident_from_alert(caller, id),
         }

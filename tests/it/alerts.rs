@@ -106,7 +106,7 @@ fn the_demo_alerts_can_be_worked_from_the_console() {
     assert!(text.contains("2 active alert(s):"), "{text}");
     assert!(text.contains("⚠ you need a team role"), "{text}");
     assert!(
-        text.contains("[reply] alert #1 snoozed for 24 h by dana"),
+        text.contains("[reply, only you] alert #1 snoozed for 24 h by dana"),
         "{text}"
     );
     assert!(

@@ -333,9 +333,11 @@ async fn wait_until(condition: impl Fn() -> bool) -> bool {
 /// manifest; USER options take a user id and are resolved.
 pub(super) fn slash_data(path: &[&str], options: &[(&str, &str)]) -> Value {
     let manifests = Manifests::embedded();
-    // `["metrics"]` is the top-level /metrics; anything else is under /incident.
+    // `["metrics"]` is the top-level /metrics, `["alert", …]`, `["silence",
+    // …]` and `["route", …]` their commands; anything else is under /incident.
     let (command, path) = match path {
         ["metrics"] => ("metrics", &path[..0]),
+        [top @ ("alert" | "silence" | "route"), rest @ ..] => (*top, rest),
         _ => ("incident", path),
     };
     let path_owned: Vec<String> = path.iter().map(|s| s.to_string()).collect();
@@ -1445,6 +1447,19 @@ async fn metrics_come_from_polled_history_and_a_dead_feed_is_announced() {
         content(&snooze_denied).contains("you need a team role"),
         "{snooze_denied}"
     );
+    // The slash command answers as privately as the button.
+    let snoozed = bot
+        .slash(
+            &alice(),
+            &["alert", "snooze"],
+            &[("id", "1"), ("for", "1h")],
+        )
+        .await;
+    assert!(
+        content(&snoozed).contains("alert #1 snoozed for 1 h by alice"),
+        "{snoozed}"
+    );
+    assert!(is_ephemeral(&snoozed), "{snoozed}");
 
     let mut reply = Value::Null;
     for _ in 0..50 {
