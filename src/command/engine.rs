@@ -394,9 +394,9 @@ impl<S: IncidentStore> Engine<S> {
         match command {
             Command::Incident(IncidentCommand::Open(args)) => self.open(caller, args),
             Command::Incident(IncidentCommand::Change { id, op }) => self.change(caller, id, op),
-            Command::Incident(IncidentCommand::Show { id }) => {
+            Command::Incident(IncidentCommand::Show { id, page }) => {
                 let incident = self.load(id)?;
-                Ok(private(render::incident_log(&incident)))
+                Ok(private(render::incident_log(&incident, page)))
             }
             Command::Incident(IncidentCommand::List(filter)) => self.list(&filter),
             Command::Metrics(query) => self.metrics(&query),
@@ -580,7 +580,7 @@ impl<S: IncidentStore> Engine<S> {
             .collect();
         // Active first, then by severity (SEV1 first), newest first.
         incidents.sort_by_key(|i| (!i.status.is_active(), i.severity, std::cmp::Reverse(i.id)));
-        Ok(private(render::incident_list(&incidents)))
+        Ok(private(render::incident_list(&incidents, filter.page)))
     }
 }
 

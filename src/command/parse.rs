@@ -107,6 +107,8 @@ pub enum IncidentCommand {
     },
     Show {
         id: IncidentId,
+        /// 1 is the newest entries.
+        page: u32,
     },
     List(ListFilter),
 }
@@ -132,6 +134,8 @@ pub struct ListFilter {
     pub status: StatusFilter,
     pub team: Option<Team>,
     pub severity: Option<Severity>,
+    /// 1 is the first page.
+    pub page: u32,
 }
 
 /// Which statuses `/incident list` shows.
@@ -223,6 +227,17 @@ impl Options<'_> {
             _ => None,
         }
     }
+
+    /// `page:`, 1 when not given.
+    fn page(&self) -> Result<u32, ParseError> {
+        match self.integer("page") {
+            None => Ok(1),
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| self.bad("page", "pages start at 1")),
+        }
+    }
 }
 
 impl Command {
@@ -255,7 +270,7 @@ impl Command {
                 };
                 format!("/incident {verb} {id}")
             }
-            IncidentCommand::Show { id } => format!("/incident show {id}"),
+            IncidentCommand::Show { id, .. } => format!("/incident show {id}"),
             IncidentCommand::List(_) => "/incident list".to_string(),
         }
     }
@@ -477,7 +492,10 @@ impl Command {
                     },
                 }
             }
-            ["incident", "show"] => IncidentCommand::Show { id: o.id()? },
+            ["incident", "show"] => IncidentCommand::Show {
+                id: o.id()?,
+                page: o.page()?,
+            },
             ["incident", "list"] => IncidentCommand::List(ListFilter {
                 status: match o.text("status") {
                     None | Some("active") => StatusFilter::Active,
@@ -492,6 +510,7 @@ impl Command {
                     .map(Severity::parse_loose)
                     .transpose()
                     .map_err(|e| o.bad("severity", e))?,
+                page: o.page()?,
             }),
             _ => {
                 return Err(ParseError::Syntax(format!(

@@ -57,15 +57,71 @@ pub fn list_line(incident: &Incident) -> String {
     )
 }
 
-/// The answer to `/incident list`.
-pub fn incident_list(incidents: &[Incident]) -> String {
+/// How much of an answer one page holds: Discord shows at most 2,000
+/// characters, and the footer needs room.
+pub const PAGE_CHARS: usize = 1_800;
+
+/// Splits `items` into pages of at most `budget` characters (one item per
+/// line; an item longer than a page gets a page of its own).
+fn pages(items: &[String], budget: usize) -> Vec<std::ops::Range<usize>> {
+    let mut pages = Vec::new();
+    let mut start = 0;
+    let mut used = 0;
+    for (index, item) in items.iter().enumerate() {
+        let cost = item.chars().count() + 1;
+        if index > start && used + cost > budget {
+            pages.push(start..index);
+            start = index;
+            used = 0;
+        }
+        used += cost;
+    }
+    if start < items.len() {
+        pages.push(start..items.len());
+    }
+    pages
+}
+
+/// The answer to `/incident list`: page `page` of the lines, and how many
+/// there are on the other pages.
+pub fn incident_list(incidents: &[Incident], page: u32) -> String {
     if incidents.is_empty() {
         return "No incidents match.".to_string();
     }
+    let lines: Vec<String> = incidents.iter().map(list_line).collect();
+    let pages = pages(&lines, PAGE_CHARS - 200);
+    let Some(shown) = (page as usize)
+        .checked_sub(1)
+        .and_then(|index| pages.get(index))
+    else {
+        return format!(
+            "{} incident(s) fit on {} page(s); there is no page {page}.",
+            incidents.len(),
+            pages.len()
+        );
+    };
     let mut out = format!("{} incident(s):", incidents.len());
-    for incident in incidents {
+    for line in &lines[shown.clone()] {
         out.push('\n');
-        out.push_str(&list_line(incident));
+        out.push_str(line);
+    }
+    if pages.len() > 1 {
+        let _ = write!(
+            out,
+            "\n— page {page} of {}: incidents {}–{} of {}",
+            pages.len(),
+            shown.start + 1,
+            shown.end,
+            incidents.len()
+        );
+        if (page as usize) < pages.len() {
+            let _ = write!(
+                out,
+                "; {} more: add `page:{}`",
+                incidents.len() - shown.end,
+                page + 1
+            );
+        }
     }
     out
 }
@@ -116,8 +172,9 @@ pub fn incident_card(incident: &Incident) -> String {
     out
 }
 
-/// The card, prevention actions and the full timeline: `/incident show`.
-pub fn incident_log(incident: &Incident) -> String {
+/// `/incident show`: the card, prevention actions and page `page` of the
+/// timeline, newest first, saying how many entries the other pages hold.
+pub fn incident_log(incident: &Incident, page: u32) -> String {
     let mut out = incident_card(incident);
     if !incident.actions.is_empty() {
         out.push_str("\nPrevention actions:");
@@ -133,15 +190,51 @@ pub fn incident_log(incident: &Incident) -> String {
             }
         }
     }
-    out.push_str("\nTimeline:");
-    for entry in &incident.timeline {
+    let entries: Vec<String> = incident
+        .timeline
+        .iter()
+        .rev()
+        .map(|entry| format!("  {} · {} {}", timestamp(entry.at), entry.by, entry.change))
+        .collect();
+    let budget = PAGE_CHARS
+        .saturating_sub(out.chars().count() + 200)
+        .max(400);
+    let pages = pages(&entries, budget);
+    let Some(shown) = (page as usize)
+        .checked_sub(1)
+        .and_then(|index| pages.get(index))
+    else {
         let _ = write!(
             out,
-            "\n  {} · {} {}",
-            timestamp(entry.at),
-            entry.by,
-            entry.change
+            "\nThe timeline ({} entries) fits on {} page(s); there is no page {page}.",
+            entries.len(),
+            pages.len()
         );
+        return out;
+    };
+    out.push_str("\nTimeline, newest first:");
+    for entry in &entries[shown.clone()] {
+        out.push('\n');
+        out.push_str(entry);
+    }
+    if pages.len() > 1 {
+        let _ = write!(
+            out,
+            "\n— page {page} of {}: entries {}–{} of {}",
+            pages.len(),
+            shown.start + 1,
+            shown.end,
+            entries.len()
+        );
+        if (page as usize) < pages.len() {
+            let _ = write!(
+                out,
+                "; {} older: `/incident show id:{} page:{}`",
+                entries.len() - shown.end,
+                incident.id,
+                page + 1
+            );
+        }
     }
     out
 }

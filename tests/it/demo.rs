@@ -41,13 +41,16 @@ fn the_tour_works_one_incident_end_to_end_and_exits_0() {
         "prevention action #1 for carol",
         "⚠ only INC-1's commander (alice) or an incident-admin can close it",
         "[thread INC-1] alice closed (root cause: list quality)",
-        "Timeline:",
+        "Timeline, newest first:",
     ] {
         assert!(text.contains(step), "the tour lacks {step:?}:\n{text}");
     }
     // The log lists every accepted change: the open, the alert's figures as
     // the first diagnosis, and 7 changes by people.
-    let timeline = text.split("Timeline:").nth(1).unwrap_or_default();
+    let timeline = text
+        .split("Timeline, newest first:")
+        .nth(1)
+        .unwrap_or_default();
     assert_eq!(
         timeline.lines().filter(|l| l.contains(" UTC · ")).count(),
         9,

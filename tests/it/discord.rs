@@ -744,7 +744,13 @@ async fn every_incident_command_answers_and_changes_post_in_the_thread() {
             "reopened (closed → investigating)",
             false,
         ),
-        (&carol(), &["show"], &[("id", "INC-1")], "Timeline:", true),
+        (
+            &carol(),
+            &["show"],
+            &[("id", "INC-1")],
+            "Timeline, newest first:",
+            true,
+        ),
         (
             &carol(),
             &["list"],

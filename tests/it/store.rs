@@ -737,11 +737,65 @@ fn an_incident_keeps_taking_changes_past_a_thousand_timeline_entries() {
     }
     let output = console(&data, &script);
     assert!(output.status.success(), "{}", stderr(&output));
-    assert!(!stdout(&output).contains("timeline entries"), "no change was refused");
+    assert!(
+        !stdout(&output).contains("timeline entries"),
+        "no change was refused"
+    );
     let stored = incidents(&data);
     let timeline = stored
         .first()
         .map(|incident| incident.timeline.len())
         .unwrap_or_default();
     assert_eq!(timeline, 1_201, "the opening and every update");
+}
+
+/// `/incident show` on a long incident shows the newest entries first, a
+/// page at a time within Discord's 2,000 characters, and says how many
+/// older entries the next pages hold; `/incident list` pages the same way.
+#[test]
+fn long_timelines_and_lists_are_paged_newest_first_saying_what_is_hidden() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().join("db");
+    let mut script = String::from(OPEN);
+    for n in 0..300 {
+        script.push_str(&format!("/incident update id:1 note:\"check {n}\"\n"));
+    }
+    for n in 0..60 {
+        script.push_str(&format!(
+            "/incident open title:\"Stream {n} quiet\" severity:SEV3 team:design\n"
+        ));
+    }
+    script.push_str("/incident show id:INC-1\n/incident show id:INC-1 page:2\n");
+    script.push_str("/incident list status:all\n/incident list status:all page:2\n");
+    let output = console(&data, &script);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let replies: Vec<&str> = text.split("\n  [reply").collect();
+    let answer = |has: &[&str]| -> String {
+        replies
+            .iter()
+            .find(|r| has.iter().all(|h| r.contains(h)))
+            .map(|r| r.to_string())
+            .unwrap_or_default()
+    };
+    let first = answer(&["Timeline, newest first:"]);
+    assert!(first.contains("— page 1 of"), "{first}");
+    assert!(
+        first.contains("update: check 299"),
+        "the newest note is on page 1"
+    );
+    assert!(
+        !first.lines().any(|l| l.ends_with("update: check 0")),
+        "the oldest is not"
+    );
+    assert!(
+        first.contains("older: `/incident show id:INC-1 page:2`"),
+        "{first}"
+    );
+    assert!(first.chars().count() <= 2000, "{}", first.chars().count());
+    let second = answer(&["— page 2 of", "entries "]);
+    assert!(second.contains("update: check 269"), "{second}");
+    let list = answer(&["61 incident(s):"]);
+    assert!(list.contains("more: add `page:2`"), "{list}");
+    assert!(list.chars().count() <= 2000, "{}", list.chars().count());
 }
