@@ -67,12 +67,42 @@ pub struct Telemetry {
     outbox_oldest_seconds: std::sync::atomic::AtomicU64,
     /// Failures in a row that make a feed stale (`[poll] stale_after`).
     stale_after: u32,
+    /// Set when the store could not make a change durable: sled keeps such
+    /// an error for good, so the bot stops (and its supervisor restarts it
+    /// once the cause, a full disk say, is gone) rather than refuse every
+    /// later command.
+    store_failure: std::sync::Mutex<Option<String>>,
+    store_failed: tokio::sync::Notify,
 }
 
 /// Failed attempts of one post after which the outbox counts as stuck.
 const OUTBOX_STUCK_AFTER: u32 = 5;
 
 impl Telemetry {
+    /// Records that a change could not be made durable, and wakes
+    /// [`Telemetry::store_failure`]'s waiter.
+    pub fn store_failed(&self, why: &str) {
+        let mut failure = self.store_failure.lock().unwrap_or_else(|p| p.into_inner());
+        failure.get_or_insert_with(|| why.to_owned());
+        self.store_failed.notify_one();
+    }
+
+    /// Resolves with the reason once a change could not be made durable.
+    pub async fn store_failure(&self) -> String {
+        loop {
+            let notified = self.store_failed.notified();
+            if let Some(why) = self
+                .store_failure
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+            {
+                return why;
+            }
+            notified.await;
+        }
+    }
+
     /// Counters at zero. `with_discord`: whether a Discord connection is
     /// part of being ready.
     pub fn new(with_discord: bool, stale_after: u32) -> Telemetry {
@@ -86,6 +116,8 @@ impl Telemetry {
             outbox_failures: AtomicU32::new(0),
             outbox_oldest_seconds: std::sync::atomic::AtomicU64::new(0),
             stale_after: stale_after.max(1),
+            store_failure: std::sync::Mutex::new(None),
+            store_failed: tokio::sync::Notify::new(),
         }
     }
 

@@ -51,6 +51,8 @@ pub enum ServiceError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Discord(#[from] DiscordError),
+    #[error("mailcall stopped because the store could not write ({0}); every change answered before it is on disk. Free the space (or fix the disk) and start it again")]
+    StoreFailed(String),
 }
 
 /// mailcall, built from a configuration and not yet running.
@@ -357,7 +359,15 @@ pub async fn serve(
         }))
     });
     let (_engine, jobs) = service.start(outbox);
-    let result = bot.run_until(shutdown).await;
+    let mut store_failure = None;
+    let result = bot
+        .run_until(async {
+            tokio::select! {
+                () = shutdown => {}
+                why = telemetry.store_failure() => store_failure = Some(why),
+            }
+        })
+        .await;
     // Jobs first, then the client; the relay sends what the outbox holds
     // within the grace, and leaves the rest for the next start.
     let _ = stop_http.send(true);
@@ -365,6 +375,9 @@ pub async fn serve(
     bot.close(SHUTDOWN_GRACE).await;
     if let Some(endpoint) = endpoint {
         let _ = tokio::time::timeout(Duration::from_millis(500), endpoint).await;
+    }
+    if let Some(why) = store_failure {
+        return Err(ServiceError::StoreFailed(why));
     }
     Ok(result?)
 }

@@ -133,10 +133,13 @@ impl<S: IncidentStore, W: Write> Session<S, W> {
         };
         // Nothing is printed as done before it is on disk (the service's
         // store commits in groups; see `store::sync_point`).
-        let handled = match durable.wait() {
-            Ok(()) => handled,
-            Err(e) => Err(CommandError::Store(e)),
-        };
+        // A change that could not be made durable stops the console: sled
+        // keeps such an error for good, so every later command would fail.
+        if let Err(e) = durable.wait() {
+            return Err(io::Error::other(format!(
+                "the console stopped because the store could not write ({e}); every change answered before it is on disk. Free the space (or fix the disk) and start it again"
+            )));
+        }
         match handled {
             Ok(outcome) => {
                 for effect in &outcome.effects {

@@ -799,3 +799,60 @@ fn long_timelines_and_lists_are_paged_newest_first_saying_what_is_hidden() {
     assert!(list.contains("more: add `page:2`"), "{list}");
     assert!(list.chars().count() <= 2000, "{}", list.chars().count());
 }
+
+/// A full disk: the change that cannot be made durable is not answered as
+/// done, the console stops with a sentence saying so (sled keeps such an
+/// error for good, so carrying on would refuse every later command), and
+/// once space is freed the next start has every answered change. The disk
+/// is a 3 MB tmpfs in a private mount namespace (`unshare -m`).
+#[test]
+fn a_full_disk_stops_the_console_with_a_sentence_and_loses_nothing_answered() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let disk = dir.path().join("disk");
+    std::fs::create_dir(&disk).unwrap_or_else(|e| panic!("{e}"));
+    let note = "y".repeat(900);
+    let script = format!(
+        r#"set -u
+mount -t tmpfs -o size=3M tmpfs "$DISK" || exit 90
+{{
+  echo '/incident open title:"Welcome silent" severity:SEV2 team:design'
+  sleep 1
+  dd if=/dev/zero of="$DISK/fill" bs=4k 2>/dev/null
+  i=0
+  while [ $i -lt 400 ]; do echo "/incident update id:1 note:\"n$i {note}\""; i=$((i+1)); done
+}} | "$MAILCALL" console --data "$DISK/db" > "$OUT/full.out" 2> "$OUT/full.err"
+echo $? > "$OUT/full.code"
+rm -f "$DISK/fill"
+printf '/incident update id:1 note:"after"\n/incident show id:INC-1\n' | "$MAILCALL" console --data "$DISK/db" > "$OUT/after.out" 2>&1
+"#
+    );
+    let status = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .env("DISK", &disk)
+        .env("OUT", dir.path())
+        .env("MAILCALL", env!("CARGO_BIN_EXE_mailcall"))
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run unshare: {e}"));
+    assert!(
+        status.success(),
+        "the tmpfs could not be set up: {status:?}"
+    );
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap_or_default();
+    assert_eq!(read("full.code").trim(), "1", "{}", read("full.err"));
+    assert_eq!(
+        read("full.err").trim_end(),
+        format!(
+            "error: the console stopped because the store could not write (the store failed: the change was not made durable: cannot use data directory {}/db: the disk is full); every change answered before it is on disk. Free the space (or fix the disk) and start it again",
+            disk.display()
+        )
+    );
+    let after = read("after.out");
+    assert!(
+        after.contains("update: after"),
+        "writes work again: {after}"
+    );
+    assert!(
+        after.contains("opened as SEV2 for design"),
+        "the answered open is kept: {after}"
+    );
+}
