@@ -334,7 +334,12 @@ pub fn interactive<S: IncidentStore, W: Write>(
                     Err(e) => break Err(e.into()),
                 }
             }
-            Err(ReadlineError::Interrupted | ReadlineError::Eof) => break Ok(()),
+            // Ctrl-C drops the half-typed line, as a shell does; Ctrl-D
+            // (or /quit) leaves.
+            Err(ReadlineError::Interrupted) => {
+                println!("^C (Ctrl-D or /quit leaves)");
+            }
+            Err(ReadlineError::Eof) => break Ok(()),
             Err(e) => break Err(anyhow::Error::from(e)),
         }
     };

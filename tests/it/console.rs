@@ -372,3 +372,47 @@ fn refusals_of_alert_and_silence_commands_say_what_was_refused() {
     }
     assert!(!text.contains("to open or change incidents"), "{text}");
 }
+
+/// Ctrl-C on a half-typed line drops the line and keeps the console, as a
+/// shell does; the next command runs and Ctrl-D or /quit leaves. Driven
+/// through a real terminal (`script` gives the console a pty).
+#[test]
+fn ctrl_c_on_a_half_typed_line_clears_it_and_the_console_stays() {
+    use std::io::Write;
+    use std::process::Stdio;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let command = format!(
+        "{} console --data {}",
+        env!("CARGO_BIN_EXE_mailcall"),
+        dir.path().join("db").display()
+    );
+    let mut child = std::process::Command::new("script")
+        .args(["-qfc", &command, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run script(1): {e}"));
+    let mut stdin = child.stdin.take().unwrap_or_else(|| panic!("no stdin"));
+    let pause = || std::thread::sleep(Duration::from_millis(700));
+    pause();
+    for keys in [
+        &b"/incident open title:half"[..],
+        b"\x03",
+        b"/incident list status:all\r",
+        b"/quit\r",
+    ] {
+        stdin.write_all(keys).unwrap_or_else(|e| panic!("{e}"));
+        stdin.flush().unwrap_or_else(|e| panic!("{e}"));
+        pause();
+    }
+    drop(stdin);
+    let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("^C (Ctrl-D or /quit leaves)"), "{text}");
+    assert!(
+        text.contains("No incidents match."),
+        "the console went on, and the half line was not run: {text}"
+    );
+}
