@@ -83,6 +83,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             api_base: Some(fake.api_base()),
             admin_roles: Vec::new(),
             stakeholder_channel: None,
+            all_alerts_channel: None,
             defer_after: mailcall::config::DEFER_AFTER,
             teams: teams
                 .iter()

@@ -32,6 +32,9 @@ pub struct Config {
     pub teams: BTreeMap<Team, TeamConfig>,
     /// Where status changes are announced for people outside the four teams.
     pub stakeholder_channel: Option<String>,
+    /// A channel that gets a copy of every alert besides the owning teams'
+    /// channels (`[all_alerts]`), without mentions.
+    pub all_alerts_channel: Option<String>,
     /// How to reach Discord; `None` when the file has no `[discord]` table.
     pub discord: Option<DiscordConfig>,
     /// The ESP accounts to poll (`[[esp]]` tables).
@@ -78,8 +81,10 @@ pub struct DiscordConfig {
     pub api_base: Option<String>,
     /// Roles whose members may close any incident.
     pub admin_roles: Vec<Snowflake>,
-    /// Channel for stakeholder status posts.
+    /// Channel for stakeholder status posts (`[stakeholders]`).
     pub stakeholder_channel: Option<Snowflake>,
+    /// Channel for a copy of every alert (`[all_alerts]`).
+    pub all_alerts_channel: Option<Snowflake>,
     /// Each team's channel and role.
     pub teams: BTreeMap<Team, DiscordTeam>,
     /// How long a command may run before its interaction is deferred
@@ -124,6 +129,7 @@ impl Default for Config {
                 })
                 .collect(),
             stakeholder_channel: Some("email-status".to_string()),
+            all_alerts_channel: None,
             discord: None,
             esp: Vec::new(),
             poll: PollerSettings::default(),
@@ -170,6 +176,8 @@ struct RawConfig {
     store: RawStore,
     #[serde(default)]
     chat: RawChat,
+    stakeholders: Option<RawChannel>,
+    all_alerts: Option<RawChannel>,
     #[serde(default)]
     teams: BTreeMap<Spanned<String>, RawTeam>,
     discord: Option<RawDiscord>,
@@ -211,6 +219,15 @@ struct RawStore {
 #[serde(deny_unknown_fields)]
 struct RawChat {
     stakeholder_channel: Option<Spanned<String>>,
+}
+
+/// A channel other than a team's: its name (the console's label and the
+/// text of posts) and, with Discord, its id. One table, as for teams.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawChannel {
+    channel: Option<Spanned<String>>,
+    discord_channel_id: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -283,10 +300,39 @@ impl Config {
             config.store_path = PathBuf::from(store_path.into_inner());
         }
         if let Some(channel) = raw.chat.stakeholder_channel {
-            let name = check_channel(channel.get_ref())
-                .map_err(|m| at(channel.span(), Some("chat.stakeholder_channel".into()), m))?;
-            config.stakeholder_channel = Some(name);
+            return Err(at(
+                channel.span(),
+                Some("chat.stakeholder_channel".into()),
+                "moved: the stakeholder channel is configured once, in [stakeholders] (channel = \"name\", discord_channel_id = \"id\")".into(),
+            ));
         }
+        let mut channel_ids: [Option<Spanned<String>>; 2] = [None, None];
+        for (slot, table, raw_channel, name) in [
+            (
+                0,
+                "stakeholders",
+                raw.stakeholders,
+                &mut config.stakeholder_channel,
+            ),
+            (
+                1,
+                "all_alerts",
+                raw.all_alerts,
+                &mut config.all_alerts_channel,
+            ),
+        ] {
+            let Some(raw_channel) = raw_channel else {
+                continue;
+            };
+            if let Some(channel) = raw_channel.channel {
+                *name = Some(
+                    check_channel(channel.get_ref())
+                        .map_err(|m| at(channel.span(), Some(format!("{table}.channel")), m))?,
+                );
+            }
+            channel_ids[slot] = raw_channel.discord_channel_id;
+        }
+        let [stakeholder_id, all_alerts_id] = channel_ids;
         let snowflake = |value: &Spanned<String>, key: String| -> Result<Snowflake, ConfigError> {
             value
                 .get_ref()
@@ -363,10 +409,20 @@ impl Config {
                 .iter()
                 .map(|r| snowflake(r, "discord.admin_role_ids".into()))
                 .collect::<Result<Vec<_>, _>>()?;
-            let stakeholder_channel = discord
-                .stakeholder_channel_id
+            if let Some(moved) = &discord.stakeholder_channel_id {
+                return Err(at(
+                    moved.span(),
+                    Some("discord.stakeholder_channel_id".into()),
+                    "moved: the stakeholder channel is configured once, in [stakeholders] (discord_channel_id = \"id\")".into(),
+                ));
+            }
+            let stakeholder_channel = stakeholder_id
                 .as_ref()
-                .map(|c| snowflake(c, "discord.stakeholder_channel_id".into()))
+                .map(|c| snowflake(c, "stakeholders.discord_channel_id".into()))
+                .transpose()?;
+            let all_alerts_channel = all_alerts_id
+                .as_ref()
+                .map(|c| snowflake(c, "all_alerts.discord_channel_id".into()))
                 .transpose()?;
             if let Some(team) = Team::ALL.iter().find(|t| !discord_teams.contains_key(t)) {
                 return Err(ConfigError {
@@ -383,6 +439,7 @@ impl Config {
                 api_base,
                 admin_roles,
                 stakeholder_channel,
+                all_alerts_channel,
                 teams: discord_teams,
                 defer_after: DEFER_AFTER,
             });
@@ -734,8 +791,10 @@ mod tests {
             error("[store]\npaht = \"x\"\n"),
             "mc.toml:2:1: store.paht: unknown setting `paht`; did you mean `path`?"
         );
-        assert!(error("[chat]\nstakeholder_channel = \"two words\"\n")
-            .starts_with("mc.toml:2:23: chat.stakeholder_channel:"));
+        assert!(error("[stakeholders]\nchannel = \"two words\"\n")
+            .starts_with("mc.toml:2:11: stakeholders.channel:"));
+        assert!(error("[chat]\nstakeholder_channel = \"status\"\n")
+            .starts_with("mc.toml:2:23: chat.stakeholder_channel: moved: the stakeholder channel is configured once, in [stakeholders]"));
         assert!(error("[store\n").starts_with("mc.toml:1:"));
     }
 

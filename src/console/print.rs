@@ -118,5 +118,24 @@ fn alert_post(out: &mut impl Write, config: &Config, effect: &AlertEffect) -> io
         };
         labelled(out, &label, &text)?;
     }
+    // A copy of each new alert, without a mention, where all alerts go.
+    if let (AlertEffect::Open { .. }, Some(channel)) = (effect, &config.all_alerts_channel) {
+        labelled(
+            out,
+            &format!("[#{channel}]"),
+            &format!(
+                "🚨 {} (teams: {})
+{}",
+                alert_render::headline(alert),
+                alert
+                    .teams
+                    .iter()
+                    .map(|t| t.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                alert_render::details(alert)
+            ),
+        )?;
+    }
     Ok(())
 }

@@ -209,7 +209,7 @@ impl Poster {
                             once(
                                 post,
                                 &team_step("o", *team),
-                                view::alert_post(&alert, role, &self.runbooks),
+                                view::alert_post(&alert, Some(role), &self.runbooks),
                             ),
                         )
                     })
@@ -227,8 +227,35 @@ impl Poster {
                         }
                     }
                 }
+                // The copy where all alerts go, after the teams' posts.
+                if let Some(all) = self.config.all_alerts_channel {
+                    let channel = ChannelId::new(all.0);
+                    if !refs.iter().any(|(c, _)| *c == channel.get()) {
+                        match with_retry("alert copy", || {
+                            channel.send_message(
+                                &self.http,
+                                once(post, "oa", view::alert_post(&alert, None, &self.runbooks)),
+                            )
+                        })
+                        .await
+                        {
+                            Ok(message) => {
+                                refs.push((channel.get(), message.id.get()));
+                                self.write_record(alert_refs_key(alert.id), &refs).await;
+                            }
+                            Err(e) => {
+                                let verdict = failed("alert copy", &e);
+                                if matches!(verdict, Delivery::Retry(_)) {
+                                    return verdict;
+                                }
+                            }
+                        }
+                    }
+                }
             }
             AlertEffect::Update { .. } | AlertEffect::Recovered { .. } => {
+                // (The all-alerts copy is among the alert's messages, so it
+                // is refreshed with the teams' posts.)
                 for (index, (channel, message)) in self
                     .read_record::<Vec<(u64, u64)>>(alert_refs_key(alert.id))
                     .await

@@ -138,24 +138,23 @@ pub fn alert_buttons(alert: &crate::alert::AlertView) -> Vec<CreateActionRow> {
     ])]
 }
 
-/// A new alert in a team's channel, mentioning only that team's role.
+/// A new alert in a team's channel, mentioning only that team's role; or,
+/// with no role, the copy in the all-alerts channel, which pings nobody.
 pub fn alert_post(
     alert: &crate::alert::AlertView,
-    role: RoleId,
+    role: Option<RoleId>,
     runbooks: &Runbooks,
 ) -> CreateMessage {
+    let headline = crate::alerting::render::headline(alert);
+    let (content, mentions) = match role {
+        Some(role) => (format!("<@&{}> {headline}", role.get()), only_role(role)),
+        None => (headline, no_pings()),
+    };
     CreateMessage::new()
-        .content(limits::fit(
-            &format!(
-                "<@&{}> {}",
-                role.get(),
-                crate::alerting::render::headline(alert)
-            ),
-            limits::CONTENT,
-        ))
+        .content(limits::fit(&content, limits::CONTENT))
         .embed(alert_embed(alert, runbooks))
         .components(alert_buttons(alert))
-        .allowed_mentions(only_role(role))
+        .allowed_mentions(mentions)
 }
 
 /// The edit that refreshes an alert post; edits never ping.

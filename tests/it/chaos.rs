@@ -36,7 +36,8 @@ fn write_config(dir: &std::path::Path, fake: &FakeDiscord) -> std::path::PathBuf
     std::fs::write(dir.join("sg-key"), "SG.chaos").unwrap_or_else(|e| panic!("{e}"));
     let mut text = format!(
         "[store]\npath = \"db\"\n\n[discord]\nguild_id = \"{GUILD_ID}\"\ntoken_file = \"token\"\n\
-         admin_role_ids = [\"{ADMIN_ROLE}\"]\nstakeholder_channel_id = \"{STAKEHOLDERS}\"\napi_base = \"{}\"\n\n",
+         admin_role_ids = [\"{ADMIN_ROLE}\"]\napi_base = \"{}\"\n\n\
+         [stakeholders]\ndiscord_channel_id = \"{STAKEHOLDERS}\"\n\n",
         fake.api_base()
     );
     for (team, channel, role) in TEAMS {

@@ -125,6 +125,7 @@ fn config(fake: &FakeDiscord, data: &Path) -> Config {
             api_base: Some(fake.api_base()),
             admin_roles: vec![Snowflake(ADMIN_ROLE)],
             stakeholder_channel: Some(Snowflake(STAKEHOLDERS)),
+            all_alerts_channel: None,
             defer_after: mailcall::config::DEFER_AFTER,
             teams: TEAMS
                 .iter()
@@ -2101,6 +2102,49 @@ async fn a_post_being_retried_does_not_hold_up_other_incidents() {
             .map(|r| r.status)
             .collect::<Vec<_>>(),
         [503, 503, 503, 200]
+    );
+    let _ = bot.stop().await;
+}
+
+/// With `[all_alerts]` set, each new alert is also posted there, pinging
+/// nobody, and that copy is refreshed with the teams' posts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_alert_is_copied_to_the_all_alerts_channel_without_a_ping() {
+    const ALL_ALERTS: u64 = 6200;
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let parsed = dead_feed(data.path(), "");
+    let bot = TestBot::launch(fake, data, move |c| {
+        if let Some(discord) = c.discord.as_mut() {
+            discord.all_alerts_channel = Some(Snowflake(ALL_ALERTS));
+        }
+        use_feeds(c, parsed);
+    })
+    .await;
+    assert!(
+        wait_until(|| !bot.posts_to(ALL_ALERTS).is_empty()).await,
+        "no copy in the all-alerts channel"
+    );
+    let copies = bot.posts_to(ALL_ALERTS);
+    assert_eq!(copies.len(), 1);
+    let copy = &copies[0].body;
+    assert!(
+        content(copy).contains("dead-sg/account · feed (stale-feed)"),
+        "{copy}"
+    );
+    assert!(!content(copy).contains("<@&"), "no mention: {copy}");
+    assert_eq!(copy.pointer("/allowed_mentions/parse"), Some(&json!([])));
+    assert!(
+        !bot.posts_to(channel_of(Team::Development)).is_empty(),
+        "the owning team still gets its post"
+    );
+    let _ = bot.press(&alice(), 1, "alert:ack:1").await;
+    assert!(
+        wait_until(|| bot.fake.requests().iter().any(|r| r.method == "PATCH"
+            && r.path
+                .starts_with(&format!("/api/v10/channels/{ALL_ALERTS}/messages/"))))
+        .await,
+        "the copy was not refreshed after the acknowledgement"
     );
     let _ = bot.stop().await;
 }

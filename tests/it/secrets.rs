@@ -176,7 +176,8 @@ async fn no_esp_key_reaches_the_output_when_every_provider_echoes_it_at_trace_le
 fn discord_config(dir: &Path, fake: &FakeDiscord, token: &str) -> std::path::PathBuf {
     let mut text = format!(
         "[store]\npath = \"db\"\n\n[discord]\nguild_id = \"{GUILD_ID}\"\n{token}\n\
-         admin_role_ids = [\"{ADMIN_ROLE}\"]\nstakeholder_channel_id = \"{STAKEHOLDERS}\"\napi_base = \"{}\"\n\n",
+         admin_role_ids = [\"{ADMIN_ROLE}\"]\napi_base = \"{}\"\n\n\
+         [stakeholders]\ndiscord_channel_id = \"{STAKEHOLDERS}\"\n\n",
         fake.api_base()
     );
     for (team, channel, role) in TEAMS {
