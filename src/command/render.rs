@@ -82,6 +82,36 @@ fn pages(items: &[String], budget: usize) -> Vec<std::ops::Range<usize>> {
     pages
 }
 
+/// Writes the items of page `page` (`shown`), one per line, then, when
+/// there is more than one page, which items these are and (`more`) how to
+/// see the next page.
+fn write_page(
+    out: &mut String,
+    items: &[String],
+    shown: &std::ops::Range<usize>,
+    page: u32,
+    pages: usize,
+    what: &str,
+    more: impl Fn(usize, u32) -> String,
+) {
+    for item in &items[shown.clone()] {
+        out.push('\n');
+        out.push_str(item);
+    }
+    if pages > 1 {
+        let _ = write!(
+            out,
+            "\n— page {page} of {pages}: {what} {}–{} of {}",
+            shown.start + 1,
+            shown.end,
+            items.len()
+        );
+        if (page as usize) < pages {
+            let _ = write!(out, "; {}", more(items.len() - shown.end, page + 1));
+        }
+    }
+}
+
 /// The answer to `/incident list`: page `page` of the lines, and how many
 /// there are on the other pages.
 pub fn incident_list(incidents: &[Incident], page: u32) -> String {
@@ -101,28 +131,15 @@ pub fn incident_list(incidents: &[Incident], page: u32) -> String {
         );
     };
     let mut out = format!("{} incident(s):", incidents.len());
-    for line in &lines[shown.clone()] {
-        out.push('\n');
-        out.push_str(line);
-    }
-    if pages.len() > 1 {
-        let _ = write!(
-            out,
-            "\n— page {page} of {}: incidents {}–{} of {}",
-            pages.len(),
-            shown.start + 1,
-            shown.end,
-            incidents.len()
-        );
-        if (page as usize) < pages.len() {
-            let _ = write!(
-                out,
-                "; {} more: add `page:{}`",
-                incidents.len() - shown.end,
-                page + 1
-            );
-        }
-    }
+    write_page(
+        &mut out,
+        &lines,
+        shown,
+        page,
+        pages.len(),
+        "incidents",
+        |left, next| format!("{left} more: add `page:{next}`"),
+    );
     out
 }
 
@@ -213,29 +230,20 @@ pub fn incident_log(incident: &Incident, page: u32) -> String {
         return out;
     };
     out.push_str("\nTimeline, newest first:");
-    for entry in &entries[shown.clone()] {
-        out.push('\n');
-        out.push_str(entry);
-    }
-    if pages.len() > 1 {
-        let _ = write!(
-            out,
-            "\n— page {page} of {}: entries {}–{} of {}",
-            pages.len(),
-            shown.start + 1,
-            shown.end,
-            entries.len()
-        );
-        if (page as usize) < pages.len() {
-            let _ = write!(
-                out,
-                "; {} older: `/incident show id:{} page:{}`",
-                entries.len() - shown.end,
-                incident.id,
-                page + 1
-            );
-        }
-    }
+    write_page(
+        &mut out,
+        &entries,
+        shown,
+        page,
+        pages.len(),
+        "entries",
+        |left, next| {
+            format!(
+                "{left} older: `/incident show id:{} page:{next}`",
+                incident.id
+            )
+        },
+    );
     out
 }
 

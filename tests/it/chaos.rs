@@ -31,11 +31,11 @@ const KILLS: usize = 50;
 /// Opens sent per run at most (the kill usually comes first).
 const OPENS_PER_ROUND: usize = 12;
 
-fn write_config(dir: &std::path::Path, fake: &FakeDiscord) -> std::path::PathBuf {
-    std::fs::write(dir.join("token"), "fake-token\n").unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(dir.join("sg-key"), "SG.chaos").unwrap_or_else(|e| panic!("{e}"));
+/// The store, `[discord]` against `fake` (the token from `token_line`),
+/// stakeholders and the four teams: a configuration for `mailcall run`.
+pub(super) fn discord_section(fake: &FakeDiscord, token_line: &str) -> String {
     let mut text = format!(
-        "[store]\npath = \"db\"\n\n[discord]\nguild_id = \"{GUILD_ID}\"\ntoken_file = \"token\"\n\
+        "[store]\npath = \"db\"\n\n[discord]\nguild_id = \"{GUILD_ID}\"\n{token_line}\n\
          admin_role_ids = [\"{ADMIN_ROLE}\"]\napi_base = \"{}\"\n\n\
          [stakeholders]\ndiscord_channel_id = \"{STAKEHOLDERS}\"\n\n",
         fake.api_base()
@@ -45,6 +45,13 @@ fn write_config(dir: &std::path::Path, fake: &FakeDiscord) -> std::path::PathBuf
             "[teams.{team}]\nchannel = \"{team}\"\ndiscord_channel_id = \"{channel}\"\ndiscord_role_id = \"{role}\"\n\n"
         ));
     }
+    text
+}
+
+fn write_config(dir: &std::path::Path, fake: &FakeDiscord) -> std::path::PathBuf {
+    std::fs::write(dir.join("token"), "fake-token\n").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("sg-key"), "SG.chaos").unwrap_or_else(|e| panic!("{e}"));
+    let mut text = discord_section(fake, "token_file = \"token\"");
     text.push_str(
         "[poll]\nstale_after = 1\n\n\
          [[esp]]\nname = \"sandbox-main\"\nprovider = \"sandbox\"\nscenario = \"demo\"\nschedule = \"0 * * * *\"\nstreams = \"all\"\n\n\

@@ -21,10 +21,10 @@ use axum::Router;
 use base64::Engine as _;
 use tokio::net::TcpListener;
 
-use super::chaos::open;
+use super::chaos::{discord_section, open};
 use super::common::mailcall;
-use super::discord::{ADMIN_ROLE, STAKEHOLDERS, TEAMS, WAIT};
-use super::fake_discord::{FakeDiscord, GUILD_ID};
+use super::discord::WAIT;
+use super::fake_discord::FakeDiscord;
 
 /// Every form a credential can take in text: raw, Basic (`api:KEY` in
 /// base64, padded or not), base64 alone, URL-encoded.
@@ -172,21 +172,11 @@ async fn no_esp_key_reaches_the_output_when_every_provider_echoes_it_at_trace_le
     assert!(text.contains("authorization=Basic [redacted]"), "{text}");
 }
 
-/// A `[discord]` configuration against `fake`, the token read from `token`.
-fn discord_config(dir: &Path, fake: &FakeDiscord, token: &str) -> std::path::PathBuf {
-    let mut text = format!(
-        "[store]\npath = \"db\"\n\n[discord]\nguild_id = \"{GUILD_ID}\"\n{token}\n\
-         admin_role_ids = [\"{ADMIN_ROLE}\"]\napi_base = \"{}\"\n\n\
-         [stakeholders]\ndiscord_channel_id = \"{STAKEHOLDERS}\"\n\n",
-        fake.api_base()
-    );
-    for (team, channel, role) in TEAMS {
-        text.push_str(&format!(
-            "[teams.{team}]\nchannel = \"{team}\"\ndiscord_channel_id = \"{channel}\"\ndiscord_role_id = \"{role}\"\n\n"
-        ));
-    }
+/// A `[discord]` configuration against `fake`, the token read as
+/// `token_line` says.
+fn discord_config(dir: &Path, fake: &FakeDiscord, token_line: &str) -> std::path::PathBuf {
     let path = dir.join("mailcall.toml");
-    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&path, discord_section(fake, token_line)).unwrap_or_else(|e| panic!("{e}"));
     path
 }
 
