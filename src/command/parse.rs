@@ -68,7 +68,9 @@ pub const MAX_SILENCE: std::time::Duration = std::time::Duration::from_secs(14 *
 /// "30m", "2h", "1d" → a duration.
 fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let text = text.trim();
-    let split = text.len().saturating_sub(1);
+    // The unit is the last character, which may be more than one byte
+    // (`5é`): split at its start, never inside it.
+    let split = text.char_indices().last().map_or(0, |(at, _)| at);
     let (number, unit) = text.split_at(split);
     let n: u64 = number
         .parse()

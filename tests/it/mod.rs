@@ -11,6 +11,7 @@ mod discord;
 mod esp_clients;
 #[allow(dead_code)]
 mod fake_discord;
+mod fuzz_short;
 mod manifests;
 mod metrics_cli;
 mod poll;
