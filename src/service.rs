@@ -358,7 +358,30 @@ pub async fn serve(
             let _ = stopped.changed().await;
         }))
     });
-    let (_engine, jobs) = service.start(outbox);
+    let (engine, jobs) = service.start(outbox);
+    // Every path that writes (commands, polls, alert timers, the relay)
+    // ends in the store's syncer: watch it, not each caller.
+    let watching = {
+        let telemetry = telemetry.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(STORE_CHECK).await;
+                let engine = engine.clone();
+                let failure = tokio::task::spawn_blocking(move || {
+                    engine
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .store()
+                        .sync_failure()
+                })
+                .await;
+                if let Ok(Some(why)) = failure {
+                    telemetry.store_failed(&why);
+                    return;
+                }
+            }
+        })
+    };
     let mut store_failure = None;
     let result = bot
         .run_until(async {
@@ -376,11 +399,16 @@ pub async fn serve(
     if let Some(endpoint) = endpoint {
         let _ = tokio::time::timeout(Duration::from_millis(500), endpoint).await;
     }
+    watching.abort();
     if let Some(why) = store_failure {
         return Err(ServiceError::StoreFailed(why));
     }
     Ok(result?)
 }
+
+/// How often the bot looks at whether the store still makes changes
+/// durable.
+const STORE_CHECK: Duration = Duration::from_millis(500);
 
 /// The running background jobs.
 pub struct Jobs {

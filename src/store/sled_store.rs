@@ -355,6 +355,12 @@ impl SledStore {
         }
     }
 
+    /// Why changes could not be made durable, while that lasts (sled keeps
+    /// an I/O failure for good, so in practice until the store is closed).
+    pub fn sync_failure(&self) -> Option<String> {
+        self.syncer.as_ref().and_then(SyncPoint::failure)
+    }
+
     fn corrupt(&self, detail: String) -> StoreError {
         StoreError::Corrupt {
             path: self.path.clone(),

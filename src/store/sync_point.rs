@@ -158,6 +158,15 @@ impl SyncPoint {
         self.shared.changed.notify_all();
     }
 
+    /// Why the last sync failed, while no sync has succeeded since.
+    pub(crate) fn failure(&self) -> Option<String> {
+        let state = self.shared.lock();
+        match &state.progress.failed {
+            Some((reached, why)) if *reached > state.progress.synced => Some(why.to_string()),
+            _ => None,
+        }
+    }
+
     /// Syncs that succeeded since start.
     pub(crate) fn syncs(&self) -> u64 {
         self.shared.syncs.load(Ordering::Relaxed)
@@ -312,8 +321,14 @@ mod tests {
         point.applied(4);
         let refused = point.durable().wait().expect_err("the first sync fails");
         assert!(refused.to_string().contains("No space left"), "{refused}");
+        assert_eq!(
+            point.failure().as_deref(),
+            Some("the store failed: No space left on device"),
+            "the failure is told while no sync has succeeded since"
+        );
         point.applied(5);
         point.durable().wait().expect("the second sync succeeds");
+        assert_eq!(point.failure(), None, "a successful sync ends it");
     }
 
     #[tokio::test]

@@ -310,3 +310,78 @@ async fn sigterm_with_discord_unreachable_exits_within_five_seconds_and_keeps_un
     let _ = child.wait();
     assert_eq!(shown(), 1, "the kept announcement is delivered once");
 }
+
+/// A full disk under the running bot: the change that cannot be made
+/// durable is not answered as done, and the bot stops with a sentence
+/// (exit 1) instead of refusing every later command, so its supervisor
+/// restarts it once there is space. The store is on a 3 MB tmpfs in a
+/// private mount namespace (`unshare -m`), filled once the bot is ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_stops_the_bot_with_a_sentence() {
+    let fake = FakeDiscord::start().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let disk = dir.path().join("disk");
+    std::fs::create_dir(&disk).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.path().join("token"), "fake-token\n").unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("mailcall.toml");
+    std::fs::write(
+        &config,
+        discord_section(&fake, "token_file = \"token\"").replace(
+            "path = \"db\"",
+            &format!("path = {:?}", disk.join("db").display().to_string()),
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let script = r#"mount -t tmpfs -o size=3M tmpfs "$DISK" || exit 90
+"$MAILCALL" run --config "$CONFIG" 2> "$OUT/bot.err" &
+bot=$!
+while [ ! -e "$OUT/go" ]; do sleep 0.1; done
+dd if=/dev/zero of="$DISK/fill" bs=4k 2>/dev/null
+touch "$OUT/full"
+wait $bot
+echo $? > "$OUT/code"
+"#;
+    let mut shell = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", script])
+        .env("DISK", &disk)
+        .env("OUT", dir.path())
+        .env("CONFIG", &config)
+        .env("MAILCALL", env!("CARGO_BIN_EXE_mailcall"))
+        .env("RUST_LOG", "error")
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run unshare: {e}"));
+    assert!(fake.wait_ready(WAIT).await, "the bot never became ready");
+    std::fs::write(dir.path().join("go"), "").unwrap_or_else(|e| panic!("{e}"));
+    let deadline = Instant::now() + WAIT;
+    while !dir.path().join("full").exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // sled writes into segments it allocated earlier, so the first changes
+    // may still fit; one soon does not, and is not answered as done.
+    let mut refused = false;
+    for n in 0..400 {
+        if !open(
+            &fake,
+            &format!("Welcome series silent {n}"),
+            Duration::from_secs(3),
+        )
+        .await
+        {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the disk never filled up");
+    while !dir.path().join("code").exists() && Instant::now() < deadline + WAIT {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = shell.wait();
+    let code = std::fs::read_to_string(dir.path().join("code")).unwrap_or_default();
+    let stderr = std::fs::read_to_string(dir.path().join("bot.err")).unwrap_or_default();
+    assert_eq!(code.trim(), "1", "the bot stops: {stderr}");
+    assert!(
+        stderr.contains("error: mailcall stopped because the store could not write (")
+            && stderr.contains("the disk is full"),
+        "{stderr}"
+    );
+}
