@@ -361,18 +361,23 @@ pub async fn serve(
     let (engine, jobs) = service.start(outbox);
     // Every path that writes (commands, polls, alert timers, the relay)
     // ends in the store's syncer: watch it, not each caller.
+    // A weak reference: the watcher must not keep the store open after
+    // the bot has stopped.
     let watching = {
         let telemetry = telemetry.clone();
+        let engine = Arc::downgrade(&engine);
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(STORE_CHECK).await;
                 let engine = engine.clone();
                 let failure = tokio::task::spawn_blocking(move || {
-                    engine
+                    let engine = engine.upgrade()?;
+                    let failure = engine
                         .lock()
                         .unwrap_or_else(|p| p.into_inner())
                         .store()
-                        .sync_failure()
+                        .sync_failure();
+                    failure
                 })
                 .await;
                 if let Ok(Some(why)) = failure {
@@ -400,6 +405,7 @@ pub async fn serve(
         let _ = tokio::time::timeout(Duration::from_millis(500), endpoint).await;
     }
     watching.abort();
+    let _ = watching.await;
     if let Some(why) = store_failure {
         return Err(ServiceError::StoreFailed(why));
     }
