@@ -60,10 +60,7 @@ impl Handler {
         tokio::spawn(async move {
             let answer = match on_engine(&engine, work).await {
                 Ok(answer) => answer,
-                Err(WorkFailed::NotDurable(e)) => {
-                    telemetry.store_failed(&e.to_string());
-                    Err(CommandError::Store(e))
-                }
+                Err(WorkFailed::NotDurable(e)) => Err(CommandError::Store(e)),
                 Err(WorkFailed::Panicked(e)) => flatten(Err(e)),
             };
             telemetry.command(arrived.elapsed().as_secs_f64());

@@ -192,25 +192,31 @@ impl Poster {
         };
         match &effect {
             AlertEffect::Open { .. } => {
+                // Each owning team's channel, mentioning its role, then the
+                // copy where all alerts go, mentioning nobody.
+                let mut targets: Vec<(ChannelId, String, Option<RoleId>, &str)> = alert
+                    .teams
+                    .iter()
+                    .filter_map(|team| {
+                        let (channel, role) = self.team_channel(*team)?;
+                        Some((channel, team_step("o", *team), Some(role), "alert"))
+                    })
+                    .collect();
+                if let Some(all) = self.config.all_alerts_channel {
+                    targets.push((ChannelId::new(all.0), "oa".into(), None, "alert copy"));
+                }
                 // Channels posted to by an earlier attempt are skipped.
                 let mut refs = self
                     .read_record::<Vec<(u64, u64)>>(alert_refs_key(alert.id))
                     .await;
-                for team in &alert.teams {
-                    let Some((channel, role)) = self.team_channel(*team) else {
-                        continue;
-                    };
+                for (channel, step, role, what) in targets {
                     if refs.iter().any(|(c, _)| *c == channel.get()) {
                         continue;
                     }
-                    match with_retry("alert", || {
+                    match with_retry(what, || {
                         channel.send_message(
                             &self.http,
-                            once(
-                                post,
-                                &team_step("o", *team),
-                                view::alert_post(&alert, Some(role), &self.runbooks),
-                            ),
+                            once(post, &step, view::alert_post(&alert, role, &self.runbooks)),
                         )
                     })
                     .await
@@ -220,34 +226,9 @@ impl Poster {
                             self.write_record(alert_refs_key(alert.id), &refs).await;
                         }
                         Err(e) => {
-                            let verdict = failed("alert", &e);
+                            let verdict = failed(what, &e);
                             if matches!(verdict, Delivery::Retry(_)) {
                                 return verdict;
-                            }
-                        }
-                    }
-                }
-                // The copy where all alerts go, after the teams' posts.
-                if let Some(all) = self.config.all_alerts_channel {
-                    let channel = ChannelId::new(all.0);
-                    if !refs.iter().any(|(c, _)| *c == channel.get()) {
-                        match with_retry("alert copy", || {
-                            channel.send_message(
-                                &self.http,
-                                once(post, "oa", view::alert_post(&alert, None, &self.runbooks)),
-                            )
-                        })
-                        .await
-                        {
-                            Ok(message) => {
-                                refs.push((channel.get(), message.id.get()));
-                                self.write_record(alert_refs_key(alert.id), &refs).await;
-                            }
-                            Err(e) => {
-                                let verdict = failed("alert copy", &e);
-                                if matches!(verdict, Delivery::Retry(_)) {
-                                    return verdict;
-                                }
                             }
                         }
                     }
