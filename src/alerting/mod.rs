@@ -30,6 +30,10 @@
 //!   new alert.
 //! - **Stale feeds become alerts** (`stale-feed` kind, routed to
 //!   development by default), and clear when the feed recovers.
+//! - **One cause, one alert.** An account total that moves on the same
+//!   metric, in the same bucket, as one of its streams is not a second
+//!   alert: its figures join the stream's alert (see
+//!   [`fold_account_findings_into_streams`]).
 //! - **Per-stream detector settings**: SES streams get SES's review levels.
 
 pub mod render;
@@ -43,7 +47,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::alert::{AlertBook, AlertEffect, AlertSettings, Silences};
 use crate::delivery::{BucketWidth, Counts, Sample, StreamKey};
-use crate::detect::{evaluate, AlertKey, AnomalyKind, DetectorSettings, Finding, Level, Metric};
+use crate::detect::{
+    evaluate, AlertKey, AnomalyKind, DetectorSettings, Evaluation, Finding, Level, Metric,
+};
 use crate::poll::FeedEvent;
 use crate::store::{MetricsHistory, StoreError};
 
@@ -257,6 +263,7 @@ impl AlertDesk {
     ) -> Result<Vec<AlertEffect>, StoreError> {
         let mut effects = Vec::new();
         let settle = self.config.settle_for(account);
+        let mut judged = Vec::new();
         for stream in history.streams_of(account)? {
             let settings = self.config.detector_for(account, &stream).clone();
             // What is due is decided on the last few days; each due bucket
@@ -297,21 +304,25 @@ impl AlertDesk {
                     .unwrap_or_default();
                 self.state.judged.insert(judged_key.clone(), bucket);
                 self.state.judged_counts.insert(judged_key.clone(), counts);
-                let observed = self.state.book.observe(
-                    &evaluation.findings,
-                    &evaluation.healthy,
-                    now,
-                    &self.config.alerts,
-                    &self.state.silences,
-                );
-                for mut effect in observed {
-                    if let (true, AlertEffect::Recovered { alert }) = (revised, &mut effect) {
-                        let why = "the provider revised the counts of its bucket";
-                        self.state.book.note_cleared(alert.id, why);
-                        alert.cleared_because = Some(why.to_string());
-                    }
-                    effects.push(effect);
+                judged.push((evaluation, revised));
+            }
+        }
+        fold_account_findings_into_streams(&mut judged);
+        for (evaluation, revised) in judged {
+            let observed = self.state.book.observe(
+                &evaluation.findings,
+                &evaluation.healthy,
+                now,
+                &self.config.alerts,
+                &self.state.silences,
+            );
+            for mut effect in observed {
+                if let (true, AlertEffect::Recovered { alert }) = (revised, &mut effect) {
+                    let why = "the provider revised the counts of its bucket";
+                    self.state.book.note_cleared(alert.id, why);
+                    alert.cleared_because = Some(why.to_string());
                 }
+                effects.push(effect);
             }
         }
         effects.extend(
@@ -437,6 +448,67 @@ impl AlertDesk {
     }
 }
 
+/// One cause, one alert: when a stream of the account is anomalous on a
+/// metric in a bucket, the account total moving on the same metric in the
+/// same bucket is that stream's trouble seen from further away. The account
+/// finding is dropped and its figures are added to the stream's finding
+/// (the stream names what to pause; the account adds how far it reaches).
+/// An account finding with no stream behind it (several streams drifting
+/// together, a stream too small to judge alone) still alerts.
+fn fold_account_findings_into_streams(judged: &mut [(Evaluation, bool)]) {
+    let account = StreamKey::account();
+    let mut folded: Vec<(Metric, DateTime<Utc>, String)> = Vec::new();
+    for (evaluation, _) in judged.iter() {
+        for finding in &evaluation.findings {
+            if finding.key.stream != account {
+                continue;
+            }
+            let explained = judged.iter().any(|(other, _)| {
+                other.findings.iter().any(|f| {
+                    f.key.stream != account
+                        && f.key.metric == finding.key.metric
+                        && f.bucket_start == finding.bucket_start
+                })
+            });
+            if explained {
+                folded.push((
+                    finding.key.metric,
+                    finding.bucket_start,
+                    finding.summary.clone(),
+                ));
+            }
+        }
+    }
+    if folded.is_empty() {
+        return;
+    }
+    for (evaluation, _) in judged.iter_mut() {
+        evaluation.findings.retain(|finding| {
+            finding.key.stream != account
+                || !folded.iter().any(|(metric, at, _)| {
+                    *metric == finding.key.metric && *at == finding.bucket_start
+                })
+        });
+        for finding in &mut evaluation.findings {
+            if finding.key.stream == account {
+                continue;
+            }
+            let mut seen = Vec::new();
+            for (metric, at, summary) in &folded {
+                if *metric == finding.key.metric
+                    && *at == finding.bucket_start
+                    && !seen.contains(&summary)
+                {
+                    seen.push(summary);
+                    finding
+                        .summary
+                        .push_str(&format!("; the account total moves with it: {summary}"));
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{DurationRound, TimeZone};
@@ -503,6 +575,62 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn an_account_total_moved_by_one_stream_joins_that_streams_alert() {
+        use crate::esp::account::StreamSelection;
+        let now = afternoon();
+        let mut scenario = Scenario::steady();
+        scenario.events = vec![Event {
+            stream: StreamKey::tag("welcome"),
+            start: now - Duration::hours(2),
+            end: None,
+            kind: EventKind::BounceSpike {
+                hard_bounce_rate: 0.12,
+            },
+        }];
+        let polled_as = |selection: &StreamSelection| {
+            let history = history();
+            let samples = sandbox::poll_selection(
+                ACCOUNT,
+                &scenario,
+                now - Duration::weeks(5),
+                now,
+                now,
+                selection,
+            );
+            put(&history, samples);
+            let effects = desk()
+                .after_poll(&history, ACCOUNT, now)
+                .unwrap_or_else(|e| panic!("{e}"));
+            effects
+                .iter()
+                .filter_map(|e| match e {
+                    AlertEffect::Open { alert } if alert.key.metric == Metric::Bounce => {
+                        Some((alert.key.stream.to_string(), alert.finding.summary.clone()))
+                    }
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+
+        let everything = polled_as(&StreamSelection::AllDiscovered);
+        assert_eq!(everything.len(), 1, "{everything:?}");
+        assert_eq!(everything[0].0, "tag:welcome");
+        assert!(
+            everything[0]
+                .1
+                .contains("the account total moves with it: bounces"),
+            "{}",
+            everything[0].1
+        );
+
+        // With no stream to explain it, the account total alerts alone.
+        let account_only = polled_as(&StreamSelection::Account);
+        assert_eq!(account_only.len(), 1, "{account_only:?}");
+        assert_eq!(account_only[0].0, "account");
+        assert!(!account_only[0].1.contains("moves with it"));
     }
 
     #[test]

@@ -14,10 +14,15 @@
 //! A poll ([`poll`]) answers as providers do: every hour that overlaps the
 //! window, the current one with only the part that has happened;
 //! [`generate`] gives complete hours only, for tests that want them.
+//! [`poll_selection`] adds the account total, the sum of every stream, for
+//! an account polled with `streams = "all"` or `"account"`.
+
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Duration, DurationRound, Timelike, Utc, Weekday};
 
 use crate::delivery::{Bucket, BucketWidth, Counts, Sample, StreamKey};
+use crate::esp::account::StreamSelection;
 
 /// How a stream sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -303,6 +308,55 @@ pub fn poll(
     samples
 }
 
+/// What a poll of the sandbox returns for this stream selection, as a real
+/// provider answers it: the account total is the sum of every stream,
+/// bucket by bucket (a provider's account figures cover all its mail), so
+/// `Account` alone still adds up every stream; named streams come back
+/// alone; `AllDiscovered` gives every stream plus the account total.
+pub fn poll_selection(
+    account: &str,
+    scenario: &Scenario,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    now: DateTime<Utc>,
+    selection: &StreamSelection,
+) -> Vec<Sample> {
+    let every = poll(account, scenario, start, end, now, None);
+    let wants_total = match selection {
+        StreamSelection::Account | StreamSelection::AllDiscovered => true,
+        StreamSelection::Named(named) => named.contains(&StreamKey::account()),
+    };
+    let keep = |key: &StreamKey| match selection {
+        StreamSelection::Account => false,
+        StreamSelection::AllDiscovered => true,
+        StreamSelection::Named(named) => named.contains(key),
+    };
+    let total = if wants_total {
+        account_total(&every)
+    } else {
+        Vec::new()
+    };
+    let mut samples: Vec<Sample> = every.into_iter().filter(|s| keep(&s.stream)).collect();
+    samples.extend(total);
+    samples
+}
+
+/// One `account` sample per bucket: the sum of every stream's counts in it.
+fn account_total(samples: &[Sample]) -> Vec<Sample> {
+    let mut totals: BTreeMap<DateTime<Utc>, Sample> = BTreeMap::new();
+    for sample in samples {
+        totals
+            .entry(sample.bucket.start)
+            .and_modify(|total| total.counts = total.counts.plus(&sample.counts))
+            .or_insert_with(|| Sample {
+                stream: StreamKey::account(),
+                bucket: sample.bucket.clone(),
+                counts: sample.counts.clone(),
+            });
+    }
+    totals.into_values().collect()
+}
+
 /// The counts of an hour `fraction` of the way through.
 fn pro_rata(full: &Counts, fraction: f64) -> Counts {
     let part = |count: Option<u64>| count.map(|c| (c as f64 * fraction).floor() as u64);
@@ -401,6 +455,52 @@ mod tests {
         );
         assert_eq!(volume("2026-11-22T00:00:00Z", "tag:newsletter"), 0);
         assert!(volume("2026-11-16T00:00:00Z", "tag:newsletter") > 10_000);
+    }
+
+    #[test]
+    fn the_account_total_adds_up_every_stream_whatever_is_selected() {
+        let scenario = Scenario::steady();
+        let now = at("2026-11-16T15:30:00Z");
+        let start = now - Duration::hours(3);
+        let poll_with = |selection: &StreamSelection| {
+            poll_selection("a", &scenario, start, now, now, selection)
+        };
+        let sent_in = |samples: &[Sample], stream: &str| -> Vec<Option<u64>> {
+            samples
+                .iter()
+                .filter(|s| s.stream.as_str() == stream)
+                .map(|s| s.counts.sent)
+                .collect()
+        };
+        let all = poll_with(&StreamSelection::AllDiscovered);
+        let total = sent_in(&all, "account");
+        assert_eq!(
+            total.len(),
+            4,
+            "one total per hour, the current one in part"
+        );
+        for (hour, sent) in total.iter().enumerate() {
+            let by_stream: u64 = scenario
+                .streams
+                .iter()
+                .map(|s| sent_in(&all, s.key.as_str())[hour].unwrap_or(0))
+                .sum();
+            assert_eq!(*sent, Some(by_stream));
+        }
+        assert_eq!(all.len(), 4 * 5);
+
+        let account_only = poll_with(&StreamSelection::Account);
+        assert_eq!(sent_in(&account_only, "account"), total);
+        assert_eq!(account_only.len(), 4);
+
+        let named = poll_with(&StreamSelection::Named(vec![
+            StreamKey::account(),
+            StreamKey::tag("welcome"),
+        ]));
+        assert_eq!(sent_in(&named, "account"), total);
+        assert_eq!(named.len(), 8);
+        let tag_only = poll_with(&StreamSelection::Named(vec![StreamKey::tag("welcome")]));
+        assert!(tag_only.iter().all(|s| s.stream.as_str() == "tag:welcome"));
     }
 
     #[test]

@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, Mutex, Semaphore};
 
 use crate::clock::Clock;
 use crate::delivery::Sample;
-use crate::esp::account::{Account, Provider, StreamSelection};
+use crate::esp::account::{Account, Provider};
 use crate::esp::client::{self, FetchError, Window};
 use crate::esp::sandbox::{self, Scenario};
 use crate::schedule::{self, Schedule};
@@ -352,17 +352,13 @@ impl Poller {
         let account = &planned.account;
         if account.provider == Provider::Sandbox {
             let scenario = planned.scenario.clone().unwrap_or_else(Scenario::steady);
-            let wanted = match &account.streams {
-                StreamSelection::Named(streams) => Some(streams.as_slice()),
-                _ => None,
-            };
-            let samples = sandbox::poll(
+            let samples = sandbox::poll_selection(
                 &account.name,
                 &scenario,
                 window.start,
                 window.end,
                 self.clock.now(),
-                wanted,
+                &account.streams,
             );
             return (Ok((samples, 0)), 1);
         }

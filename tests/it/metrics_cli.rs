@@ -79,8 +79,8 @@ fn backfill_fills_history_and_running_it_again_duplicates_nothing() {
     let all = csv_rows(&config, &[]);
     assert_eq!(
         all.len() - 1,
-        4 * (rows_again.len() - 1),
-        "four streams over the same hours"
+        5 * (rows_again.len() - 1),
+        "four streams and the account total over the same hours"
     );
     let table = mailcall()
         .args([
@@ -275,4 +275,56 @@ fn a_reader_that_stops_early_ends_the_output_quietly() {
     let output = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
     assert!(output.status.success(), "{}", stderr(&output));
     assert_eq!(stderr(&output), "", "nothing to say about a closed pipe");
+}
+
+#[test]
+fn a_sandbox_polled_with_all_has_an_account_total_that_adds_up_its_streams() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write_config(dir.path(), "");
+    let output = mailcall()
+        .args(["backfill", "--days", "1", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    // (bucket_start, sent) of every row of one stream.
+    let sent_by_hour = |stream: &str| -> Vec<(String, u64)> {
+        csv_rows(&config, &["--stream", stream])
+            .iter()
+            .skip(1)
+            .map(|row| {
+                let cells: Vec<&str> = row.split(',').collect();
+                let sent = cells[6]
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{row}: sent: {e}"));
+                (cells[2].to_string(), sent)
+            })
+            .collect()
+    };
+    let total = sent_by_hour("account");
+    assert!(
+        total.len() >= 24,
+        "the account stream has history: {total:?}"
+    );
+    let tags = [
+        "tag:welcome",
+        "tag:onboarding-day-3",
+        "tag:receipts",
+        "tag:newsletter",
+    ];
+    let per_tag: Vec<Vec<(String, u64)>> = tags.iter().map(|t| sent_by_hour(t)).collect();
+    for (hour, (start, sent)) in total.iter().enumerate() {
+        let sum: u64 = per_tag
+            .iter()
+            .map(|rows| {
+                assert_eq!(rows[hour].0, *start, "the streams share their hours");
+                rows[hour].1
+            })
+            .sum();
+        assert_eq!(
+            *sent, sum,
+            "{start}: the account total is the sum of its streams"
+        );
+    }
 }

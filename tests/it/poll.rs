@@ -205,11 +205,13 @@ async fn a_poll_stores_one_sample_per_stream_and_hour() {
     let mut s = setup(vec![sandbox("demo-esp")], quick());
     let report = s.poller.poll(&s.poller.accounts()[0]).await;
     assert!(
-        matches!(report.outcome, PollOutcome::Stored { samples: 192, .. }),
+        matches!(report.outcome, PollOutcome::Stored { samples: 240, .. }),
         "{report:?}"
     );
     let welcome = series(&s.store, "demo-esp", "tag:welcome");
     assert_eq!(welcome.len(), 48);
+    // Four tag streams and the account total, 48 hours each.
+    assert_eq!(series(&s.store, "demo-esp", "account").len(), 48);
     assert_eq!(
         welcome[0].bucket.start,
         "2026-11-18T12:00:00Z"
