@@ -37,6 +37,7 @@ pub mod delivery;
 pub mod detect;
 pub mod discord;
 pub mod domain;
+pub mod duty;
 pub mod esp;
 pub mod http;
 pub mod os_error;

@@ -1,0 +1,300 @@
+//! Rotations across DST changes, overrides, and the iCalendar export read
+//! back with an independent parser.
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use super::*;
+use crate::schedule::Schedule;
+
+fn at(text: &str) -> DateTime<Utc> {
+    text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
+fn people(names: &[&str]) -> Vec<Actor> {
+    names.iter().map(|n| Actor::console(n)).collect()
+}
+
+fn rotation(days: u32, cron: &str, zone: &str, start: &str) -> Rotation {
+    Rotation {
+        name: RotationName::Team(Team::Integration),
+        members: people(&["alice", "bob", "carol"]),
+        shift_days: days,
+        handoff: Schedule::parse(cron, zone).unwrap_or_else(|e| panic!("{e}")),
+        start: start.parse::<NaiveDate>().unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+const INTEGRATION: RotationName = RotationName::Team(Team::Integration);
+
+fn starts(roster: &Roster, from: &str, to: &str) -> Vec<(String, String)> {
+    roster
+        .schedule(INTEGRATION, at(from), at(to))
+        .iter()
+        .map(|s| (s.start.to_rfc3339(), s.member.name.clone()))
+        .collect()
+}
+
+#[test]
+fn a_monday_0900_paris_handoff_happens_once_a_week_at_0900_local_across_both_dst_changes() {
+    let roster = Roster::new(
+        vec![rotation(7, "0 9 * * MON", "Europe/Paris", "2026-03-02")],
+        Vec::new(),
+    );
+    // Spring forward on Sunday 29 March: 09:00 is 08:00Z before, 07:00Z after.
+    assert_eq!(
+        starts(&roster, "2026-03-23T08:00:00Z", "2026-04-07T00:00:00Z"),
+        [
+            ("2026-03-23T08:00:00+00:00".into(), "alice".into()),
+            ("2026-03-30T07:00:00+00:00".into(), "bob".into()),
+            ("2026-04-06T07:00:00+00:00".into(), "carol".into()),
+        ]
+    );
+    // Fall back on Sunday 25 October: 07:00Z before, 08:00Z after.
+    let autumn = starts(&roster, "2026-10-19T07:00:00Z", "2026-11-03T00:00:00Z");
+    let times: Vec<&str> = autumn.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(
+        times,
+        [
+            "2026-10-19T07:00:00+00:00",
+            "2026-10-26T08:00:00+00:00",
+            "2026-11-02T08:00:00+00:00"
+        ]
+    );
+    // The minute before the handoff still belongs to the previous shift.
+    let before = roster.on_duty(INTEGRATION, at("2026-03-30T06:59:00Z"));
+    let after = roster.on_duty(INTEGRATION, at("2026-03-30T07:00:00Z"));
+    assert_eq!(before.map(|d| d.member.name), Some("alice".into()));
+    assert_eq!(after.map(|d| d.member.name), Some("bob".into()));
+}
+
+#[test]
+fn a_monday_0900_new_york_handoff_follows_eastern_time_across_both_dst_changes() {
+    let mut r = rotation(7, "0 9 * * MON", "America/New_York", "2026-03-02");
+    r.name = INTEGRATION;
+    let roster = Roster::new(vec![r], Vec::new());
+    // Spring forward Sunday 8 March (EST 14:00Z → EDT 13:00Z); fall back
+    // Sunday 1 November (13:00Z → 14:00Z).
+    let spring = starts(&roster, "2026-03-02T14:00:00Z", "2026-03-10T00:00:00Z");
+    assert_eq!(
+        spring.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        ["2026-03-02T14:00:00+00:00", "2026-03-09T13:00:00+00:00"]
+    );
+    let autumn = starts(&roster, "2026-10-26T13:00:00Z", "2026-11-03T00:00:00Z");
+    assert_eq!(
+        autumn.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        ["2026-10-26T13:00:00+00:00", "2026-11-02T14:00:00+00:00"]
+    );
+}
+
+#[test]
+fn a_daily_0230_handoff_fires_once_at_0300_on_spring_forward_day_and_once_on_fall_back_day() {
+    let roster = Roster::new(
+        vec![rotation(1, "30 2 * * *", "Europe/Paris", "2026-03-01")],
+        Vec::new(),
+    );
+    // 02:30 does not exist on 29 March: the handoff is at 03:00 local
+    // (01:00Z), once. The day before and after: 02:30 local.
+    let spring = starts(&roster, "2026-03-28T01:30:00Z", "2026-03-31T00:00:00Z");
+    assert_eq!(
+        spring.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        [
+            "2026-03-28T01:30:00+00:00",
+            "2026-03-29T01:00:00+00:00",
+            "2026-03-30T00:30:00+00:00"
+        ]
+    );
+    // 02:30 happens twice on 25 October: the handoff is at the first
+    // (00:30Z), once; the next day at 02:30 CET (01:30Z).
+    let autumn = starts(&roster, "2026-10-24T00:30:00Z", "2026-10-27T00:00:00Z");
+    assert_eq!(
+        autumn.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(),
+        [
+            "2026-10-24T00:30:00+00:00",
+            "2026-10-25T00:30:00+00:00",
+            "2026-10-26T01:30:00+00:00"
+        ]
+    );
+    // Turns keep going in order through both changes: one member per day.
+    let names: Vec<String> = spring.into_iter().map(|(_, n)| n).collect();
+    assert_eq!(
+        names,
+        ["alice", "bob", "carol"],
+        "27, 28, 29 days after 1 March"
+    );
+}
+
+#[test]
+fn a_two_week_shift_counts_calendar_days_not_24_hour_steps() {
+    let roster = Roster::new(
+        vec![rotation(14, "0 9 * * MON", "Europe/Paris", "2026-03-16")],
+        Vec::new(),
+    );
+    let duty = roster
+        .on_duty(INTEGRATION, at("2026-03-29T12:00:00Z"))
+        .unwrap_or_else(|| panic!("someone is on duty"));
+    assert_eq!(duty.member.name, "alice");
+    assert_eq!(duty.since, at("2026-03-16T08:00:00Z"));
+    assert_eq!(
+        duty.until,
+        at("2026-03-30T07:00:00Z"),
+        "09:00 Paris, summer time"
+    );
+}
+
+#[test]
+fn nobody_is_on_duty_before_the_start_or_without_members() {
+    let mut empty = rotation(7, "0 9 * * MON", "Europe/Paris", "2026-03-02");
+    let roster = Roster::new(vec![empty.clone()], Vec::new());
+    assert_eq!(
+        roster.on_duty(INTEGRATION, at("2026-03-02T07:59:00Z")),
+        None
+    );
+    assert!(roster
+        .on_duty(INTEGRATION, at("2026-03-02T08:00:00Z"))
+        .is_some());
+    empty.members.clear();
+    let roster = Roster::new(vec![empty], Vec::new());
+    assert_eq!(
+        roster.on_duty(INTEGRATION, at("2026-03-10T08:00:00Z")),
+        None
+    );
+    assert_eq!(
+        Roster::default().on_duty(RotationName::QualityReviewer, at("2026-03-10T08:00:00Z")),
+        None
+    );
+}
+
+fn cover(id: u64, who: &str, from: &str, to: &str) -> Override {
+    Override {
+        id,
+        rotation: INTEGRATION,
+        member: Actor::console(who),
+        from: at(from),
+        to: at(to),
+        by: Actor::console("admin"),
+        reason: "holiday".into(),
+    }
+}
+
+#[test]
+fn an_override_wins_over_the_rotation_and_a_newer_override_wins_over_an_older_one() {
+    let roster = Roster::new(
+        vec![rotation(7, "0 9 * * MON", "Europe/Paris", "2026-03-02")],
+        vec![
+            cover(1, "dave", "2026-03-04T00:00:00Z", "2026-03-06T00:00:00Z"),
+            cover(2, "erin", "2026-03-05T00:00:00Z", "2026-03-05T12:00:00Z"),
+        ],
+    );
+    let who = |t: &str| roster.on_duty(INTEGRATION, at(t)).map(|d| d.member.name);
+    assert_eq!(who("2026-03-03T12:00:00Z"), Some("alice".into()));
+    assert_eq!(who("2026-03-04T12:00:00Z"), Some("dave".into()));
+    assert_eq!(who("2026-03-05T06:00:00Z"), Some("erin".into()));
+    assert_eq!(who("2026-03-05T12:00:00Z"), Some("dave".into()));
+    assert_eq!(who("2026-03-06T00:00:00Z"), Some("alice".into()));
+    let dave = roster
+        .on_duty(INTEGRATION, at("2026-03-04T12:00:00Z"))
+        .unwrap_or_else(|| panic!("dave"));
+    assert_eq!(
+        dave.until,
+        at("2026-03-05T00:00:00Z"),
+        "erin's override comes next"
+    );
+    assert_eq!(dave.by_override, Some(1));
+
+    assert_eq!(
+        starts(&roster, "2026-03-02T08:00:00Z", "2026-03-10T00:00:00Z"),
+        [
+            ("2026-03-02T08:00:00+00:00".into(), "alice".into()),
+            ("2026-03-04T00:00:00+00:00".into(), "dave".into()),
+            ("2026-03-05T00:00:00+00:00".into(), "erin".into()),
+            ("2026-03-05T12:00:00+00:00".into(), "dave".into()),
+            ("2026-03-06T00:00:00+00:00".into(), "alice".into()),
+            ("2026-03-09T08:00:00+00:00".into(), "bob".into()),
+        ]
+    );
+}
+
+#[test]
+fn a_handoff_schedule_rarer_than_the_shift_is_refused() {
+    let weekly_for_daily = rotation(1, "0 9 * * MON", "Europe/Paris", "2026-03-02");
+    let why = weekly_for_daily
+        .check_handoffs(60)
+        .err()
+        .unwrap_or_else(|| panic!("refused"));
+    assert!(
+        why.contains("fires less often than every 1 day(s)"),
+        "{why}"
+    );
+    assert!(rotation(7, "0 9 * * *", "Europe/Paris", "2026-03-04")
+        .check_handoffs(60)
+        .is_ok());
+}
+
+/// (DTSTART, DTEND, SUMMARY) of every event, read by the `ical` crate.
+fn read_ics(text: &str) -> Vec<(String, String, String)> {
+    let mut parser = ::ical::IcalParser::new(std::io::BufReader::new(text.as_bytes()));
+    let calendar = parser
+        .next()
+        .unwrap_or_else(|| panic!("no calendar"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(parser.next().is_none(), "one calendar");
+    calendar
+        .events
+        .iter()
+        .map(|event| {
+            let get = |name: &str| {
+                event
+                    .properties
+                    .iter()
+                    .find(|p| p.name == name)
+                    .and_then(|p| p.value.clone())
+                    .unwrap_or_else(|| panic!("{name} missing"))
+            };
+            (get("DTSTART"), get("DTEND"), get("SUMMARY"))
+        })
+        .collect()
+}
+
+#[test]
+fn the_ics_export_parses_and_agrees_with_the_schedule_over_12_weeks_across_a_dst_change() {
+    let roster = Roster::new(
+        vec![rotation(7, "0 9 * * MON", "Europe/Paris", "2026-03-02")],
+        vec![cover(
+            7,
+            "dave, the \"backup\"; on call",
+            "2026-03-18T00:00:00Z",
+            "2026-03-20T00:00:00Z",
+        )],
+    );
+    let from = at("2026-03-02T08:00:00Z");
+    // Twelve weeks of shifts: the twelfth ends at 09:00 Paris summer time.
+    let to = at("2026-05-25T07:00:00Z");
+    let text = super::ical::export(&roster, INTEGRATION, from, to, at("2026-03-01T00:00:00Z"));
+    let events = read_ics(&text);
+    let expected: Vec<(String, String, String)> = roster
+        .schedule(INTEGRATION, from, to)
+        .iter()
+        .map(|s| {
+            (
+                s.start.format("%Y%m%dT%H%M%SZ").to_string(),
+                s.end.format("%Y%m%dT%H%M%SZ").to_string(),
+                format!("{} on duty: integration", s.member.name),
+            )
+        })
+        .collect();
+    assert_eq!(
+        events.len(),
+        14,
+        "12 weeks, one split by an override: {events:?}"
+    );
+    // The parser returns TEXT values escaped; unescape what the name needs.
+    let unescaped: Vec<(String, String, String)> = events
+        .into_iter()
+        .map(|(s, e, summary)| (s, e, summary.replace("\\,", ",").replace("\\;", ";")))
+        .collect();
+    assert_eq!(unescaped, expected);
+    assert!(
+        unescaped.iter().any(|(s, _, _)| s == "20260330T070000Z"),
+        "the shift after spring forward starts at 09:00 Paris summer time"
+    );
+}
