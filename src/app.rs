@@ -488,6 +488,47 @@ pub enum CheckError {
     },
 }
 
+/// `mailcall duty ical TEAM`: a rotation's shifts over `weeks` weeks from
+/// `from` as an iCalendar file, to `out` (written completely or not at
+/// all) or to stdout. The same answers as `/duty schedule`.
+pub fn duty_ical(
+    config_path: Option<&Path>,
+    rotation: &str,
+    from: chrono::DateTime<chrono::Utc>,
+    weeks: u32,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let config = load_config(config_path, None)?;
+    let name: crate::duty::RotationName = rotation.parse().map_err(anyhow::Error::msg)?;
+    if !config.rotations.iter().any(|r| r.name == name) {
+        let where_ = config_path.map_or_else(
+            || "the built-in defaults".to_string(),
+            |p| p.display().to_string(),
+        );
+        anyhow::bail!("{where_} has no [rotations.{name}] table");
+    }
+    if !(1..=104).contains(&weeks) {
+        anyhow::bail!("--weeks {weeks}: export 1 to 104 weeks");
+    }
+    let roster = crate::duty::Roster::new(config.rotations.clone(), Vec::new());
+    let to = from + chrono::Duration::weeks(i64::from(weeks));
+    let text = crate::duty::ical::export(&roster, name, from, to, chrono::Utc::now());
+    match out {
+        Some(out) => crate::atomic_file::write_with(out, |file| {
+            use std::io::Write as _;
+            file.write_all(text.as_bytes())?;
+            Ok::<_, anyhow::Error>(())
+        }),
+        None => {
+            use std::io::Write as _;
+            let mut stdout = io::stdout().lock();
+            stdout.write_all(text.as_bytes())?;
+            stdout.flush()?;
+            Ok(())
+        }
+    }
+}
+
 /// `mailcall backup`: the whole store to `out`, written completely or not
 /// at all. A store held by a running bot is asked for its backup over its
 /// `[http] listen` address, so a backup never needs the bot stopped.

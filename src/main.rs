@@ -145,10 +145,37 @@ enum Commands {
         /// The backup file.
         file: PathBuf,
     },
+    /// On-duty rotations.
+    Duty {
+        #[command(subcommand)]
+        action: DutyAction,
+    },
     /// Validate a configuration file.
     CheckConfig {
         /// The configuration file.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum DutyAction {
+    /// A rotation's shifts as an iCalendar (.ics) file, for calendars.
+    Ical {
+        /// The rotation: marketing, design, integration, development or
+        /// quality-reviewer.
+        rotation: String,
+        /// The configuration file with the [rotations.*] tables.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// First instant (YYYY-MM-DD or RFC 3339); default: now.
+        #[arg(long)]
+        from: Option<String>,
+        /// How many weeks to export.
+        #[arg(long, default_value_t = 12)]
+        weeks: u32,
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -244,6 +271,25 @@ fn main() -> ExitCode {
             log_to_stderr("info,serenity=warn");
             app::run(&config)
         }
+        Commands::Duty {
+            action:
+                DutyAction::Ical {
+                    rotation,
+                    config,
+                    from,
+                    weeks,
+                    out,
+                },
+        } => match from.as_deref().map(|f| parse_time("--from", f)).transpose() {
+            Ok(from) => app::duty_ical(
+                config.as_deref(),
+                &rotation,
+                from.unwrap_or_else(chrono::Utc::now),
+                weeks,
+                out.as_deref(),
+            ),
+            Err(e) => Err(e),
+        },
         Commands::CheckConfig { file } => match app::check_config(&file) {
             Ok(summary) => {
                 println!("{summary}");
@@ -281,6 +327,11 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
 
 /// `--since`: a date (midnight UTC) or an RFC 3339 instant.
 fn parse_since(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    parse_time("--since", text)
+}
+
+/// A date (midnight UTC) or an RFC 3339 instant, for the flag `flag`.
+fn parse_time(flag: &str, text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
     if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
         return Ok(at.with_timezone(&chrono::Utc));
     }
@@ -289,6 +340,6 @@ fn parse_since(text: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
         .and_then(|d| d.and_hms_opt(0, 0, 0))
         .map(|d| d.and_utc())
         .ok_or_else(|| {
-            anyhow::anyhow!("--since `{text}` is not a date (YYYY-MM-DD) or an RFC 3339 time")
+            anyhow::anyhow!("{flag} `{text}` is not a date (YYYY-MM-DD) or an RFC 3339 time")
         })
 }

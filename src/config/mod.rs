@@ -15,6 +15,7 @@ use toml::Spanned;
 
 mod alerts;
 mod esp;
+mod rotations;
 
 pub use esp::{CredentialSource, EspConfig, SandboxScenario};
 
@@ -53,6 +54,8 @@ pub struct Config {
     /// Where `/healthz`, `/readyz` and `/metrics` are served (`[http]
     /// listen`); `None`: not served.
     pub http_listen: Option<std::net::SocketAddr>,
+    /// On-duty rotations (`[rotations.<team>]`, `[rotations.quality-reviewer]`).
+    pub rotations: Vec<crate::duty::Rotation>,
 }
 
 /// A Discord snowflake id (guild, channel, role), checked to be a number.
@@ -138,6 +141,7 @@ impl Default for Config {
             quiet_windows: Vec::new(),
             alert_tick: std::time::Duration::from_secs(30),
             http_listen: None,
+            rotations: Vec::new(),
         }
     }
 }
@@ -189,6 +193,8 @@ struct RawConfig {
     alerts: alerts::RawAlerts,
     #[serde(default)]
     http: RawHttp,
+    #[serde(default)]
+    rotations: BTreeMap<Spanned<String>, rotations::RawRotation>,
 }
 
 #[derive(Deserialize, Default)]
@@ -457,6 +463,7 @@ impl Config {
             })?);
         }
         config.esp = esp::accounts(raw.esp, &at)?;
+        config.rotations = rotations::rotations(raw.rotations, &at)?;
         (config.poll, config.keep_history) = esp::poll_settings(raw.poll, &at)?;
         let runbook_dir = raw.alerts.runbook_dir.take();
         (config.alerting, config.quiet_windows) = alerts::alerting(raw.alerts, &at)?;
@@ -718,6 +725,47 @@ mod tests {
         let config = Config::parse(Path::new("mc.toml"), "").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(config.store_path, PathBuf::from("data/mailcall.db"));
         assert_eq!(config.channel(Team::Design), "design");
+    }
+
+    const ROTATION: &str = "[rotations.integration]\nmembers = [{ name = \"alice\", discord_id = \"111\" }, { name = \"bob\" }]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\ntimezone = \"Europe/Paris\"\nstart = \"2026-11-02\"\n";
+
+    #[test]
+    fn a_rotation_is_read_with_its_members_shift_handoff_and_start() {
+        let config =
+            Config::parse(Path::new("mc.toml"), ROTATION).unwrap_or_else(|e| panic!("{e}"));
+        let [rotation] = config.rotations.as_slice() else {
+            panic!("one rotation: {:?}", config.rotations)
+        };
+        assert_eq!(
+            rotation.name,
+            crate::duty::RotationName::Team(Team::Integration)
+        );
+        let ids: Vec<&str> = rotation.members.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["111", "console:bob"]);
+        assert_eq!(rotation.shift_days, 7);
+        assert_eq!(rotation.handoff.expression(), "0 9 * * MON");
+        assert_eq!(rotation.start.to_string(), "2026-11-02");
+    }
+
+    #[test]
+    fn a_bad_rotation_is_refused_at_its_line_with_what_to_write() {
+        for (from, to, expected) in [
+            ("[rotations.integration]", "[rotations.sales]", "mc.toml:1:12: rotations.sales: `sales` is not a rotation; use one of marketing, design, integration, development, quality-reviewer"),
+            ("shift = \"1w\"", "shift = \"1 week\"", "mc.toml:3:9: rotations.integration.shift: `1 week` is not a shift length"),
+            ("start = \"2026-11-02\"", "start = \"next monday\"", "mc.toml:6:9: rotations.integration.start: `next monday` is not a date"),
+            ("Europe/Paris", "Europe/Pariss", "mc.toml:5:12: rotations.integration.timezone: `Europe/Pariss` is not a time zone"),
+            ("shift = \"1w\"", "shift = \"1d\"", "mc.toml:4:11: rotations.integration.handoff: the handoff `0 9 * * MON` fires less often than every 1 day(s)"),
+            ("discord_id = \"111\"", "discord_id = \"@alice\"", "rotations.integration.members[0].discord_id: `@alice` is not a Discord user id"),
+            ("name = \"bob\"", "name = \"alice\", discord_id = \"111\"", "rotations.integration.members[1].name: alice is listed twice"),
+        ] {
+            let message = error(&ROTATION.replace(from, to));
+            assert!(message.contains(expected), "{expected}\n  got: {message}");
+        }
+        let empty = error(&ROTATION.replace(
+            "[{ name = \"alice\", discord_id = \"111\" }, { name = \"bob\" }]",
+            "[]",
+        ));
+        assert!(empty.contains("needs at least one member"), "{empty}");
     }
 
     #[test]

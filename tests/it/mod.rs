@@ -8,6 +8,7 @@ mod demo;
 mod detect_cli;
 mod detection_suite;
 mod discord;
+mod duty;
 mod esp_clients;
 #[allow(dead_code)]
 mod fake_discord;

@@ -1,0 +1,192 @@
+//! `[rotations.<team>]` and `[rotations.quality-reviewer]`: who is on duty
+//! in turn, how long each shift lasts, and when it changes hands.
+//!
+//! ```toml
+//! [rotations.integration]
+//! members = [{ name = "alice", discord_id = "111" }, { name = "bob", discord_id = "222" }]
+//! shift = "1w"              # days ("3d") or weeks ("2w")
+//! handoff = "0 9 * * MON"   # when a shift changes hands, in `timezone`
+//! timezone = "Europe/Paris"
+//! start = "2026-11-02"      # the local date the first shift opens on
+//! ```
+//!
+//! A member with a `discord_id` is that Discord user (mentioned by id);
+//! without one they are the console user of that name.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::esp::At;
+use super::ConfigError;
+use crate::domain::Actor;
+use crate::duty::{Rotation, RotationName};
+use crate::schedule::Schedule;
+
+/// How many shifts ahead a handoff schedule is checked to come round once
+/// per shift: four years of weekly shifts.
+const CHECKED_SHIFTS: u64 = 200;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRotation {
+    members: Spanned<Vec<RawMember>>,
+    shift: Spanned<String>,
+    handoff: Spanned<String>,
+    #[serde(default = "utc")]
+    timezone: Spanned<String>,
+    start: Spanned<String>,
+}
+
+fn utc() -> Spanned<String> {
+    Spanned::new(0..0, "UTC".to_string())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMember {
+    name: Spanned<String>,
+    discord_id: Option<Spanned<String>>,
+}
+
+/// "3d" → 3, "2w" → 14.
+fn shift_days(text: &str) -> Result<u32, String> {
+    let text = text.trim();
+    let wrong = || format!("`{text}` is not a shift length; write days (\"3d\") or weeks (\"1w\")");
+    let unit = text.chars().last().ok_or_else(wrong)?;
+    let number: u32 = text[..text.len() - unit.len_utf8()]
+        .parse()
+        .map_err(|_| wrong())?;
+    let days = match unit {
+        'd' => number,
+        'w' => number.checked_mul(7).ok_or_else(wrong)?,
+        _ => return Err(wrong()),
+    };
+    if !(1..=366).contains(&days) {
+        return Err(format!(
+            "`{text}` is {days} day(s); a shift lasts from 1 day to a year"
+        ));
+    }
+    Ok(days)
+}
+
+pub(super) fn rotations(
+    raw: BTreeMap<Spanned<String>, RawRotation>,
+    at: At<'_>,
+) -> Result<Vec<Rotation>, ConfigError> {
+    let mut rotations = Vec::new();
+    for (name, raw) in raw {
+        let key = |field: &str| Some(format!("rotations.{}.{field}", name.get_ref()));
+        let rotation_name: RotationName = name.get_ref().parse().map_err(|why| {
+            at(
+                name.span(),
+                Some(format!("rotations.{}", name.get_ref())),
+                why,
+            )
+        })?;
+        let mut members: Vec<Actor> = Vec::new();
+        for (index, member) in raw.members.get_ref().iter().enumerate() {
+            let member_key = |field: &str| {
+                Some(format!(
+                    "rotations.{}.members[{index}].{field}",
+                    name.get_ref()
+                ))
+            };
+            let person = member.name.get_ref().trim();
+            if person.is_empty() || person.chars().count() > 80 {
+                return Err(at(
+                    member.name.span(),
+                    member_key("name"),
+                    "a member needs a name of 1 to 80 characters".into(),
+                ));
+            }
+            let actor = match &member.discord_id {
+                Some(id) => {
+                    let number = id
+                        .get_ref()
+                        .trim()
+                        .parse::<u64>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| {
+                            at(
+                                id.span(),
+                                member_key("discord_id"),
+                                format!("`{}` is not a Discord user id (a number)", id.get_ref()),
+                            )
+                        })?;
+                    Actor {
+                        id: number.to_string(),
+                        name: person.to_string(),
+                    }
+                }
+                None => Actor::console(person),
+            };
+            if members.iter().any(|m| m.id == actor.id) {
+                return Err(at(
+                    member.name.span(),
+                    member_key("name"),
+                    format!("{person} is listed twice; a member takes one turn per round"),
+                ));
+            }
+            members.push(actor);
+        }
+        if members.is_empty() {
+            return Err(at(
+                raw.members.span(),
+                key("members"),
+                "a rotation needs at least one member".into(),
+            ));
+        }
+        let days =
+            shift_days(raw.shift.get_ref()).map_err(|m| at(raw.shift.span(), key("shift"), m))?;
+        let handoff = Schedule::parse(raw.handoff.get_ref(), raw.timezone.get_ref().trim())
+            .map_err(|e| {
+                if e.to_string().contains("time zone") && raw.timezone.span() != (0..0) {
+                    at(raw.timezone.span(), key("timezone"), e.to_string())
+                } else {
+                    at(raw.handoff.span(), key("handoff"), e.to_string())
+                }
+            })?;
+        let start = raw
+            .start
+            .get_ref()
+            .trim()
+            .parse::<NaiveDate>()
+            .map_err(|_| {
+                at(
+                    raw.start.span(),
+                    key("start"),
+                    format!("`{}` is not a date such as 2026-11-02", raw.start.get_ref()),
+                )
+            })?;
+        let rotation = Rotation {
+            name: rotation_name,
+            members,
+            shift_days: days,
+            handoff,
+            start,
+        };
+        rotation
+            .check_handoffs(CHECKED_SHIFTS)
+            .map_err(|m| at(raw.handoff.span(), key("handoff"), m))?;
+        rotations.push(rotation);
+    }
+    Ok(rotations)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shift_lengths_are_days_or_weeks() {
+        assert_eq!(shift_days("3d"), Ok(3));
+        assert_eq!(shift_days("2w"), Ok(14));
+        for wrong in ["", "w", "1", "1h", "0d", "99w", "5é", "-1d"] {
+            assert!(shift_days(wrong).is_err(), "{wrong}");
+        }
+    }
+}
