@@ -269,12 +269,48 @@ pub fn open_demo_store(dir: &Path, keep: bool) -> Result<SledStore, StoreError> 
     SledStore::open(dir)
 }
 
+/// The demo's rotations: two console members per team and a quality
+/// reviewer drawn across the teams, weekly, handing over on Mondays at
+/// 09:00 UTC, started two weeks before `now` so `/duty` has history.
+fn demo_rotations(now: chrono::DateTime<chrono::Utc>) -> Vec<crate::duty::Rotation> {
+    use chrono::Datelike as _;
+    let today = now.date_naive();
+    let monday = today - chrono::Duration::days(i64::from(today.weekday().num_days_from_monday()));
+    let start = monday - chrono::Duration::weeks(2);
+    let rotation = |name, members: &[&str]| {
+        let handoff = crate::schedule::Schedule::parse("0 9 * * MON", "UTC").ok()?;
+        Some(crate::duty::Rotation {
+            name,
+            members: members.iter().map(|m| Actor::console(m)).collect(),
+            shift_days: 7,
+            handoff,
+            start,
+        })
+    };
+    use crate::domain::Team;
+    use crate::duty::RotationName;
+    [
+        rotation(RotationName::Team(Team::Marketing), &["maya", "marc"]),
+        rotation(RotationName::Team(Team::Design), &["dana", "dev"]),
+        rotation(RotationName::Team(Team::Integration), &["ines", "ivan"]),
+        rotation(RotationName::Team(Team::Development), &["diego", "dora"]),
+        rotation(
+            RotationName::QualityReviewer,
+            &["maya", "ines", "diego", "dana"],
+        ),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
 /// `mailcall demo`: a fresh store, then the interactive console on a
 /// terminal or the scripted tour without one.
 pub fn demo(options: &DemoOptions) -> anyhow::Result<()> {
     let store = open_demo_store(&options.data, options.keep)?;
     let config = Config {
         store_path: options.data.clone(),
+        rotations: demo_rotations(chrono::Utc::now()),
         ..Config::default()
     };
     let history = Arc::new(store.history()?);
@@ -282,7 +318,8 @@ pub fn demo(options: &DemoOptions) -> anyhow::Result<()> {
     let mut engine = Engine::new(store, Arc::new(SystemClock))
         .with_history(history)
         .with_directory(console_directory(&config))
-        .with_alerts(demo_alerting(), Vec::new())?;
+        .with_alerts(demo_alerting(), Vec::new())?
+        .with_rotations(config.rotations.clone())?;
     let alerts = engine.after_poll("demo-esp")?;
     let caller = Caller::operator(Actor::console("you"));
     let stdout = io::stdout();
@@ -510,7 +547,31 @@ pub fn duty_ical(
     if !(1..=104).contains(&weeks) {
         anyhow::bail!("--weeks {weeks}: export 1 to 104 weeks");
     }
-    let roster = crate::duty::Roster::new(config.rotations.clone(), Vec::new());
+    // The overrides live in the store: read them there, or ask the bot
+    // that holds it; a store that does not exist yet has none.
+    let overrides: Vec<crate::duty::Override> = match SledStore::open_existing(&config.store_path) {
+        Ok(store) => crate::command::duty::restore_roster(
+            Vec::new(),
+            crate::store::IncidentStore::get_extra(&store, crate::command::duty::RECORD)?
+                .as_deref(),
+        )?
+        .0
+        .overrides()
+        .to_vec(),
+        Err(StoreError::Missing { .. }) => Vec::new(),
+        Err(StoreError::InUse { path }) => {
+            let json = ask_running_bot(
+                &config,
+                &path,
+                "give its rotation overrides",
+                |client, base| client.get(format!("{base}/admin/duty/overrides")),
+            )?;
+            serde_json::from_str(&json)
+                .map_err(|e| anyhow::anyhow!("the running bot's overrides are unreadable: {e}"))?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let roster = crate::duty::Roster::new(config.rotations.clone(), overrides);
     let to = from + chrono::Duration::weeks(i64::from(weeks));
     let text = crate::duty::ical::export(&roster, name, from, to, chrono::Utc::now());
     match out {

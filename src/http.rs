@@ -194,6 +194,7 @@ pub fn router(endpoint: Endpoint) -> Router {
         .route("/metrics", get(metrics))
         .route("/admin/backup", get(backup))
         .route("/admin/metrics", get(admin_metrics))
+        .route("/admin/duty/overrides", get(admin_duty_overrides))
         .route("/admin/backfill", axum::routing::post(admin_backfill))
         .with_state(endpoint)
 }
@@ -405,6 +406,27 @@ async fn backup(State(endpoint): State<Endpoint>) -> impl IntoResponse {
             StatusCode::INTERNAL_SERVER_ERROR,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             format!("backup failed: {e}\n").into_bytes(),
+        ),
+    }
+}
+
+/// The rotations' overrides as JSON, for `mailcall duty ical` when the bot
+/// holds the store.
+async fn admin_duty_overrides(State(endpoint): State<Endpoint>) -> impl IntoResponse {
+    let overrides = {
+        let engine = endpoint.engine.lock().unwrap_or_else(|p| p.into_inner());
+        engine.roster().overrides().to_vec()
+    };
+    match serde_json::to_string(&overrides) {
+        Ok(json) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            json,
+        ),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("cannot encode the overrides: {e}\n"),
         ),
     }
 }

@@ -88,7 +88,8 @@ impl Service {
         let engine = Engine::new(store, clock.clone())
             .with_history(history.clone())
             .with_directory(directory)
-            .with_alerts(config.alerting.clone(), config.quiet_windows.clone())?;
+            .with_alerts(config.alerting.clone(), config.quiet_windows.clone())?
+            .with_rotations(config.rotations.clone())?;
         // Group commit: every front end and job waits for durability
         // through `on_engine` (or `Durable`) with the lock released.
         let mut engine = engine;

@@ -406,9 +406,22 @@ impl<S: IncidentStore> Engine<S> {
             "Route preview for {key} (nothing was posted):\n  tell {}",
             places.join("; ")
         );
-        text.push_str(
-            "\n  on duty: no rotations are configured yet, so only the team roles are mentioned",
-        );
+        let on_duty: Vec<String> = preview
+            .teams
+            .iter()
+            .map(|team| {
+                let name = crate::duty::RotationName::Team(*team);
+                match (self.roster.rotation(name), self.roster.on_duty(name, now)) {
+                    (_, Some(duty)) => format!("{team}: {}", duty.member),
+                    (Some(_), None) => format!("{team}: nobody right now"),
+                    (None, None) => format!("{team}: no rotation"),
+                }
+            })
+            .collect();
+        text.push_str(&format!(
+            "\n  on duty now: {} (alerts mention the team roles; on-duty mentions are not built yet)",
+            on_duty.join("; ")
+        ));
         match &preview.silenced_by {
             Some(reason) => text.push_str(&format!(
                 "\n  silenced now: {}",

@@ -137,6 +137,8 @@ pub struct Engine<S> {
     pub(super) alerts: Option<AlertDesk>,
     /// How this front end names team channels and roles.
     pub(super) directory: TeamDirectory,
+    /// The rotations and their overrides: who is on duty.
+    pub(super) roster: crate::duty::Roster,
     /// Whether a change is in progress: a change started inside another
     /// (an alert tick inside a scheduled-jobs change) joins it.
     in_progress: bool,
@@ -162,6 +164,7 @@ impl<S: IncidentStore> Engine<S> {
             history: None,
             alerts: None,
             directory: TeamDirectory::default(),
+            roster: crate::duty::Roster::default(),
             in_progress: false,
         }
     }
@@ -179,6 +182,22 @@ impl<S: IncidentStore> Engine<S> {
         self.store.put_extra(alerting::RECORD, &desk.snapshot()?)?;
         self.alerts = Some(desk);
         Ok(self)
+    }
+
+    /// Gives the engine the configured rotations, with the overrides the
+    /// store holds.
+    pub fn with_rotations(
+        mut self,
+        rotations: Vec<crate::duty::Rotation>,
+    ) -> Result<Engine<S>, StoreError> {
+        let saved = self.store.get_extra(super::duty::RECORD)?;
+        self.roster = super::duty::restore_roster(rotations, saved.as_deref())?.0;
+        Ok(self)
+    }
+
+    /// Who is on duty, as the engine knows it (rotations and overrides).
+    pub fn roster(&self) -> &crate::duty::Roster {
+        &self.roster
     }
 
     /// Sets how team channels and roles are named in replies.
@@ -284,12 +303,14 @@ impl<S: IncidentStore> Engine<S> {
                 Ok(ids) => Ok((value, ids)),
                 Err(e) => {
                     self.reload_alerts();
+                    self.reload_roster();
                     Err(e.into())
                 }
             },
             Err(e) => {
                 self.store.abort();
                 self.reload_alerts();
+                self.reload_roster();
                 Err(e)
             }
         }
@@ -403,6 +424,7 @@ impl<S: IncidentStore> Engine<S> {
             Command::Alert(command) => self.alert_command(caller, command),
             Command::Silence(command) => self.silence_command(caller, command),
             Command::Route(query) => self.route_preview(&query),
+            Command::Duty(command) => self.duty_command(caller, command),
         }
     }
 

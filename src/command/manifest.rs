@@ -17,6 +17,7 @@ use super::ParseError;
 /// The manifests compiled into the binary, by file name.
 pub const EMBEDDED: &[(&str, &str)] = &[
     ("alert.json", include_str!("../../commands/alert.json")),
+    ("duty.json", include_str!("../../commands/duty.json")),
     (
         "incident.json",
         include_str!("../../commands/incident.json"),

@@ -6,6 +6,7 @@
 //! [`Engine::execute`] → [`Outcome`], which the adapter renders.
 
 mod alerting;
+pub mod duty;
 mod engine;
 mod invocation;
 pub mod manifest;
@@ -18,8 +19,8 @@ pub use engine::{
 pub use invocation::{Invocation, OptionValue};
 pub use manifest::{Manifests, Validated};
 pub use parse::{
-    AlertCommand, Command, IncidentCommand, ListFilter, MetricsQuery, OpenArgs, RouteQuery,
-    SilenceCommand, StatusFilter, MAX_SILENCE,
+    AlertCommand, Command, DutyCommand, IncidentCommand, ListFilter, MetricsQuery, OpenArgs,
+    RouteQuery, SilenceCommand, StatusFilter, MAX_SILENCE,
 };
 
 /// Why an invocation could not be turned into a command. Each message names

@@ -27,6 +27,50 @@ pub enum Command {
     Silence(SilenceCommand),
     /// `/route test`: who would be told, without posting.
     Route(RouteQuery),
+    /// `/duty …`: rotations.
+    Duty(DutyCommand),
+}
+
+/// `/duty …`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DutyCommand {
+    /// Who is on duty now and who is next (one rotation, or all).
+    Who {
+        rotation: Option<crate::duty::RotationName>,
+    },
+    /// The coming `weeks` weeks of shifts.
+    Schedule {
+        rotation: Option<crate::duty::RotationName>,
+        weeks: u32,
+    },
+    /// Put `member` on duty over `[from, to)`, wall-clock times in the
+    /// rotation's zone (the engine knows the zone).
+    Override {
+        rotation: crate::duty::RotationName,
+        member: Actor,
+        from: chrono::NaiveDateTime,
+        to: chrono::NaiveDateTime,
+        reason: String,
+    },
+}
+
+/// The longest `/duty schedule` look-ahead, in weeks.
+pub const MAX_SCHEDULE_WEEKS: u32 = 12;
+
+/// "2026-12-24" (midnight) or "2026-12-24 18:00" → a wall-clock time.
+fn parse_local_time(text: &str) -> Result<chrono::NaiveDateTime, String> {
+    let text = text.trim();
+    let wrong =
+        || format!("`{text}` is not a date (2026-12-24) or a date and time (2026-12-24 18:00)");
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return date.and_hms_opt(0, 0, 0).ok_or_else(wrong);
+    }
+    for format in ["%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+        if let Ok(at) = chrono::NaiveDateTime::parse_from_str(text, format) {
+            return Ok(at);
+        }
+    }
+    Err(wrong())
 }
 
 /// `/alert …`.
@@ -253,6 +297,11 @@ impl Command {
             Command::Route(query) => {
                 return format!("/route test {} {}", query.metric, query.stream)
             }
+            Command::Duty(DutyCommand::Who { .. }) => return "/duty who".to_string(),
+            Command::Duty(DutyCommand::Schedule { .. }) => return "/duty schedule".to_string(),
+            Command::Duty(DutyCommand::Override {
+                rotation, member, ..
+            }) => return format!("/duty override {rotation} {}", member.name),
         };
         match command {
             IncidentCommand::Open(args) => {
@@ -329,6 +378,42 @@ impl Command {
                 return Ok(Command::Silence(SilenceCommand::Add {
                     matcher,
                     duration,
+                    reason,
+                }));
+            }
+            ["duty", "who"] => {
+                return Ok(Command::Duty(DutyCommand::Who {
+                    rotation: o.parsed("team")?,
+                }))
+            }
+            ["duty", "schedule"] => {
+                let weeks = match o.integer("weeks") {
+                    None => 4,
+                    Some(n) => u32::try_from(n)
+                        .ok()
+                        .filter(|n| (1..=MAX_SCHEDULE_WEEKS).contains(n))
+                        .ok_or_else(|| {
+                            o.bad("weeks", format!("from 1 to {MAX_SCHEDULE_WEEKS} weeks"))
+                        })?,
+                };
+                return Ok(Command::Duty(DutyCommand::Schedule {
+                    rotation: o.parsed("team")?,
+                    weeks,
+                }));
+            }
+            ["duty", "override"] => {
+                let time = |name: &str| -> Result<chrono::NaiveDateTime, ParseError> {
+                    parse_local_time(o.required(name, o.text(name))?).map_err(|e| o.bad(name, e))
+                };
+                let reason = o.required("reason", o.text("reason"))?.trim().to_string();
+                if reason.is_empty() {
+                    return Err(o.bad("reason", "say why, for the people who read the schedule"));
+                }
+                return Ok(Command::Duty(DutyCommand::Override {
+                    rotation: o.required("team", o.parsed("team")?)?,
+                    member: o.required("member", o.user("member"))?,
+                    from: time("from")?,
+                    to: time("to")?,
                     reason,
                 }));
             }

@@ -184,3 +184,205 @@ fn the_example_configs_commented_rotations_are_valid_once_uncommented() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(stdout(&output).contains("SUMMARY:carol on duty: quality-reviewer"));
 }
+
+mod commands {
+    //! `/duty who`, `/duty schedule` and `/duty override` through the
+    //! engine on a real sled store, with an injected clock.
+
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+    use mailcall::clock::ManualClock;
+    use mailcall::command::{CommandError, Engine, Outcome, Visibility};
+    use mailcall::config::Config;
+    use mailcall::domain::{Actor, Caller, Team};
+    use mailcall::store::SledStore;
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn rotations() -> Vec<mailcall::duty::Rotation> {
+        Config::parse(std::path::Path::new("mc.toml"), super::ROTATION)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .rotations
+    }
+
+    fn engine(path: &std::path::Path, clock: Arc<ManualClock>) -> Engine<SledStore> {
+        let store = SledStore::open(path).unwrap_or_else(|e| panic!("{e}"));
+        Engine::new(store, clock)
+            .with_rotations(rotations())
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn run(
+        engine: &mut Engine<SledStore>,
+        caller: &Caller,
+        line: &str,
+    ) -> Result<Outcome, CommandError> {
+        let invocation = mailcall::console::parse_line(line)
+            .unwrap_or_else(|e| panic!("{line}: {e}"))
+            .unwrap_or_else(|| panic!("{line}: empty"));
+        engine.handle(caller, &invocation)
+    }
+
+    fn reply(engine: &mut Engine<SledStore>, caller: &Caller, line: &str) -> String {
+        run(engine, caller, line)
+            .unwrap_or_else(|e| panic!("{line}: {e}"))
+            .reply
+            .text
+    }
+
+    fn member_of_integration(name: &str) -> Caller {
+        Caller {
+            actor: Actor::console(name),
+            teams: [Team::Integration].into_iter().collect(),
+            admin: false,
+        }
+    }
+
+    #[test]
+    fn duty_who_names_the_member_on_shift_and_the_next_one_in_the_rotations_zone() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let clock = Arc::new(ManualClock::new(at("2026-03-31T12:00:00Z")));
+        let mut engine = engine(&dir.path().join("db"), clock.clone());
+        let carol = member_of_integration("carol");
+        let who = run(&mut engine, &carol, "/duty who team:integration")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(who.reply.visibility, Visibility::Private);
+        assert_eq!(
+            who.reply.text,
+            "On duty now:\n  integration: bob, since Mon 30 Mar 09:00 until Mon 6 Apr 09:00 (Europe/Paris); next: carol"
+        );
+        let none = run(&mut engine, &carol, "/duty who team:design")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(none.contains("there is no design rotation"), "{none}");
+    }
+
+    #[test]
+    fn an_override_is_admin_only_wins_everywhere_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("db");
+        let clock = Arc::new(ManualClock::new(at("2026-03-31T12:00:00Z")));
+        let admin = Caller::operator(Actor::console("root"));
+        {
+            let mut engine = engine(&path, clock.clone());
+            let refused = run(
+                &mut engine,
+                &member_of_integration("carol"),
+                "/duty override team:integration member:dave from:2026-04-01 to:2026-04-03 reason:\"bob's holiday\"",
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            assert_eq!(refused, "only incident-admin may override a rotation");
+
+            let done = run(
+                &mut engine,
+                &admin,
+                "/duty override team:integration member:dave from:2026-04-01 to:\"2026-04-03 09:00\" reason:\"bob's holiday\"",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(done.reply.visibility, Visibility::Public);
+            assert_eq!(
+                done.reply.text,
+                "🗓️ integration: dave is on duty from Wed 1 Apr 00:00 to Fri 3 Apr 09:00 (Europe/Paris), over the rotation (override #1 by root: bob's holiday); it covers bob"
+            );
+            // A time that does not exist in Paris is refused, not guessed.
+            let gap = run(
+                &mut engine,
+                &admin,
+                "/duty override team:integration member:dave from:\"2027-03-28 02:30\" to:2027-03-29 reason:x",
+            )
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+            assert!(gap.contains("does not exist in Europe/Paris"), "{gap}");
+        }
+        // After a restart the override still wins, in every view.
+        clock.set(at("2026-04-02T10:00:00Z"));
+        let mut engine = engine(&path, clock.clone());
+        let carol = member_of_integration("carol");
+        let who = reply(&mut engine, &carol, "/duty who team:integration");
+        assert_eq!(
+            who,
+            "On duty now:\n  integration: dave (override #1), since Wed 1 Apr 00:00 until Fri 3 Apr 09:00 (Europe/Paris); next: bob"
+        );
+        let schedule = reply(
+            &mut engine,
+            &carol,
+            "/duty schedule team:integration weeks:1",
+        );
+        assert_eq!(
+            schedule,
+            "Shifts for the next 1 week(s):\nintegration (Europe/Paris):\n  Thu 2 Apr 12:00 → Fri 3 Apr 09:00  dave (override #1 by root: bob's holiday)\n  Fri 3 Apr 09:00 → Mon 6 Apr 09:00  bob\n  Mon 6 Apr 09:00 → Thu 9 Apr 12:00  carol"
+        );
+        assert_eq!(
+            engine
+                .roster()
+                .on_duty(
+                    mailcall::duty::RotationName::Team(Team::Integration),
+                    at("2026-04-02T10:00:00Z")
+                )
+                .map(|d| d.member.name),
+            Some("dave".to_string()),
+            "the one answer agrees"
+        );
+    }
+}
+
+#[test]
+fn duty_ical_includes_the_overrides_the_store_holds() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = write_config(dir.path(), &format!("[store]\npath = \"db\"\n\n{ROTATION}"));
+    let mut child = mailcall()
+        .args(["console", "--as", "root", "--config"])
+        .arg(&config)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Some(mut stdin) = child.stdin.take() {
+        let _ = stdin.write_all(
+            b"/duty override team:integration member:dave from:2030-01-01 to:\"2030-01-02 12:00\" reason:cover\n",
+        );
+    }
+    let console = child.wait_with_output().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        stdout(&console)
+            .contains("dave is on duty from Tue 1 Jan 00:00 to Wed 2 Jan 12:00 (Europe/Paris)"),
+        "{}\n{}",
+        stdout(&console),
+        stderr(&console)
+    );
+    let output = mailcall()
+        .args([
+            "duty",
+            "ical",
+            "integration",
+            "--from",
+            "2029-12-31T08:00:00Z",
+            "--weeks",
+            "1",
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let shifts = events(&stdout(&output));
+    let dave: Vec<_> = shifts.iter().filter(|s| s.2.starts_with("dave")).collect();
+    assert_eq!(
+        dave,
+        [&(
+            "20291231T230000Z".to_string(),
+            "20300102T110000Z".to_string(),
+            "dave on duty: integration".to_string()
+        )],
+        "{shifts:?}"
+    );
+}

@@ -1,0 +1,296 @@
+//! `/duty …`: who is on duty, the coming shifts, and overrides.
+//!
+//! Every name these replies give comes from [`Roster::on_duty`] (through
+//! [`Roster::schedule`]), the one answer mailcall has to "who is on duty".
+//! Overrides are kept in one store record, written in the command's change,
+//! so an override and the reply that confirms it are durable together.
+
+use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde::{Deserialize, Serialize};
+
+use super::engine::{private, public, CommandError, Engine, Outcome};
+use super::parse::DutyCommand;
+use crate::domain::{Actor, Caller};
+use crate::duty::{Override, Roster, Rotation, RotationName};
+use crate::store::{IncidentStore, StoreError};
+
+/// The store record overrides are kept in.
+pub const RECORD: &str = "duty:overrides";
+
+/// The longest override: a quarter. Longer is a change of the rotation.
+const MAX_OVERRIDE_DAYS: i64 = 92;
+
+/// The most characters of one `/duty schedule` reply (Discord allows 2,000).
+const SCHEDULE_CHARS: usize = 1_800;
+
+/// What [`RECORD`] holds.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct OverrideBook {
+    pub next_id: u64,
+    pub overrides: Vec<Override>,
+}
+
+/// The roster from the configured rotations and the stored overrides.
+pub fn restore_roster(
+    rotations: Vec<Rotation>,
+    saved: Option<&[u8]>,
+) -> Result<(Roster, u64), StoreError> {
+    let book: OverrideBook = match saved {
+        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| {
+            StoreError::Backend(format!("the duty overrides record is unreadable: {e}"))
+        })?,
+        None => OverrideBook::default(),
+    };
+    Ok((Roster::new(rotations, book.overrides), book.next_id))
+}
+
+/// "Mon 2 Mar 09:00" in `zone`.
+fn local(at: DateTime<Utc>, zone: Tz) -> String {
+    at.with_timezone(&zone)
+        .format("%a %-d %b %H:%M")
+        .to_string()
+}
+
+impl<S: IncidentStore> Engine<S> {
+    pub(super) fn duty_command(
+        &mut self,
+        caller: &Caller,
+        command: DutyCommand,
+    ) -> Result<Outcome, CommandError> {
+        match command {
+            DutyCommand::Who { rotation } => self.duty_who(rotation),
+            DutyCommand::Schedule { rotation, weeks } => self.duty_schedule(rotation, weeks),
+            DutyCommand::Override {
+                rotation,
+                member,
+                from,
+                to,
+                reason,
+            } => self.duty_override(caller, rotation, member, (from, to), reason),
+        }
+    }
+
+    /// The rotations a command is about: the one named (which must be
+    /// configured), or every configured one.
+    fn rotations_in_scope(
+        &self,
+        name: Option<RotationName>,
+    ) -> Result<Vec<&Rotation>, CommandError> {
+        match name {
+            Some(name) => self
+                .roster
+                .rotation(name)
+                .map(|r| vec![r])
+                .ok_or_else(|| CommandError::NoData(format!("there is no {name} rotation; an admin adds one as [rotations.{name}] in the configuration"))),
+            None => {
+                let all: Vec<&Rotation> = self.roster.rotations().collect();
+                if all.is_empty() {
+                    return Err(CommandError::NoData(
+                        "no rotations are configured; add [rotations.<team>] tables to the configuration".into(),
+                    ));
+                }
+                Ok(all)
+            }
+        }
+    }
+
+    fn duty_who(&self, name: Option<RotationName>) -> Result<Outcome, CommandError> {
+        let now = self.clock.now();
+        let mut text = String::from("On duty now:");
+        for rotation in self.rotations_in_scope(name)? {
+            let zone = rotation.handoff.time_zone();
+            let line = match self.roster.on_duty(rotation.name, now) {
+                Some(duty) => {
+                    let next = self
+                        .roster
+                        .on_duty(rotation.name, duty.until)
+                        .map(|n| n.member.to_string())
+                        .unwrap_or_else(|| "nobody".into());
+                    let why = duty
+                        .by_override
+                        .map(|id| format!(" (override #{id})"))
+                        .unwrap_or_default();
+                    format!(
+                        "\n  {}: {}{why}, since {} until {} ({zone}); next: {next}",
+                        rotation.name,
+                        duty.member,
+                        local(duty.since, zone),
+                        local(duty.until, zone)
+                    )
+                }
+                None => format!(
+                    "\n  {}: nobody (the rotation starts on {})",
+                    rotation.name, rotation.start
+                ),
+            };
+            text.push_str(&line);
+        }
+        Ok(private(text))
+    }
+
+    fn duty_schedule(
+        &self,
+        name: Option<RotationName>,
+        weeks: u32,
+    ) -> Result<Outcome, CommandError> {
+        let now = self.clock.now();
+        let until = now + Duration::weeks(i64::from(weeks));
+        let mut lines = Vec::new();
+        for rotation in self.rotations_in_scope(name)? {
+            let zone = rotation.handoff.time_zone();
+            lines.push(format!("{} ({zone}):", rotation.name));
+            let stretches = self.roster.schedule(rotation.name, now, until);
+            if stretches.is_empty() {
+                lines.push("  nobody on duty in these weeks".into());
+            }
+            for stretch in stretches {
+                let why = stretch
+                    .by_override
+                    .and_then(|id| self.roster.overrides().iter().find(|o| o.id == id))
+                    .map(|o| {
+                        format!(
+                            " (override #{} by {}: {})",
+                            o.id,
+                            o.by,
+                            crate::domain::defang(&o.reason)
+                        )
+                    })
+                    .unwrap_or_default();
+                lines.push(format!(
+                    "  {} → {}  {}{why}",
+                    local(stretch.start, zone),
+                    local(stretch.end, zone),
+                    stretch.member
+                ));
+            }
+        }
+        let mut text = format!("Shifts for the next {weeks} week(s):");
+        let total = lines.len();
+        for (shown, line) in lines.iter().enumerate() {
+            if text.len() + line.len() + 1 > SCHEDULE_CHARS {
+                text.push_str(&format!(
+                    "\n… {} more line(s) not shown; ask for one team or fewer weeks",
+                    total - shown
+                ));
+                break;
+            }
+            text.push('\n');
+            text.push_str(line);
+        }
+        Ok(private(text))
+    }
+
+    fn duty_override(
+        &mut self,
+        caller: &Caller,
+        name: RotationName,
+        member: Actor,
+        (from, to): (NaiveDateTime, NaiveDateTime),
+        reason: String,
+    ) -> Result<Outcome, CommandError> {
+        if !caller.admin {
+            return Err(CommandError::Denied(
+                "only incident-admin may override a rotation".into(),
+            ));
+        }
+        let zone = self
+            .rotations_in_scope(Some(name))?
+            .first()
+            .map(|r| r.handoff.time_zone())
+            .unwrap_or(Tz::UTC);
+        let instant = |wall: NaiveDateTime, option: &str| {
+            zone.from_local_datetime(&wall)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| {
+                    CommandError::NoData(format!(
+                        "{option} {} does not exist in {zone} (the clocks go forward then); pick another time",
+                        wall.format("%Y-%m-%d %H:%M")
+                    ))
+                })
+        };
+        let (start, end) = (instant(from, "from")?, instant(to, "to")?);
+        let now = self.clock.now();
+        if end <= start {
+            return Err(CommandError::NoData("`to` must come after `from`".into()));
+        }
+        if end <= now {
+            return Err(CommandError::NoData(
+                "that time is over; an override is for now or the future".into(),
+            ));
+        }
+        if end - start > Duration::days(MAX_OVERRIDE_DAYS) {
+            return Err(CommandError::NoData(format!(
+                "an override lasts at most {MAX_OVERRIDE_DAYS} days; for longer, change the rotation"
+            )));
+        }
+        let saved = self.store.get_extra(RECORD)?;
+        let mut book: OverrideBook = match saved {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                StoreError::Backend(format!("the duty overrides record is unreadable: {e}"))
+            })?,
+            None => OverrideBook::default(),
+        };
+        book.next_id += 1;
+        let added = Override {
+            id: book.next_id,
+            rotation: name,
+            member,
+            from: start,
+            to: end,
+            by: caller.actor.clone(),
+            reason: reason.trim().to_string(),
+        };
+        // Whose shifts it covers, asked before it exists.
+        let covered: Vec<String> = self
+            .roster
+            .schedule(name, start, end)
+            .into_iter()
+            .map(|s| s.member.to_string())
+            .fold(Vec::new(), |mut names, n| {
+                if !names.contains(&n) && n != added.member.to_string() {
+                    names.push(n);
+                }
+                names
+            });
+        book.overrides.push(added.clone());
+        let bytes = serde_json::to_vec(&book)
+            .map_err(|e| StoreError::Backend(format!("cannot encode the duty overrides: {e}")))?;
+        self.store.put_extra(RECORD, &bytes)?;
+        self.roster.add_override(added.clone());
+        let covers = if covered.is_empty() {
+            String::new()
+        } else {
+            format!("; it covers {}", covered.join(", "))
+        };
+        Ok(public(
+            format!(
+                "🗓️ {name}: {} is on duty from {} to {} ({zone}), over the rotation (override #{} by {}: {}){covers}",
+                added.member,
+                local(start, zone),
+                local(end, zone),
+                added.id,
+                caller.actor,
+                crate::domain::defang(&added.reason)
+            ),
+            Vec::new(),
+        ))
+    }
+
+    /// Puts the roster in memory back to what the store holds, after a
+    /// change that did not commit.
+    pub(super) fn reload_roster(&mut self) {
+        let rotations: Vec<Rotation> = self.roster.rotations().cloned().collect();
+        match self
+            .store
+            .get_extra(RECORD)
+            .and_then(|saved| restore_roster(rotations, saved.as_deref()))
+        {
+            Ok((roster, _)) => self.roster = roster,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the duty overrides back after a failed change")
+            }
+        }
+    }
+}
