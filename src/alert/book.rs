@@ -123,6 +123,11 @@ pub struct AlertView {
     /// (revised counts, or nothing judged for a long time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cleared_because: Option<String>,
+    /// Who was on duty for each team when the alert was raised, mentioned
+    /// beside the team role. Filled by the engine from its roster (the
+    /// book itself knows no rotations); empty where no rotation applies.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub on_duty: std::collections::BTreeMap<Team, Actor>,
 }
 
 impl AlertView {
@@ -268,6 +273,7 @@ impl Alert {
                 escalated_at: None,
                 cleared_at: None,
                 cleared_because: None,
+                on_duty: std::collections::BTreeMap::new(),
             },
             attention_since: None,
             reminded: false,

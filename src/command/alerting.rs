@@ -44,10 +44,28 @@ impl<S: IncidentStore> Engine<S> {
         self.store.put_extra(alerting::RECORD, &bytes)
     }
 
-    fn wrap(effects: Vec<AlertEffect>) -> Vec<Effect> {
+    /// The alert effects as posts; a new alert carries who is on duty now
+    /// for each of its teams, so its post mentions them (the roster's one
+    /// answer, taken in the same change that raises the alert).
+    fn wrap(&self, effects: Vec<AlertEffect>) -> Vec<Effect> {
+        let now = self.clock.now();
         effects
             .into_iter()
-            .map(|effect| Effect::Alert(Box::new(effect)))
+            .map(|mut effect| {
+                if let AlertEffect::Open { alert } = &mut effect {
+                    alert.on_duty = alert
+                        .teams
+                        .iter()
+                        .filter_map(|team| {
+                            let duty = self
+                                .roster
+                                .on_duty(crate::duty::RotationName::Team(*team), now)?;
+                            Some((*team, duty.member))
+                        })
+                        .collect();
+                }
+                Effect::Alert(Box::new(effect))
+            })
             .collect()
     }
 
@@ -65,7 +83,7 @@ impl<S: IncidentStore> Engine<S> {
             };
             let effects = desk.after_poll(history.as_ref(), account, now)?;
             engine.save_alerts()?;
-            Ok(Self::wrap(effects))
+            Ok(engine.wrap(effects))
         })
     }
 
@@ -78,7 +96,7 @@ impl<S: IncidentStore> Engine<S> {
             };
             let effects = desk.feed(event, now);
             engine.save_alerts()?;
-            Ok(Self::wrap(effects))
+            Ok(engine.wrap(effects))
         })
     }
 
@@ -93,7 +111,7 @@ impl<S: IncidentStore> Engine<S> {
             if !effects.is_empty() {
                 engine.save_alerts()?;
             }
-            Ok(Self::wrap(effects))
+            Ok(engine.wrap(effects))
         })
     }
 
@@ -419,7 +437,7 @@ impl<S: IncidentStore> Engine<S> {
             })
             .collect();
         text.push_str(&format!(
-            "\n  on duty now: {} (alerts mention the team roles; on-duty mentions are not built yet)",
+            "\n  on duty now: {} (a new alert mentions them beside the team roles)",
             on_duty.join("; ")
         ));
         match &preview.silenced_by {

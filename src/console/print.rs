@@ -107,7 +107,12 @@ fn alert_post(out: &mut impl Write, config: &Config, effect: &AlertEffect) -> io
         };
         let text = match effect {
             AlertEffect::Open { .. } => format!(
-                "🚨 @{team} {}\n{}{runbook}\n[Acknowledge: /alert ack id:{id}] [Snooze 1 h: /alert snooze id:{id} for:1h] [Snooze 24 h: /alert snooze id:{id} for:24h] [Open incident: /alert incident id:{id}]",
+                "🚨 @{team}{} {}\n{}{runbook}\n[Acknowledge: /alert ack id:{id}] [Snooze 1 h: /alert snooze id:{id} for:1h] [Snooze 24 h: /alert snooze id:{id} for:24h] [Open incident: /alert incident id:{id}]",
+                alert
+                    .on_duty
+                    .get(team)
+                    .map(|member| format!(" @{member} (on duty)"))
+                    .unwrap_or_default(),
                 alert_render::headline(alert),
                 alert_render::details(alert),
                 id = alert.id

@@ -8,6 +8,8 @@ pub const TOUR: &str = r#"# mailcall demo — an automated welcome series starts
 /metrics stream:tag:welcome
 # And an onboarding automation has gone quiet (zero sent, not missing data):
 /metrics stream:tag:onboarding-day-3
+# Each alert mentioned its team's member on duty. Who that is, and who is next:
+/duty who
 # Bob (development) takes the silent automation; Alice (integration) opens an
 # incident from the bounce alert, pre-filled and linked:
 /as bob development

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use serenity::builder::{CreateMessage, CreateThread};
 use serenity::http::{Http, HttpError};
 use serenity::model::channel::{AutoArchiveDuration, Nonce};
-use serenity::model::id::{ChannelId, MessageId, RoleId};
+use serenity::model::id::{ChannelId, MessageId, RoleId, UserId};
 
 use super::view;
 use crate::alert::AlertEffect;
@@ -194,29 +194,47 @@ impl Poster {
             AlertEffect::Open { .. } => {
                 // Each owning team's channel, mentioning its role, then the
                 // copy where all alerts go, mentioning nobody.
-                let mut targets: Vec<(ChannelId, String, Option<RoleId>, &str)> = alert
+                type Target = (
+                    ChannelId,
+                    String,
+                    Option<RoleId>,
+                    Option<UserId>,
+                    &'static str,
+                );
+                let mut targets: Vec<Target> = alert
                     .teams
                     .iter()
                     .filter_map(|team| {
                         let (channel, role) = self.team_channel(*team)?;
-                        Some((channel, team_step("o", *team), Some(role), "alert"))
+                        // A console member (no Discord id) is not mentioned.
+                        let on_duty = alert
+                            .on_duty
+                            .get(team)
+                            .and_then(|member| member.id.parse::<u64>().ok())
+                            .filter(|id| *id > 0)
+                            .map(UserId::new);
+                        Some((channel, team_step("o", *team), Some(role), on_duty, "alert"))
                     })
                     .collect();
                 if let Some(all) = self.config.all_alerts_channel {
-                    targets.push((ChannelId::new(all.0), "oa".into(), None, "alert copy"));
+                    targets.push((ChannelId::new(all.0), "oa".into(), None, None, "alert copy"));
                 }
                 // Channels posted to by an earlier attempt are skipped.
                 let mut refs = self
                     .read_record::<Vec<(u64, u64)>>(alert_refs_key(alert.id))
                     .await;
-                for (channel, step, role, what) in targets {
+                for (channel, step, role, on_duty, what) in targets {
                     if refs.iter().any(|(c, _)| *c == channel.get()) {
                         continue;
                     }
                     match with_retry(what, || {
                         channel.send_message(
                             &self.http,
-                            once(post, &step, view::alert_post(&alert, role, &self.runbooks)),
+                            once(
+                                post,
+                                &step,
+                                view::alert_post(&alert, role, on_duty, &self.runbooks),
+                            ),
                         )
                     })
                     .await

@@ -13,7 +13,7 @@ use serenity::builder::{
     CreateInputText, CreateMessage, CreateModal, EditMessage,
 };
 use serenity::model::application::{ButtonStyle, InputTextStyle};
-use serenity::model::id::RoleId;
+use serenity::model::id::{RoleId, UserId};
 
 use super::limits::{self, EmbedText};
 use crate::command::render;
@@ -138,17 +138,23 @@ pub fn alert_buttons(alert: &crate::alert::AlertView) -> Vec<CreateActionRow> {
     ])]
 }
 
-/// A new alert in a team's channel, mentioning only that team's role; or,
+/// A new alert in a team's channel, mentioning only that team's role and
+/// the team's member on duty (when a rotation names a Discord user); or,
 /// with no role, the copy in the all-alerts channel, which pings nobody.
 pub fn alert_post(
     alert: &crate::alert::AlertView,
     role: Option<RoleId>,
+    on_duty: Option<UserId>,
     runbooks: &Runbooks,
 ) -> CreateMessage {
     let headline = crate::alerting::render::headline(alert);
-    let (content, mentions) = match role {
-        Some(role) => (format!("<@&{}> {headline}", role.get()), only_role(role)),
-        None => (headline, no_pings()),
+    let (content, mentions) = match (role, on_duty) {
+        (Some(role), Some(user)) => (
+            format!("<@&{}> <@{}> (on duty) {headline}", role.get(), user.get()),
+            CreateAllowedMentions::new().roles([role]).users([user]),
+        ),
+        (Some(role), None) => (format!("<@&{}> {headline}", role.get()), only_role(role)),
+        (None, _) => (headline, no_pings()),
     };
     CreateMessage::new()
         .content(limits::fit(&content, limits::CONTENT))

@@ -22,12 +22,25 @@ fn the_tour_works_one_incident_end_to_end_and_exits_0() {
     let output = demo(&[], &data);
     let text = stdout(&output);
     assert!(output.status.success(), "{}", stderr(&output));
+    // The alerts mention the on-duty member the roster names, and /duty who
+    // names the same person.
+    let development = ["diego", "dora"]
+        .into_iter()
+        .find(|m| text.contains(&format!("[#development] 🚨 @development @{m} (on duty)")))
+        .unwrap_or_else(|| panic!("no on-duty mention in development's alert:\n{text}"));
+    assert!(
+        text.contains(&format!("  development: {development}, since ")),
+        "/duty who disagrees with the alert's mention:\n{text}"
+    );
     for step in [
         "demo-esp / tag:welcome — latest bucket",
         "demo-esp / tag:onboarding-day-3 — latest bucket",
         "(0 sent)",
-        "[#development] 🚨 @development 🔴 CRITICAL · alert #1 · demo-esp/tag:onboarding-day-3 · volume (volume-drop)",
-        "[#integration] 🚨 @integration 🔴 CRITICAL · alert #2 · demo-esp/tag:welcome · bounce (hard-limit)",
+        "(on duty) 🔴 CRITICAL · alert #1 · demo-esp/tag:onboarding-day-3 · volume (volume-drop)",
+        "(on duty) 🔴 CRITICAL · alert #2 · demo-esp/tag:welcome · bounce (hard-limit)",
+        "[reply, only you] On duty now:",
+        "  marketing: ",
+        "  quality-reviewer: ",
         "[Acknowledge: /alert ack id:1]",
         "[reply] alert #1 acknowledged by bob",
         "(edited) 🔴 CRITICAL · alert #1",

@@ -2148,3 +2148,61 @@ async fn every_alert_is_copied_to_the_all_alerts_channel_without_a_ping() {
     );
     let _ = bot.stop().await;
 }
+
+/// With rotations, a new alert mentions the routed team's member on duty
+/// beside its role, and nobody else: not another team's member on duty,
+/// not anyone in the all-alerts copy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_alert_mentions_the_routed_teams_member_on_duty_and_only_them() {
+    const ALL_ALERTS: u64 = 6200;
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let parsed = dead_feed(data.path(), "");
+    let rotations = mailcall::config::Config::parse(
+        std::path::Path::new("mc.toml"),
+        "[rotations.development]\nmembers = [{ name = \"dora\", discord_id = \"9001\" }]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\nstart = \"2020-01-06\"\n\n\
+         [rotations.design]\nmembers = [{ name = \"dana\", discord_id = \"9002\" }]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\nstart = \"2020-01-06\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .rotations;
+    let bot = TestBot::launch(fake, data, move |c| {
+        if let Some(discord) = c.discord.as_mut() {
+            discord.all_alerts_channel = Some(Snowflake(ALL_ALERTS));
+        }
+        c.rotations = rotations;
+        use_feeds(c, parsed);
+    })
+    .await;
+    let development = channel_of(Team::Development);
+    assert!(
+        wait_until(|| !bot.posts_to(development).is_empty() && !bot.posts_to(ALL_ALERTS).is_empty()).await,
+        "no stale-feed alert"
+    );
+    let post = bot.posts_to(development)[0].body.clone();
+    assert_eq!(
+        content(&post),
+        format!(
+            "<@&{}> <@9001> (on duty) 🔴 CRITICAL · alert #1 · dead-sg/account · feed (stale-feed)",
+            role_of(Team::Development)
+        )
+    );
+    assert_eq!(
+        post.pointer("/allowed_mentions/roles"),
+        Some(&json!([role_of(Team::Development).to_string()]))
+    );
+    assert_eq!(
+        post.pointer("/allowed_mentions/users"),
+        Some(&json!(["9001"]))
+    );
+    assert!(
+        !post.to_string().contains("9002"),
+        "design's member is not told: {post}"
+    );
+    let copy = &bot.posts_to(ALL_ALERTS)[0].body;
+    assert!(
+        !content(copy).contains("<@"),
+        "the copy pings nobody: {copy}"
+    );
+    assert_eq!(copy.pointer("/allowed_mentions/parse"), Some(&json!([])));
+    let _ = bot.stop().await;
+}
