@@ -200,6 +200,24 @@ async fn run_jobs(
             missed: Missed::RunOnce,
         })
         .collect();
+    let rotations: Vec<(crate::duty::RotationName, crate::schedule::Schedule)> =
+        on_engine(&engine, |engine| {
+            engine
+                .roster()
+                .rotations()
+                .map(|r| (r.name, r.handoff.clone()))
+                .collect()
+        })
+        .await
+        .unwrap_or_default();
+    for (name, handoff) in &rotations {
+        jobs.push(Job {
+            name: crate::command::duty::handoff_job(*name),
+            cadence: Cadence::Cron(Box::new(handoff.clone())),
+            // A handoff missed while the bot was down is posted once.
+            missed: Missed::RunOnce,
+        });
+    }
     jobs.push(Job {
         name: ALERT_TICK_JOB.into(),
         cadence: Cadence::Every(
@@ -228,14 +246,27 @@ async fn run_jobs(
     let mut rng = fastrand::Rng::new();
     loop {
         let now = clock.now();
+        let before = scheduler.records().clone();
         let runs = scheduler.due(now);
         let mut tick = false;
         let mut polls = Vec::new();
+        let mut handoffs = Vec::new();
         for run in &runs {
             let late = (now - run.due).num_milliseconds() as f64 / 1000.0;
             telemetry.job_ran(&run.job, late);
             if run.job == ALERT_TICK_JOB {
                 tick = true;
+                continue;
+            }
+            if let Some((name, _)) = rotations
+                .iter()
+                .find(|(name, _)| crate::command::duty::handoff_job(*name) == run.job)
+            {
+                handoffs.push(crate::command::duty::HandoffRun {
+                    rotation: *name,
+                    due: run.due,
+                    previous: before.last_due.get(&run.job).copied(),
+                });
                 continue;
             }
             let Some(planned) = poller
@@ -259,11 +290,11 @@ async fn run_jobs(
         // poll starts: a crash then cannot make a due time run twice (a poll
         // it cut short is made good by the next poll's catch-up window).
         // The alert tick's changes and posts commit with the record.
-        if tick || scheduler.records() != &saved {
+        if tick || !handoffs.is_empty() || scheduler.records() != &saved {
             let records = scheduler.records().clone();
             saved = records.clone();
             with_engine(&engine, &outbox, "scheduled jobs", move |engine| {
-                engine.scheduled(tick, &records)
+                engine.scheduled(tick, &handoffs, &records)
             })
             .await;
         }
@@ -648,6 +679,7 @@ impl Lane {
                 Some(view) => Lane::Alert(view.id),
                 None => Lane::Notices,
             },
+            Effect::TeamPost { .. } => Lane::Notices,
         }
     }
 }

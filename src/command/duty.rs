@@ -9,9 +9,9 @@ use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use super::engine::{private, public, CommandError, Engine, Outcome};
+use super::engine::{private, public, CommandError, Effect, Engine, Outcome};
 use super::parse::DutyCommand;
-use crate::domain::{Actor, Caller};
+use crate::domain::{Actor, Caller, Team};
 use crate::duty::{Override, Roster, Rotation, RotationName};
 use crate::store::{IncidentStore, StoreError};
 
@@ -23,6 +23,21 @@ const MAX_OVERRIDE_DAYS: i64 = 92;
 
 /// The most characters of one `/duty schedule` reply (Discord allows 2,000).
 const SCHEDULE_CHARS: usize = 1_800;
+
+/// The scheduler's job that posts a rotation's handoffs.
+pub fn handoff_job(name: RotationName) -> String {
+    format!("handoff:{name}")
+}
+
+/// A handoff job's run: the rotation, the due time, and the due time of
+/// the run before (`None` on a first start), so a shift change that fell
+/// between two runs (or while the bot was down) is posted once.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HandoffRun {
+    pub rotation: RotationName,
+    pub due: DateTime<Utc>,
+    pub previous: Option<DateTime<Utc>>,
+}
 
 /// What [`RECORD`] holds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -243,16 +258,16 @@ impl<S: IncidentStore> Engine<S> {
             reason: reason.trim().to_string(),
         };
         // Whose shifts it covers, asked before it exists.
-        let covered: Vec<String> = self
+        let covered: Vec<Actor> = self
             .roster
             .schedule(name, start, end)
             .into_iter()
-            .map(|s| s.member.to_string())
-            .fold(Vec::new(), |mut names, n| {
-                if !names.contains(&n) && n != added.member.to_string() {
-                    names.push(n);
+            .map(|s| s.member)
+            .fold(Vec::new(), |mut people, member| {
+                if !people.contains(&member) && member != added.member {
+                    people.push(member);
                 }
-                names
+                people
             });
         book.overrides.push(added.clone());
         let bytes = serde_json::to_vec(&book)
@@ -262,19 +277,152 @@ impl<S: IncidentStore> Engine<S> {
         let covers = if covered.is_empty() {
             String::new()
         } else {
-            format!("; it covers {}", covered.join(", "))
-        };
-        Ok(public(
             format!(
-                "🗓️ {name}: {} is on duty from {} to {} ({zone}), over the rotation (override #{} by {}: {}){covers}",
-                added.member,
-                local(start, zone),
-                local(end, zone),
-                added.id,
-                caller.actor,
-                crate::domain::defang(&added.reason)
-            ),
-            Vec::new(),
+                "; it covers {}",
+                covered
+                    .iter()
+                    .map(|a| a.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        let text = format!(
+            "🗓️ {name}: {} is on duty from {} to {} ({zone}), over the rotation (override #{} by {}: {}){covers}",
+            added.member,
+            local(start, zone),
+            local(end, zone),
+            added.id,
+            caller.actor,
+            crate::domain::defang(&added.reason)
+        );
+        // The people whose shifts change are told in the team's channel:
+        // the one taking over and those covered.
+        let effects = match name {
+            RotationName::Team(team) => {
+                let mut mention = vec![added.member.clone()];
+                mention.extend(covered);
+                vec![Effect::TeamPost {
+                    team,
+                    mention,
+                    text: text.clone(),
+                }]
+            }
+            RotationName::QualityReviewer => Vec::new(),
+        };
+        Ok(public(text, effects))
+    }
+
+    /// The handoff post for a run of a team rotation's handoff job, if a
+    /// shift changed hands since the previous run: who is on duty now (the
+    /// roster's answer, overrides included) and who is next, with the
+    /// team's open incidents, active alerts and overdue prevention actions.
+    /// The quality reviewer has no team channel and gets no handoff post.
+    pub(super) fn handoff_post(&self, run: &HandoffRun) -> Result<Option<Effect>, CommandError> {
+        let RotationName::Team(team) = run.rotation else {
+            return Ok(None);
+        };
+        let Some(rotation) = self.roster.rotation(run.rotation) else {
+            return Ok(None);
+        };
+        let Some(shift) = rotation.base_shift_at(run.due) else {
+            return Ok(None);
+        };
+        let changed = match run.previous {
+            Some(previous) => shift.start > previous,
+            None => shift.start == run.due,
+        };
+        if !changed {
+            return Ok(None);
+        }
+        let zone = rotation.handoff.time_zone();
+        let now = self.clock.now();
+        let Some(duty) = self.roster.on_duty(run.rotation, now.max(run.due)) else {
+            return Ok(None);
+        };
+        let next = self
+            .roster
+            .on_duty(run.rotation, duty.until)
+            .map(|n| n.member.to_string())
+            .unwrap_or_else(|| "nobody".into());
+        let mut text = format!(
+            "🔁 {team} handoff: {} is on duty now, until {} ({zone}); next: {next}",
+            duty.member,
+            local(duty.until, zone)
+        );
+        text.push_str(&self.team_briefing(team, now)?);
+        Ok(Some(Effect::TeamPost {
+            team,
+            mention: vec![duty.member],
+            text,
+        }))
+    }
+
+    /// A team's open incidents, active alerts and overdue prevention
+    /// actions, one line each (or "none").
+    fn team_briefing(&self, team: Team, now: DateTime<Utc>) -> Result<String, CommandError> {
+        let incidents = self.store.all()?;
+        let open: Vec<String> = incidents
+            .iter()
+            .filter(|i| i.status.is_active() && i.teams.contains(&team))
+            .map(|i| {
+                format!(
+                    "{} {} {} \"{}\"",
+                    i.id,
+                    i.severity,
+                    i.status,
+                    crate::domain::defang(i.title.as_str())
+                )
+            })
+            .collect();
+        let alerts: Vec<String> = self
+            .alerts
+            .as_ref()
+            .map(|desk| desk.state.book.active())
+            .unwrap_or_default()
+            .iter()
+            .filter(|a| a.teams.contains(&team))
+            .map(|a| {
+                format!(
+                    "#{} {} ({}) {}",
+                    a.id,
+                    a.key.metric,
+                    a.key.kind,
+                    crate::domain::defang(&format!("{}/{}", a.key.account, a.key.stream))
+                )
+            })
+            .collect();
+        let today = now.date_naive();
+        let overdue: Vec<String> = incidents
+            .iter()
+            .filter(|i| i.teams.contains(&team))
+            .flat_map(|i| {
+                i.actions
+                    .iter()
+                    .filter(|a| a.done.is_none() && a.due.is_some_and(|due| due < today))
+                    .map(move |a| {
+                        format!(
+                            "{} action {} \"{}\" ({}, due {})",
+                            i.id,
+                            a.number,
+                            crate::domain::defang(a.text.as_str()),
+                            a.owner,
+                            a.due.map(|d| d.to_string()).unwrap_or_default()
+                        )
+                    })
+            })
+            .collect();
+        let list = |items: Vec<String>| {
+            if items.is_empty() {
+                "none".to_string()
+            } else {
+                items.join("; ")
+            }
+        };
+        Ok(format!(
+            "\nOpen incidents: {}\nActive alerts: {}\nOverdue prevention actions: {}",
+            list(open),
+            list(alerts),
+            list(overdue)
         ))
     }
 

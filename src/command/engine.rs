@@ -58,6 +58,14 @@ pub enum Effect {
     },
     /// An alert to post, edit, remind about or escalate.
     Alert(Box<AlertEffect>),
+    /// A post in one team's channel about that team's duty (a handoff, an
+    /// override), mentioning the people in `mention` (and nobody else)
+    /// where the front end can.
+    TeamPost {
+        team: Team,
+        mention: Vec<crate::domain::Actor>,
+        text: String,
+    },
 }
 
 impl Effect {
@@ -82,6 +90,7 @@ impl Effect {
                 stakeholders: *stakeholders,
             },
             Effect::Alert(alert) => Effect::Alert(alert.clone()),
+            Effect::TeamPost { .. } => self.clone(),
         }
     }
 }
@@ -348,6 +357,7 @@ impl<S: IncidentStore> Engine<S> {
     pub fn scheduled(
         &mut self,
         tick: bool,
+        handoffs: &[super::duty::HandoffRun],
         records: &crate::scheduler::JobRecords,
     ) -> Result<Vec<Effect>, CommandError> {
         let bytes = serde_json::to_vec(records).map_err(|e| {
@@ -356,11 +366,14 @@ impl<S: IncidentStore> Engine<S> {
             )))
         })?;
         self.in_change(|engine| {
-            let effects = if tick {
+            let mut effects = if tick {
                 engine.alert_tick()?
             } else {
                 Vec::new()
             };
+            for run in handoffs {
+                effects.extend(engine.handoff_post(run)?);
+            }
             engine.store.put_extra(crate::scheduler::RECORD, &bytes)?;
             Ok((effects.clone(), effects))
         })

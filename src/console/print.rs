@@ -44,6 +44,18 @@ pub fn effects(out: &mut impl Write, config: &Config, effects: &[Effect]) -> io:
     for effect in effects {
         match effect {
             Effect::Alert(alert) => alert_post(out, config, alert)?,
+            Effect::TeamPost {
+                team,
+                mention,
+                text,
+            } => {
+                let mention: String = mention.iter().map(|m| format!("@{m} ")).collect();
+                labelled(
+                    out,
+                    &format!("[#{}]", config.channel(*team)),
+                    &format!("{mention}{text}"),
+                )?;
+            }
             Effect::Announce { incident, teams } => {
                 for team in teams {
                     let text = format!(

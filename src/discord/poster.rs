@@ -166,6 +166,40 @@ impl Poster {
                 stakeholders,
             } => self.thread_post(post, &incident, &text, stakeholders).await,
             Effect::Alert(alert) => self.alert(post, *alert).await,
+            Effect::TeamPost {
+                team,
+                mention,
+                text,
+            } => self.team_post(post, team, &mention, &text).await,
+        }
+    }
+
+    /// A duty post in a team's channel, mentioning the members it names
+    /// who are Discord users, and nobody else.
+    async fn team_post(
+        &self,
+        post: u64,
+        team: Team,
+        mention: &[crate::domain::Actor],
+        text: &str,
+    ) -> Delivery {
+        let Some((channel, _)) = self.team_channel(team) else {
+            return Delivery::Done;
+        };
+        let users: Vec<UserId> = mention
+            .iter()
+            .filter_map(|m| m.id.parse::<u64>().ok())
+            .filter(|id| *id > 0)
+            .map(UserId::new)
+            .collect();
+        let message = view::team_post(text, &users);
+        match with_retry("duty post", || {
+            channel.send_message(&self.http, once(post, "t", message.clone()))
+        })
+        .await
+        {
+            Ok(_) => Delivery::Done,
+            Err(e) => failed("duty post", &e),
         }
     }
 

@@ -163,6 +163,23 @@ pub fn alert_post(
         .allowed_mentions(mentions)
 }
 
+/// A duty post (a handoff, an override) in a team's channel: it mentions
+/// `users`, and nothing in the text can ping anyone else.
+pub fn team_post(text: &str, users: &[UserId]) -> CreateMessage {
+    let (content, mentions) = if users.is_empty() {
+        (text.to_string(), no_pings())
+    } else {
+        let tags: Vec<String> = users.iter().map(|u| format!("<@{}>", u.get())).collect();
+        (
+            format!("{} {text}", tags.join(" ")),
+            CreateAllowedMentions::new().users(users.iter().copied()),
+        )
+    };
+    CreateMessage::new()
+        .content(limits::fit(&content, limits::CONTENT))
+        .allowed_mentions(mentions)
+}
+
 /// The edit that refreshes an alert post; edits never ping.
 pub fn alert_edit(alert: &crate::alert::AlertView, runbooks: &Runbooks) -> EditMessage {
     EditMessage::new()

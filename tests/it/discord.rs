@@ -335,10 +335,11 @@ async fn wait_until(condition: impl Fn() -> bool) -> bool {
 pub(super) fn slash_data(path: &[&str], options: &[(&str, &str)]) -> Value {
     let manifests = Manifests::embedded();
     // `["metrics"]` is the top-level /metrics, `["alert", …]`, `["silence",
-    // …]` and `["route", …]` their commands; anything else is under /incident.
+    // …]`, `["route", …]` and `["duty", …]` their commands; anything else is
+    // under /incident.
     let (command, path) = match path {
         ["metrics"] => ("metrics", &path[..0]),
-        [top @ ("alert" | "silence" | "route"), rest @ ..] => (*top, rest),
+        [top @ ("alert" | "silence" | "route" | "duty"), rest @ ..] => (*top, rest),
         _ => ("incident", path),
     };
     let path_owned: Vec<String> = path.iter().map(|s| s.to_string()).collect();
@@ -2204,5 +2205,82 @@ async fn an_alert_mentions_the_routed_teams_member_on_duty_and_only_them() {
         "the copy pings nobody: {copy}"
     );
     assert_eq!(copy.pointer("/allowed_mentions/parse"), Some(&json!([])));
+    let _ = bot.stop().await;
+}
+
+/// `/duty override` tells the team's channel, mentioning the member who
+/// takes over and the members whose shifts it covers, and nobody else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_duty_override_mentions_the_member_taking_over_and_those_covered_only() {
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // One member, so whoever is on duty is known whatever today's date.
+    let rotations = mailcall::config::Config::parse(
+        std::path::Path::new("mc.toml"),
+        "[rotations.integration]\nmembers = [{ name = \"ines\", discord_id = \"9001\" }]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\nstart = \"2020-01-06\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .rotations;
+    let bot = TestBot::launch(fake, data, move |c| c.rotations = rotations).await;
+    let from = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    let to = (chrono::Utc::now() + chrono::Duration::days(3))
+        .format("%Y-%m-%d")
+        .to_string();
+    let refused = bot
+        .slash(
+            &alice(),
+            &["duty", "override"],
+            &[
+                ("team", "integration"),
+                ("member", "5009"),
+                ("from", &from),
+                ("to", &to),
+                ("reason", "cover @everyone"),
+            ],
+        )
+        .await;
+    assert!(
+        content(&refused["data"]).contains("only incident-admin may override a rotation"),
+        "{refused}"
+    );
+    let done = bot
+        .slash(
+            &olga(),
+            &["duty", "override"],
+            &[
+                ("team", "integration"),
+                ("member", "5009"),
+                ("from", &from),
+                ("to", &to),
+                ("reason", "cover @everyone"),
+            ],
+        )
+        .await;
+    assert!(
+        content(&done["data"]).contains("user5009 is on duty from"),
+        "{done}"
+    );
+    let integration = channel_of(Team::Integration);
+    assert!(
+        wait_until(|| !bot.posts_to(integration).is_empty()).await,
+        "the team was not told"
+    );
+    let post = bot.posts_to(integration)[0].body.clone();
+    assert!(
+        content(&post).starts_with("<@5009> <@9001> 🗓️ integration: user5009 is on duty from"),
+        "{post}"
+    );
+    assert_eq!(
+        post.pointer("/allowed_mentions/users"),
+        Some(&json!(["5009", "9001"]))
+    );
+    assert_eq!(post.pointer("/allowed_mentions/roles"), Some(&json!([])));
+    assert_eq!(post.pointer("/allowed_mentions/parse"), Some(&json!([])));
+    assert!(
+        !content(&post).contains("@everyone"),
+        "the reason cannot ping: {post}"
+    );
     let _ = bot.stop().await;
 }

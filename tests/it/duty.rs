@@ -386,3 +386,124 @@ fn duty_ical_includes_the_overrides_the_store_holds() {
         "{shifts:?}"
     );
 }
+
+mod handoffs {
+    //! Handoff posts from the service's scheduler, with an injected clock:
+    //! once per shift change at the handoff's local time, not again after
+    //! a restart, and a handoff missed while down posted once at start.
+
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    use chrono::{DateTime, Utc};
+    use mailcall::clock::{Clock, ManualClock};
+    use mailcall::command::{Effect, TeamDirectory};
+    use mailcall::config::Config;
+    use mailcall::service::{Service, SharedEngine};
+
+    fn at(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    /// (team, mention, text) of every duty post waiting in the outbox.
+    fn team_posts(engine: &SharedEngine) -> Vec<(String, String, String)> {
+        let engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+        engine
+            .pending_posts()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .filter_map(|(_, effect)| match effect {
+                Ok(Effect::TeamPost {
+                    team,
+                    mention,
+                    text,
+                }) => Some((
+                    team.to_string(),
+                    mention
+                        .iter()
+                        .map(|m| m.name.clone())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    text,
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    async fn wait_for_posts(engine: &SharedEngine, count: usize) -> Vec<(String, String, String)> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let posts = team_posts(engine);
+            if posts.len() >= count || Instant::now() > deadline {
+                return posts;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_handoff_is_posted_once_per_shift_change_across_restarts_and_downtime() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let config = Config {
+            store_path: dir.path().join("db"),
+            ..Config::parse(std::path::Path::new("mc.toml"), super::ROTATION)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        let clock = Arc::new(ManualClock::new(at("2026-12-07T07:50:00Z")));
+        let start = |clock: Arc<ManualClock>| {
+            Service::open(&config, TeamDirectory::default(), clock as Arc<dyn Clock>)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .start(Arc::new(tokio::sync::Notify::new()))
+        };
+
+        // First start, ten minutes before Monday's 09:00 Paris handoff:
+        // nothing is posted for shifts that began before the bot knew them.
+        let (engine, jobs) = start(clock.clone());
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert!(team_posts(&engine).is_empty(), "{:?}", team_posts(&engine));
+        // 09:00 Paris (08:00Z in winter): one handoff post.
+        clock.set(at("2026-12-07T08:00:03Z"));
+        let posts = wait_for_posts(&engine, 1).await;
+        // 2026-03-02 + 40 weeks: alice, bob, carol, … → shift 40 is bob's.
+        assert_eq!(posts.len(), 1, "{posts:?}");
+        let (team, mention, text) = &posts[0];
+        assert_eq!(team, "integration");
+        assert_eq!(mention, "bob");
+        assert!(
+            text.starts_with("🔁 integration handoff: bob is on duty now, until Mon 14 Dec 09:00 (Europe/Paris); next: carol"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "\nOpen incidents: none\nActive alerts: none\nOverdue prevention actions: none"
+            ),
+            "{text}"
+        );
+        jobs.stop().await;
+        drop(engine);
+
+        // A restart in the same hour posts nothing again.
+        clock.set(at("2026-12-07T08:30:00Z"));
+        let (engine, jobs) = start(clock.clone());
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert_eq!(team_posts(&engine).len(), 1, "a handoff was posted twice");
+        jobs.stop().await;
+        drop(engine);
+
+        // Down over the next Monday: its handoff is posted once at start,
+        // naming who is on duty now.
+        clock.set(at("2026-12-15T10:00:00Z"));
+        let (engine, jobs) = start(clock.clone());
+        let posts = wait_for_posts(&engine, 2).await;
+        assert_eq!(posts.len(), 2, "{posts:?}");
+        assert_eq!(posts[1].1, "carol");
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert_eq!(
+            team_posts(&engine).len(),
+            2,
+            "the missed handoff was repeated"
+        );
+        jobs.stop().await;
+    }
+}
