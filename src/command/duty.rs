@@ -18,6 +18,15 @@ use crate::store::{IncidentStore, StoreError};
 /// The store record overrides are kept in.
 pub const RECORD: &str = "duty:overrides";
 
+/// The store record of the shift reminders sent: per rotation, the start
+/// of the latest shift its next member was reminded of.
+pub const REMINDED_RECORD: &str = "duty:reminded";
+
+/// How long before a shift its member is reminded.
+pub fn remind_before() -> Duration {
+    Duration::hours(24)
+}
+
 /// The longest override: a quarter. Longer is a change of the rotation.
 const MAX_OVERRIDE_DAYS: i64 = 92;
 
@@ -355,6 +364,61 @@ impl<S: IncidentStore> Engine<S> {
             mention: vec![duty.member],
             text,
         }))
+    }
+
+    /// Reminders to members whose shift starts within 24 hours, once per
+    /// shift: a post in the team's channel mentioning them. The record of
+    /// which shifts were reminded is written in the same change (the
+    /// scheduled tick's), so a restart does not remind twice.
+    pub(super) fn shift_reminders(&mut self) -> Result<Vec<Effect>, CommandError> {
+        let now = self.clock.now();
+        // Keyed by the rotation's name as text (JSON keys are strings).
+        let mut reminded: std::collections::BTreeMap<String, DateTime<Utc>> =
+            match self.store.get_extra(REMINDED_RECORD)? {
+                Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+                None => Default::default(),
+            };
+        let mut effects = Vec::new();
+        for rotation in self.roster.rotations() {
+            let RotationName::Team(team) = rotation.name else {
+                continue;
+            };
+            let Some(current) = self.roster.on_duty(rotation.name, now) else {
+                continue;
+            };
+            let starts = current.until;
+            let key = rotation.name.to_string();
+            if starts - now > remind_before() || reminded.get(&key) == Some(&starts) {
+                continue;
+            }
+            let Some(next) = self.roster.on_duty(rotation.name, starts) else {
+                continue;
+            };
+            if next.member == current.member {
+                continue;
+            }
+            let zone = rotation.handoff.time_zone();
+            let hours = (starts - now).num_minutes().div_euclid(60);
+            effects.push(Effect::TeamPost {
+                team,
+                mention: vec![next.member.clone()],
+                text: format!(
+                    "⏰ {team}: {}, you are on duty from {} ({zone}), in {hours} h, until {}; {} hands over.",
+                    next.member,
+                    local(starts, zone),
+                    local(next.until, zone),
+                    current.member
+                ),
+            });
+            reminded.insert(key, starts);
+        }
+        if !effects.is_empty() {
+            let bytes = serde_json::to_vec(&reminded).map_err(|e| {
+                StoreError::Backend(format!("cannot encode the shift reminders: {e}"))
+            })?;
+            self.store.put_extra(REMINDED_RECORD, &bytes)?;
+        }
+        Ok(effects)
     }
 
     /// A team's open incidents, active alerts and overdue prevention

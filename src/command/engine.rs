@@ -367,7 +367,9 @@ impl<S: IncidentStore> Engine<S> {
         })?;
         self.in_change(|engine| {
             let mut effects = if tick {
-                engine.alert_tick()?
+                let mut effects = engine.alert_tick()?;
+                effects.extend(engine.shift_reminders()?);
+                effects
             } else {
                 Vec::new()
             };

@@ -401,12 +401,12 @@ mod handoffs {
     use mailcall::config::Config;
     use mailcall::service::{Service, SharedEngine};
 
-    fn at(text: &str) -> DateTime<Utc> {
+    pub(super) fn at(text: &str) -> DateTime<Utc> {
         text.parse().unwrap_or_else(|e| panic!("{text}: {e}"))
     }
 
     /// (team, mention, text) of every duty post waiting in the outbox.
-    fn team_posts(engine: &SharedEngine) -> Vec<(String, String, String)> {
+    pub(super) fn team_posts(engine: &SharedEngine) -> Vec<(String, String, String)> {
         let engine = engine.lock().unwrap_or_else(|p| p.into_inner());
         engine
             .pending_posts()
@@ -431,7 +431,10 @@ mod handoffs {
             .collect()
     }
 
-    async fn wait_for_posts(engine: &SharedEngine, count: usize) -> Vec<(String, String, String)> {
+    pub(super) async fn wait_for_posts(
+        engine: &SharedEngine,
+        count: usize,
+    ) -> Vec<(String, String, String)> {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let posts = team_posts(engine);
@@ -503,6 +506,72 @@ mod handoffs {
             team_posts(&engine).len(),
             2,
             "the missed handoff was repeated"
+        );
+        jobs.stop().await;
+    }
+}
+
+mod reminders {
+    //! The member whose shift starts within 24 hours is reminded once, in
+    //! the team's channel, and not again after a restart.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use mailcall::clock::{Clock, ManualClock};
+    use mailcall::command::TeamDirectory;
+    use mailcall::config::Config;
+    use mailcall::service::Service;
+
+    use super::handoffs::{at, team_posts, wait_for_posts};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_next_member_is_reminded_once_a_day_before_their_shift() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let config = Config {
+            store_path: dir.path().join("db"),
+            alert_tick: Duration::from_secs(30),
+            ..Config::parse(std::path::Path::new("mc.toml"), super::ROTATION)
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        // Sunday 13 December, 25 hours before carol's Monday 09:00 shift.
+        let clock = Arc::new(ManualClock::new(at("2026-12-13T07:00:10Z")));
+        let start = |clock: Arc<ManualClock>| {
+            Service::open(&config, TeamDirectory::default(), clock as Arc<dyn Clock>)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .start(Arc::new(tokio::sync::Notify::new()))
+        };
+        let (engine, jobs) = start(clock.clone());
+        clock.set(at("2026-12-13T07:00:30Z"));
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert!(
+            team_posts(&engine).is_empty(),
+            "too early: {:?}",
+            team_posts(&engine)
+        );
+        // 24 hours before: the tick reminds carol.
+        clock.set(at("2026-12-13T08:00:00Z"));
+        let posts = wait_for_posts(&engine, 1).await;
+        assert_eq!(posts.len(), 1, "{posts:?}");
+        assert_eq!(posts[0].1, "carol");
+        assert_eq!(
+            posts[0].2,
+            "⏰ integration: carol, you are on duty from Mon 14 Dec 09:00 (Europe/Paris), in 24 h, until Mon 21 Dec 09:00; bob hands over."
+        );
+        clock.set(at("2026-12-13T08:00:30Z"));
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert_eq!(team_posts(&engine).len(), 1, "reminded twice");
+        jobs.stop().await;
+        drop(engine);
+        // After a restart, still once.
+        clock.set(at("2026-12-13T12:00:00Z"));
+        let (engine, jobs) = start(clock.clone());
+        clock.set(at("2026-12-13T12:00:30Z"));
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        assert_eq!(
+            team_posts(&engine).len(),
+            1,
+            "reminded again after a restart"
         );
         jobs.stop().await;
     }
