@@ -159,6 +159,23 @@ pub const MIN_KEEP_DAYS: u64 = 42;
 /// Builds an error at a span.
 pub(super) type At<'a> = &'a dyn Fn(Range<usize>, Option<String>, String) -> ConfigError;
 
+/// A cron expression in a zone, each from its own key; an error points at
+/// the zone's line when the zone is wrong (and was written), else at the
+/// expression's.
+pub(super) fn cron_in_zone(
+    (expression, expression_key): (&Spanned<String>, Option<String>),
+    (zone, zone_key): (&Spanned<String>, Option<String>),
+    at: At<'_>,
+) -> Result<Schedule, ConfigError> {
+    Schedule::parse(expression.get_ref(), zone.get_ref().trim()).map_err(|e| {
+        if e.to_string().contains("time zone") && zone.span() != (0..0) {
+            at(zone.span(), zone_key, e.to_string())
+        } else {
+            at(expression.span(), expression_key, e.to_string())
+        }
+    })
+}
+
 /// The `[poll]` table: the poller's settings, and how long the metric
 /// history keeps samples.
 pub(super) fn poll_settings(
@@ -341,14 +358,11 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
                 ))
             }
         };
-        let schedule = Schedule::parse(esp.schedule.get_ref(), esp.timezone.get_ref().trim())
-            .map_err(|e| {
-                if e.to_string().contains("time zone") && esp.timezone.span() != (0..0) {
-                    at(esp.timezone.span(), key("timezone"), e.to_string())
-                } else {
-                    at(esp.schedule.span(), key("schedule"), e.to_string())
-                }
-            })?;
+        let schedule = cron_in_zone(
+            (&esp.schedule, key("schedule")),
+            (&esp.timezone, key("timezone")),
+            at,
+        )?;
         let window_hours = esp
             .window_hours
             .as_ref()

@@ -23,7 +23,6 @@ use super::esp::At;
 use super::ConfigError;
 use crate::domain::Actor;
 use crate::duty::{Rotation, RotationName};
-use crate::schedule::Schedule;
 
 /// How many shifts ahead a handoff schedule is checked to come round once
 /// per shift: four years of weekly shifts.
@@ -142,14 +141,11 @@ pub(super) fn rotations(
         }
         let days =
             shift_days(raw.shift.get_ref()).map_err(|m| at(raw.shift.span(), key("shift"), m))?;
-        let handoff = Schedule::parse(raw.handoff.get_ref(), raw.timezone.get_ref().trim())
-            .map_err(|e| {
-                if e.to_string().contains("time zone") && raw.timezone.span() != (0..0) {
-                    at(raw.timezone.span(), key("timezone"), e.to_string())
-                } else {
-                    at(raw.handoff.span(), key("handoff"), e.to_string())
-                }
-            })?;
+        let handoff = super::esp::cron_in_zone(
+            (&raw.handoff, key("handoff")),
+            (&raw.timezone, key("timezone")),
+            at,
+        )?;
         let start = raw
             .start
             .get_ref()

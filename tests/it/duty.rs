@@ -431,6 +431,16 @@ mod handoffs {
             .collect()
     }
 
+    /// The service on `config` with `clock`, its jobs started.
+    pub(super) fn start_service(
+        config: &Config,
+        clock: Arc<ManualClock>,
+    ) -> (SharedEngine, mailcall::service::Jobs) {
+        Service::open(config, TeamDirectory::default(), clock as Arc<dyn Clock>)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .start(Arc::new(tokio::sync::Notify::new()))
+    }
+
     pub(super) async fn wait_for_posts(
         engine: &SharedEngine,
         count: usize,
@@ -454,11 +464,7 @@ mod handoffs {
                 .unwrap_or_else(|e| panic!("{e}"))
         };
         let clock = Arc::new(ManualClock::new(at("2026-12-07T07:50:00Z")));
-        let start = |clock: Arc<ManualClock>| {
-            Service::open(&config, TeamDirectory::default(), clock as Arc<dyn Clock>)
-                .unwrap_or_else(|e| panic!("{e}"))
-                .start(Arc::new(tokio::sync::Notify::new()))
-        };
+        let start = |clock: Arc<ManualClock>| start_service(&config, clock);
 
         // First start, ten minutes before Monday's 09:00 Paris handoff:
         // nothing is posted for shifts that began before the bot knew them.
@@ -518,12 +524,10 @@ mod reminders {
     use std::sync::Arc;
     use std::time::Duration;
 
-    use mailcall::clock::{Clock, ManualClock};
-    use mailcall::command::TeamDirectory;
+    use mailcall::clock::ManualClock;
     use mailcall::config::Config;
-    use mailcall::service::Service;
 
-    use super::handoffs::{at, team_posts, wait_for_posts};
+    use super::handoffs::{at, start_service, team_posts, wait_for_posts};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_next_member_is_reminded_once_a_day_before_their_shift() {
@@ -536,11 +540,7 @@ mod reminders {
         };
         // Sunday 13 December, 25 hours before carol's Monday 09:00 shift.
         let clock = Arc::new(ManualClock::new(at("2026-12-13T07:00:10Z")));
-        let start = |clock: Arc<ManualClock>| {
-            Service::open(&config, TeamDirectory::default(), clock as Arc<dyn Clock>)
-                .unwrap_or_else(|e| panic!("{e}"))
-                .start(Arc::new(tokio::sync::Notify::new()))
-        };
+        let start = |clock: Arc<ManualClock>| start_service(&config, clock);
         let (engine, jobs) = start(clock.clone());
         clock.set(at("2026-12-13T07:00:30Z"));
         tokio::time::sleep(Duration::from_millis(1_500)).await;
