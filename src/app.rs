@@ -285,6 +285,7 @@ fn demo_rotations(now: chrono::DateTime<chrono::Utc>) -> Vec<crate::duty::Rotati
             shift_days: 7,
             handoff,
             start,
+            changes: Vec::new(),
         })
     };
     use crate::domain::Team;
@@ -547,33 +548,25 @@ pub fn duty_ical(
     if !(1..=104).contains(&weeks) {
         anyhow::bail!("--weeks {weeks}: export 1 to 104 weeks");
     }
-    // The overrides live in the store: read them there, or ask the bot
-    // that holds it; a store that does not exist yet has none.
-    let overrides: Vec<crate::duty::Override> = match SledStore::open_existing(&config.store_path) {
-        Ok(store) => crate::command::duty::restore_roster(
-            Vec::new(),
-            crate::store::IncidentStore::get_extra(&store, crate::command::duty::RECORD)?
-                .as_deref(),
-        )?
-        .0
-        .overrides()
-        .to_vec(),
-        Err(StoreError::Missing { .. }) => Vec::new(),
-        Err(StoreError::InUse { path }) => {
-            let json = ask_running_bot(
-                &config,
-                &path,
-                "give its rotation overrides",
-                |client, base| client.get(format!("{base}/admin/duty/overrides")),
-            )?;
-            serde_json::from_str(&json)
-                .map_err(|e| anyhow::anyhow!("the running bot's overrides are unreadable: {e}"))?
-        }
+    // Overrides, swaps and member changes live in the store: read them
+    // there, or ask the bot that holds it; a store that does not exist yet
+    // has none.
+    let book: Option<Vec<u8>> = match SledStore::open_existing(&config.store_path) {
+        Ok(store) => crate::store::IncidentStore::get_extra(&store, crate::command::duty::RECORD)?,
+        Err(StoreError::Missing { .. }) => None,
+        Err(StoreError::InUse { path }) => Some(
+            ask_running_bot(&config, &path, "give its duty book", |client, base| {
+                client.get(format!("{base}/admin/duty/book"))
+            })?
+            .into_bytes(),
+        ),
         Err(e) => return Err(e.into()),
     };
-    let roster = crate::duty::Roster::new(config.rotations.clone(), overrides);
+    let state = crate::duty::DutyState::restore(config.rotations.clone(), book.as_deref())
+        .map_err(anyhow::Error::msg)?;
+    let roster = state.roster();
     let to = from + chrono::Duration::weeks(i64::from(weeks));
-    let text = crate::duty::ical::export(&roster, name, from, to, chrono::Utc::now());
+    let text = crate::duty::ical::export(roster, name, from, to, chrono::Utc::now());
     match out {
         Some(out) => crate::atomic_file::write_with(out, |file| {
             use std::io::Write as _;

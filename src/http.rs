@@ -194,7 +194,7 @@ pub fn router(endpoint: Endpoint) -> Router {
         .route("/metrics", get(metrics))
         .route("/admin/backup", get(backup))
         .route("/admin/metrics", get(admin_metrics))
-        .route("/admin/duty/overrides", get(admin_duty_overrides))
+        .route("/admin/duty/book", get(admin_duty_book))
         .route("/admin/backfill", axum::routing::post(admin_backfill))
         .with_state(endpoint)
 }
@@ -410,14 +410,17 @@ async fn backup(State(endpoint): State<Endpoint>) -> impl IntoResponse {
     }
 }
 
-/// The rotations' overrides as JSON, for `mailcall duty ical` when the bot
-/// holds the store.
-async fn admin_duty_overrides(State(endpoint): State<Endpoint>) -> impl IntoResponse {
-    let overrides = {
+/// The duty book (overrides, swaps, member changes) as JSON, for
+/// `mailcall duty ical` when the bot holds the store.
+async fn admin_duty_book(State(endpoint): State<Endpoint>) -> impl IntoResponse {
+    let json = tokio::task::spawn_blocking(move || {
         let engine = endpoint.engine.lock().unwrap_or_else(|p| p.into_inner());
-        engine.roster().overrides().to_vec()
-    };
-    match serde_json::to_string(&overrides) {
+        serde_json::to_string(engine.duty_book()).map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())
+    .and_then(|r| r);
+    match json {
         Ok(json) => (
             StatusCode::OK,
             [(header::CONTENT_TYPE, "application/json")],
@@ -426,7 +429,7 @@ async fn admin_duty_overrides(State(endpoint): State<Endpoint>) -> impl IntoResp
         Err(e) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!("cannot encode the overrides: {e}\n"),
+            format!("cannot give the duty book: {e}\n"),
         ),
     }
 }

@@ -58,7 +58,8 @@ impl<S: IncidentStore> Engine<S> {
                         .iter()
                         .filter_map(|team| {
                             let duty = self
-                                .roster
+                                .duty
+                                .roster()
                                 .on_duty(crate::duty::RotationName::Team(*team), now)?;
                             Some((*team, duty.member))
                         })
@@ -429,7 +430,10 @@ impl<S: IncidentStore> Engine<S> {
             .iter()
             .map(|team| {
                 let name = crate::duty::RotationName::Team(*team);
-                match (self.roster.rotation(name), self.roster.on_duty(name, now)) {
+                match (
+                    self.duty.roster().rotation(name),
+                    self.duty.roster().on_duty(name, now),
+                ) {
                     (_, Some(duty)) => format!("{team}: {}", duty.member),
                     (Some(_), None) => format!("{team}: nobody right now"),
                     (None, None) => format!("{team}: no rotation"),

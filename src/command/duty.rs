@@ -1,22 +1,46 @@
-//! `/duty …`: who is on duty, the coming shifts, and overrides.
+//! `/duty …`: who is on duty, the coming shifts, overrides, swaps and
+//! member changes.
 //!
-//! Every name these replies give comes from [`Roster::on_duty`] (through
-//! [`Roster::schedule`]), the one answer mailcall has to "who is on duty".
-//! Overrides are kept in one store record, written in the command's change,
-//! so an override and the reply that confirms it are durable together.
+//! Every name these replies give comes from [`crate::duty::Roster::on_duty`]
+//! (through [`crate::duty::Roster::schedule`]), the one answer mailcall has to "who is on duty".
+//! Run-time decisions live in the duty book ([`crate::duty::DutyBook`]),
+//! one store record written in the command's change, so a change and the
+//! posts that tell people about it are durable together. A change is made
+//! on a copy ([`crate::duty::DutyState::changed`]) that replaces the
+//! engine's state only once it is written.
 
 use chrono::{DateTime, Duration, NaiveDateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use serde::{Deserialize, Serialize};
 
-use super::engine::{private, public, CommandError, Effect, Engine, Outcome};
+use super::engine::{
+    private, public, team_post, CommandError, Effect, Engine, Outcome, PostButton,
+};
 use super::parse::DutyCommand;
 use crate::domain::{Actor, Caller, Team};
-use crate::duty::{Override, Roster, Rotation, RotationName};
+use crate::duty::{
+    affected_members, DutyAudit, DutyState, Override, Rotation, RotationName, Swap, SwapState,
+};
 use crate::store::{IncidentStore, StoreError};
 
-/// The store record overrides are kept in.
+/// The store record the duty book is kept in (named for what it first
+/// held, so stores written then still read).
 pub const RECORD: &str = "duty:overrides";
+
+/// How long a swap request waits for an answer (less if its period starts
+/// sooner).
+fn swap_answer_time() -> Duration {
+    Duration::hours(48)
+}
+
+/// How far ahead the people whose shifts a change moves are worked out.
+fn change_horizon() -> Duration {
+    Duration::weeks(12)
+}
+
+/// How far ahead a gap (nobody on duty) is looked for and announced.
+pub fn gap_horizon() -> Duration {
+    Duration::days(14)
+}
 
 /// The store record of the shift reminders sent: per rotation, the start
 /// of the latest shift its next member was reminded of.
@@ -48,25 +72,36 @@ pub struct HandoffRun {
     pub previous: Option<DateTime<Utc>>,
 }
 
-/// What [`RECORD`] holds.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct OverrideBook {
-    pub next_id: u64,
-    pub overrides: Vec<Override>,
+/// A change to a rotation's members.
+enum MemberEdit {
+    /// Joins at a 1-based place in the turns (default last).
+    Join(Actor, Option<u32>),
+    Leave(Actor),
+    /// Back to the configured list.
+    Reset,
 }
 
-/// The roster from the configured rotations and the stored overrides.
-pub fn restore_roster(
-    rotations: Vec<Rotation>,
-    saved: Option<&[u8]>,
-) -> Result<(Roster, u64), StoreError> {
-    let book: OverrideBook = match saved {
-        Some(bytes) => serde_json::from_slice(bytes).map_err(|e| {
-            StoreError::Backend(format!("the duty overrides record is unreadable: {e}"))
-        })?,
-        None => OverrideBook::default(),
-    };
-    Ok((Roster::new(rotations, book.overrides), book.next_id))
+/// The member a join or leave names.
+fn what_member(edit: &MemberEdit) -> String {
+    match edit {
+        MemberEdit::Join(member, _) | MemberEdit::Leave(member) => member.name.clone(),
+        MemberEdit::Reset => String::new(),
+    }
+}
+
+/// "alice, bob".
+fn names<'a>(people: impl Iterator<Item = &'a Actor>) -> String {
+    people.map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// A post in a team rotation's channel mentioning `mention`; the quality
+/// reviewer has no channel of its own, so nothing is posted for it (the
+/// reply says what changed).
+fn tell_team(name: RotationName, mention: Vec<Actor>, text: String) -> Vec<Effect> {
+    match name {
+        RotationName::Team(team) => vec![team_post(team, mention, text)],
+        RotationName::QualityReviewer => Vec::new(),
+    }
 }
 
 /// "Mon 2 Mar 09:00" in `zone`.
@@ -92,7 +127,76 @@ impl<S: IncidentStore> Engine<S> {
                 to,
                 reason,
             } => self.duty_override(caller, rotation, member, (from, to), reason),
+            DutyCommand::Swap {
+                rotation,
+                member,
+                from,
+                to,
+                reason,
+            } => self.duty_swap(caller, rotation, member, (from, to), reason),
+            DutyCommand::Answer { swap, accept } => self.duty_answer(caller, swap, accept),
+            DutyCommand::Join {
+                rotation,
+                member,
+                position,
+            } => self.duty_members(caller, rotation, MemberEdit::Join(member, position)),
+            DutyCommand::Leave { rotation, member } => {
+                self.duty_members(caller, rotation, MemberEdit::Leave(member))
+            }
+            DutyCommand::Reset { rotation } => {
+                self.duty_members(caller, rotation, MemberEdit::Reset)
+            }
         }
+    }
+
+    /// Stores `next` as the duty state (in the current change) and makes it
+    /// the engine's.
+    fn keep_duty(&mut self, next: DutyState) -> Result<(), CommandError> {
+        let bytes = next.encode().map_err(StoreError::Backend)?;
+        self.store.put_extra(RECORD, &bytes)?;
+        self.duty = next;
+        Ok(())
+    }
+
+    /// A rotation's zone, and `[from, to)` as instants: both must exist in
+    /// the zone, `to` must come after `from` and after now, and the period
+    /// may last at most [`MAX_OVERRIDE_DAYS`].
+    fn duty_period(
+        &self,
+        name: RotationName,
+        (from, to): (NaiveDateTime, NaiveDateTime),
+    ) -> Result<(Tz, DateTime<Utc>, DateTime<Utc>), CommandError> {
+        let zone = self
+            .rotations_in_scope(Some(name))?
+            .first()
+            .map(|r| r.handoff.time_zone())
+            .unwrap_or(Tz::UTC);
+        let instant = |wall: NaiveDateTime, option: &str| {
+            zone.from_local_datetime(&wall)
+                .earliest()
+                .map(|t| t.with_timezone(&Utc))
+                .ok_or_else(|| {
+                    CommandError::NoData(format!(
+                        "{option} {} does not exist in {zone} (the clocks go forward then); pick another time",
+                        wall.format("%Y-%m-%d %H:%M")
+                    ))
+                })
+        };
+        let (start, end) = (instant(from, "from")?, instant(to, "to")?);
+        if end <= start {
+            return Err(CommandError::NoData("`to` must come after `from`".into()));
+        }
+        if end <= self.clock.now() {
+            return Err(CommandError::NoData(
+                "that time is over; this is for now or the future".into(),
+            ));
+        }
+        if end - start > Duration::days(MAX_OVERRIDE_DAYS) {
+            return Err(CommandError::NoData(format!(
+                "a period lasts at most {MAX_OVERRIDE_DAYS} days; for longer, change the rotation"
+            )));
+        }
+        Ok((zone, start, end))
     }
 
     /// The rotations a command is about: the one named (which must be
@@ -103,12 +207,13 @@ impl<S: IncidentStore> Engine<S> {
     ) -> Result<Vec<&Rotation>, CommandError> {
         match name {
             Some(name) => self
-                .roster
+                .duty
+                .roster()
                 .rotation(name)
                 .map(|r| vec![r])
                 .ok_or_else(|| CommandError::NoData(format!("there is no {name} rotation; an admin adds one as [rotations.{name}] in the configuration"))),
             None => {
-                let all: Vec<&Rotation> = self.roster.rotations().collect();
+                let all: Vec<&Rotation> = self.duty.roster().rotations().collect();
                 if all.is_empty() {
                     return Err(CommandError::NoData(
                         "no rotations are configured; add [rotations.<team>] tables to the configuration".into(),
@@ -124,10 +229,11 @@ impl<S: IncidentStore> Engine<S> {
         let mut text = String::from("On duty now:");
         for rotation in self.rotations_in_scope(name)? {
             let zone = rotation.handoff.time_zone();
-            let line = match self.roster.on_duty(rotation.name, now) {
+            let line = match self.duty.roster().on_duty(rotation.name, now) {
                 Some(duty) => {
                     let next = self
-                        .roster
+                        .duty
+                        .roster()
                         .on_duty(rotation.name, duty.until)
                         .map(|n| n.member.to_string())
                         .unwrap_or_else(|| "nobody".into());
@@ -164,14 +270,14 @@ impl<S: IncidentStore> Engine<S> {
         for rotation in self.rotations_in_scope(name)? {
             let zone = rotation.handoff.time_zone();
             lines.push(format!("{} ({zone}):", rotation.name));
-            let stretches = self.roster.schedule(rotation.name, now, until);
+            let stretches = self.duty.roster().schedule(rotation.name, now, until);
             if stretches.is_empty() {
                 lines.push("  nobody on duty in these weeks".into());
             }
             for stretch in stretches {
                 let why = stretch
                     .by_override
-                    .and_then(|id| self.roster.overrides().iter().find(|o| o.id == id))
+                    .and_then(|id| self.duty.roster().overrides().iter().find(|o| o.id == id))
                     .map(|o| {
                         format!(
                             " (override #{} by {}: {})",
@@ -210,7 +316,7 @@ impl<S: IncidentStore> Engine<S> {
         caller: &Caller,
         name: RotationName,
         member: Actor,
-        (from, to): (NaiveDateTime, NaiveDateTime),
+        period: (NaiveDateTime, NaiveDateTime),
         reason: String,
     ) -> Result<Outcome, CommandError> {
         if !caller.admin {
@@ -218,82 +324,38 @@ impl<S: IncidentStore> Engine<S> {
                 "only incident-admin may override a rotation".into(),
             ));
         }
-        let zone = self
-            .rotations_in_scope(Some(name))?
-            .first()
-            .map(|r| r.handoff.time_zone())
-            .unwrap_or(Tz::UTC);
-        let instant = |wall: NaiveDateTime, option: &str| {
-            zone.from_local_datetime(&wall)
-                .earliest()
-                .map(|t| t.with_timezone(&Utc))
-                .ok_or_else(|| {
-                    CommandError::NoData(format!(
-                        "{option} {} does not exist in {zone} (the clocks go forward then); pick another time",
-                        wall.format("%Y-%m-%d %H:%M")
-                    ))
-                })
-        };
-        let (start, end) = (instant(from, "from")?, instant(to, "to")?);
+        let (zone, start, end) = self.duty_period(name, period)?;
         let now = self.clock.now();
-        if end <= start {
-            return Err(CommandError::NoData("`to` must come after `from`".into()));
-        }
-        if end <= now {
-            return Err(CommandError::NoData(
-                "that time is over; an override is for now or the future".into(),
-            ));
-        }
-        if end - start > Duration::days(MAX_OVERRIDE_DAYS) {
-            return Err(CommandError::NoData(format!(
-                "an override lasts at most {MAX_OVERRIDE_DAYS} days; for longer, change the rotation"
-            )));
-        }
-        let saved = self.store.get_extra(RECORD)?;
-        let mut book: OverrideBook = match saved {
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                StoreError::Backend(format!("the duty overrides record is unreadable: {e}"))
-            })?,
-            None => OverrideBook::default(),
-        };
-        book.next_id += 1;
-        let added = Override {
-            id: book.next_id,
-            rotation: name,
-            member,
-            from: start,
-            to: end,
-            by: caller.actor.clone(),
-            reason: reason.trim().to_string(),
-        };
-        // Whose shifts it covers, asked before it exists.
-        let covered: Vec<Actor> = self
-            .roster
-            .schedule(name, start, end)
-            .into_iter()
-            .map(|s| s.member)
-            .fold(Vec::new(), |mut people, member| {
-                if !people.contains(&member) && member != added.member {
-                    people.push(member);
-                }
-                people
+        let reason = reason.trim().to_string();
+        let (next, added) = self.duty.changed(|book| {
+            let added = Override {
+                id: book.take_id(),
+                rotation: name,
+                member,
+                from: start,
+                to: end,
+                by: caller.actor.clone(),
+                reason: reason.clone(),
+            };
+            book.overrides.push(added.clone());
+            book.audit.push(DutyAudit {
+                at: now,
+                by: caller.actor.clone(),
+                rotation: name,
+                what: format!(
+                    "override #{}: {} from {start} to {end}",
+                    added.id, added.member
+                ),
             });
-        book.overrides.push(added.clone());
-        let bytes = serde_json::to_vec(&book)
-            .map_err(|e| StoreError::Backend(format!("cannot encode the duty overrides: {e}")))?;
-        self.store.put_extra(RECORD, &bytes)?;
-        self.roster.add_override(added.clone());
+            added
+        });
+        let moved = affected_members(self.duty.roster(), next.roster(), name, start, end);
+        self.keep_duty(next)?;
+        let covered: Vec<&Actor> = moved.iter().filter(|m| **m != added.member).collect();
         let covers = if covered.is_empty() {
             String::new()
         } else {
-            format!(
-                "; it covers {}",
-                covered
-                    .iter()
-                    .map(|a| a.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+            format!("; it covers {}", names(covered.iter().copied()))
         };
         let text = format!(
             "🗓️ {name}: {} is on duty from {} to {} ({zone}), over the rotation (override #{} by {}: {}){covers}",
@@ -306,19 +368,485 @@ impl<S: IncidentStore> Engine<S> {
         );
         // The people whose shifts change are told in the team's channel:
         // the one taking over and those covered.
-        let effects = match name {
-            RotationName::Team(team) => {
-                let mut mention = vec![added.member.clone()];
-                mention.extend(covered);
-                vec![Effect::TeamPost {
-                    team,
-                    mention,
-                    text: text.clone(),
-                }]
-            }
-            RotationName::QualityReviewer => Vec::new(),
-        };
+        let mut mention = vec![added.member.clone()];
+        mention.extend(covered.into_iter().cloned());
+        let effects = tell_team(name, mention, text.clone());
         Ok(public(text, effects))
+    }
+
+    fn duty_swap(
+        &mut self,
+        caller: &Caller,
+        name: RotationName,
+        asked: Actor,
+        period: (NaiveDateTime, NaiveDateTime),
+        reason: String,
+    ) -> Result<Outcome, CommandError> {
+        let RotationName::Team(team) = name else {
+            return Err(CommandError::NoData(
+                "the quality-reviewer rotation has no channel to ask in; an admin can set an override".into(),
+            ));
+        };
+        let (zone, start, end) = self.duty_period(name, period)?;
+        if asked.is_same_person(&caller.actor) {
+            return Err(CommandError::NoData(
+                "ask someone else to take your duty".into(),
+            ));
+        }
+        let now = self.clock.now();
+        let yours = self
+            .duty
+            .roster()
+            .schedule(name, start.max(now), end)
+            .iter()
+            .any(|s| s.member.is_same_person(&caller.actor));
+        if !yours {
+            return Err(CommandError::NoData(format!(
+                "you are not on duty for {name} between {} and {} ({zone}); a swap hands over your own duty (an admin can set an override)",
+                local(start, zone),
+                local(end, zone)
+            )));
+        }
+        let expires_at = (now + swap_answer_time()).min(end);
+        let reason = reason.trim().to_string();
+        let (next, swap) = self.duty.changed(|book| {
+            let swap = Swap {
+                id: book.take_id(),
+                rotation: name,
+                asked_by: caller.actor.clone(),
+                asked: asked.clone(),
+                from: start,
+                to: end,
+                reason: reason.clone(),
+                requested_at: now,
+                expires_at,
+                state: SwapState::Pending,
+            };
+            book.swaps.push(swap.clone());
+            swap
+        });
+        self.keep_duty(next)?;
+        let why = if reason.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", crate::domain::defang(&reason))
+        };
+        let text = format!(
+            "🔄 {team}: {asked}, {} asks you to take their duty from {} to {} ({zone}){why}. Swap #{}: accept or decline by {}.",
+            caller.actor,
+            local(start, zone),
+            local(end, zone),
+            swap.id,
+            local(expires_at, zone),
+        );
+        let post = Effect::TeamPost {
+            team,
+            mention: vec![asked],
+            text,
+            mention_admin: false,
+            buttons: vec![
+                PostButton::SwapAccept(swap.id),
+                PostButton::SwapDecline(swap.id),
+            ],
+        };
+        Ok(public(
+            format!(
+                "Swap #{} asked: {} decides by {} ({zone}).",
+                swap.id,
+                swap.asked,
+                local(expires_at, zone)
+            ),
+            vec![post],
+        ))
+    }
+
+    fn duty_answer(
+        &mut self,
+        caller: &Caller,
+        id: u64,
+        accept: bool,
+    ) -> Result<Outcome, CommandError> {
+        let swap = self
+            .duty
+            .book()
+            .swap(id)
+            .cloned()
+            .ok_or_else(|| CommandError::NoData(format!("there is no swap #{id}")))?;
+        let now = self.clock.now();
+        if swap.state != SwapState::Pending {
+            return Err(CommandError::NoData(format!(
+                "swap #{id} is already {}",
+                match swap.state {
+                    SwapState::Pending => "pending",
+                    SwapState::Accepted { .. } => "accepted",
+                    SwapState::Declined { .. } => "declined",
+                    SwapState::Withdrawn { .. } => "withdrawn",
+                    SwapState::Expired { .. } => "expired",
+                }
+            )));
+        }
+        if now >= swap.expires_at {
+            return Err(CommandError::NoData(format!(
+                "swap #{id} expired unanswered; ask again if it still matters"
+            )));
+        }
+        let withdrawing = caller.actor.is_same_person(&swap.asked_by) && !accept;
+        if !caller.actor.is_same_person(&swap.asked) && !withdrawing {
+            return Err(CommandError::Denied(format!(
+                "swap #{id} asks {}; only they can answer it{}",
+                swap.asked,
+                if caller.actor.is_same_person(&swap.asked_by) {
+                    " (you can withdraw it with decline)"
+                } else {
+                    ""
+                }
+            )));
+        }
+        let name = swap.rotation;
+        let RotationName::Team(team) = name else {
+            return Err(CommandError::NoData(format!(
+                "swap #{id} is not for a team"
+            )));
+        };
+        let zone = self
+            .duty
+            .roster()
+            .rotation(name)
+            .map(|r| r.handoff.time_zone())
+            .unwrap_or(Tz::UTC);
+        let both = vec![swap.asked_by.clone(), swap.asked.clone()];
+        if !accept {
+            let (next, ()) = self.duty.changed(|book| {
+                if let Some(s) = book.swap_mut(id) {
+                    s.state = if withdrawing {
+                        SwapState::Withdrawn { at: now }
+                    } else {
+                        SwapState::Declined { at: now }
+                    };
+                }
+            });
+            self.keep_duty(next)?;
+            let text = if withdrawing {
+                format!(
+                    "↩️ {team}: swap #{id} withdrawn by {}; nothing changes.",
+                    swap.asked_by
+                )
+            } else {
+                format!(
+                    "✋ {team}: {} declined swap #{id}; {} stays on duty as planned.",
+                    swap.asked, swap.asked_by
+                )
+            };
+            return Ok(public(text.clone(), vec![team_post(team, both, text)]));
+        }
+        let from = swap.from.max(now);
+        let reason = if swap.reason.is_empty() {
+            format!("swap #{id}, asked by {}", swap.asked_by.name)
+        } else {
+            format!(
+                "swap #{id}, asked by {}: {}",
+                swap.asked_by.name, swap.reason
+            )
+        };
+        let (next, override_id) = self.duty.changed(|book| {
+            let override_id = book.take_id();
+            book.overrides.push(Override {
+                id: override_id,
+                rotation: name,
+                member: swap.asked.clone(),
+                from,
+                to: swap.to,
+                by: swap.asked.clone(),
+                reason,
+            });
+            if let Some(s) = book.swap_mut(id) {
+                s.state = SwapState::Accepted {
+                    at: now,
+                    override_id,
+                };
+            }
+            book.audit.push(DutyAudit {
+                at: now,
+                by: swap.asked.clone(),
+                rotation: name,
+                what: format!(
+                    "swap #{id} accepted: {} takes over from {} ({from} to {}), override #{override_id}",
+                    swap.asked, swap.asked_by, swap.to
+                ),
+            });
+            override_id
+        });
+        let moved = affected_members(self.duty.roster(), next.roster(), name, from, swap.to);
+        self.keep_duty(next)?;
+        let mut mention = both;
+        for member in moved {
+            if !mention.contains(&member) {
+                mention.push(member);
+            }
+        }
+        let text = format!(
+            "🤝 {team}: {} accepted swap #{id}; {} is on duty instead of {} from {} to {} ({zone}) (override #{override_id}).",
+            swap.asked,
+            swap.asked,
+            swap.asked_by,
+            local(from, zone),
+            local(swap.to, zone)
+        );
+        Ok(public(text.clone(), vec![team_post(team, mention, text)]))
+    }
+
+    /// `/duty join`, `/duty leave` and `/duty reset`: the member list
+    /// changes from the next shift; a member leaving while on duty hands
+    /// the rest of their shift to whoever is next. Everyone whose shifts
+    /// move in the next 12 weeks is told.
+    fn duty_members(
+        &mut self,
+        caller: &Caller,
+        name: RotationName,
+        edit: MemberEdit,
+    ) -> Result<Outcome, CommandError> {
+        if !caller.admin {
+            return Err(CommandError::Denied(
+                "only incident-admin may change a rotation's members".into(),
+            ));
+        }
+        let rotation = (*self
+            .rotations_in_scope(Some(name))?
+            .first()
+            .ok_or_else(|| CommandError::NoData(format!("there is no {name} rotation")))?)
+        .clone();
+        let zone = rotation.handoff.time_zone();
+        let now = self.clock.now();
+        let current = rotation.base_shift_at(now);
+        let from_shift = current.as_ref().map(|s| s.number + 1).unwrap_or(0);
+        let list = rotation.members_for_shift(from_shift).to_vec();
+        let (members, what) = match &edit {
+            MemberEdit::Join(member, position) => {
+                if list.iter().any(|m| m.is_same_person(member)) {
+                    return Err(CommandError::NoData(format!(
+                        "{member} already takes turns in {name}"
+                    )));
+                }
+                let mut members = list.clone();
+                let at = position
+                    .and_then(|p| usize::try_from(p).ok())
+                    .map(|p| (p - 1).min(members.len()))
+                    .unwrap_or(members.len());
+                members.insert(at, member.clone());
+                (Some(members), format!("{member} joined, turn {}", at + 1))
+            }
+            MemberEdit::Leave(member) => {
+                if !list.iter().any(|m| m.is_same_person(member)) {
+                    return Err(CommandError::NoData(format!(
+                        "{member} does not take turns in {name}"
+                    )));
+                }
+                let members: Vec<Actor> = list
+                    .iter()
+                    .filter(|m| !m.is_same_person(member))
+                    .cloned()
+                    .collect();
+                (Some(members), format!("{member} left"))
+            }
+            MemberEdit::Reset => (None, "back to the configured members".to_string()),
+        };
+        let change = rotation.change_members(from_shift, members);
+        let after = {
+            let mut r = rotation.clone();
+            r.changes.push(change.clone());
+            r
+        };
+        // Who takes the rest of a shift its holder leaves.
+        let on_duty_now = self.duty.roster().on_duty(name, now).map(|d| d.member);
+        let successor = match (&edit, &current, &on_duty_now) {
+            (MemberEdit::Leave(member), Some(_), Some(holder)) if holder.is_same_person(member) => {
+                after.member_for(from_shift)
+            }
+            _ => None,
+        };
+        let (next, handover) = self.duty.changed(|book| {
+            book.member_changes
+                .entry(name.as_str().to_string())
+                .or_default()
+                .push(change);
+            let handover = match (&successor, &current) {
+                (Some(successor), Some(shift)) => {
+                    let id = book.take_id();
+                    book.overrides.push(Override {
+                        id,
+                        rotation: name,
+                        member: successor.clone(),
+                        from: now,
+                        to: shift.end,
+                        by: caller.actor.clone(),
+                        reason: format!("{} left the rotation", what_member(&edit)),
+                    });
+                    Some(id)
+                }
+                _ => None,
+            };
+            book.audit.push(DutyAudit {
+                at: now,
+                by: caller.actor.clone(),
+                rotation: name,
+                what: what.clone(),
+            });
+            handover
+        });
+        let moved = affected_members(
+            self.duty.roster(),
+            next.roster(),
+            name,
+            now,
+            now + change_horizon(),
+        );
+        self.keep_duty(next)?;
+        let turns = self
+            .duty
+            .roster()
+            .rotation(name)
+            .map(|r| names(r.members_for_shift(from_shift).iter()))
+            .unwrap_or_default();
+        let mut text = format!(
+            "👥 {name}: {what} (by {}); turns from the next shift: {}",
+            caller.actor,
+            if turns.is_empty() { "nobody" } else { &turns }
+        );
+        if let (Some(successor), Some(id), Some(shift)) = (&successor, handover, &current) {
+            text.push_str(&format!(
+                "; {successor} takes the rest of the current shift, until {} ({zone}) (override #{id})",
+                local(shift.end, zone)
+            ));
+        }
+        if moved.is_empty() {
+            text.push_str("; nobody's shifts move in the next 12 weeks");
+        } else {
+            text.push_str(&format!("; shifts move for {}", names(moved.iter())));
+        }
+        let effects = tell_team(name, moved, text.clone());
+        Ok(public(text, effects))
+    }
+
+    /// Swap requests unanswered by their time lapse; both members are told.
+    pub(super) fn expire_swaps(&mut self) -> Result<Vec<Effect>, CommandError> {
+        let now = self.clock.now();
+        let lapsed: Vec<Swap> = self
+            .duty
+            .book()
+            .swaps
+            .iter()
+            .filter(|s| s.state == SwapState::Pending && s.expires_at <= now)
+            .cloned()
+            .collect();
+        if lapsed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (next, ()) = self.duty.changed(|book| {
+            for swap in &lapsed {
+                if let Some(s) = book.swap_mut(swap.id) {
+                    s.state = SwapState::Expired { at: now };
+                }
+            }
+        });
+        self.keep_duty(next)?;
+        Ok(lapsed
+            .into_iter()
+            .filter_map(|swap| {
+                let RotationName::Team(team) = swap.rotation else {
+                    return None;
+                };
+                Some(team_post(
+                    team,
+                    vec![swap.asked_by.clone(), swap.asked.clone()],
+                    format!(
+                        "⌛ {team}: swap #{} expired unanswered; {} stays on duty as planned.",
+                        swap.id, swap.asked_by
+                    ),
+                ))
+            })
+            .collect())
+    }
+
+    /// A time within [`gap_horizon`] when a team rotation leaves nobody on
+    /// duty is announced once to the team and incident-admin.
+    pub(super) fn announce_gaps(&mut self) -> Result<Vec<Effect>, CommandError> {
+        let now = self.clock.now();
+        let horizon = now + gap_horizon();
+        let mut found = Vec::new();
+        for rotation in self.duty.roster().rotations() {
+            let RotationName::Team(team) = rotation.name else {
+                continue;
+            };
+            let stretches = self.duty.roster().schedule(rotation.name, now, horizon);
+            let mut covered_until = now;
+            let mut gap = None;
+            for stretch in &stretches {
+                if stretch.start > covered_until {
+                    gap = Some((covered_until, Some(stretch.start)));
+                    break;
+                }
+                covered_until = covered_until.max(stretch.end);
+            }
+            if gap.is_none() && covered_until < horizon {
+                // Open-ended: up to the horizon, or up to whoever comes next.
+                let resumes = self
+                    .duty
+                    .roster()
+                    .schedule(
+                        rotation.name,
+                        covered_until,
+                        covered_until + change_horizon(),
+                    )
+                    .first()
+                    .map(|s| s.start);
+                gap = Some((covered_until, resumes));
+            }
+            let Some((start, end)) = gap else { continue };
+            // A rotation that has not started yet is not a gap.
+            if rotation.shift_start(0).is_none_or(|first| first > now) {
+                continue;
+            }
+            let key = rotation.name.as_str().to_string();
+            if self.duty.book().gaps_announced.get(&key) == Some(&start) {
+                continue;
+            }
+            found.push((
+                rotation.name,
+                team,
+                rotation.handoff.time_zone(),
+                start,
+                end,
+                key,
+            ));
+        }
+        if found.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (next, ()) = self.duty.changed(|book| {
+            for (.., start, _, key) in &found {
+                book.gaps_announced.insert(key.clone(), *start);
+            }
+        });
+        self.keep_duty(next)?;
+        Ok(found
+            .into_iter()
+            .map(|(_, team, zone, start, end, _)| {
+                let until = match end {
+                    Some(end) => format!("until {}", local(end, zone)),
+                    None => "and nobody is due after that".to_string(),
+                };
+                Effect::TeamPost {
+                    team,
+                    mention: Vec::new(),
+                    text: format!(
+                        "⚠️ {team}: nobody will be on duty from {} ({zone}), {until}. Add a member (/duty join) or set an override (/duty override).",
+                        local(start, zone)
+                    ),
+                    mention_admin: true,
+                    buttons: Vec::new(),
+                }
+            })
+            .collect())
     }
 
     /// The handoff post for a run of a team rotation's handoff job, if a
@@ -330,7 +858,7 @@ impl<S: IncidentStore> Engine<S> {
         let RotationName::Team(team) = run.rotation else {
             return Ok(None);
         };
-        let Some(rotation) = self.roster.rotation(run.rotation) else {
+        let Some(rotation) = self.duty.roster().rotation(run.rotation) else {
             return Ok(None);
         };
         let Some(shift) = rotation.base_shift_at(run.due) else {
@@ -345,11 +873,12 @@ impl<S: IncidentStore> Engine<S> {
         }
         let zone = rotation.handoff.time_zone();
         let now = self.clock.now();
-        let Some(duty) = self.roster.on_duty(run.rotation, now.max(run.due)) else {
+        let Some(duty) = self.duty.roster().on_duty(run.rotation, now.max(run.due)) else {
             return Ok(None);
         };
         let next = self
-            .roster
+            .duty
+            .roster()
             .on_duty(run.rotation, duty.until)
             .map(|n| n.member.to_string())
             .unwrap_or_else(|| "nobody".into());
@@ -359,11 +888,7 @@ impl<S: IncidentStore> Engine<S> {
             local(duty.until, zone)
         );
         text.push_str(&self.team_briefing(team, now)?);
-        Ok(Some(Effect::TeamPost {
-            team,
-            mention: vec![duty.member],
-            text,
-        }))
+        Ok(Some(team_post(team, vec![duty.member], text)))
     }
 
     /// Reminders to members whose shift starts within 24 hours, once per
@@ -375,15 +900,17 @@ impl<S: IncidentStore> Engine<S> {
         // Keyed by the rotation's name as text (JSON keys are strings).
         let mut reminded: std::collections::BTreeMap<String, DateTime<Utc>> =
             match self.store.get_extra(REMINDED_RECORD)? {
-                Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+                Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                    StoreError::Backend(format!("the shift reminders record is unreadable: {e}"))
+                })?,
                 None => Default::default(),
             };
         let mut effects = Vec::new();
-        for rotation in self.roster.rotations() {
+        for rotation in self.duty.roster().rotations() {
             let RotationName::Team(team) = rotation.name else {
                 continue;
             };
-            let Some(current) = self.roster.on_duty(rotation.name, now) else {
+            let Some(current) = self.duty.roster().on_duty(rotation.name, now) else {
                 continue;
             };
             let starts = current.until;
@@ -391,7 +918,7 @@ impl<S: IncidentStore> Engine<S> {
             if starts - now > remind_before() || reminded.get(&key) == Some(&starts) {
                 continue;
             }
-            let Some(next) = self.roster.on_duty(rotation.name, starts) else {
+            let Some(next) = self.duty.roster().on_duty(rotation.name, starts) else {
                 continue;
             };
             if next.member == current.member {
@@ -399,17 +926,17 @@ impl<S: IncidentStore> Engine<S> {
             }
             let zone = rotation.handoff.time_zone();
             let hours = (starts - now).num_minutes().div_euclid(60);
-            effects.push(Effect::TeamPost {
+            effects.push(team_post(
                 team,
-                mention: vec![next.member.clone()],
-                text: format!(
+                vec![next.member.clone()],
+                format!(
                     "⏰ {team}: {}, you are on duty from {} ({zone}), in {hours} h, until {}; {} hands over.",
                     next.member,
                     local(starts, zone),
                     local(next.until, zone),
                     current.member
                 ),
-            });
+            ));
             reminded.insert(key, starts);
         }
         if !effects.is_empty() {
@@ -493,15 +1020,16 @@ impl<S: IncidentStore> Engine<S> {
     /// Puts the roster in memory back to what the store holds, after a
     /// change that did not commit.
     pub(super) fn reload_roster(&mut self) {
-        let rotations: Vec<Rotation> = self.roster.rotations().cloned().collect();
+        let configured: Vec<Rotation> = self.duty.configured().to_vec();
         match self
             .store
             .get_extra(RECORD)
-            .and_then(|saved| restore_roster(rotations, saved.as_deref()))
+            .map_err(|e| e.to_string())
+            .and_then(|saved| DutyState::restore(configured, saved.as_deref()))
         {
-            Ok((roster, _)) => self.roster = roster,
+            Ok(state) => self.duty = state,
             Err(e) => {
-                tracing::error!(error = %e, "cannot read the duty overrides back after a failed change")
+                tracing::error!(error = %e, "cannot read the duty record back after a failed change")
             }
         }
     }

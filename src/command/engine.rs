@@ -65,7 +65,56 @@ pub enum Effect {
         team: Team,
         mention: Vec<crate::domain::Actor>,
         text: String,
+        /// Also mention incident-admin (a rotation about to leave the
+        /// team with nobody on duty).
+        #[serde(default)]
+        mention_admin: bool,
+        /// Buttons under the post (a swap request's Accept and Decline).
+        #[serde(default)]
+        buttons: Vec<PostButton>,
     },
+}
+
+/// A button under a [`Effect::TeamPost`]; pressing it runs the command it
+/// names, as the person who pressed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PostButton {
+    SwapAccept(u64),
+    SwapDecline(u64),
+}
+
+impl PostButton {
+    /// The command the button stands for.
+    pub fn command(self) -> super::parse::DutyCommand {
+        match self {
+            PostButton::SwapAccept(swap) => {
+                super::parse::DutyCommand::Answer { swap, accept: true }
+            }
+            PostButton::SwapDecline(swap) => super::parse::DutyCommand::Answer {
+                swap,
+                accept: false,
+            },
+        }
+    }
+
+    /// The command as typed at the console.
+    pub fn typed(self) -> String {
+        match self {
+            PostButton::SwapAccept(swap) => format!("/duty answer swap:{swap} choice:accept"),
+            PostButton::SwapDecline(swap) => format!("/duty answer swap:{swap} choice:decline"),
+        }
+    }
+}
+
+/// A duty post in a team's channel mentioning `mention`, without buttons.
+pub(super) fn team_post(team: Team, mention: Vec<crate::domain::Actor>, text: String) -> Effect {
+    Effect::TeamPost {
+        team,
+        mention,
+        text,
+        mention_admin: false,
+        buttons: Vec::new(),
+    }
 }
 
 impl Effect {
@@ -146,8 +195,9 @@ pub struct Engine<S> {
     pub(super) alerts: Option<AlertDesk>,
     /// How this front end names team channels and roles.
     pub(super) directory: TeamDirectory,
-    /// The rotations and their overrides: who is on duty.
-    pub(super) roster: crate::duty::Roster,
+    /// The rotations and what was decided about them at run time
+    /// (overrides, swaps, member changes): who is on duty.
+    pub(super) duty: crate::duty::DutyState,
     /// Whether a change is in progress: a change started inside another
     /// (an alert tick inside a scheduled-jobs change) joins it.
     in_progress: bool,
@@ -173,7 +223,7 @@ impl<S: IncidentStore> Engine<S> {
             history: None,
             alerts: None,
             directory: TeamDirectory::default(),
-            roster: crate::duty::Roster::default(),
+            duty: crate::duty::DutyState::default(),
             in_progress: false,
         }
     }
@@ -200,13 +250,21 @@ impl<S: IncidentStore> Engine<S> {
         rotations: Vec<crate::duty::Rotation>,
     ) -> Result<Engine<S>, StoreError> {
         let saved = self.store.get_extra(super::duty::RECORD)?;
-        self.roster = super::duty::restore_roster(rotations, saved.as_deref())?.0;
+        self.duty = crate::duty::DutyState::restore(rotations, saved.as_deref())
+            .map_err(StoreError::Backend)?;
         Ok(self)
     }
 
-    /// Who is on duty, as the engine knows it (rotations and overrides).
+    /// Who is on duty, as the engine knows it (rotations, overrides, swaps
+    /// and member changes).
     pub fn roster(&self) -> &crate::duty::Roster {
-        &self.roster
+        self.duty.roster()
+    }
+
+    /// The run-time duty decisions (overrides, swaps, member changes and
+    /// their audit).
+    pub fn duty_book(&self) -> &crate::duty::DutyBook {
+        self.duty.book()
     }
 
     /// Sets how team channels and roles are named in replies.
@@ -369,6 +427,8 @@ impl<S: IncidentStore> Engine<S> {
             let mut effects = if tick {
                 let mut effects = engine.alert_tick()?;
                 effects.extend(engine.shift_reminders()?);
+                effects.extend(engine.expire_swaps()?);
+                effects.extend(engine.announce_gaps()?);
                 effects
             } else {
                 Vec::new()
@@ -541,6 +601,20 @@ impl<S: IncidentStore> Engine<S> {
     ) -> Result<Outcome, CommandError> {
         Self::require_team_role(caller, "open or change incidents")?;
         let id = self.store.next_id()?;
+        let now = self.clock.now();
+        // Each team's assignee starts as its member on duty (the roster's
+        // one answer).
+        let assignees = args
+            .teams
+            .iter()
+            .filter_map(|team| {
+                let duty = self
+                    .duty
+                    .roster()
+                    .on_duty(crate::duty::RotationName::Team(*team), now)?;
+                Some((*team, duty.member))
+            })
+            .collect();
         let draft = IncidentDraft {
             title: args.title,
             severity: args.severity,
@@ -549,8 +623,9 @@ impl<S: IncidentStore> Engine<S> {
             esp_account: args.esp_account,
             stream: args.stream,
             commander: args.commander.unwrap_or_else(|| caller.actor.clone()),
+            assignees,
         };
-        let incident = Incident::open(id, draft, &caller.actor, self.clock.now());
+        let incident = Incident::open(id, draft, &caller.actor, now);
         self.store.commit(Write::Create(incident.clone()))?;
         let reply = render::opened_reply(&incident);
         Ok(public(

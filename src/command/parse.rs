@@ -52,6 +52,30 @@ pub enum DutyCommand {
         to: chrono::NaiveDateTime,
         reason: String,
     },
+    /// Ask `member` to take the caller's duty over `[from, to)`.
+    Swap {
+        rotation: crate::duty::RotationName,
+        member: Actor,
+        from: chrono::NaiveDateTime,
+        to: chrono::NaiveDateTime,
+        reason: String,
+    },
+    /// Accept or decline swap request `swap` (the buttons, or typed).
+    Answer { swap: u64, accept: bool },
+    /// Add `member` to a rotation's turns, at `position` (1-based; default
+    /// last), from the next shift.
+    Join {
+        rotation: crate::duty::RotationName,
+        member: Actor,
+        position: Option<u32>,
+    },
+    /// Take `member` out of a rotation's turns.
+    Leave {
+        rotation: crate::duty::RotationName,
+        member: Actor,
+    },
+    /// Go back to the configured member list from the next shift.
+    Reset { rotation: crate::duty::RotationName },
 }
 
 /// The longest `/duty schedule` look-ahead, in weeks.
@@ -302,6 +326,24 @@ impl Command {
             Command::Duty(DutyCommand::Override {
                 rotation, member, ..
             }) => return format!("/duty override {rotation} {}", member.name),
+            Command::Duty(DutyCommand::Swap {
+                rotation, member, ..
+            }) => return format!("/duty swap {rotation} {}", member.name),
+            Command::Duty(DutyCommand::Answer { swap, accept }) => {
+                return format!(
+                    "/duty answer {swap} {}",
+                    if *accept { "accept" } else { "decline" }
+                )
+            }
+            Command::Duty(DutyCommand::Join {
+                rotation, member, ..
+            }) => return format!("/duty join {rotation} {}", member.name),
+            Command::Duty(DutyCommand::Leave { rotation, member }) => {
+                return format!("/duty leave {rotation} {}", member.name)
+            }
+            Command::Duty(DutyCommand::Reset { rotation }) => {
+                return format!("/duty reset {rotation}")
+            }
         };
         match command {
             IncidentCommand::Open(args) => {
@@ -415,6 +457,57 @@ impl Command {
                     from: time("from")?,
                     to: time("to")?,
                     reason,
+                }));
+            }
+            ["duty", "swap"] => {
+                let time = |name: &str| -> Result<chrono::NaiveDateTime, ParseError> {
+                    parse_local_time(o.required(name, o.text(name))?).map_err(|e| o.bad(name, e))
+                };
+                let reason = o.text("reason").unwrap_or_default().trim().to_string();
+                return Ok(Command::Duty(DutyCommand::Swap {
+                    rotation: o.required("team", o.parsed("team")?)?,
+                    member: o.required("member", o.user("member"))?,
+                    from: time("from")?,
+                    to: time("to")?,
+                    reason,
+                }));
+            }
+            ["duty", "answer"] => {
+                let swap = o
+                    .required("swap", o.integer("swap"))
+                    .and_then(|n| u64::try_from(n).map_err(|_| o.bad("swap", "a swap number")))?;
+                let accept = match o.required("choice", o.text("choice"))? {
+                    "accept" => true,
+                    "decline" => false,
+                    other => return Err(o.bad("choice", format!("`{other}`: accept or decline"))),
+                };
+                return Ok(Command::Duty(DutyCommand::Answer { swap, accept }));
+            }
+            ["duty", "join"] => {
+                let position = match o.integer("position") {
+                    None => None,
+                    Some(n) => Some(
+                        u32::try_from(n)
+                            .ok()
+                            .filter(|n| *n >= 1)
+                            .ok_or_else(|| o.bad("position", "a place in the turns, from 1"))?,
+                    ),
+                };
+                return Ok(Command::Duty(DutyCommand::Join {
+                    rotation: o.required("team", o.parsed("team")?)?,
+                    member: o.required("member", o.user("member"))?,
+                    position,
+                }));
+            }
+            ["duty", "leave"] => {
+                return Ok(Command::Duty(DutyCommand::Leave {
+                    rotation: o.required("team", o.parsed("team")?)?,
+                    member: o.required("member", o.user("member"))?,
+                }));
+            }
+            ["duty", "reset"] => {
+                return Ok(Command::Duty(DutyCommand::Reset {
+                    rotation: o.required("team", o.parsed("team")?)?,
                 }));
             }
             ["route", "test"] => {

@@ -34,14 +34,21 @@ fn status_marker(status: Status) -> &'static str {
 
 /// The reply to `/incident open`.
 pub fn opened_reply(incident: &Incident) -> String {
-    format!(
+    let mut reply = format!(
         "{} opened: {} ({}, {}). Commander: {}.",
         incident.id,
         incident.title,
         incident.severity,
         crate::domain::incident_team_list(incident),
         incident.commander
-    )
+    );
+    if !incident.assignees.is_empty() {
+        reply.push_str(&format!(
+            " Assignees (on duty): {}.",
+            assignees(incident).join(", ")
+        ));
+    }
+    reply
 }
 
 /// One line for `/incident list`.

@@ -164,6 +164,7 @@ pub(super) fn rotations(
             shift_days: days,
             handoff,
             start,
+            changes: Vec::new(),
         };
         rotation
             .check_handoffs(CHECKED_SHIFTS)

@@ -48,12 +48,21 @@ pub fn effects(out: &mut impl Write, config: &Config, effects: &[Effect]) -> io:
                 team,
                 mention,
                 text,
+                mention_admin,
+                buttons,
             } => {
-                let mention: String = mention.iter().map(|m| format!("@{m} ")).collect();
+                let mut mention: String = mention.iter().map(|m| format!("@{m} ")).collect();
+                if *mention_admin {
+                    mention.push_str("@incident-admin ");
+                }
+                let answers: String = buttons
+                    .iter()
+                    .map(|b| format!("\n  {}", b.typed()))
+                    .collect();
                 labelled(
                     out,
                     &format!("[#{}]", config.channel(*team)),
-                    &format!("{mention}{text}"),
+                    &format!("{mention}{text}{answers}"),
                 )?;
             }
             Effect::Announce { incident, teams } => {

@@ -241,6 +241,13 @@ impl Handler {
         }
         let answer = match route {
             Route::AlertAck(_) | Route::AlertSnooze(..) | Route::AlertIncident(_) => return,
+            Route::Duty(button) => {
+                let command = Command::Duty(button.command());
+                flatten(
+                    self.spawn_work(move |engine| engine.execute(&caller, command))
+                        .await,
+                )
+            }
             Route::AskResolution(id) => {
                 // Refused before the form, not after the typing.
                 let asked = caller.clone();

@@ -170,7 +170,12 @@ impl Poster {
                 team,
                 mention,
                 text,
-            } => self.team_post(post, team, &mention, &text).await,
+                mention_admin,
+                buttons,
+            } => {
+                self.team_post(post, team, &mention, &text, mention_admin, &buttons)
+                    .await
+            }
         }
     }
 
@@ -182,6 +187,8 @@ impl Poster {
         team: Team,
         mention: &[crate::domain::Actor],
         text: &str,
+        mention_admin: bool,
+        buttons: &[crate::command::PostButton],
     ) -> Delivery {
         let Some((channel, _)) = self.team_channel(team) else {
             return Delivery::Done;
@@ -192,7 +199,10 @@ impl Poster {
             .filter(|id| *id > 0)
             .map(UserId::new)
             .collect();
-        let message = view::team_post(text, &users);
+        let admin = mention_admin
+            .then(|| self.config.admin_roles.first().map(|r| RoleId::new(r.0)))
+            .flatten();
+        let message = view::team_post(text, &users, admin, buttons);
         match with_retry("duty post", || {
             channel.send_message(&self.http, once(post, "t", message.clone()))
         })
@@ -387,6 +397,14 @@ impl Poster {
             let Some((channel, role)) = self.team_channel(team) else {
                 continue;
             };
+            // The team's assignee (its member on duty when the incident
+            // opened) is mentioned with the role, when a Discord user.
+            let assignee = incident
+                .assignees
+                .get(&team)
+                .and_then(|a| a.id.parse::<u64>().ok())
+                .filter(|id| *id > 0)
+                .map(UserId::new);
             // Announced by an earlier attempt of this post.
             if refs.announcements.iter().any(|(c, _)| *c == channel.get()) {
                 continue;
@@ -397,7 +415,7 @@ impl Poster {
                     once(
                         post,
                         &team_step("a", team),
-                        view::announcement(incident, role),
+                        view::announcement(incident, role, assignee),
                     ),
                 )
             })

@@ -32,6 +32,8 @@ pub enum Route {
     AskResolution(IncidentId),
     /// The modal's submission.
     Resolve(IncidentId),
+    /// A duty post's button: `duty:swap-accept:7`, `duty:swap-decline:7`.
+    Duty(crate::command::PostButton),
 }
 
 impl Route {
@@ -41,6 +43,12 @@ impl Route {
             Route::AlertAck(id) => return format!("alert:ack:{id}"),
             Route::AlertSnooze(id, hours) => return format!("alert:snooze:{id}:{hours}"),
             Route::AlertIncident(id) => return format!("alert:incident:{id}"),
+            Route::Duty(crate::command::PostButton::SwapAccept(id)) => {
+                return format!("duty:swap-accept:{id}")
+            }
+            Route::Duty(crate::command::PostButton::SwapDecline(id)) => {
+                return format!("duty:swap-decline:{id}")
+            }
             Route::Acknowledge(id) => ("ack", id),
             Route::AssignToMe(id) => ("mine", id),
             Route::AskResolution(id) => ("resolve", id),
@@ -59,6 +67,15 @@ impl Route {
                 ["incident", n] => id(n).map(Route::AlertIncident),
                 ["snooze", n, "1"] => id(n).map(|n| Route::AlertSnooze(n, 1)),
                 ["snooze", n, "24"] => id(n).map(|n| Route::AlertSnooze(n, 24)),
+                _ => None,
+            };
+        }
+        if let Some(rest) = custom_id.strip_prefix("duty:") {
+            use crate::command::PostButton;
+            let id = |text: &str| text.parse::<u64>().ok().filter(|n| *n > 0);
+            return match rest.split(':').collect::<Vec<_>>().as_slice() {
+                ["swap-accept", n] => id(n).map(|n| Route::Duty(PostButton::SwapAccept(n))),
+                ["swap-decline", n] => id(n).map(|n| Route::Duty(PostButton::SwapDecline(n))),
                 _ => None,
             };
         }
@@ -165,19 +182,43 @@ pub fn alert_post(
 
 /// A duty post (a handoff, an override) in a team's channel: it mentions
 /// `users`, and nothing in the text can ping anyone else.
-pub fn team_post(text: &str, users: &[UserId]) -> CreateMessage {
-    let (content, mentions) = if users.is_empty() {
-        (text.to_string(), no_pings())
+pub fn team_post(
+    text: &str,
+    users: &[UserId],
+    admin: Option<RoleId>,
+    buttons: &[crate::command::PostButton],
+) -> CreateMessage {
+    let mut tags: Vec<String> = users.iter().map(|u| format!("<@{}>", u.get())).collect();
+    let mut mentions = CreateAllowedMentions::new().users(users.iter().copied());
+    if let Some(admin) = admin {
+        tags.push(format!("<@&{}>", admin.get()));
+        mentions = mentions.roles([admin]);
+    }
+    let content = if tags.is_empty() {
+        text.to_string()
     } else {
-        let tags: Vec<String> = users.iter().map(|u| format!("<@{}>", u.get())).collect();
-        (
-            format!("{} {text}", tags.join(" ")),
-            CreateAllowedMentions::new().users(users.iter().copied()),
-        )
+        format!("{} {text}", tags.join(" "))
     };
-    CreateMessage::new()
+    let mut message = CreateMessage::new()
         .content(limits::fit(&content, limits::CONTENT))
-        .allowed_mentions(mentions)
+        .allowed_mentions(mentions);
+    if !buttons.is_empty() {
+        use crate::command::PostButton;
+        let row = buttons
+            .iter()
+            .map(|b| {
+                let (label, style) = match b {
+                    PostButton::SwapAccept(_) => ("Accept", ButtonStyle::Success),
+                    PostButton::SwapDecline(_) => ("Decline", ButtonStyle::Secondary),
+                };
+                CreateButton::new(Route::Duty(*b).custom_id())
+                    .label(label)
+                    .style(style)
+            })
+            .collect();
+        message = message.components(vec![CreateActionRow::Buttons(row)]);
+    }
+    message
 }
 
 /// The edit that refreshes an alert post; edits never ping.
@@ -313,20 +354,22 @@ pub fn buttons(incident: &Incident) -> Vec<CreateActionRow> {
 
 /// The announcement posted in a team's channel, mentioning only that team's
 /// role.
-pub fn announcement(incident: &Incident, role: RoleId) -> CreateMessage {
+pub fn announcement(incident: &Incident, role: RoleId, assignee: Option<UserId>) -> CreateMessage {
+    let (tags, mentions) = match assignee {
+        Some(user) => (
+            format!("<@&{}> <@{}>", role.get(), user.get()),
+            only_role(role).users([user]),
+        ),
+        None => (format!("<@&{}>", role.get()), only_role(role)),
+    };
     CreateMessage::new()
         .content(limits::fit(
-            &format!(
-                "<@&{}> new incident {}: {}",
-                role.get(),
-                incident.id,
-                incident.title
-            ),
+            &format!("{tags} new incident {}: {}", incident.id, incident.title),
             limits::CONTENT,
         ))
         .embed(embed(incident))
         .components(buttons(incident))
-        .allowed_mentions(only_role(role))
+        .allowed_mentions(mentions)
 }
 
 /// The edit that refreshes an announcement after a change. The content (and
@@ -382,6 +425,8 @@ mod tests {
             Route::AssignToMe(id),
             Route::AskResolution(id),
             Route::Resolve(id),
+            Route::Duty(crate::command::PostButton::SwapAccept(7)),
+            Route::Duty(crate::command::PostButton::SwapDecline(7)),
         ] {
             assert_eq!(Route::parse(&route.custom_id()), Some(route));
         }
@@ -394,6 +439,10 @@ mod tests {
             "other:ack:1",
             "incident:ack:1:2",
             "incident:nuke:1",
+            "duty:swap-accept:0",
+            "duty:swap-accept:",
+            "duty:swap-nuke:1",
+            "duty:swap-accept:1:2",
         ] {
             assert_eq!(Route::parse(stranger), None, "{stranger}");
         }

@@ -30,6 +30,15 @@ impl Actor {
         }
     }
 
+    /// Whether `other` names the same person: the same id, or, where one
+    /// side is a terminal user (who has only a name), the same name. A
+    /// rotation lists Discord users by id; at the console they are named.
+    pub fn is_same_person(&self, other: &Actor) -> bool {
+        self.id == other.id
+            || ((self.id.starts_with("console:") || other.id.starts_with("console:"))
+                && self.name == other.name)
+    }
+
     /// mailcall itself, for changes made by automation (alerts, escalation).
     pub fn system() -> Actor {
         Actor {

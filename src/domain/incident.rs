@@ -70,6 +70,9 @@ pub enum Change {
     Opened {
         severity: Severity,
         teams: BTreeSet<Team>,
+        /// The teams' members on duty at the opening, made their assignees.
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        assignees: BTreeMap<Team, Actor>,
     },
     Acknowledged {
         from: Status,
@@ -139,8 +142,18 @@ impl Change {
 impl fmt::Display for Change {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Change::Opened { severity, teams } => {
-                write!(f, "opened as {severity} for {}", team_list(teams))
+            Change::Opened {
+                severity,
+                teams,
+                assignees,
+            } => {
+                write!(f, "opened as {severity} for {}", team_list(teams))?;
+                if !assignees.is_empty() {
+                    let named: Vec<String> =
+                        assignees.iter().map(|(t, a)| format!("{t}: {a}")).collect();
+                    write!(f, "; assignees on duty: {}", named.join(", "))?;
+                }
+                Ok(())
             }
             Change::Acknowledged { from } => write!(f, "acknowledged ({from} → investigating)"),
             Change::Assigned {
@@ -246,6 +259,9 @@ pub struct IncidentDraft {
     pub stream: Option<Name>,
     /// Who leads the response. Defaults to whoever declared it.
     pub commander: Actor,
+    /// Assignees from the start (each team's member on duty), at most one
+    /// per team of `teams`.
+    pub assignees: BTreeMap<Team, Actor>,
 }
 
 /// A change someone asks for. See the module docs for the lifecycle.
@@ -394,6 +410,7 @@ impl Incident {
         let change = Change::Opened {
             severity: draft.severity,
             teams: draft.teams.clone(),
+            assignees: draft.assignees.clone(),
         };
         Incident {
             id,
@@ -404,7 +421,7 @@ impl Incident {
             esp_account: draft.esp_account,
             stream: draft.stream,
             teams: draft.teams,
-            assignees: BTreeMap::new(),
+            assignees: draft.assignees,
             commander: draft.commander,
             root_cause: None,
             resolution: None,
@@ -714,6 +731,7 @@ mod tests {
                 esp_account: None,
                 stream: None,
                 commander: alice.clone(),
+                assignees: BTreeMap::new(),
             },
             &alice,
             at(0),

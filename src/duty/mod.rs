@@ -10,6 +10,7 @@
 //!
 //! Plain Rust: no Discord, disk or clock. Instants go in; people come out.
 
+pub mod book;
 pub mod ical;
 pub mod rotation;
 
@@ -22,7 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Actor, Team};
 
-pub use rotation::{BaseShift, Rotation};
+pub use book::{affected_members, DutyAudit, DutyBook, DutyState, Swap, SwapState};
+pub use rotation::{BaseShift, MemberChange, Rotation};
 
 /// Which rotation: one per team, and the quality reviewer drawn across
 /// all teams.

@@ -12,6 +12,7 @@
 //! the same local hour when a day has 23 or 25 hours.
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::domain::Actor;
 use crate::schedule::Schedule;
@@ -30,6 +31,20 @@ pub struct Rotation {
     pub handoff: Schedule,
     /// The local date the first shift opens on.
     pub start: NaiveDate,
+    /// Member lists changed at run time (`/duty join`, `/duty leave`,
+    /// `/duty reset`), oldest first. Each applies from its shift on, so a
+    /// change never rewrites a shift that has begun.
+    pub changes: Vec<MemberChange>,
+}
+
+/// A change of a rotation's members at run time: from shift `from_shift`
+/// on, turns go through `members` (the configured list when `None`),
+/// shift `from_shift` going to `members[first]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberChange {
+    pub from_shift: u64,
+    pub members: Option<Vec<Actor>>,
+    pub first: usize,
 }
 
 /// One plain shift of a rotation.
@@ -59,9 +74,9 @@ impl Rotation {
     }
 
     /// The plain shift holding `at`, or `None` before the rotation starts
-    /// (or when it has no members).
+    /// (or while it has no members).
     pub fn base_shift_at(&self, at: DateTime<Utc>) -> Option<BaseShift> {
-        if self.members.is_empty() || self.shift_days == 0 {
+        if self.shift_days == 0 {
             return None;
         }
         let zone = self.handoff.time_zone();
@@ -94,11 +109,70 @@ impl Rotation {
         })
     }
 
-    /// Who holds shift `number`.
+    /// The members taking turns at shift `number`, and the index in that
+    /// list of the one whose turn shift `from` (the list's first shift) was.
+    fn members_at(&self, number: u64) -> (&[Actor], u64, usize) {
+        match self.changes.iter().rev().find(|c| c.from_shift <= number) {
+            Some(change) => (
+                change.members.as_deref().unwrap_or(&self.members),
+                change.from_shift,
+                change.first,
+            ),
+            None => (&self.members, 0, 0),
+        }
+    }
+
+    /// The members taking turns at shift `number` (after run-time changes).
+    pub fn members_for_shift(&self, number: u64) -> &[Actor] {
+        self.members_at(number).0
+    }
+
+    /// Who holds shift `number`: `None` while the rotation has no members.
     pub fn member_for(&self, number: u64) -> Option<Actor> {
-        let count = u64::try_from(self.members.len()).ok().filter(|n| *n > 0)?;
-        let index = usize::try_from(number % count).ok()?;
-        self.members.get(index).cloned()
+        let (members, from, first) = self.members_at(number);
+        let count = u64::try_from(members.len()).ok().filter(|n| *n > 0)?;
+        let first = u64::try_from(first).ok()?;
+        let index = usize::try_from((first + (number - from)) % count).ok()?;
+        members.get(index).cloned()
+    }
+
+    /// The change that makes `members` take turns from shift `from_shift`
+    /// on, continuing the order: the turn goes to whoever followed the
+    /// holder of the shift before in the old order and is still a member
+    /// (so nobody is skipped or served twice because someone joined or
+    /// left).
+    pub fn change_members(&self, from_shift: u64, members: Option<Vec<Actor>>) -> MemberChange {
+        let new_list = members.as_deref().unwrap_or(&self.members);
+        let first = match from_shift.checked_sub(1) {
+            None => 0,
+            Some(previous) => {
+                let old_list = self.members_for_shift(previous);
+                let holder = self.member_for(previous);
+                match holder
+                    .as_ref()
+                    .and_then(|h| new_list.iter().position(|m| m == h))
+                {
+                    // The holder stays: the one after them in the new order.
+                    Some(position) => (position + 1) % new_list.len().max(1),
+                    // The holder left: their first successor in the old
+                    // order who is still a member.
+                    None => {
+                        let start = holder
+                            .and_then(|h| old_list.iter().position(|m| *m == h))
+                            .unwrap_or(0);
+                        (1..=old_list.len())
+                            .filter_map(|step| old_list.get((start + step) % old_list.len()))
+                            .find_map(|m| new_list.iter().position(|n| n == m))
+                            .unwrap_or(0)
+                    }
+                }
+            }
+        };
+        MemberChange {
+            from_shift,
+            members,
+            first,
+        }
     }
 
     /// Checks that every shift in the first `shifts` starts strictly after

@@ -21,6 +21,7 @@ fn rotation(days: u32, cron: &str, zone: &str, start: &str) -> Rotation {
         shift_days: days,
         handoff: Schedule::parse(cron, zone).unwrap_or_else(|e| panic!("{e}")),
         start: start.parse::<NaiveDate>().unwrap_or_else(|e| panic!("{e}")),
+        changes: Vec::new(),
     }
 }
 
@@ -297,4 +298,54 @@ fn the_ics_export_parses_and_agrees_with_the_schedule_over_12_weeks_across_a_dst
         unescaped.iter().any(|(s, _, _)| s == "20260330T070000Z"),
         "the shift after spring forward starts at 09:00 Paris summer time"
     );
+}
+
+/// Who holds shifts `from..to` of a rotation, by name.
+fn turns(rotation: &Rotation, shifts: std::ops::Range<u64>) -> Vec<String> {
+    shifts
+        .map(|n| rotation.member_for(n).map(|m| m.name).unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn a_member_leaving_hands_their_turns_on_without_skipping_or_repeating_anyone() {
+    let mut r = rotation(7, "0 9 * * MON", "Europe/Paris", "2026-03-02");
+    // Shift 4 (from Monday 30 March) is bob's.
+    assert_eq!(turns(&r, 3..8), ["alice", "bob", "carol", "alice", "bob"]);
+    let change = r.change_members(5, Some(people(&["alice", "carol"])));
+    r.changes.push(change);
+    // Shifts already begun keep their holder; carol, who followed bob,
+    // comes next, then the turns go on through who is left.
+    assert_eq!(
+        turns(&r, 3..9),
+        ["alice", "bob", "carol", "alice", "carol", "alice"]
+    );
+    // Back to the configured list from shift 7: after alice (shift 6), bob.
+    let reset = r.change_members(7, None);
+    r.changes.push(reset);
+    assert_eq!(
+        turns(&r, 5..11),
+        ["carol", "alice", "bob", "carol", "alice", "bob"]
+    );
+}
+
+#[test]
+fn a_member_joining_takes_the_place_given_and_the_holders_successor_keeps_theirs() {
+    let mut r = rotation(7, "0 9 * * MON", "Europe/Paris", "2026-03-02");
+    let change = r.change_members(5, Some(people(&["alice", "bob", "carol", "dave"])));
+    r.changes.push(change);
+    assert_eq!(
+        turns(&r, 4..10),
+        ["bob", "carol", "dave", "alice", "bob", "carol"]
+    );
+    // Inserted right after the holder, the newcomer is next.
+    let mut r = rotation(7, "0 9 * * MON", "Europe/Paris", "2026-03-02");
+    let change = r.change_members(5, Some(people(&["alice", "bob", "erin", "carol"])));
+    r.changes.push(change);
+    assert_eq!(turns(&r, 4..9), ["bob", "erin", "carol", "alice", "bob"]);
+    // With nobody left, nobody is on duty from that shift: a gap, not a panic.
+    let change = r.change_members(6, Some(Vec::new()));
+    r.changes.push(change);
+    assert_eq!(turns(&r, 5..7), ["erin", ""]);
+    assert_eq!(r.base_shift_at(at("2026-04-14T12:00:00Z")), None);
 }

@@ -433,10 +433,30 @@ fn check_every_post(fake: &FakeDiscord) {
             "{} may ping by parsing: {allowed}",
             r.path
         );
-        assert_eq!(
-            allowed.get("users").cloned().unwrap_or(json!([])),
-            json!([]),
-            "{} may ping users",
+        // A user may be pinged only by mailcall's own mention at the start
+        // of a post (an assignee, a member on duty), never by text inside.
+        let leading_tags: Vec<String> = content(body)
+            .split(' ')
+            .take_while(|word| word.starts_with("<@"))
+            .filter(|word| !word.starts_with("<@&"))
+            .map(|word| {
+                word.trim_start_matches("<@")
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+            .collect();
+        let users: Vec<String> = allowed
+            .get("users")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| u.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
+        assert!(
+            users.iter().all(|u| leading_tags.contains(u)),
+            "{} may ping users it does not mention up front: {allowed} {body}",
             r.path
         );
         let roles: Vec<String> = allowed
@@ -2282,5 +2302,160 @@ async fn a_duty_override_mentions_the_member_taking_over_and_those_covered_only(
         !content(&post).contains("@everyone"),
         "the reason cannot ping: {post}"
     );
+    let _ = bot.stop().await;
+}
+
+/// A rotation of one member, who is therefore on duty whatever today's
+/// date.
+fn single_member_rotation(
+    team: &str,
+    name: &str,
+    discord_id: u64,
+) -> Vec<mailcall::duty::Rotation> {
+    mailcall::config::Config::parse(
+        std::path::Path::new("mc.toml"),
+        &format!(
+            "[rotations.{team}]\nmembers = [{{ name = \"{name}\", discord_id = \"{discord_id}\" }}]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\nstart = \"2020-01-06\"\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .rotations
+}
+
+/// A new incident is assigned to each routed team's member on duty, and
+/// that team's announcement mentions them beside the role; a team without
+/// a rotation gets its role only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_incident_mentions_each_teams_member_on_duty_as_its_assignee() {
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let rotations = single_member_rotation("integration", "ines", 9001);
+    let bot = TestBot::launch(fake, data, move |c| c.rotations = rotations).await;
+    let reply = bot.open_incident("Welcome series bouncing").await;
+    assert!(
+        content(&reply["data"]).contains("Assignees (on duty): integration: ines."),
+        "{reply}"
+    );
+    let integration = bot.posts_to(channel_of(Team::Integration))[0].body.clone();
+    assert!(
+        content(&integration).starts_with(&format!(
+            "<@&{}> <@9001> new incident INC-1",
+            role_of(Team::Integration)
+        )),
+        "{integration}"
+    );
+    assert_eq!(
+        integration.pointer("/allowed_mentions/users"),
+        Some(&json!(["9001"]))
+    );
+    let marketing = bot.posts_to(channel_of(Team::Marketing))[0].body.clone();
+    assert!(
+        content(&marketing).starts_with(&format!("<@&{}> new incident", role_of(Team::Marketing))),
+        "{marketing}"
+    );
+    assert_eq!(
+        marketing
+            .pointer("/allowed_mentions/users")
+            .cloned()
+            .unwrap_or(json!([])),
+        json!([])
+    );
+    check_every_post(&bot.fake);
+    let _ = bot.stop().await;
+}
+
+/// `/duty swap` asks the other member with Accept and Decline buttons in
+/// the team's channel; only they can accept; accepted, the swap is an
+/// override that `/duty schedule` shows, and both members are told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swap_is_asked_with_buttons_accepted_by_the_member_asked_and_both_are_told() {
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let rotations = single_member_rotation("integration", "alice", 5001);
+    let bot = TestBot::launch(fake, data, move |c| c.rotations = rotations).await;
+    let day = |days: i64| {
+        (chrono::Utc::now() + chrono::Duration::days(days))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let (from, to) = (day(1), day(3));
+    let asked = bot
+        .slash(
+            &alice(),
+            &["duty", "swap"],
+            &[
+                ("team", "integration"),
+                ("member", "5002"),
+                ("from", &from),
+                ("to", &to),
+                ("reason", "dentist @everyone"),
+            ],
+        )
+        .await;
+    assert!(
+        content(&asked["data"]).starts_with("Swap #1 asked: user5002 decides by"),
+        "{asked}"
+    );
+    let integration = channel_of(Team::Integration);
+    assert!(
+        wait_until(|| !bot.posts_to(integration).is_empty()).await,
+        "the member asked was not told"
+    );
+    let request = bot.posts_to(integration)[0].body.clone();
+    assert!(
+        content(&request)
+            .starts_with("<@5002> 🔄 integration: user5002, alice asks you to take their duty"),
+        "{request}"
+    );
+    assert_eq!(
+        request.pointer("/allowed_mentions/users"),
+        Some(&json!(["5002"]))
+    );
+    let buttons: Vec<&str> = request
+        .pointer("/components/0/components")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["custom_id"].as_str())
+        .collect();
+    assert_eq!(buttons, ["duty:swap-accept:1", "duty:swap-decline:1"]);
+    // Someone else pressing Accept is refused.
+    let refused = bot.press(&olga(), 1, "duty:swap-accept:1").await;
+    assert!(
+        content(&refused).contains("swap #1 asks user5002; only they can answer it"),
+        "{refused}"
+    );
+    let accepted = bot.press(&carol(), 1, "duty:swap-accept:1").await;
+    assert!(
+        content(&accepted).contains("accepted swap #1"),
+        "{accepted}"
+    );
+    assert!(
+        wait_until(|| bot.posts_to(integration).len() >= 2).await,
+        "nobody was told of the acceptance"
+    );
+    let told = bot.posts_to(integration)[1].body.clone();
+    assert!(
+        content(&told).starts_with("<@5001> <@5002> 🤝 integration: user5002 accepted swap #1; user5002 is on duty instead of alice"),
+        "{told}"
+    );
+    let schedule = bot
+        .slash(
+            &alice(),
+            &["duty", "schedule"],
+            &[("team", "integration"), ("weeks", "1")],
+        )
+        .await;
+    assert!(
+        content(&schedule["data"])
+            .contains("user5002 (override #2 by user5002: swap #1, asked by alice: dentist"),
+        "{schedule}"
+    );
+    let again = bot.press(&carol(), 1, "duty:swap-decline:1").await;
+    assert!(
+        content(&again).contains("swap #1 is already accepted"),
+        "{again}"
+    );
+    check_every_post(&bot.fake);
     let _ = bot.stop().await;
 }

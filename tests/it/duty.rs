@@ -193,7 +193,7 @@ mod commands {
 
     use chrono::{DateTime, Utc};
     use mailcall::clock::ManualClock;
-    use mailcall::command::{CommandError, Engine, Outcome, Visibility};
+    use mailcall::command::{CommandError, Effect, Engine, Outcome, PostButton, Visibility};
     use mailcall::config::Config;
     use mailcall::domain::{Actor, Caller, Team};
     use mailcall::store::SledStore;
@@ -331,6 +331,364 @@ mod commands {
             "the one answer agrees"
         );
     }
+
+    fn refusal(result: Result<Outcome, CommandError>) -> String {
+        result.err().map(|e| e.to_string()).unwrap_or_default()
+    }
+
+    fn names(people: &[Actor]) -> Vec<String> {
+        people.iter().map(|p| p.name.clone()).collect()
+    }
+
+    fn on_duty(engine: &Engine<SledStore>, when: &str) -> String {
+        engine
+            .roster()
+            .on_duty(
+                mailcall::duty::RotationName::Team(Team::Integration),
+                at(when),
+            )
+            .map(|d| d.member.name)
+            .unwrap_or_else(|| "nobody".into())
+    }
+
+    /// The team posts of one scheduled tick (reminders, expiries, gaps).
+    fn tick(engine: &mut Engine<SledStore>) -> Vec<(Vec<String>, bool, String)> {
+        engine
+            .scheduled(true, &[], &mailcall::scheduler::JobRecords::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_iter()
+            .filter_map(|effect| match effect {
+                Effect::TeamPost {
+                    mention,
+                    mention_admin,
+                    text,
+                    ..
+                } => Some((names(&mention), mention_admin, text)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_swap_asks_with_buttons_and_declined_withdrawn_or_expired_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let clock = Arc::new(ManualClock::new(at("2026-03-31T12:00:00Z")));
+        let mut engine = engine(&dir.path().join("db"), clock.clone());
+        let carol = member_of_integration("carol");
+        // carol is on duty from Monday 6 April 09:00 Paris time.
+        let not_yours = refusal(run(
+            &mut engine,
+            &member_of_integration("dave"),
+            "/duty swap team:integration member:carol from:2026-04-07 to:2026-04-09",
+        ));
+        assert!(
+            not_yours.starts_with("you are not on duty for integration between"),
+            "{not_yours}"
+        );
+        let asked = run(
+            &mut engine,
+            &carol,
+            "/duty swap team:integration member:dave from:2026-04-07 to:2026-04-09 reason:dentist",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            asked.reply.text,
+            "Swap #1 asked: dave decides by Thu 2 Apr 14:00 (Europe/Paris)."
+        );
+        match asked.effects.as_slice() {
+            [Effect::TeamPost {
+                mention,
+                buttons,
+                text,
+                ..
+            }] => {
+                assert_eq!(names(mention), ["dave"]);
+                assert_eq!(
+                    buttons,
+                    &[PostButton::SwapAccept(1), PostButton::SwapDecline(1)]
+                );
+                assert_eq!(
+                    text,
+                    "🔄 integration: dave, carol asks you to take their duty from Tue 7 Apr 00:00 to Thu 9 Apr 00:00 (Europe/Paris) (dentist). Swap #1: accept or decline by Thu 2 Apr 14:00."
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            refusal(run(
+                &mut engine,
+                &member_of_integration("bob"),
+                "/duty answer swap:1 choice:accept"
+            )),
+            "swap #1 asks dave; only they can answer it"
+        );
+        let dave = member_of_integration("dave");
+        assert_eq!(
+            reply(&mut engine, &dave, "/duty answer swap:1 choice:decline"),
+            "✋ integration: dave declined swap #1; carol stays on duty as planned."
+        );
+        assert_eq!(on_duty(&engine, "2026-04-08T10:00:00Z"), "carol");
+
+        // Withdrawn by the member who asked.
+        reply(
+            &mut engine,
+            &carol,
+            "/duty swap team:integration member:erin from:2026-04-07 to:2026-04-09",
+        );
+        assert_eq!(
+            reply(&mut engine, &carol, "/duty answer swap:2 choice:decline"),
+            "↩️ integration: swap #2 withdrawn by carol; nothing changes."
+        );
+
+        // Left unanswered, it expires after 48 hours; both are told once.
+        reply(
+            &mut engine,
+            &carol,
+            "/duty swap team:integration member:frank from:2026-04-10 to:2026-04-12",
+        );
+        clock.set(at("2026-04-02T11:59:00Z"));
+        assert!(tick(&mut engine)
+            .iter()
+            .all(|(_, _, t)| !t.contains("expired")));
+        clock.set(at("2026-04-02T12:00:00Z"));
+        assert_eq!(
+            tick(&mut engine),
+            [(
+                vec!["carol".to_string(), "frank".to_string()],
+                false,
+                "⌛ integration: swap #3 expired unanswered; carol stays on duty as planned."
+                    .to_string()
+            )]
+        );
+        assert!(tick(&mut engine).is_empty(), "told once");
+        assert_eq!(
+            refusal(run(
+                &mut engine,
+                &member_of_integration("frank"),
+                "/duty answer swap:3 choice:accept"
+            )),
+            "swap #3 is already expired"
+        );
+        assert_eq!(on_duty(&engine, "2026-04-11T10:00:00Z"), "carol");
+    }
+
+    #[test]
+    fn an_accepted_swap_is_an_override_everywhere_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("db");
+        let clock = Arc::new(ManualClock::new(at("2026-03-31T12:00:00Z")));
+        {
+            let mut engine = engine(&path, clock.clone());
+            let carol = member_of_integration("carol");
+            reply(
+                &mut engine,
+                &carol,
+                "/duty swap team:integration member:dave from:2026-04-07 to:2026-04-09",
+            );
+            let accepted = run(
+                &mut engine,
+                &member_of_integration("dave"),
+                "/duty answer swap:1 choice:accept",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                accepted.reply.text,
+                "🤝 integration: dave accepted swap #1; dave is on duty instead of carol from Tue 7 Apr 00:00 to Thu 9 Apr 00:00 (Europe/Paris) (override #2)."
+            );
+            match accepted.effects.as_slice() {
+                [Effect::TeamPost { mention, .. }] => {
+                    assert_eq!(names(mention), ["carol", "dave"])
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        clock.set(at("2026-04-07T10:00:00Z"));
+        let mut engine = engine(&path, clock.clone());
+        assert_eq!(on_duty(&engine, "2026-04-07T10:00:00Z"), "dave");
+        assert_eq!(on_duty(&engine, "2026-04-09T10:00:00Z"), "carol");
+        let who = reply(
+            &mut engine,
+            &member_of_integration("bob"),
+            "/duty who team:integration",
+        );
+        assert_eq!(
+            who,
+            "On duty now:\n  integration: dave (override #2), since Tue 7 Apr 00:00 until Thu 9 Apr 00:00 (Europe/Paris); next: carol"
+        );
+    }
+
+    #[test]
+    fn a_member_leaving_mid_shift_hands_it_to_the_next_and_the_people_whose_shifts_move_are_told() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("db");
+        let clock = Arc::new(ManualClock::new(at("2026-03-31T12:00:00Z")));
+        let admin = Caller::operator(Actor::console("root"));
+        {
+            let mut engine = engine(&path, clock.clone());
+            assert_eq!(on_duty(&engine, "2026-03-31T12:00:00Z"), "bob");
+            assert_eq!(
+                refusal(run(
+                    &mut engine,
+                    &member_of_integration("carol"),
+                    "/duty leave team:integration member:bob"
+                )),
+                "only incident-admin may change a rotation's members"
+            );
+            let left = run(
+                &mut engine,
+                &admin,
+                "/duty leave team:integration member:bob",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                left.reply.text,
+                "👥 integration: bob left (by root); turns from the next shift: alice, carol; carol takes the rest of the current shift, until Mon 6 Apr 09:00 (Europe/Paris) (override #1); shifts move for bob, carol, alice"
+            );
+            match left.effects.as_slice() {
+                [Effect::TeamPost { mention, .. }] => {
+                    assert_eq!(names(mention), ["bob", "carol", "alice"])
+                }
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(
+                refusal(run(
+                    &mut engine,
+                    &admin,
+                    "/duty leave team:integration member:bob"
+                )),
+                "bob does not take turns in integration"
+            );
+        }
+        // After a restart: carol now, then carol's own shift, then alice,
+        // then carol again; bob never.
+        let engine = engine(&path, clock.clone());
+        let holders: Vec<String> = [
+            "2026-04-01T10:00:00Z",
+            "2026-04-08T10:00:00Z",
+            "2026-04-15T10:00:00Z",
+            "2026-04-22T10:00:00Z",
+            "2026-04-29T10:00:00Z",
+        ]
+        .iter()
+        .map(|t| on_duty(&engine, t))
+        .collect();
+        assert_eq!(holders, ["carol", "carol", "alice", "carol", "alice"]);
+        // The shift that had begun before the change is history: bob held it.
+        assert_eq!(on_duty(&engine, "2026-03-31T11:00:00Z"), "bob");
+        let audit: Vec<&str> = engine
+            .duty_book()
+            .audit
+            .iter()
+            .map(|a| a.what.as_str())
+            .collect();
+        assert_eq!(audit, ["bob left"]);
+    }
+
+    #[test]
+    fn join_and_reset_change_the_turns_from_the_next_shift_only() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let clock = Arc::new(ManualClock::new(at("2026-03-31T12:00:00Z")));
+        let admin = Caller::operator(Actor::console("root"));
+        let mut engine = engine(&dir.path().join("db"), clock.clone());
+        let joined = reply(
+            &mut engine,
+            &admin,
+            "/duty join team:integration member:dave position:3",
+        );
+        assert!(
+            joined.starts_with("👥 integration: dave joined, turn 3 (by root); turns from the next shift: alice, bob, dave, carol;"),
+            "{joined}"
+        );
+        let holders = |engine: &Engine<SledStore>| -> Vec<String> {
+            [
+                "2026-04-01T10:00:00Z",
+                "2026-04-08T10:00:00Z",
+                "2026-04-15T10:00:00Z",
+                "2026-04-22T10:00:00Z",
+            ]
+            .iter()
+            .map(|t| on_duty(engine, t))
+            .collect()
+        };
+        assert_eq!(holders(&engine), ["bob", "dave", "carol", "alice"]);
+        let reset = reply(&mut engine, &admin, "/duty reset team:integration");
+        assert!(
+            reset.starts_with("👥 integration: back to the configured members (by root); turns from the next shift: alice, bob, carol;"),
+            "{reset}"
+        );
+        assert_eq!(holders(&engine), ["bob", "carol", "alice", "bob"]);
+    }
+
+    #[test]
+    fn a_rotation_that_will_leave_the_team_with_nobody_is_announced_once_to_the_team_and_admins() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let clock = Arc::new(ManualClock::new(at("2026-03-31T12:00:00Z")));
+        let admin = Caller::operator(Actor::console("root"));
+        let mut engine = engine(&dir.path().join("db"), clock.clone());
+        assert!(
+            tick(&mut engine).is_empty(),
+            "no gap while everyone takes turns"
+        );
+        for member in ["bob", "carol", "alice"] {
+            reply(
+                &mut engine,
+                &admin,
+                &format!("/duty leave team:integration member:{member}"),
+            );
+        }
+        // alice covers the rest of this shift; after it, nobody.
+        assert_eq!(on_duty(&engine, "2026-04-01T10:00:00Z"), "alice");
+        assert_eq!(on_duty(&engine, "2026-04-07T10:00:00Z"), "nobody");
+        let posts = tick(&mut engine);
+        let gaps: Vec<&(Vec<String>, bool, String)> = posts
+            .iter()
+            .filter(|(_, _, text)| text.contains("nobody will be on duty"))
+            .collect();
+        assert_eq!(
+            gaps,
+            [&(
+                Vec::<String>::new(),
+                true,
+                "⚠️ integration: nobody will be on duty from Mon 6 Apr 09:00 (Europe/Paris), and nobody is due after that. Add a member (/duty join) or set an override (/duty override).".to_string()
+            )]
+        );
+        assert!(
+            tick(&mut engine)
+                .iter()
+                .all(|(_, _, text)| !text.contains("nobody will be on duty")),
+            "announced once"
+        );
+        // A gap beyond the 14-day horizon is announced once it comes in range.
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let mut engine = super::commands::engine(&dir.path().join("db"), clock.clone());
+        for member in ["bob", "carol", "alice"] {
+            reply(
+                &mut engine,
+                &admin,
+                &format!("/duty leave team:integration member:{member}"),
+            );
+        }
+        reply(
+            &mut engine,
+            &admin,
+            "/duty override team:integration member:dave from:2026-04-06 to:2026-04-20 reason:holidays",
+        );
+        assert!(
+            tick(&mut engine)
+                .iter()
+                .all(|(_, _, text)| !text.contains("nobody will be on duty")),
+            "20 days away"
+        );
+        clock.set(at("2026-04-07T12:00:00Z"));
+        let posts = tick(&mut engine);
+        assert!(
+            posts.iter().any(|(_, admin, text)| *admin
+                && text.starts_with(
+                    "⚠️ integration: nobody will be on duty from Mon 20 Apr 00:00 (Europe/Paris)"
+                )),
+            "{posts:?}"
+        );
+    }
 }
 
 #[test]
@@ -417,6 +775,7 @@ mod handoffs {
                     team,
                     mention,
                     text,
+                    ..
                 }) => Some((
                     team.to_string(),
                     mention
