@@ -128,6 +128,11 @@ pub struct AlertView {
     /// book itself knows no rotations); empty where no rotation applies.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub on_duty: std::collections::BTreeMap<Team, Actor>,
+    /// Mention the member on duty instead of the team role where there is
+    /// one (`[alerts] mention = "on-duty"`); set by the engine like
+    /// `on_duty`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_duty_only: bool,
 }
 
 impl AlertView {
@@ -274,6 +279,7 @@ impl Alert {
                 cleared_at: None,
                 cleared_because: None,
                 on_duty: std::collections::BTreeMap::new(),
+                on_duty_only: false,
             },
             attention_since: None,
             reminded: false,

@@ -96,6 +96,10 @@ pub struct AlertingConfig {
     pub settle: BTreeMap<String, Duration>,
     /// The runbooks alerts quote (`[alerts] runbook_dir`, read at start).
     pub runbooks: std::sync::Arc<runbooks::Runbooks>,
+    /// `[alerts] mention = "on-duty"`: a new alert mentions each team's
+    /// member on duty instead of the team role (the role still where
+    /// nobody is on duty, and in reminders). The default mentions both.
+    pub on_duty_only: bool,
 }
 
 impl AlertingConfig {

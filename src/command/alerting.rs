@@ -44,15 +44,22 @@ impl<S: IncidentStore> Engine<S> {
         self.store.put_extra(alerting::RECORD, &bytes)
     }
 
-    /// The alert effects as posts; a new alert carries who is on duty now
-    /// for each of its teams, so its post mentions them (the roster's one
-    /// answer, taken in the same change that raises the alert).
+    /// The alert effects as posts; a new alert and a reminder carry who is
+    /// on duty now for each of its teams, so the post mentions them (the
+    /// roster's one answer, taken in the same change that raises it): the
+    /// member on duty first, the team role in reminders, incident-admin at
+    /// escalation.
     fn wrap(&self, effects: Vec<AlertEffect>) -> Vec<Effect> {
         let now = self.clock.now();
         effects
             .into_iter()
             .map(|mut effect| {
-                if let AlertEffect::Open { alert } = &mut effect {
+                let on_duty_only = self
+                    .alerts
+                    .as_ref()
+                    .is_some_and(|desk| desk.config.on_duty_only);
+                if let AlertEffect::Open { alert } | AlertEffect::Remind { alert } = &mut effect {
+                    alert.on_duty_only = on_duty_only;
                     alert.on_duty = alert
                         .teams
                         .iter()

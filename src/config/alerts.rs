@@ -8,6 +8,7 @@
 //! remind_minutes = { critical = 15, warning = 60 }
 //! escalate_minutes = { critical = 45, warning = 240 }
 //! routing = { bounce = ["integration"], stale-feed = ["development"] }
+//! mention = "role-and-on-duty"   # or "on-duty": the member on duty instead of the team role
 //!
 //! [[alerts.stream]]              # per-stream detector settings, first match wins
 //! account = "ses-main"
@@ -54,6 +55,8 @@ pub(super) struct RawAlerts {
     stream: Vec<RawStream>,
     #[serde(default)]
     quiet: Vec<RawQuiet>,
+    /// Who a new alert mentions: "role-and-on-duty" (default) or "on-duty".
+    mention: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -97,6 +100,21 @@ pub(super) fn alerting(
     let mut config = AlertingConfig::default();
     if let Some(n) = raw.min_volume {
         config.detector.min_volume = *n.get_ref();
+    }
+    if let Some(mention) = &raw.mention {
+        config.on_duty_only = match mention.get_ref().trim() {
+            "role-and-on-duty" => false,
+            "on-duty" => true,
+            other => {
+                return Err(at(
+                    mention.span(),
+                    Some("alerts.mention".into()),
+                    format!(
+                        "`{other}` is not a mention setting; use \"role-and-on-duty\" (the team role and the member on duty) or \"on-duty\" (the member on duty instead of the role)"
+                    ),
+                ))
+            }
+        };
     }
     if let Some(n) = raw.clear_after {
         if !(1..=100).contains(n.get_ref()) {
@@ -256,6 +274,21 @@ mod tests {
         assert_eq!(
             config.quiet_windows[0].duration,
             Duration::from_secs(8 * 3600)
+        );
+    }
+
+    #[test]
+    fn mention_chooses_the_member_on_duty_with_or_instead_of_the_role() {
+        let both = parse("").unwrap_or_else(|e| panic!("{e}"));
+        assert!(!both.alerting.on_duty_only, "both by default");
+        let only = parse("[alerts]\nmention = \"on-duty\"\n").unwrap_or_else(|e| panic!("{e}"));
+        assert!(only.alerting.on_duty_only);
+        let e = parse("[alerts]\nmention = \"everyone\"\n")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            e.starts_with("mc.toml:2:11: alerts.mention: `everyone` is not a mention setting"),
+            "{e}"
         );
     }
 

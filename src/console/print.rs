@@ -128,17 +128,25 @@ fn alert_post(out: &mut impl Write, config: &Config, effect: &AlertEffect) -> io
         };
         let text = match effect {
             AlertEffect::Open { .. } => format!(
-                "🚨 @{team}{} {}\n{}{runbook}\n[Acknowledge: /alert ack id:{id}] [Snooze 1 h: /alert snooze id:{id} for:1h] [Snooze 24 h: /alert snooze id:{id} for:24h] [Open incident: /alert incident id:{id}]",
-                alert
-                    .on_duty
-                    .get(team)
-                    .map(|member| format!(" @{member} (on duty)"))
-                    .unwrap_or_default(),
+                "🚨 {} {}\n{}{runbook}\n[Acknowledge: /alert ack id:{id}] [Snooze 1 h: /alert snooze id:{id} for:1h] [Snooze 24 h: /alert snooze id:{id} for:24h] [Open incident: /alert incident id:{id}]",
+                match (alert.on_duty.get(team), alert.on_duty_only) {
+                    (Some(member), true) => format!("@{member} (on duty)"),
+                    (Some(member), false) => format!("@{team} @{member} (on duty)"),
+                    (None, _) => format!("@{team}"),
+                },
                 alert_render::headline(alert),
                 alert_render::details(alert),
                 id = alert.id
             ),
-            AlertEffect::Remind { .. } => format!("⏰ @{team} {}", alert_render::effect_line(effect)),
+            AlertEffect::Remind { .. } => format!(
+                "⏰ @{team}{} {}",
+                alert
+                    .on_duty
+                    .get(team)
+                    .map(|member| format!(" @{member}"))
+                    .unwrap_or_default(),
+                alert_render::effect_line(effect)
+            ),
             AlertEffect::Escalate { .. } => format!("📣 @incident-admin {}", alert_render::effect_line(effect)),
             _ => format!("{}\n{}", alert_render::effect_line(effect), alert_render::details(alert)),
         };

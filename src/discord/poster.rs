@@ -257,7 +257,10 @@ impl Poster {
                             .and_then(|member| member.id.parse::<u64>().ok())
                             .filter(|id| *id > 0)
                             .map(UserId::new);
-                        Some((channel, team_step("o", *team), Some(role), on_duty, "alert"))
+                        // `[alerts] mention = "on-duty"`: the member instead of
+                        // the role, where there is one.
+                        let role = (!alert.on_duty_only || on_duty.is_none()).then_some(role);
+                        Some((channel, team_step("o", *team), role, on_duty, "alert"))
                     })
                     .collect();
                 if let Some(all) = self.config.all_alerts_channel {
@@ -330,14 +333,22 @@ impl Poster {
             AlertEffect::Remind { .. } => {
                 for team in &alert.teams {
                     if let Some((channel, role)) = self.team_channel(*team) {
-                        let text = format!(
-                            "<@&{}> {}",
-                            role.get(),
-                            crate::alerting::render::effect_line(&effect)
-                        );
+                        // The team role, and again the member on duty.
+                        let on_duty = alert
+                            .on_duty
+                            .get(team)
+                            .and_then(|member| member.id.parse::<u64>().ok())
+                            .filter(|id| *id > 0)
+                            .map(UserId::new);
+                        let tags = match on_duty {
+                            Some(user) => format!("<@&{}> <@{}>", role.get(), user.get()),
+                            None => format!("<@&{}>", role.get()),
+                        };
+                        let text =
+                            format!("{tags} {}", crate::alerting::render::effect_line(&effect));
                         let message = CreateMessage::new()
                             .content(super::limits::fit(&text, super::limits::CONTENT))
-                            .allowed_mentions(view::only_role(role));
+                            .allowed_mentions(view::only_role(role).users(on_duty));
                         let message = once(post, &team_step("m", *team), message);
                         let _ = with_retry("reminder", || {
                             channel.send_message(&self.http, message.clone())

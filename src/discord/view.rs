@@ -171,7 +171,11 @@ pub fn alert_post(
             CreateAllowedMentions::new().roles([role]).users([user]),
         ),
         (Some(role), None) => (format!("<@&{}> {headline}", role.get()), only_role(role)),
-        (None, _) => (headline, no_pings()),
+        (None, Some(user)) => (
+            format!("<@{}> (on duty) {headline}", user.get()),
+            CreateAllowedMentions::new().users([user]),
+        ),
+        (None, None) => (headline, no_pings()),
     };
     CreateMessage::new()
         .content(limits::fit(&content, limits::CONTENT))

@@ -2459,3 +2459,41 @@ async fn a_swap_is_asked_with_buttons_accepted_by_the_member_asked_and_both_are_
     check_every_post(&bot.fake);
     let _ = bot.stop().await;
 }
+
+/// `[alerts] mention = "on-duty"`: a new alert mentions the member on duty
+/// instead of the team role; a team with nobody on duty keeps its role.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_mention_on_duty_an_alert_mentions_the_member_instead_of_the_role() {
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let parsed = dead_feed(data.path(), "");
+    let rotations = single_member_rotation("development", "dora", 9001);
+    let bot = TestBot::launch(fake, data, move |c| {
+        c.rotations = rotations;
+        c.alerting.on_duty_only = true;
+        use_feeds(c, parsed);
+    })
+    .await;
+    let development = channel_of(Team::Development);
+    assert!(
+        wait_until(|| !bot.posts_to(development).is_empty()).await,
+        "no stale-feed alert"
+    );
+    let post = bot.posts_to(development)[0].body.clone();
+    assert_eq!(
+        content(&post),
+        "<@9001> (on duty) 🔴 CRITICAL · alert #1 · dead-sg/account · feed (stale-feed)"
+    );
+    assert_eq!(
+        post.pointer("/allowed_mentions/users"),
+        Some(&json!(["9001"]))
+    );
+    assert_eq!(
+        post.pointer("/allowed_mentions/roles")
+            .cloned()
+            .unwrap_or(json!([])),
+        json!([])
+    );
+    check_every_post(&bot.fake);
+    let _ = bot.stop().await;
+}
