@@ -286,6 +286,7 @@ fn demo_rotations(now: chrono::DateTime<chrono::Utc>) -> Vec<crate::duty::Rotati
             handoff,
             start,
             changes: Vec::new(),
+            working_hours: Default::default(),
         })
     };
     use crate::domain::Team;

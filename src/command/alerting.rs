@@ -130,6 +130,7 @@ impl<S: IncidentStore> Engine<S> {
     ) -> Result<Vec<Effect>, CommandError> {
         self.in_change(|engine| {
             let effects = work(engine)?;
+            engine.record_load(&effects)?;
             Ok((effects.clone(), effects))
         })
         .map(|(effects, _)| effects)

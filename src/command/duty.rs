@@ -26,6 +26,10 @@ use crate::store::{IncidentStore, StoreError};
 /// held, so stores written then still read).
 pub const RECORD: &str = "duty:overrides";
 
+/// The store record of each member's duty load (alerts and pages, by
+/// week and part of the day).
+pub const LOAD_RECORD: &str = "duty:load";
+
 /// How long a swap request waits for an answer (less if its period starts
 /// sooner).
 fn swap_answer_time() -> Duration {
@@ -146,7 +150,115 @@ impl<S: IncidentStore> Engine<S> {
             DutyCommand::Reset { rotation } => {
                 self.duty_members(caller, rotation, MemberEdit::Reset)
             }
+            DutyCommand::Load { rotation, weeks } => self.duty_load(rotation, weeks),
         }
+    }
+
+    /// The duty load as stored (none yet: empty).
+    pub fn duty_load_record(&self) -> Result<crate::duty::DutyLoad, CommandError> {
+        match self.store.get_extra(LOAD_RECORD)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                CommandError::Store(StoreError::Backend(format!(
+                    "the duty load record is unreadable: {e}"
+                )))
+            }),
+            None => Ok(crate::duty::DutyLoad::default()),
+        }
+    }
+
+    /// Counts the alerts and pages these posts give members on duty, in
+    /// the change that makes the posts: an alert raised for their team is
+    /// an alert and a page (they are mentioned), a reminder a page. The
+    /// part of the day is read in their rotation's zone and working hours.
+    pub(super) fn record_load(&mut self, effects: &[Effect]) -> Result<(), CommandError> {
+        use crate::alert::AlertEffect;
+        use crate::duty::Received;
+        let now = self.clock.now();
+        let mut hits = Vec::new();
+        for effect in effects {
+            let Effect::Alert(alert) = effect else {
+                continue;
+            };
+            let (view, raised) = match alert.as_ref() {
+                AlertEffect::Open { alert } => (alert, true),
+                AlertEffect::Remind { alert } => (alert, false),
+                _ => continue,
+            };
+            for (team, member) in &view.on_duty {
+                let Some(rotation) = self.duty.roster().rotation(RotationName::Team(*team)) else {
+                    continue;
+                };
+                let period = rotation
+                    .working_hours
+                    .period(now, rotation.handoff.time_zone());
+                if raised {
+                    hits.push((member.clone(), period, Received::Alert));
+                }
+                hits.push((member.clone(), period, Received::Page));
+            }
+        }
+        if hits.is_empty() {
+            return Ok(());
+        }
+        let mut load = self.duty_load_record()?;
+        for (member, period, what) in hits {
+            load.record(&member, now, period, what);
+        }
+        let bytes = serde_json::to_vec(&load)
+            .map_err(|e| StoreError::Backend(format!("cannot encode the duty load: {e}")))?;
+        self.store.put_extra(LOAD_RECORD, &bytes)?;
+        Ok(())
+    }
+
+    /// `/duty load [team] [weeks]`: alerts and pages per person over this
+    /// week and the `weeks - 1` before it, by part of the day.
+    fn duty_load(&self, name: Option<RotationName>, weeks: u32) -> Result<Outcome, CommandError> {
+        let now = self.clock.now();
+        let this_week = crate::duty::load::week_of(now);
+        let from = this_week - Duration::weeks(i64::from(weeks.saturating_sub(1)));
+        let to = this_week + Duration::weeks(1);
+        let members: Option<Vec<Actor>> = match name {
+            Some(name) => {
+                let rotation = self
+                    .rotations_in_scope(Some(name))?
+                    .first()
+                    .map(|r| (*r).clone());
+                rotation.map(|r| {
+                    let number = r.base_shift_at(now).map(|s| s.number).unwrap_or(0);
+                    r.members_for_shift(number).to_vec()
+                })
+            }
+            None => None,
+        };
+        let rows: Vec<String> = self
+            .duty_load_record()?
+            .between(from, to)
+            .into_iter()
+            .filter(|(member, _)| {
+                members
+                    .as_ref()
+                    .is_none_or(|list| list.iter().any(|m| m.is_same_person(member)))
+            })
+            .map(|(member, load)| {
+                format!("\n  {member}: pages {}; alerts {}", load.pages, load.alerts)
+            })
+            .collect();
+        let scope = name.map(|n| format!(" ({n})")).unwrap_or_default();
+        let mut text = format!(
+            "Duty load{scope}, weeks of {from} to {}:",
+            to - Duration::days(1)
+        );
+        if rows.is_empty() {
+            text.push_str("\n  nobody on duty was alerted or paged");
+        }
+        for row in rows {
+            if text.len() + row.len() > SCHEDULE_CHARS {
+                text.push_str("\n  …");
+                break;
+            }
+            text.push_str(&row);
+        }
+        Ok(private(text))
     }
 
     /// Stores `next` as the duty state (in the current change) and makes it

@@ -76,6 +76,11 @@ pub enum DutyCommand {
     },
     /// Go back to the configured member list from the next shift.
     Reset { rotation: crate::duty::RotationName },
+    /// Alerts and pages per person over the last `weeks` weeks.
+    Load {
+        rotation: Option<crate::duty::RotationName>,
+        weeks: u32,
+    },
 }
 
 /// The longest `/duty schedule` look-ahead, in weeks.
@@ -344,6 +349,7 @@ impl Command {
             Command::Duty(DutyCommand::Reset { rotation }) => {
                 return format!("/duty reset {rotation}")
             }
+            Command::Duty(DutyCommand::Load { .. }) => return "/duty load".to_string(),
         };
         match command {
             IncidentCommand::Open(args) => {
@@ -503,6 +509,21 @@ impl Command {
                 return Ok(Command::Duty(DutyCommand::Leave {
                     rotation: o.required("team", o.parsed("team")?)?,
                     member: o.required("member", o.user("member"))?,
+                }));
+            }
+            ["duty", "load"] => {
+                let weeks = match o.integer("weeks") {
+                    None => 1,
+                    Some(n) => u32::try_from(n)
+                        .ok()
+                        .filter(|n| (1..=MAX_SCHEDULE_WEEKS).contains(n))
+                        .ok_or_else(|| {
+                            o.bad("weeks", format!("from 1 to {MAX_SCHEDULE_WEEKS} weeks"))
+                        })?,
+                };
+                return Ok(Command::Duty(DutyCommand::Load {
+                    rotation: o.parsed("team")?,
+                    weeks,
                 }));
             }
             ["duty", "reset"] => {

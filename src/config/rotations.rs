@@ -8,6 +8,7 @@
 //! handoff = "0 9 * * MON"   # when a shift changes hands, in `timezone`
 //! timezone = "Europe/Paris"
 //! start = "2026-11-02"      # the local date the first shift opens on
+//! working_hours = "Mon-Fri 09:00-18:00"  # the default; for duty load
 //! ```
 //!
 //! A member with a `discord_id` is that Discord user (mentioned by id);
@@ -37,6 +38,8 @@ pub(super) struct RawRotation {
     #[serde(default = "utc")]
     timezone: Spanned<String>,
     start: Spanned<String>,
+    /// "Mon-Fri 09:00-18:00" (the default), in `timezone`.
+    working_hours: Option<Spanned<String>>,
 }
 
 fn utc() -> Spanned<String> {
@@ -158,6 +161,11 @@ pub(super) fn rotations(
                     format!("`{}` is not a date such as 2026-11-02", raw.start.get_ref()),
                 )
             })?;
+        let working_hours = match &raw.working_hours {
+            Some(text) => crate::duty::WorkingHours::parse(text.get_ref())
+                .map_err(|m| at(text.span(), key("working_hours"), m))?,
+            None => crate::duty::WorkingHours::default(),
+        };
         let rotation = Rotation {
             name: rotation_name,
             members,
@@ -165,6 +173,7 @@ pub(super) fn rotations(
             handoff,
             start,
             changes: Vec::new(),
+            working_hours,
         };
         rotation
             .check_handoffs(CHECKED_SHIFTS)

@@ -10,6 +10,8 @@ pub const TOUR: &str = r#"# mailcall demo — an automated welcome series starts
 /metrics stream:tag:onboarding-day-3
 # Each alert mentioned its team's member on duty. Who that is, and who is next:
 /duty who
+# Each mention counts in the duty load, by working, off and sleep hours:
+/duty load
 # Bob (development) takes the silent automation; Alice (integration) opens an
 # incident from the bounce alert, pre-filled and linked:
 /as bob development

@@ -12,6 +12,7 @@
 
 pub mod book;
 pub mod ical;
+pub mod load;
 pub mod rotation;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{Actor, Team};
 
 pub use book::{affected_members, DutyAudit, DutyBook, DutyState, Swap, SwapState};
+pub use load::{DutyLoad, Period, Received, WorkingHours};
 pub use rotation::{BaseShift, MemberChange, Rotation};
 
 /// Which rotation: one per team, and the quality reviewer drawn across

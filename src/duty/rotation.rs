@@ -31,6 +31,8 @@ pub struct Rotation {
     pub handoff: Schedule,
     /// The local date the first shift opens on.
     pub start: NaiveDate,
+    /// When its members work, in the handoff's zone (for duty load).
+    pub working_hours: super::load::WorkingHours,
     /// Member lists changed at run time (`/duty join`, `/duty leave`,
     /// `/duty reset`), oldest first. Each applies from its shift on, so a
     /// change never rewrites a shift that has begun.

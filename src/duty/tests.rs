@@ -22,6 +22,7 @@ fn rotation(days: u32, cron: &str, zone: &str, start: &str) -> Rotation {
         handoff: Schedule::parse(cron, zone).unwrap_or_else(|e| panic!("{e}")),
         start: start.parse::<NaiveDate>().unwrap_or_else(|e| panic!("{e}")),
         changes: Vec::new(),
+        working_hours: Default::default(),
     }
 }
 

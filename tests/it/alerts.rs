@@ -11,6 +11,7 @@ use mailcall::alert::AlertEffect;
 use mailcall::alerting::AlertingConfig;
 use mailcall::clock::ManualClock;
 use mailcall::command::{Effect, Engine};
+use mailcall::domain::Team;
 use mailcall::poll::{Poller, PollerSettings};
 use mailcall::store::SledStore;
 
@@ -217,4 +218,90 @@ async fn unacknowledged_alerts_are_reminded_then_escalated_even_across_a_restart
         _ => None,
     });
     assert!(escalated_alert.is_some());
+}
+
+/// Alerts and reminders raised at 03:20 in Paris count as sleep-hour
+/// alerts and pages for the members on duty they mention, in the change
+/// that raises them; `/duty load` reads them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_at_night_count_as_sleep_hour_pages_in_the_duty_load() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let now = at("2026-11-18T02:20:00Z");
+    let clock = Arc::new(ManualClock::new(now));
+    let mut config = AlertingConfig::default();
+    config.detector.min_volume = 50;
+    let rotations = mailcall::config::Config::parse(
+        std::path::Path::new("mc.toml"),
+        "[rotations.integration]\nmembers = [{ name = \"ines\" }]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\ntimezone = \"Europe/Paris\"\nstart = \"2026-11-02\"\n\n\
+         [rotations.development]\nmembers = [{ name = \"diego\" }]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\ntimezone = \"Europe/Paris\"\nstart = \"2026-11-02\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .rotations;
+    let store = SledStore::open(&dir.path().join("db")).unwrap_or_else(|e| panic!("{e}"));
+    let history = Arc::new(store.history().unwrap_or_else(|e| panic!("{e}")));
+    let planned = mailcall::app::demo_account(now).unwrap_or_else(|e| panic!("{e}"));
+    let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let poller = Poller::new(
+        vec![planned.clone()],
+        PollerSettings::default(),
+        history.clone(),
+        clock.clone(),
+        events,
+    );
+    let window = mailcall::esp::client::Window {
+        start: now - chrono::Duration::days(28),
+        end: now,
+    };
+    let _ = poller.poll_window(&planned, Some(window)).await;
+    let mut engine = Engine::new(store, clock.clone())
+        .with_history(history)
+        .with_alerts(config, Vec::new())
+        .and_then(|e| e.with_rotations(rotations))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let opened = engine
+        .after_poll("demo-esp")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let routed_to = |effects: &[Effect], team: Team| {
+        effects
+            .iter()
+            .filter(|e| match e {
+                Effect::Alert(a) => a.alert().is_some_and(|v| v.teams.contains(&team)),
+                _ => false,
+            })
+            .count() as u32
+    };
+    let ines_alerts = routed_to(&opened, Team::Integration);
+    assert!(ines_alerts > 0, "{:?}", effect_names(&opened));
+    let load = engine.duty_load_record().unwrap_or_else(|e| panic!("{e}"));
+    let week = mailcall::duty::load::week_of(now);
+    let ines = load
+        .between(week, week + chrono::Duration::weeks(1))
+        .into_iter()
+        .find(|(m, _)| m.name == "ines")
+        .map(|(_, l)| l)
+        .unwrap_or_else(|| panic!("ines has no load: {load:?}"));
+    assert_eq!(ines.alerts.sleep, ines_alerts);
+    assert_eq!(ines.pages.sleep, ines_alerts);
+    assert_eq!(ines.alerts.working + ines.alerts.off, 0);
+    // The reminders page again, still at night.
+    clock.advance(chrono::Duration::minutes(16));
+    let reminded = engine.alert_tick().unwrap_or_else(|e| panic!("{e}"));
+    let reminded_ines = routed_to(&reminded, Team::Integration);
+    assert!(reminded_ines > 0, "{:?}", effect_names(&reminded));
+    let operator = mailcall::domain::Caller::operator(mailcall::domain::Actor::console("root"));
+    let invocation = mailcall::console::parse_line("/duty load team:integration")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("empty"));
+    let text = engine
+        .handle(&operator, &invocation)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .reply
+        .text;
+    let pages = ines_alerts + reminded_ines;
+    assert_eq!(
+        text,
+        format!(
+            "Duty load (integration), weeks of 2026-11-16 to 2026-11-22:\n  ines: pages {pages} (0 working, 0 off hours, {pages} sleep hours); alerts {ines_alerts} (0 working, 0 off hours, {ines_alerts} sleep hours)"
+        )
+    );
 }

@@ -69,6 +69,14 @@ fn the_tour_works_one_incident_end_to_end_and_exits_0() {
         shown == 9 || timeline.contains(&format!("entries 1–{shown} of 9;")),
         "{timeline}"
     );
+    // Each alert counted in the duty load of the members it mentioned: two
+    // alerts, each routed to development and integration.
+    for member in ["diego", "ines"] {
+        assert!(
+            text.contains(&format!("{member}: pages 2 (")) && text.contains("; alerts 2 ("),
+            "{member}'s load: {text}"
+        );
+    }
     // The incident started assigned to the integration member on duty.
     assert!(
         text.contains("made bob the integration assignee (was ines)"),
