@@ -60,17 +60,7 @@ impl<S: IncidentStore> Engine<S> {
                     .is_some_and(|desk| desk.config.on_duty_only);
                 if let AlertEffect::Open { alert } | AlertEffect::Remind { alert } = &mut effect {
                     alert.on_duty_only = on_duty_only;
-                    alert.on_duty = alert
-                        .teams
-                        .iter()
-                        .filter_map(|team| {
-                            let duty = self
-                                .duty
-                                .roster()
-                                .on_duty(crate::duty::RotationName::Team(*team), now)?;
-                            Some((*team, duty.member))
-                        })
-                        .collect();
+                    alert.on_duty = self.on_duty_by_team(&alert.teams, now);
                 }
                 Effect::Alert(Box::new(effect))
             })

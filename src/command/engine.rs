@@ -255,6 +255,25 @@ impl<S: IncidentStore> Engine<S> {
         Ok(self)
     }
 
+    /// Each of `teams` with a member on duty at `at`, and that member: the
+    /// roster's one answer, for mentions and assignments.
+    pub(super) fn on_duty_by_team<'a>(
+        &self,
+        teams: impl IntoIterator<Item = &'a Team>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> std::collections::BTreeMap<Team, crate::domain::Actor> {
+        teams
+            .into_iter()
+            .filter_map(|team| {
+                let duty = self
+                    .duty
+                    .roster()
+                    .on_duty(crate::duty::RotationName::Team(*team), at)?;
+                Some((*team, duty.member))
+            })
+            .collect()
+    }
+
     /// Who is on duty, as the engine knows it (rotations, overrides, swaps
     /// and member changes).
     pub fn roster(&self) -> &crate::duty::Roster {
@@ -602,19 +621,8 @@ impl<S: IncidentStore> Engine<S> {
         Self::require_team_role(caller, "open or change incidents")?;
         let id = self.store.next_id()?;
         let now = self.clock.now();
-        // Each team's assignee starts as its member on duty (the roster's
-        // one answer).
-        let assignees = args
-            .teams
-            .iter()
-            .filter_map(|team| {
-                let duty = self
-                    .duty
-                    .roster()
-                    .on_duty(crate::duty::RotationName::Team(*team), now)?;
-                Some((*team, duty.member))
-            })
-            .collect();
+        // Each team's assignee starts as its member on duty.
+        let assignees = self.on_duty_by_team(&args.teams, now);
         let draft = IncidentDraft {
             title: args.title,
             severity: args.severity,

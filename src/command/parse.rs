@@ -296,6 +296,23 @@ impl Options<'_> {
         }
     }
 
+    /// The `weeks` option: 1 to [`MAX_SCHEDULE_WEEKS`], `default` when
+    /// not given.
+    fn weeks(&self, default: u32) -> Result<u32, ParseError> {
+        match self.integer("weeks") {
+            None => Ok(default),
+            Some(n) => u32::try_from(n)
+                .ok()
+                .filter(|n| (1..=MAX_SCHEDULE_WEEKS).contains(n))
+                .ok_or_else(|| self.bad("weeks", format!("from 1 to {MAX_SCHEDULE_WEEKS} weeks"))),
+        }
+    }
+
+    /// A required wall-clock time option (`from`, `to`).
+    fn local_time(&self, name: &str) -> Result<chrono::NaiveDateTime, ParseError> {
+        parse_local_time(self.required(name, self.text(name))?).map_err(|e| self.bad(name, e))
+    }
+
     fn integer(&self, name: &str) -> Option<i64> {
         match self.values.get(name) {
             Some(OptionValue::Integer(n)) => Some(*n),
@@ -435,24 +452,13 @@ impl Command {
                 }))
             }
             ["duty", "schedule"] => {
-                let weeks = match o.integer("weeks") {
-                    None => 4,
-                    Some(n) => u32::try_from(n)
-                        .ok()
-                        .filter(|n| (1..=MAX_SCHEDULE_WEEKS).contains(n))
-                        .ok_or_else(|| {
-                            o.bad("weeks", format!("from 1 to {MAX_SCHEDULE_WEEKS} weeks"))
-                        })?,
-                };
+                let weeks = o.weeks(4)?;
                 return Ok(Command::Duty(DutyCommand::Schedule {
                     rotation: o.parsed("team")?,
                     weeks,
                 }));
             }
             ["duty", "override"] => {
-                let time = |name: &str| -> Result<chrono::NaiveDateTime, ParseError> {
-                    parse_local_time(o.required(name, o.text(name))?).map_err(|e| o.bad(name, e))
-                };
                 let reason = o.required("reason", o.text("reason"))?.trim().to_string();
                 if reason.is_empty() {
                     return Err(o.bad("reason", "say why, for the people who read the schedule"));
@@ -460,21 +466,18 @@ impl Command {
                 return Ok(Command::Duty(DutyCommand::Override {
                     rotation: o.required("team", o.parsed("team")?)?,
                     member: o.required("member", o.user("member"))?,
-                    from: time("from")?,
-                    to: time("to")?,
+                    from: o.local_time("from")?,
+                    to: o.local_time("to")?,
                     reason,
                 }));
             }
             ["duty", "swap"] => {
-                let time = |name: &str| -> Result<chrono::NaiveDateTime, ParseError> {
-                    parse_local_time(o.required(name, o.text(name))?).map_err(|e| o.bad(name, e))
-                };
                 let reason = o.text("reason").unwrap_or_default().trim().to_string();
                 return Ok(Command::Duty(DutyCommand::Swap {
                     rotation: o.required("team", o.parsed("team")?)?,
                     member: o.required("member", o.user("member"))?,
-                    from: time("from")?,
-                    to: time("to")?,
+                    from: o.local_time("from")?,
+                    to: o.local_time("to")?,
                     reason,
                 }));
             }
@@ -512,15 +515,7 @@ impl Command {
                 }));
             }
             ["duty", "load"] => {
-                let weeks = match o.integer("weeks") {
-                    None => 1,
-                    Some(n) => u32::try_from(n)
-                        .ok()
-                        .filter(|n| (1..=MAX_SCHEDULE_WEEKS).contains(n))
-                        .ok_or_else(|| {
-                            o.bad("weeks", format!("from 1 to {MAX_SCHEDULE_WEEKS} weeks"))
-                        })?,
-                };
+                let weeks = o.weeks(1)?;
                 return Ok(Command::Duty(DutyCommand::Load {
                     rotation: o.parsed("team")?,
                     weeks,

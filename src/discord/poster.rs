@@ -193,12 +193,7 @@ impl Poster {
         let Some((channel, _)) = self.team_channel(team) else {
             return Delivery::Done;
         };
-        let users: Vec<UserId> = mention
-            .iter()
-            .filter_map(|m| m.id.parse::<u64>().ok())
-            .filter(|id| *id > 0)
-            .map(UserId::new)
-            .collect();
+        let users: Vec<UserId> = mention.iter().filter_map(discord_user).collect();
         let admin = mention_admin
             .then(|| self.config.admin_roles.first().map(|r| RoleId::new(r.0)))
             .flatten();
@@ -250,13 +245,7 @@ impl Poster {
                     .iter()
                     .filter_map(|team| {
                         let (channel, role) = self.team_channel(*team)?;
-                        // A console member (no Discord id) is not mentioned.
-                        let on_duty = alert
-                            .on_duty
-                            .get(team)
-                            .and_then(|member| member.id.parse::<u64>().ok())
-                            .filter(|id| *id > 0)
-                            .map(UserId::new);
+                        let on_duty = on_duty_user(&alert, *team);
                         // `[alerts] mention = "on-duty"`: the member instead of
                         // the role, where there is one.
                         let role = (!alert.on_duty_only || on_duty.is_none()).then_some(role);
@@ -334,12 +323,7 @@ impl Poster {
                 for team in &alert.teams {
                     if let Some((channel, role)) = self.team_channel(*team) {
                         // The team role, and again the member on duty.
-                        let on_duty = alert
-                            .on_duty
-                            .get(team)
-                            .and_then(|member| member.id.parse::<u64>().ok())
-                            .filter(|id| *id > 0)
-                            .map(UserId::new);
+                        let on_duty = on_duty_user(&alert, *team);
                         let tags = match on_duty {
                             Some(user) => format!("<@&{}> <@{}>", role.get(), user.get()),
                             None => format!("<@&{}>", role.get()),
@@ -409,13 +393,8 @@ impl Poster {
                 continue;
             };
             // The team's assignee (its member on duty when the incident
-            // opened) is mentioned with the role, when a Discord user.
-            let assignee = incident
-                .assignees
-                .get(&team)
-                .and_then(|a| a.id.parse::<u64>().ok())
-                .filter(|id| *id > 0)
-                .map(UserId::new);
+            // opened) is mentioned with the role.
+            let assignee = incident.assignees.get(&team).and_then(discord_user);
             // Announced by an earlier attempt of this post.
             if refs.announcements.iter().any(|(c, _)| *c == channel.get()) {
                 continue;
@@ -553,4 +532,20 @@ fn failed(what: &str, error: &serenity::Error) -> Delivery {
         tracing::error!(error = %error, "{what} refused by Discord; it is dropped");
         Delivery::Done
     }
+}
+
+/// The Discord user an actor is; `None` for a console member (no Discord
+/// id), who is named but cannot be mentioned.
+fn discord_user(actor: &crate::domain::Actor) -> Option<UserId> {
+    actor
+        .id
+        .parse::<u64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .map(UserId::new)
+}
+
+/// The member on duty for `team` that an alert mentions, if a Discord user.
+fn on_duty_user(alert: &crate::alert::AlertView, team: Team) -> Option<UserId> {
+    alert.on_duty.get(&team).and_then(discord_user)
 }

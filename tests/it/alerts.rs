@@ -137,6 +137,33 @@ fn effect_names(effects: &[Effect]) -> Vec<&'static str> {
         .collect()
 }
 
+/// A store at `path` holding four weeks of the sandbox ESP's history up to
+/// the clock's now, polled through the real poller; and that history.
+async fn store_with_demo_history(
+    path: &std::path::Path,
+    clock: &Arc<ManualClock>,
+) -> (SledStore, Arc<mailcall::store::SledHistory>) {
+    use mailcall::clock::Clock as _;
+    let now = clock.now();
+    let store = SledStore::open(path).unwrap_or_else(|e| panic!("{e}"));
+    let history = Arc::new(store.history().unwrap_or_else(|e| panic!("{e}")));
+    let planned = mailcall::app::demo_account(now).unwrap_or_else(|e| panic!("{e}"));
+    let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let poller = Poller::new(
+        vec![planned.clone()],
+        PollerSettings::default(),
+        history.clone(),
+        clock.clone(),
+        events,
+    );
+    let window = mailcall::esp::client::Window {
+        start: now - chrono::Duration::days(28),
+        end: now,
+    };
+    let _ = poller.poll_window(&planned, Some(window)).await;
+    (store, history)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacknowledged_alerts_are_reminded_then_escalated_even_across_a_restart() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -146,22 +173,7 @@ async fn unacknowledged_alerts_are_reminded_then_escalated_even_across_a_restart
     let mut config = AlertingConfig::default();
     config.detector.min_volume = 50;
     {
-        let store = SledStore::open(&path).unwrap_or_else(|e| panic!("{e}"));
-        let history = Arc::new(store.history().unwrap_or_else(|e| panic!("{e}")));
-        let planned = mailcall::app::demo_account(now).unwrap_or_else(|e| panic!("{e}"));
-        let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
-        let poller = Poller::new(
-            vec![planned.clone()],
-            PollerSettings::default(),
-            history.clone(),
-            clock.clone(),
-            events,
-        );
-        let window = mailcall::esp::client::Window {
-            start: now - chrono::Duration::days(28),
-            end: now,
-        };
-        let _ = poller.poll_window(&planned, Some(window)).await;
+        let (store, history) = store_with_demo_history(&path, &clock).await;
         let mut engine = Engine::new(store, clock.clone())
             .with_history(history)
             .with_alerts(config.clone(), Vec::new())
@@ -237,22 +249,7 @@ async fn alerts_at_night_count_as_sleep_hour_pages_in_the_duty_load() {
     )
     .unwrap_or_else(|e| panic!("{e}"))
     .rotations;
-    let store = SledStore::open(&dir.path().join("db")).unwrap_or_else(|e| panic!("{e}"));
-    let history = Arc::new(store.history().unwrap_or_else(|e| panic!("{e}")));
-    let planned = mailcall::app::demo_account(now).unwrap_or_else(|e| panic!("{e}"));
-    let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
-    let poller = Poller::new(
-        vec![planned.clone()],
-        PollerSettings::default(),
-        history.clone(),
-        clock.clone(),
-        events,
-    );
-    let window = mailcall::esp::client::Window {
-        start: now - chrono::Duration::days(28),
-        end: now,
-    };
-    let _ = poller.poll_window(&planned, Some(window)).await;
+    let (store, history) = store_with_demo_history(&dir.path().join("db"), &clock).await;
     let mut engine = Engine::new(store, clock.clone())
         .with_history(history)
         .with_alerts(config, Vec::new())

@@ -388,6 +388,16 @@ pub(super) fn slash_data(path: &[&str], options: &[(&str, &str)]) -> Value {
     data
 }
 
+/// The `custom_id`s of a message's first row of buttons.
+fn button_ids(body: &Value) -> Vec<String> {
+    body.pointer("/components/0/components")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["custom_id"].as_str().map(String::from))
+        .collect()
+}
+
 fn content(body: &Value) -> String {
     body.pointer("/data/content")
         .or_else(|| body.get("content"))
@@ -621,14 +631,7 @@ async fn opening_announces_in_each_team_channel_and_starts_one_thread() {
             .unwrap_or_default()
             .starts_with("INC-1 · SEV2 — Bounce spike"));
         assert_eq!(embed["color"], json!(0xf97316));
-        let buttons: Vec<&str> = post
-            .body
-            .pointer("/components/0/components")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|b| b["custom_id"].as_str())
-            .collect();
+        let buttons = button_ids(&post.body);
         assert_eq!(
             buttons,
             ["incident:ack:1", "incident:mine:1", "incident:resolve:1"]
@@ -1435,13 +1438,7 @@ async fn metrics_come_from_polled_history_and_a_dead_feed_is_announced() {
     );
     assert!(description.contains("missing, not zero"), "{description}");
     assert!(!post.to_string().contains("SG.never-shown"));
-    let buttons: Vec<&str> = post
-        .pointer("/components/0/components")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|b| b["custom_id"].as_str())
-        .collect();
+    let buttons = button_ids(&post);
     assert_eq!(
         buttons,
         [
@@ -2411,13 +2408,7 @@ async fn a_swap_is_asked_with_buttons_accepted_by_the_member_asked_and_both_are_
         request.pointer("/allowed_mentions/users"),
         Some(&json!(["5002"]))
     );
-    let buttons: Vec<&str> = request
-        .pointer("/components/0/components")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|b| b["custom_id"].as_str())
-        .collect();
+    let buttons = button_ids(&request);
     assert_eq!(buttons, ["duty:swap-accept:1", "duty:swap-decline:1"]);
     // Someone else pressing Accept is refused.
     let refused = bot.press(&olga(), 1, "duty:swap-accept:1").await;
