@@ -30,6 +30,9 @@ pub const RECORD: &str = "duty:overrides";
 /// week and part of the day).
 pub const LOAD_RECORD: &str = "duty:load";
 
+/// The store record of the quality reviewer's checklists.
+pub const CHECKLIST_RECORD: &str = "duty:checklists";
+
 /// How long a swap request waits for an answer (less if its period starts
 /// sooner).
 fn swap_answer_time() -> Duration {
@@ -151,10 +154,261 @@ impl<S: IncidentStore> Engine<S> {
                 self.duty_members(caller, rotation, MemberEdit::Reset)
             }
             DutyCommand::Load { rotation, weeks } => self.duty_load(rotation, weeks),
+            DutyCommand::Tick { checklist, item } => self.duty_tick(caller, checklist, item),
         }
     }
 
-    /// The duty load as stored (none yet: empty).
+    /// The quality reviewer's checklists as stored (none yet: empty); the
+    /// weekly summary reads what stays unticked.
+    pub fn checklists(&self) -> Result<crate::duty::ChecklistBook, CommandError> {
+        match self.store.get_extra(CHECKLIST_RECORD)? {
+            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
+                CommandError::Store(StoreError::Backend(format!(
+                    "the checklists record is unreadable: {e}"
+                )))
+            }),
+            None => Ok(crate::duty::ChecklistBook::default()),
+        }
+    }
+
+    fn keep_checklists(&mut self, book: &crate::duty::ChecklistBook) -> Result<(), CommandError> {
+        let bytes = serde_json::to_vec(book)
+            .map_err(|e| StoreError::Backend(format!("cannot encode the checklists: {e}")))?;
+        self.store.put_extra(CHECKLIST_RECORD, &bytes)?;
+        Ok(())
+    }
+
+    fn duty_tick(
+        &mut self,
+        caller: &Caller,
+        checklist: u64,
+        item: u8,
+    ) -> Result<Outcome, CommandError> {
+        let mut book = self.checklists()?;
+        let list = book
+            .get(checklist)
+            .ok_or_else(|| CommandError::NoData(format!("there is no checklist #{checklist}")))?;
+        if !caller.admin && !caller.actor.is_same_person(&list.reviewer) {
+            return Err(CommandError::Denied(format!(
+                "checklist #{checklist} is {}'s to tick (or an incident-admin's)",
+                list.reviewer
+            )));
+        }
+        let text = book
+            .tick(checklist, item, &caller.actor, self.clock.now())
+            .map_err(CommandError::NoData)?;
+        self.keep_checklists(&book)?;
+        let left = book
+            .get(checklist)
+            .map(|l| l.unticked().count())
+            .unwrap_or(0);
+        Ok(public(
+            format!(
+                "✅ {} ticked item {item} of checklist #{checklist}: {}; {left} left",
+                caller.actor,
+                crate::domain::defang(&text)
+            ),
+            Vec::new(),
+        ))
+    }
+
+    /// The things the quality reviewer should look at this week, one line
+    /// each; empty when nothing needs a look. Also returns the detector
+    /// settings' fingerprint, to compare with next week's.
+    fn checklist_items(
+        &self,
+        previous_settings: Option<&str>,
+    ) -> Result<(Vec<String>, Option<String>), CommandError> {
+        let now = self.clock.now();
+        let week_ago = now - Duration::days(7);
+        let incidents = self.store.all()?;
+        let mut items = Vec::new();
+        let cut = |mut list: Vec<String>| {
+            let more = list.len().saturating_sub(5);
+            list.truncate(5);
+            let mut text = list.join("; ");
+            if more > 0 {
+                text.push_str(&format!("; and {more} more"));
+            }
+            text
+        };
+        // Open and overdue prevention actions.
+        let today = now.date_naive();
+        let open: Vec<(String, bool)> = incidents
+            .iter()
+            .flat_map(|i| {
+                i.open_actions().map(move |a| {
+                    let overdue = a.due.is_some_and(|d| d < today);
+                    (
+                        format!(
+                            "{} #{} \"{}\" ({}{})",
+                            i.id,
+                            a.number,
+                            crate::domain::defang(a.text.as_str()),
+                            a.owner,
+                            if overdue { ", overdue" } else { "" }
+                        ),
+                        overdue,
+                    )
+                })
+            })
+            .collect();
+        if !open.is_empty() {
+            let overdue = open.iter().filter(|(_, o)| *o).count();
+            items.push(format!(
+                "Prevention actions open: {}, {overdue} overdue: {}",
+                open.len(),
+                cut(open.into_iter().map(|(t, _)| t).collect())
+            ));
+        }
+        let mut fingerprint = None;
+        if let Some(desk) = &self.alerts {
+            // Silences and quiet windows in force.
+            let quiet: Vec<String> = desk
+                .state
+                .silences
+                .active(now)
+                .iter()
+                .map(|s| {
+                    format!(
+                        "#{} {} until {} ({})",
+                        s.id,
+                        s.matcher,
+                        s.end.format("%Y-%m-%d %H:%M UTC"),
+                        crate::domain::defang(&s.reason)
+                    )
+                })
+                .collect();
+            if !quiet.is_empty() {
+                items.push(format!(
+                    "Silences and quiet windows in force: {}",
+                    cut(quiet)
+                ));
+            }
+            // Stale feeds.
+            let stale: Vec<String> = desk
+                .state
+                .book
+                .active()
+                .iter()
+                .filter(|a| a.key.kind == crate::detect::AnomalyKind::StaleFeed)
+                .map(|a| format!("alert #{} {}", a.id, crate::domain::defang(&a.key.account)))
+                .collect();
+            if !stale.is_empty() {
+                items.push(format!("Stale feeds: {}", cut(stale)));
+            }
+            // Detector settings changed since the last checklist.
+            let settings = format!("{:?}|{:?}", desk.config.detector, desk.config.overrides);
+            if previous_settings.is_some_and(|p| p != settings) {
+                items.push(
+                    "Detector settings changed since the last review: check the new thresholds are intended"
+                        .to_string(),
+                );
+            }
+            fingerprint = Some(settings);
+        }
+        // Incidents closed without a root cause or a prevention action.
+        let thin: Vec<String> = incidents
+            .iter()
+            .filter(|i| i.closed_at.is_some_and(|c| c >= week_ago))
+            .filter(|i| i.root_cause.is_none() || i.actions.is_empty())
+            .map(|i| {
+                format!(
+                    "{} \"{}\" ({})",
+                    i.id,
+                    crate::domain::defang(i.title.as_str()),
+                    match (i.root_cause.is_none(), i.actions.is_empty()) {
+                        (true, true) => "no root cause, no prevention action",
+                        (true, false) => "no root cause",
+                        _ => "no prevention action",
+                    }
+                )
+            })
+            .collect();
+        if !thin.is_empty() {
+            items.push(format!(
+                "Closed this week without a root cause or prevention action: {}",
+                cut(thin)
+            ));
+        }
+        // Streams that sent nothing all week (counts, not missing data).
+        if let Some(history) = &self.history {
+            let mut silent = Vec::new();
+            for (account, stream) in history.streams()? {
+                let samples = history.series(&account, &stream, week_ago)?;
+                let sent: Vec<u64> = samples.iter().filter_map(|s| s.counts.sent).collect();
+                if !sent.is_empty() && sent.iter().all(|n| *n == 0) {
+                    silent.push(crate::domain::defang(&format!("{account}/{stream}")));
+                }
+            }
+            if !silent.is_empty() {
+                items.push(format!(
+                    "Streams with no traffic in 7 days: {}",
+                    cut(silent)
+                ));
+            }
+        }
+        Ok((items, fingerprint))
+    }
+
+    /// The quality reviewer's checklist at their handoff, posted to them
+    /// in their own team's channel (the first team rotation that lists
+    /// them, else the first team with a rotation) with a Tick button per
+    /// item. The checklist is stored in the same change.
+    fn reviewer_checklist(&mut self, reviewer: Actor) -> Result<Option<Effect>, CommandError> {
+        let mut book = self.checklists()?;
+        let (items, fingerprint) = self.checklist_items(book.detector_settings.as_deref())?;
+        book.detector_settings = fingerprint.or(book.detector_settings.take());
+        let now = self.clock.now();
+        let roster = self.duty.roster();
+        let team = roster
+            .rotations()
+            .filter_map(|r| match r.name {
+                RotationName::Team(team) => Some((team, r)),
+                RotationName::QualityReviewer => None,
+            })
+            .find(|(_, r)| {
+                let number = r.base_shift_at(now).map(|s| s.number).unwrap_or(0);
+                r.members_for_shift(number)
+                    .iter()
+                    .any(|m| m.is_same_person(&reviewer))
+            })
+            .map(|(team, _)| team)
+            .or_else(|| {
+                roster.rotations().find_map(|r| match r.name {
+                    RotationName::Team(team) => Some(team),
+                    RotationName::QualityReviewer => None,
+                })
+            })
+            .unwrap_or(Team::ALL[0]);
+        if items.is_empty() {
+            self.keep_checklists(&book)?;
+            return Ok(Some(team_post(
+                team,
+                vec![reviewer.clone()],
+                format!("🔍 Quality review, {reviewer}: nothing needs a look this week."),
+            )));
+        }
+        let id = book.add(reviewer.clone(), now, items.clone());
+        self.keep_checklists(&book)?;
+        let mut text = format!(
+            "🔍 Quality review #{id}, {reviewer}: you step back this week. Tick each item once you have looked at it; what stays unticked goes into the weekly summary."
+        );
+        for (item, number) in items.iter().zip(1u8..) {
+            text.push_str(&format!("\n{number}. {item}"));
+        }
+        let buttons = (1..=u8::try_from(items.len()).unwrap_or(u8::MAX))
+            .map(|n| PostButton::ChecklistTick(id, n))
+            .collect();
+        Ok(Some(Effect::TeamPost {
+            team,
+            mention: vec![reviewer],
+            text,
+            mention_admin: false,
+            buttons,
+        }))
+    }
+
     pub fn duty_load_record(&self) -> Result<crate::duty::DutyLoad, CommandError> {
         match self.store.get_extra(LOAD_RECORD)? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
@@ -966,10 +1220,10 @@ impl<S: IncidentStore> Engine<S> {
     /// roster's answer, overrides included) and who is next, with the
     /// team's open incidents, active alerts and overdue prevention actions.
     /// The quality reviewer has no team channel and gets no handoff post.
-    pub(super) fn handoff_post(&self, run: &HandoffRun) -> Result<Option<Effect>, CommandError> {
-        let RotationName::Team(team) = run.rotation else {
-            return Ok(None);
-        };
+    pub(super) fn handoff_post(
+        &mut self,
+        run: &HandoffRun,
+    ) -> Result<Option<Effect>, CommandError> {
         let Some(rotation) = self.duty.roster().rotation(run.rotation) else {
             return Ok(None);
         };
@@ -983,6 +1237,18 @@ impl<S: IncidentStore> Engine<S> {
         if !changed {
             return Ok(None);
         }
+        let RotationName::Team(team) = run.rotation else {
+            // The quality reviewer's handoff: their weekly checklist.
+            let reviewer = self
+                .duty
+                .roster()
+                .on_duty(run.rotation, self.clock.now().max(run.due))
+                .map(|d| d.member);
+            return match reviewer {
+                Some(reviewer) => self.reviewer_checklist(reviewer),
+                None => Ok(None),
+            };
+        };
         let zone = rotation.handoff.time_zone();
         let now = self.clock.now();
         let Some(duty) = self.duty.roster().on_duty(run.rotation, now.max(run.due)) else {

@@ -81,6 +81,8 @@ pub enum Effect {
 pub enum PostButton {
     SwapAccept(u64),
     SwapDecline(u64),
+    /// Tick item `.1` of quality checklist `.0`.
+    ChecklistTick(u64, u8),
 }
 
 impl PostButton {
@@ -94,6 +96,9 @@ impl PostButton {
                 swap,
                 accept: false,
             },
+            PostButton::ChecklistTick(checklist, item) => {
+                super::parse::DutyCommand::Tick { checklist, item }
+            }
         }
     }
 
@@ -102,6 +107,9 @@ impl PostButton {
         match self {
             PostButton::SwapAccept(swap) => format!("/duty answer swap:{swap} choice:accept"),
             PostButton::SwapDecline(swap) => format!("/duty answer swap:{swap} choice:decline"),
+            PostButton::ChecklistTick(checklist, item) => {
+                format!("/duty tick checklist:{checklist} item:{item}")
+            }
         }
     }
 }

@@ -76,6 +76,8 @@ pub enum DutyCommand {
     },
     /// Go back to the configured member list from the next shift.
     Reset { rotation: crate::duty::RotationName },
+    /// Tick item `item` of the quality reviewer's checklist `checklist`.
+    Tick { checklist: u64, item: u8 },
     /// Alerts and pages per person over the last `weeks` weeks.
     Load {
         rotation: Option<crate::duty::RotationName>,
@@ -367,6 +369,9 @@ impl Command {
                 return format!("/duty reset {rotation}")
             }
             Command::Duty(DutyCommand::Load { .. }) => return "/duty load".to_string(),
+            Command::Duty(DutyCommand::Tick { checklist, item }) => {
+                return format!("/duty tick {checklist} {item}")
+            }
         };
         match command {
             IncidentCommand::Open(args) => {
@@ -513,6 +518,17 @@ impl Command {
                     rotation: o.required("team", o.parsed("team")?)?,
                     member: o.required("member", o.user("member"))?,
                 }));
+            }
+            ["duty", "tick"] => {
+                let checklist = o
+                    .required("checklist", o.integer("checklist"))
+                    .and_then(|n| {
+                        u64::try_from(n).map_err(|_| o.bad("checklist", "a checklist number"))
+                    })?;
+                let item = o
+                    .required("item", o.integer("item"))
+                    .and_then(|n| u8::try_from(n).map_err(|_| o.bad("item", "an item number")))?;
+                return Ok(Command::Duty(DutyCommand::Tick { checklist, item }));
             }
             ["duty", "load"] => {
                 let weeks = o.weeks(1)?;

@@ -49,6 +49,9 @@ impl Route {
             Route::Duty(crate::command::PostButton::SwapDecline(id)) => {
                 return format!("duty:swap-decline:{id}")
             }
+            Route::Duty(crate::command::PostButton::ChecklistTick(id, item)) => {
+                return format!("duty:tick:{id}:{item}")
+            }
             Route::Acknowledge(id) => ("ack", id),
             Route::AssignToMe(id) => ("mine", id),
             Route::AskResolution(id) => ("resolve", id),
@@ -76,6 +79,10 @@ impl Route {
             return match rest.split(':').collect::<Vec<_>>().as_slice() {
                 ["swap-accept", n] => id(n).map(|n| Route::Duty(PostButton::SwapAccept(n))),
                 ["swap-decline", n] => id(n).map(|n| Route::Duty(PostButton::SwapDecline(n))),
+                ["tick", n, item] => {
+                    let item = item.parse::<u8>().ok().filter(|i| *i > 0)?;
+                    id(n).map(|n| Route::Duty(PostButton::ChecklistTick(n, item)))
+                }
                 _ => None,
             };
         }
@@ -208,19 +215,34 @@ pub fn team_post(
         .allowed_mentions(mentions);
     if !buttons.is_empty() {
         use crate::command::PostButton;
-        let row = buttons
-            .iter()
-            .map(|b| {
-                let (label, style) = match b {
-                    PostButton::SwapAccept(_) => ("Accept", ButtonStyle::Success),
-                    PostButton::SwapDecline(_) => ("Decline", ButtonStyle::Secondary),
-                };
-                CreateButton::new(Route::Duty(*b).custom_id())
-                    .label(label)
-                    .style(style)
+        // Discord allows five buttons a row and five rows.
+        let rows = buttons
+            .chunks(5)
+            .take(5)
+            .map(|chunk| {
+                let row = chunk
+                    .iter()
+                    .map(|b| {
+                        let (label, style) = match b {
+                            PostButton::SwapAccept(_) => {
+                                ("Accept".to_string(), ButtonStyle::Success)
+                            }
+                            PostButton::SwapDecline(_) => {
+                                ("Decline".to_string(), ButtonStyle::Secondary)
+                            }
+                            PostButton::ChecklistTick(_, item) => {
+                                (format!("Tick {item}"), ButtonStyle::Secondary)
+                            }
+                        };
+                        CreateButton::new(Route::Duty(*b).custom_id())
+                            .label(label)
+                            .style(style)
+                    })
+                    .collect();
+                CreateActionRow::Buttons(row)
             })
             .collect();
-        message = message.components(vec![CreateActionRow::Buttons(row)]);
+        message = message.components(rows);
     }
     message
 }
@@ -431,6 +453,7 @@ mod tests {
             Route::Resolve(id),
             Route::Duty(crate::command::PostButton::SwapAccept(7)),
             Route::Duty(crate::command::PostButton::SwapDecline(7)),
+            Route::Duty(crate::command::PostButton::ChecklistTick(7, 3)),
         ] {
             assert_eq!(Route::parse(&route.custom_id()), Some(route));
         }
@@ -447,6 +470,9 @@ mod tests {
             "duty:swap-accept:",
             "duty:swap-nuke:1",
             "duty:swap-accept:1:2",
+            "duty:tick:1:0",
+            "duty:tick:1",
+            "duty:tick:1:300",
         ] {
             assert_eq!(Route::parse(stranger), None, "{stranger}");
         }

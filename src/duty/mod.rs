@@ -11,6 +11,7 @@
 //! Plain Rust: no Discord, disk or clock. Instants go in; people come out.
 
 pub mod book;
+pub mod checklist;
 pub mod ical;
 pub mod load;
 pub mod rotation;
@@ -25,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{Actor, Team};
 
 pub use book::{affected_members, DutyAudit, DutyBook, DutyState, Swap, SwapState};
+pub use checklist::{Checklist, ChecklistBook, ChecklistItem};
 pub use load::{DutyLoad, Period, Received, WorkingHours};
 pub use rotation::{BaseShift, MemberChange, Rotation};
 

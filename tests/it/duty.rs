@@ -689,6 +689,86 @@ mod commands {
             "{posts:?}"
         );
     }
+
+    #[test]
+    fn the_quality_reviewer_gets_a_checklist_at_their_handoff_and_ticks_it() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let clock = Arc::new(ManualClock::new(at("2026-03-30T06:00:00Z")));
+        let config = format!(
+            "{}\n[rotations.quality-reviewer]\nmembers = [{{ name = \"carol\" }}, {{ name = \"dave\" }}]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\ntimezone = \"Europe/Paris\"\nstart = \"2026-03-02\"\n",
+            super::ROTATION
+        );
+        let rotations = Config::parse(std::path::Path::new("mc.toml"), &config)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .rotations;
+        let store = SledStore::open(&dir.path().join("db")).unwrap_or_else(|e| panic!("{e}"));
+        let mut engine = Engine::new(store, clock.clone())
+            .with_rotations(rotations)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let alice = member_of_integration("alice");
+        reply(
+            &mut engine,
+            &alice,
+            "/incident open title:\"Welcome series bouncing\" severity:SEV2 team:integration",
+        );
+        reply(
+            &mut engine,
+            &alice,
+            "/incident action add id:INC-1 text:\"Validate list imports\" owner:bob due:2026-03-20",
+        );
+        // Monday 30 March 09:00 Paris: carol's week as reviewer begins.
+        clock.set(at("2026-03-30T07:00:00Z"));
+        let handoff = mailcall::command::duty::HandoffRun {
+            rotation: mailcall::duty::RotationName::QualityReviewer,
+            due: at("2026-03-30T07:00:00Z"),
+            previous: Some(at("2026-03-23T08:00:00Z")),
+        };
+        let posts = engine
+            .scheduled(
+                false,
+                &[handoff],
+                &mailcall::scheduler::JobRecords::default(),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        match posts.as_slice() {
+            [Effect::TeamPost {
+                team,
+                mention,
+                text,
+                buttons,
+                ..
+            }] => {
+                // carol takes integration turns: her own team's channel.
+                assert_eq!(*team, Team::Integration);
+                assert_eq!(names(mention), ["carol"]);
+                assert_eq!(
+                    text,
+                    "🔍 Quality review #1, carol: you step back this week. Tick each item once you have looked at it; what stays unticked goes into the weekly summary.\n1. Prevention actions open: 1, 1 overdue: INC-1 #1 \"Validate list imports\" (bob, overdue)"
+                );
+                assert_eq!(buttons, &[PostButton::ChecklistTick(1, 1)]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            refusal(run(
+                &mut engine,
+                &member_of_integration("bob"),
+                "/duty tick checklist:1 item:1"
+            )),
+            "checklist #1 is carol's to tick (or an incident-admin's)"
+        );
+        let carol = member_of_integration("carol");
+        assert_eq!(
+            reply(&mut engine, &carol, "/duty tick checklist:1 item:1"),
+            "✅ carol ticked item 1 of checklist #1: Prevention actions open: 1, 1 overdue: INC-1 #1 \"Validate list imports\" (bob, overdue); 0 left"
+        );
+        assert!(
+            refusal(run(&mut engine, &carol, "/duty tick checklist:1 item:1"))
+                .starts_with("item 1 of checklist #1 is already ticked by carol")
+        );
+        let book = engine.checklists().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(book.latest().map(|l| l.unticked().count()), Some(0));
+    }
 }
 
 #[test]
