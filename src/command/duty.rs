@@ -368,7 +368,7 @@ impl<S: IncidentStore> Engine<S> {
                 RotationName::QualityReviewer => None,
             })
             .find(|(_, r)| {
-                let number = r.base_shift_at(now).map(|s| s.number).unwrap_or(0);
+                let number = r.shift_at(now).map(|(n, ..)| n).unwrap_or(0);
                 r.members_for_shift(number)
                     .iter()
                     .any(|m| m.is_same_person(&reviewer))
@@ -478,7 +478,7 @@ impl<S: IncidentStore> Engine<S> {
                     .first()
                     .map(|r| (*r).clone());
                 rotation.map(|r| {
-                    let number = r.base_shift_at(now).map(|s| s.number).unwrap_or(0);
+                    let number = r.shift_at(now).map(|(n, ..)| n).unwrap_or(0);
                     r.members_for_shift(number).to_vec()
                 })
             }
@@ -983,8 +983,13 @@ impl<S: IncidentStore> Engine<S> {
         .clone();
         let zone = rotation.handoff.time_zone();
         let now = self.clock.now();
+        // Counted whether or not anyone takes the shift now, so a join after
+        // everyone left starts at the next shift, not back at the first.
         let current = rotation.base_shift_at(now);
-        let from_shift = current.as_ref().map(|s| s.number + 1).unwrap_or(0);
+        let from_shift = rotation
+            .shift_at(now)
+            .map(|(number, ..)| number + 1)
+            .unwrap_or(0);
         let list = rotation.members_for_shift(from_shift).to_vec();
         let (members, what) = match &edit {
             MemberEdit::Join(member, position) => {
@@ -1139,10 +1144,15 @@ impl<S: IncidentStore> Engine<S> {
         let now = self.clock.now();
         let horizon = now + gap_horizon();
         let mut found = Vec::new();
+        // Rotations whose announced gap is over (or filled): forgotten, so
+        // a later gap is announced afresh.
+        let mut filled = Vec::new();
         for rotation in self.duty.roster().rotations() {
             let RotationName::Team(team) = rotation.name else {
                 continue;
             };
+            let key = rotation.name.as_str().to_string();
+            let announced = self.duty.book().gaps_announced.get(&key).copied();
             let stretches = self.duty.roster().schedule(rotation.name, now, horizon);
             let mut covered_until = now;
             let mut gap = None;
@@ -1167,13 +1177,17 @@ impl<S: IncidentStore> Engine<S> {
                     .map(|s| s.start);
                 gap = Some((covered_until, resumes));
             }
-            let Some((start, end)) = gap else { continue };
             // A rotation that has not started yet is not a gap.
-            if rotation.shift_start(0).is_none_or(|first| first > now) {
+            let started = rotation.shift_start(0).is_some_and(|first| first <= now);
+            let Some((start, end)) = gap.filter(|_| started) else {
+                if announced.is_some() {
+                    filled.push(key);
+                }
                 continue;
-            }
-            let key = rotation.name.as_str().to_string();
-            if self.duty.book().gaps_announced.get(&key) == Some(&start) {
+            };
+            // The same gap: announced at its start, or under way since one
+            // announced earlier (a gap under way starts "now" at every tick).
+            if announced == Some(start) || (start <= now && announced.is_some_and(|a| a <= now)) {
                 continue;
             }
             found.push((
@@ -1185,10 +1199,13 @@ impl<S: IncidentStore> Engine<S> {
                 key,
             ));
         }
-        if found.is_empty() {
+        if found.is_empty() && filled.is_empty() {
             return Ok(Vec::new());
         }
         let (next, ()) = self.duty.changed(|book| {
+            for key in &filled {
+                book.gaps_announced.remove(key);
+            }
             for (.., start, _, key) in &found {
                 book.gaps_announced.insert(key.clone(), *start);
             }

@@ -78,6 +78,19 @@ impl Rotation {
     /// The plain shift holding `at`, or `None` before the rotation starts
     /// (or while it has no members).
     pub fn base_shift_at(&self, at: DateTime<Utc>) -> Option<BaseShift> {
+        let (number, start, end) = self.shift_at(at)?;
+        Some(BaseShift {
+            number,
+            member: self.member_for(number)?,
+            start,
+            end,
+        })
+    }
+
+    /// The number, start and end of the shift holding `at`, whether or not
+    /// anyone takes it (a rotation everyone left still counts its shifts);
+    /// `None` before the rotation starts.
+    pub fn shift_at(&self, at: DateTime<Utc>) -> Option<(u64, DateTime<Utc>, DateTime<Utc>)> {
         if self.shift_days == 0 {
             return None;
         }
@@ -103,12 +116,7 @@ impl Rotation {
             end = self.shift_start(number + 1)?;
             guard += 1;
         }
-        Some(BaseShift {
-            number,
-            member: self.member_for(number)?,
-            start: self.shift_start(number)?,
-            end,
-        })
+        Some((number, self.shift_start(number)?, end))
     }
 
     /// The members taking turns at shift `number`, and the index in that

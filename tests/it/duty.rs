@@ -658,6 +658,40 @@ mod commands {
                 .all(|(_, _, text)| !text.contains("nobody will be on duty")),
             "announced once"
         );
+        let gap_posts = |posts: Vec<(Vec<String>, bool, String)>| {
+            posts
+                .into_iter()
+                .filter(|(_, _, text)| text.contains("nobody will be on duty"))
+                .count()
+        };
+        // Under way, it is not announced again at every tick.
+        clock.set(at("2026-04-07T12:00:00Z"));
+        assert_eq!(
+            gap_posts(tick(&mut engine)),
+            0,
+            "not repeated while under way"
+        );
+        // A member joining after everyone left takes the next shift; the
+        // shifts before stay as they were.
+        reply(
+            &mut engine,
+            &admin,
+            "/duty join team:integration member:dave",
+        );
+        assert_eq!(on_duty(&engine, "2026-03-31T11:00:00Z"), "bob");
+        assert_eq!(on_duty(&engine, "2026-04-08T10:00:00Z"), "nobody");
+        assert_eq!(on_duty(&engine, "2026-04-14T10:00:00Z"), "dave");
+        assert_eq!(gap_posts(tick(&mut engine)), 0);
+        clock.set(at("2026-04-14T10:00:00Z"));
+        assert_eq!(gap_posts(tick(&mut engine)), 0, "filled");
+        // A new gap after that one is announced afresh.
+        reply(
+            &mut engine,
+            &admin,
+            "/duty leave team:integration member:dave",
+        );
+        assert_eq!(gap_posts(tick(&mut engine)), 1, "a new gap");
+        clock.set(at("2026-03-31T12:00:00Z"));
         // A gap beyond the 14-day horizon is announced once it comes in range.
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut engine = super::commands::engine(&dir.path().join("db"), clock.clone());
