@@ -155,6 +155,7 @@ impl<S: IncidentStore> Engine<S> {
             }
             DutyCommand::Load { rotation, weeks } => self.duty_load(rotation, weeks),
             DutyCommand::Tick { checklist, item } => self.duty_tick(caller, checklist, item),
+            DutyCommand::Export { rotation, weeks } => self.duty_export(rotation, weeks),
         }
     }
 
@@ -409,6 +410,25 @@ impl<S: IncidentStore> Engine<S> {
         }))
     }
 
+    /// `/duty export`: the coming weeks of a rotation as an `.ics` file,
+    /// the same export as `mailcall duty ical` (and so the same answers as
+    /// `/duty schedule`).
+    fn duty_export(&self, name: RotationName, weeks: u32) -> Result<Outcome, CommandError> {
+        self.rotations_in_scope(Some(name))?;
+        let now = self.clock.now();
+        let to = now + Duration::weeks(i64::from(weeks));
+        let text = crate::duty::ical::export(self.duty.roster(), name, now, to, now);
+        let mut outcome = private(format!(
+            "{name}: the next {weeks} week(s) of shifts as an iCalendar file; import it in your calendar (importing a newer export updates the events)."
+        ));
+        outcome.attachment = Some(super::engine::Attachment {
+            filename: format!("mailcall-duty-{name}.ics"),
+            bytes: text.into_bytes(),
+        });
+        Ok(outcome)
+    }
+
+    /// The duty load as stored (none yet: empty).
     pub fn duty_load_record(&self) -> Result<crate::duty::DutyLoad, CommandError> {
         match self.store.get_extra(LOAD_RECORD)? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {

@@ -162,6 +162,15 @@ pub struct Outcome {
     pub effects: Vec<Effect>,
     /// The outbox ids of `effects`, in the same order.
     pub posted: Vec<u64>,
+    /// A file the reply carries (`/duty export`'s calendar).
+    pub attachment: Option<Attachment>,
+}
+
+/// A file attached to a reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attachment {
+    pub filename: String,
+    pub bytes: Vec<u8>,
 }
 
 /// Why a command was not carried out. The `Display` text is what the person
@@ -721,6 +730,7 @@ pub(super) fn public(text: String, effects: Vec<Effect>) -> Outcome {
         },
         effects,
         posted: Vec::new(),
+        attachment: None,
     }
 }
 
@@ -733,5 +743,6 @@ pub(super) fn private(text: String) -> Outcome {
         },
         effects: Vec::new(),
         posted: Vec::new(),
+        attachment: None,
     }
 }

@@ -14,8 +14,8 @@ mod parse;
 pub mod render;
 
 pub use engine::{
-    CommandError, Effect, Engine, Outcome, PendingPost, PostButton, Reply, TeamDirectory,
-    Visibility,
+    Attachment, CommandError, Effect, Engine, Outcome, PendingPost, PostButton, Reply,
+    TeamDirectory, Visibility,
 };
 pub use invocation::{Invocation, OptionValue};
 pub use manifest::{Manifests, Validated};

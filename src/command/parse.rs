@@ -76,6 +76,11 @@ pub enum DutyCommand {
     },
     /// Go back to the configured member list from the next shift.
     Reset { rotation: crate::duty::RotationName },
+    /// The coming `weeks` of a rotation as an iCalendar file.
+    Export {
+        rotation: crate::duty::RotationName,
+        weeks: u32,
+    },
     /// Tick item `item` of the quality reviewer's checklist `checklist`.
     Tick { checklist: u64, item: u8 },
     /// Alerts and pages per person over the last `weeks` weeks.
@@ -369,6 +374,9 @@ impl Command {
                 return format!("/duty reset {rotation}")
             }
             Command::Duty(DutyCommand::Load { .. }) => return "/duty load".to_string(),
+            Command::Duty(DutyCommand::Export { rotation, .. }) => {
+                return format!("/duty export {rotation}")
+            }
             Command::Duty(DutyCommand::Tick { checklist, item }) => {
                 return format!("/duty tick {checklist} {item}")
             }
@@ -517,6 +525,12 @@ impl Command {
                 return Ok(Command::Duty(DutyCommand::Leave {
                     rotation: o.required("team", o.parsed("team")?)?,
                     member: o.required("member", o.user("member"))?,
+                }));
+            }
+            ["duty", "export"] => {
+                return Ok(Command::Duty(DutyCommand::Export {
+                    rotation: o.required("team", o.parsed("team")?)?,
+                    weeks: o.weeks(MAX_SCHEDULE_WEEKS)?,
                 }));
             }
             ["duty", "tick"] => {

@@ -35,6 +35,17 @@ pub fn outcome(out: &mut impl Write, config: &Config, outcome: &Outcome) -> io::
         Visibility::Public => labelled(out, "[reply]", &outcome.reply.text)?,
         Visibility::Private => labelled(out, "[reply, only you]", &outcome.reply.text)?,
     }
+    if let Some(file) = &outcome.attachment {
+        labelled(
+            out,
+            "[file]",
+            &format!(
+                "{} ({} bytes); at the terminal, `mailcall duty ical` writes it to a file",
+                file.filename,
+                file.bytes.len()
+            ),
+        )?;
+    }
     effects(out, config, &outcome.effects)
 }
 

@@ -80,10 +80,17 @@ impl Handler {
             ),
             Err(e) => (format!("⚠ {e}"), true),
         };
-        CreateInteractionResponseMessage::new()
+        let message = CreateInteractionResponseMessage::new()
             .content(limits::fit(&text, limits::CONTENT))
             .ephemeral(private)
-            .allowed_mentions(view::no_pings())
+            .allowed_mentions(view::no_pings());
+        match answer.as_ref().ok().and_then(|o| o.attachment.as_ref()) {
+            Some(file) => message.add_file(serenity::all::CreateAttachment::bytes(
+                file.bytes.clone(),
+                file.filename.clone(),
+            )),
+            None => message,
+        }
     }
 
     async fn answer_command(&self, ctx: &Context, interaction: &CommandInteraction) {
@@ -115,9 +122,15 @@ impl Handler {
                     Ok(outcome) => outcome.reply.text.clone(),
                     Err(e) => format!("⚠ {e}"),
                 };
-                let edit = EditInteractionResponse::new()
+                let mut edit = EditInteractionResponse::new()
                     .content(limits::fit(&text, limits::CONTENT))
                     .allowed_mentions(view::no_pings());
+                if let Some(file) = answer.as_ref().ok().and_then(|o| o.attachment.as_ref()) {
+                    edit = edit.new_attachment(serenity::all::CreateAttachment::bytes(
+                        file.bytes.clone(),
+                        file.filename.clone(),
+                    ));
+                }
                 if let Err(e) = with_retry("deferred reply", || interaction.edit_response(&ctx.http, edit.clone())).await {
                     tracing::error!(error = %e, "could not complete a deferred interaction");
                 }
@@ -266,6 +279,7 @@ impl Handler {
                                 },
                                 effects: Vec::new(),
                                 posted: Vec::new(),
+                                attachment: None,
                             })
                     })
                     .await,

@@ -2488,3 +2488,45 @@ async fn with_mention_on_duty_an_alert_mentions_the_member_instead_of_the_role()
     check_every_post(&bot.fake);
     let _ = bot.stop().await;
 }
+
+/// `/duty export` answers privately with an `.ics` attachment that a real
+/// iCalendar parser reads, naming the member on duty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duty_export_attaches_the_rotations_calendar() {
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let rotations = single_member_rotation("integration", "ines", 9001);
+    let bot = TestBot::launch(fake, data, move |c| c.rotations = rotations).await;
+    let reply = bot
+        .slash(
+            &alice(),
+            &["duty", "export"],
+            &[("team", "integration"), ("weeks", "2")],
+        )
+        .await;
+    assert!(
+        content(&reply["data"])
+            .starts_with("integration: the next 2 week(s) of shifts as an iCalendar file"),
+        "{reply}"
+    );
+    assert!(is_ephemeral(&reply), "{reply}");
+    let files: Vec<(String, Vec<u8>)> = bot
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/callback"))
+        .flat_map(|r| r.files)
+        .collect();
+    assert_eq!(files.len(), 1, "one file");
+    assert_eq!(files[0].0, "mailcall-duty-integration.ics");
+    let ics = String::from_utf8(files[0].1.clone()).unwrap_or_else(|e| panic!("{e}"));
+    let events = super::duty::events(&ics);
+    assert!(!events.is_empty(), "{ics}");
+    assert!(
+        events
+            .iter()
+            .all(|(_, _, summary)| summary.starts_with("ines on duty: integration")),
+        "{events:?}"
+    );
+    let _ = bot.stop().await;
+}

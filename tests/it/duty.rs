@@ -14,7 +14,7 @@ fn write_config(dir: &Path, text: &str) -> PathBuf {
 }
 
 /// (DTSTART, DTEND, SUMMARY) of every event, read by the `ical` crate.
-fn events(ics: &str) -> Vec<(String, String, String)> {
+pub(super) fn events(ics: &str) -> Vec<(String, String, String)> {
     let mut parser = ical::IcalParser::new(std::io::BufReader::new(ics.as_bytes()));
     let calendar = parser
         .next()

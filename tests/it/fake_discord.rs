@@ -125,6 +125,8 @@ pub struct Recorded {
     pub status: u16,
     /// When the request arrived (its body fully read), for latency figures.
     pub at: Instant,
+    /// The files of a multipart body: (filename, bytes).
+    pub files: Vec<(String, Vec<u8>)>,
 }
 
 /// A loopback Discord: REST and gateway on one `127.0.0.1` port.
@@ -270,6 +272,7 @@ struct FilePart {
     filename: Option<String>,
     content_type: Option<String>,
     size: usize,
+    data: Vec<u8>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -821,7 +824,13 @@ async fn rest(
         }
     };
 
+    let files = body
+        .files
+        .iter()
+        .map(|f| (f.filename.clone().unwrap_or_default(), f.data.clone()))
+        .collect();
     lock(&shared.requests).push(Recorded {
+        files,
         method,
         path,
         query,
@@ -912,6 +921,7 @@ fn decode_body(content_type: &str, bytes: &[u8]) -> Body {
                     filename: part.filename,
                     content_type: part.content_type,
                     size: part.data.len(),
+                    data: part.data.to_vec(),
                 });
             }
         }
