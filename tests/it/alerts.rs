@@ -302,3 +302,63 @@ async fn alerts_at_night_count_as_sleep_hour_pages_in_the_duty_load() {
         )
     );
 }
+
+/// An override in force wins in an alert's mention and in a new incident's
+/// assignee: both come from the roster's one answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_override_wins_in_alert_mentions_and_incident_assignees() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let clock = Arc::new(ManualClock::new(at("2026-11-18T10:20:00Z")));
+    let mut config = AlertingConfig::default();
+    config.detector.min_volume = 50;
+    let rotations = mailcall::config::Config::parse(
+        std::path::Path::new("mc.toml"),
+        "[rotations.integration]\nmembers = [{ name = \"ines\" }]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\ntimezone = \"Europe/Paris\"\nstart = \"2026-11-02\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+    .rotations;
+    let (store, history) = store_with_demo_history(&dir.path().join("db"), &clock).await;
+    let mut engine = Engine::new(store, clock.clone())
+        .with_history(history)
+        .with_alerts(config, Vec::new())
+        .and_then(|e| e.with_rotations(rotations))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let operator = mailcall::domain::Caller::operator(mailcall::domain::Actor::console("root"));
+    let mut run = |engine: &mut Engine<SledStore>, line: &str| {
+        let invocation = mailcall::console::parse_line(line)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .unwrap_or_else(|| panic!("empty"));
+        engine
+            .handle(&operator, &invocation)
+            .unwrap_or_else(|e| panic!("{line}: {e}"))
+    };
+    run(
+        &mut engine,
+        "/duty override team:integration member:ivan from:2026-11-18 to:2026-11-19 reason:\"ines is out\"",
+    );
+    let opened = engine
+        .after_poll("demo-esp")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mentioned: Vec<String> = opened
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Alert(a) => a.alert().and_then(|v| v.on_duty.get(&Team::Integration)),
+            _ => None,
+        })
+        .map(|m| m.name.clone())
+        .collect();
+    assert!(!mentioned.is_empty(), "{:?}", effect_names(&opened));
+    assert!(mentioned.iter().all(|m| m == "ivan"), "{mentioned:?}");
+    let opened = run(
+        &mut engine,
+        "/incident open title:\"Bounces\" severity:SEV2 team:integration",
+    );
+    assert!(
+        opened
+            .reply
+            .text
+            .ends_with("Assignees (on duty): integration: ivan."),
+        "{}",
+        opened.reply.text
+    );
+}
