@@ -324,7 +324,7 @@ async fn an_override_wins_in_alert_mentions_and_incident_assignees() {
         .and_then(|e| e.with_rotations(rotations))
         .unwrap_or_else(|e| panic!("{e}"));
     let operator = mailcall::domain::Caller::operator(mailcall::domain::Actor::console("root"));
-    let mut run = |engine: &mut Engine<SledStore>, line: &str| {
+    let run = |engine: &mut Engine<SledStore>, line: &str| {
         let invocation = mailcall::console::parse_line(line)
             .unwrap_or_else(|e| panic!("{e}"))
             .unwrap_or_else(|| panic!("empty"));
