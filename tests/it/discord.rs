@@ -2530,3 +2530,55 @@ async fn duty_export_attaches_the_rotations_calendar() {
     );
     let _ = bot.stop().await;
 }
+
+/// A handoff missed while the bot was down is posted at start, in the
+/// team's channel, mentioning the member now on duty and nobody else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missed_handoff_is_posted_at_start_mentioning_only_the_member_on_duty() {
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // The bot last ran eight days ago: last Monday's 09:00 UTC handoff was
+    // missed.
+    {
+        let store = mailcall::store::SledStore::open(&data.path().join("db"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut engine = mailcall::command::Engine::new(
+            store,
+            std::sync::Arc::new(mailcall::clock::SystemClock)
+                as std::sync::Arc<dyn mailcall::clock::Clock>,
+        );
+        let mut records = mailcall::scheduler::JobRecords::default();
+        records.last_due.insert(
+            "handoff:integration".into(),
+            chrono::Utc::now() - chrono::Duration::days(8),
+        );
+        engine
+            .scheduled(false, &[], &records)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let rotations = single_member_rotation("integration", "ines", 9001);
+    let bot = TestBot::launch(fake, data, move |c| c.rotations = rotations).await;
+    let integration = channel_of(Team::Integration);
+    assert!(
+        wait_until(|| !bot.posts_to(integration).is_empty()).await,
+        "no handoff post"
+    );
+    let post = bot.posts_to(integration)[0].body.clone();
+    assert!(
+        content(&post).starts_with("<@9001> 🔁 integration handoff: ines is on duty now"),
+        "{post}"
+    );
+    assert_eq!(
+        post.pointer("/allowed_mentions/users"),
+        Some(&json!(["9001"]))
+    );
+    assert_eq!(
+        post.pointer("/allowed_mentions/roles")
+            .cloned()
+            .unwrap_or(json!([])),
+        json!([])
+    );
+    assert_eq!(bot.posts_to(integration).len(), 1, "posted once");
+    check_every_post(&bot.fake);
+    let _ = bot.stop().await;
+}
