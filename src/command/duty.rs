@@ -159,24 +159,45 @@ impl<S: IncidentStore> Engine<S> {
         }
     }
 
-    /// The quality reviewer's checklists as stored (none yet: empty); the
-    /// weekly summary reads what stays unticked.
-    pub fn checklists(&self) -> Result<crate::duty::ChecklistBook, CommandError> {
-        match self.store.get_extra(CHECKLIST_RECORD)? {
+    /// A duty record (`key`, named `what` in errors) as stored; its
+    /// default when there is none yet. An unreadable record is an error,
+    /// never a silent fresh start.
+    fn read_record<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        key: &str,
+        what: &str,
+    ) -> Result<T, CommandError> {
+        match self.store.get_extra(key)? {
             Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
                 CommandError::Store(StoreError::Backend(format!(
-                    "the checklists record is unreadable: {e}"
+                    "the {what} record is unreadable: {e}"
                 )))
             }),
-            None => Ok(crate::duty::ChecklistBook::default()),
+            None => Ok(T::default()),
         }
     }
 
-    fn keep_checklists(&mut self, book: &crate::duty::ChecklistBook) -> Result<(), CommandError> {
-        let bytes = serde_json::to_vec(book)
-            .map_err(|e| StoreError::Backend(format!("cannot encode the checklists: {e}")))?;
-        self.store.put_extra(CHECKLIST_RECORD, &bytes)?;
+    /// Writes a duty record in the current change.
+    fn write_record<T: serde::Serialize>(
+        &mut self,
+        key: &str,
+        what: &str,
+        value: &T,
+    ) -> Result<(), CommandError> {
+        let bytes = serde_json::to_vec(value)
+            .map_err(|e| StoreError::Backend(format!("cannot encode the {what}: {e}")))?;
+        self.store.put_extra(key, &bytes)?;
         Ok(())
+    }
+
+    /// The quality reviewer's checklists as stored (none yet: empty); the
+    /// weekly summary reads what stays unticked.
+    pub fn checklists(&self) -> Result<crate::duty::ChecklistBook, CommandError> {
+        self.read_record(CHECKLIST_RECORD, "checklists")
+    }
+
+    fn keep_checklists(&mut self, book: &crate::duty::ChecklistBook) -> Result<(), CommandError> {
+        self.write_record(CHECKLIST_RECORD, "checklists", book)
     }
 
     fn duty_tick(
@@ -430,14 +451,7 @@ impl<S: IncidentStore> Engine<S> {
 
     /// The duty load as stored (none yet: empty).
     pub fn duty_load_record(&self) -> Result<crate::duty::DutyLoad, CommandError> {
-        match self.store.get_extra(LOAD_RECORD)? {
-            Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                CommandError::Store(StoreError::Backend(format!(
-                    "the duty load record is unreadable: {e}"
-                )))
-            }),
-            None => Ok(crate::duty::DutyLoad::default()),
-        }
+        self.read_record(LOAD_RECORD, "duty load")
     }
 
     /// Counts the alerts and pages these posts give members on duty, in
@@ -478,10 +492,7 @@ impl<S: IncidentStore> Engine<S> {
         for (member, period, what) in hits {
             load.record(&member, now, period, what);
         }
-        let bytes = serde_json::to_vec(&load)
-            .map_err(|e| StoreError::Backend(format!("cannot encode the duty load: {e}")))?;
-        self.store.put_extra(LOAD_RECORD, &bytes)?;
-        Ok(())
+        self.write_record(LOAD_RECORD, "duty load", &load)
     }
 
     /// `/duty load [team] [weeks]`: alerts and pages per person over this
@@ -1314,12 +1325,7 @@ impl<S: IncidentStore> Engine<S> {
         let now = self.clock.now();
         // Keyed by the rotation's name as text (JSON keys are strings).
         let mut reminded: std::collections::BTreeMap<String, DateTime<Utc>> =
-            match self.store.get_extra(REMINDED_RECORD)? {
-                Some(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                    StoreError::Backend(format!("the shift reminders record is unreadable: {e}"))
-                })?,
-                None => Default::default(),
-            };
+            self.read_record(REMINDED_RECORD, "shift reminders")?;
         let mut effects = Vec::new();
         for rotation in self.duty.roster().rotations() {
             let RotationName::Team(team) = rotation.name else {
@@ -1355,10 +1361,7 @@ impl<S: IncidentStore> Engine<S> {
             reminded.insert(key, starts);
         }
         if !effects.is_empty() {
-            let bytes = serde_json::to_vec(&reminded).map_err(|e| {
-                StoreError::Backend(format!("cannot encode the shift reminders: {e}"))
-            })?;
-            self.store.put_extra(REMINDED_RECORD, &bytes)?;
+            self.write_record(REMINDED_RECORD, "shift reminders", &reminded)?;
         }
         Ok(effects)
     }

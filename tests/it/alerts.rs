@@ -164,6 +164,37 @@ async fn store_with_demo_history(
     (store, history)
 }
 
+/// Runs a console line as the local operator (every role), which must be
+/// accepted.
+fn as_operator(engine: &mut Engine<SledStore>, line: &str) -> mailcall::command::Outcome {
+    let operator = mailcall::domain::Caller::operator(mailcall::domain::Actor::console("root"));
+    let invocation = mailcall::console::parse_line(line)
+        .unwrap_or_else(|e| panic!("{line}: {e}"))
+        .unwrap_or_else(|| panic!("{line}: empty"));
+    engine
+        .handle(&operator, &invocation)
+        .unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
+/// An engine on a store holding the sandbox's four weeks of history, with
+/// alerting (`config`) and the rotations of the configuration text `rotations`.
+async fn engine_with_rotations(
+    path: &std::path::Path,
+    clock: &Arc<ManualClock>,
+    config: AlertingConfig,
+    rotations: &str,
+) -> Engine<SledStore> {
+    let rotations = mailcall::config::Config::parse(std::path::Path::new("mc.toml"), rotations)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .rotations;
+    let (store, history) = store_with_demo_history(path, clock).await;
+    Engine::new(store, clock.clone())
+        .with_history(history)
+        .with_alerts(config, Vec::new())
+        .and_then(|e| e.with_rotations(rotations))
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unacknowledged_alerts_are_reminded_then_escalated_even_across_a_restart() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
@@ -242,19 +273,9 @@ async fn alerts_at_night_count_as_sleep_hour_pages_in_the_duty_load() {
     let clock = Arc::new(ManualClock::new(now));
     let mut config = AlertingConfig::default();
     config.detector.min_volume = 50;
-    let rotations = mailcall::config::Config::parse(
-        std::path::Path::new("mc.toml"),
-        "[rotations.integration]\nmembers = [{ name = \"ines\" }]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\ntimezone = \"Europe/Paris\"\nstart = \"2026-11-02\"\n\n\
-         [rotations.development]\nmembers = [{ name = \"diego\" }]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\ntimezone = \"Europe/Paris\"\nstart = \"2026-11-02\"\n",
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-    .rotations;
-    let (store, history) = store_with_demo_history(&dir.path().join("db"), &clock).await;
-    let mut engine = Engine::new(store, clock.clone())
-        .with_history(history)
-        .with_alerts(config, Vec::new())
-        .and_then(|e| e.with_rotations(rotations))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let rotations = "[rotations.integration]\nmembers = [{ name = \"ines\" }]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\ntimezone = \"Europe/Paris\"\nstart = \"2026-11-02\"\n\n\
+         [rotations.development]\nmembers = [{ name = \"diego\" }]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\ntimezone = \"Europe/Paris\"\nstart = \"2026-11-02\"\n";
+    let mut engine = engine_with_rotations(&dir.path().join("db"), &clock, config, rotations).await;
     let opened = engine
         .after_poll("demo-esp")
         .unwrap_or_else(|e| panic!("{e}"));
@@ -285,13 +306,7 @@ async fn alerts_at_night_count_as_sleep_hour_pages_in_the_duty_load() {
     let reminded = engine.alert_tick().unwrap_or_else(|e| panic!("{e}"));
     let reminded_ines = routed_to(&reminded, Team::Integration);
     assert!(reminded_ines > 0, "{:?}", effect_names(&reminded));
-    let operator = mailcall::domain::Caller::operator(mailcall::domain::Actor::console("root"));
-    let invocation = mailcall::console::parse_line("/duty load team:integration")
-        .unwrap_or_else(|e| panic!("{e}"))
-        .unwrap_or_else(|| panic!("empty"));
-    let text = engine
-        .handle(&operator, &invocation)
-        .unwrap_or_else(|e| panic!("{e}"))
+    let text = as_operator(&mut engine, "/duty load team:integration")
         .reply
         .text;
     let pages = ines_alerts + reminded_ines;
@@ -311,28 +326,9 @@ async fn an_override_wins_in_alert_mentions_and_incident_assignees() {
     let clock = Arc::new(ManualClock::new(at("2026-11-18T10:20:00Z")));
     let mut config = AlertingConfig::default();
     config.detector.min_volume = 50;
-    let rotations = mailcall::config::Config::parse(
-        std::path::Path::new("mc.toml"),
-        "[rotations.integration]\nmembers = [{ name = \"ines\" }]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\ntimezone = \"Europe/Paris\"\nstart = \"2026-11-02\"\n",
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
-    .rotations;
-    let (store, history) = store_with_demo_history(&dir.path().join("db"), &clock).await;
-    let mut engine = Engine::new(store, clock.clone())
-        .with_history(history)
-        .with_alerts(config, Vec::new())
-        .and_then(|e| e.with_rotations(rotations))
-        .unwrap_or_else(|e| panic!("{e}"));
-    let operator = mailcall::domain::Caller::operator(mailcall::domain::Actor::console("root"));
-    let run = |engine: &mut Engine<SledStore>, line: &str| {
-        let invocation = mailcall::console::parse_line(line)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .unwrap_or_else(|| panic!("empty"));
-        engine
-            .handle(&operator, &invocation)
-            .unwrap_or_else(|e| panic!("{line}: {e}"))
-    };
-    run(
+    let rotations = "[rotations.integration]\nmembers = [{ name = \"ines\" }]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\ntimezone = \"Europe/Paris\"\nstart = \"2026-11-02\"\n";
+    let mut engine = engine_with_rotations(&dir.path().join("db"), &clock, config, rotations).await;
+    as_operator(
         &mut engine,
         "/duty override team:integration member:ivan from:2026-11-18 to:2026-11-19 reason:\"ines is out\"",
     );
@@ -349,7 +345,7 @@ async fn an_override_wins_in_alert_mentions_and_incident_assignees() {
         .collect();
     assert!(!mentioned.is_empty(), "{:?}", effect_names(&opened));
     assert!(mentioned.iter().all(|m| m == "ivan"), "{mentioned:?}");
-    let opened = run(
+    let opened = as_operator(
         &mut engine,
         "/incident open title:\"Bounces\" severity:SEV2 team:integration",
     );
