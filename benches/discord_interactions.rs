@@ -84,6 +84,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             admin_roles: Vec::new(),
             stakeholder_channel: None,
             all_alerts_channel: None,
+            summary_channel: None,
             defer_after: mailcall::config::DEFER_AFTER,
             teams: teams
                 .iter()

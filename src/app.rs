@@ -321,7 +321,8 @@ pub fn demo(options: &DemoOptions) -> anyhow::Result<()> {
         .with_history(history)
         .with_directory(console_directory(&config))
         .with_alerts(demo_alerting(), Vec::new())?
-        .with_rotations(config.rotations.clone())?;
+        .with_rotations(config.rotations.clone())?
+        .with_summary(config.summary.clone());
     let alerts = engine.after_poll("demo-esp")?;
     let caller = Caller::operator(Actor::console("you"));
     let stdout = io::stdout();

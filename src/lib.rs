@@ -48,3 +48,4 @@ pub mod schedule;
 pub mod scheduler;
 pub mod service;
 pub mod store;
+pub mod summary;

@@ -89,7 +89,8 @@ impl Service {
             .with_history(history.clone())
             .with_directory(directory)
             .with_alerts(config.alerting.clone(), config.quiet_windows.clone())?
-            .with_rotations(config.rotations.clone())?;
+            .with_rotations(config.rotations.clone())?
+            .with_summary(config.summary.clone());
         // Group commit: every front end and job waits for durability
         // through `on_engine` (or `Durable`) with the lock released.
         let mut engine = engine;
@@ -218,6 +219,18 @@ async fn run_jobs(
             missed: Missed::RunOnce,
         });
     }
+    match on_engine(&engine, |engine| engine.summary_settings().schedule()).await {
+        Ok(Ok(schedule)) => jobs.push(Job {
+            name: crate::command::summary::JOB.into(),
+            cadence: Cadence::Cron(Box::new(schedule)),
+            // A week missed while the bot was down is posted once at start.
+            missed: Missed::RunOnce,
+        }),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "the weekly summary's schedule is invalid; no summary will be posted")
+        }
+        Err(e) => tracing::error!(error = %e, "cannot read the weekly summary's schedule"),
+    }
     jobs.push(Job {
         name: ALERT_TICK_JOB.into(),
         cadence: Cadence::Every(
@@ -251,11 +264,16 @@ async fn run_jobs(
         let mut tick = false;
         let mut polls = Vec::new();
         let mut handoffs = Vec::new();
+        let mut summary = None;
         for run in &runs {
             let late = (now - run.due).num_milliseconds() as f64 / 1000.0;
             telemetry.job_ran(&run.job, late);
             if run.job == ALERT_TICK_JOB {
                 tick = true;
+                continue;
+            }
+            if run.job == crate::command::summary::JOB {
+                summary = Some(run.due);
                 continue;
             }
             if let Some((name, _)) = rotations
@@ -290,11 +308,11 @@ async fn run_jobs(
         // poll starts: a crash then cannot make a due time run twice (a poll
         // it cut short is made good by the next poll's catch-up window).
         // The alert tick's changes and posts commit with the record.
-        if tick || !handoffs.is_empty() || scheduler.records() != &saved {
+        if tick || !handoffs.is_empty() || summary.is_some() || scheduler.records() != &saved {
             let records = scheduler.records().clone();
             saved = records.clone();
             with_engine(&engine, &outbox, "scheduled jobs", move |engine| {
-                engine.scheduled(tick, &handoffs, &records)
+                engine.scheduled(tick, &handoffs, summary, &records)
             })
             .await;
         }
@@ -679,7 +697,7 @@ impl Lane {
                 Some(view) => Lane::Alert(view.id),
                 None => Lane::Notices,
             },
-            Effect::TeamPost { .. } => Lane::Notices,
+            Effect::TeamPost { .. } | Effect::Summary(_) => Lane::Notices,
         }
     }
 }

@@ -162,7 +162,7 @@ impl<S: IncidentStore> Engine<S> {
     /// A duty record (`key`, named `what` in errors) as stored; its
     /// default when there is none yet. An unreadable record is an error,
     /// never a silent fresh start.
-    fn read_record<T: serde::de::DeserializeOwned + Default>(
+    pub(super) fn read_record<T: serde::de::DeserializeOwned + Default>(
         &self,
         key: &str,
         what: &str,
@@ -178,7 +178,7 @@ impl<S: IncidentStore> Engine<S> {
     }
 
     /// Writes a duty record in the current change.
-    fn write_record<T: serde::Serialize>(
+    pub(super) fn write_record<T: serde::Serialize>(
         &mut self,
         key: &str,
         what: &str,

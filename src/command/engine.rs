@@ -73,6 +73,8 @@ pub enum Effect {
         #[serde(default)]
         buttons: Vec<PostButton>,
     },
+    /// The weekly quality summary, for the summary channel with its chart.
+    Summary(Box<crate::summary::WeeklySummary>),
 }
 
 /// A button under a [`Effect::TeamPost`]; pressing it runs the command it
@@ -147,7 +149,7 @@ impl Effect {
                 stakeholders: *stakeholders,
             },
             Effect::Alert(alert) => Effect::Alert(alert.clone()),
-            Effect::TeamPost { .. } => self.clone(),
+            Effect::TeamPost { .. } | Effect::Summary(_) => self.clone(),
         }
     }
 }
@@ -215,6 +217,8 @@ pub struct Engine<S> {
     /// The rotations and what was decided about them at run time
     /// (overrides, swaps, member changes): who is on duty.
     pub(super) duty: crate::duty::DutyState,
+    /// When and in which zone the weekly summary is made.
+    pub(super) summary: super::summary::SummarySettings,
     /// Whether a change is in progress: a change started inside another
     /// (an alert tick inside a scheduled-jobs change) joins it.
     in_progress: bool,
@@ -241,6 +245,7 @@ impl<S: IncidentStore> Engine<S> {
             alerts: None,
             directory: TeamDirectory::default(),
             duty: crate::duty::DutyState::default(),
+            summary: super::summary::SummarySettings::default(),
             in_progress: false,
         }
     }
@@ -386,7 +391,10 @@ impl<S: IncidentStore> Engine<S> {
         }
         self.store.begin();
         self.in_progress = true;
-        let done = work(self);
+        let done = work(self).and_then(|(value, effects)| {
+            self.record_alerts(&effects)?;
+            Ok((value, effects))
+        });
         self.in_progress = false;
         let done = done.and_then(|(value, effects)| {
             let posts = effects
@@ -452,6 +460,7 @@ impl<S: IncidentStore> Engine<S> {
         &mut self,
         tick: bool,
         handoffs: &[super::duty::HandoffRun],
+        summary: Option<chrono::DateTime<chrono::Utc>>,
         records: &crate::scheduler::JobRecords,
     ) -> Result<Vec<Effect>, CommandError> {
         let bytes = serde_json::to_vec(records).map_err(|e| {
@@ -471,6 +480,9 @@ impl<S: IncidentStore> Engine<S> {
             };
             for run in handoffs {
                 effects.extend(engine.handoff_post(run)?);
+            }
+            if let Some(due) = summary {
+                effects.push(engine.summary_post(due)?);
             }
             engine.store.put_extra(crate::scheduler::RECORD, &bytes)?;
             Ok((effects.clone(), effects))
@@ -536,6 +548,7 @@ impl<S: IncidentStore> Engine<S> {
             Command::Silence(command) => self.silence_command(caller, command),
             Command::Route(query) => self.route_preview(&query),
             Command::Duty(command) => self.duty_command(caller, command),
+            Command::Summary(command) => self.summary_command(caller, command),
         }
     }
 

@@ -25,6 +25,7 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ("metrics.json", include_str!("../../commands/metrics.json")),
     ("route.json", include_str!("../../commands/route.json")),
     ("silence.json", include_str!("../../commands/silence.json")),
+    ("summary.json", include_str!("../../commands/summary.json")),
 ];
 
 /// Discord's application-command option types that mailcall uses.

@@ -12,6 +12,7 @@ mod invocation;
 pub mod manifest;
 mod parse;
 pub mod render;
+pub mod summary;
 
 pub use engine::{
     Attachment, CommandError, Effect, Engine, Outcome, PendingPost, PostButton, Reply,

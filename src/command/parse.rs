@@ -29,6 +29,8 @@ pub enum Command {
     Route(RouteQuery),
     /// `/duty …`: rotations.
     Duty(DutyCommand),
+    /// `/summary …`: the weekly quality summary.
+    Summary(super::summary::SummaryCommand),
 }
 
 /// `/duty …`.
@@ -346,6 +348,12 @@ impl Command {
             Command::Incident(command) => command,
             Command::Metrics(query) => return format!("/metrics {}", query.stream),
             Command::Alert(command) => return format!("/alert {command:?}"),
+            Command::Summary(super::summary::SummaryCommand::Now { .. }) => {
+                return "/summary now".to_string()
+            }
+            Command::Summary(super::summary::SummaryCommand::Post { .. }) => {
+                return "/summary post".to_string()
+            }
             Command::Silence(command) => return format!("/silence {command:?}"),
             Command::Route(query) => {
                 return format!("/route test {} {}", query.metric, query.stream)
@@ -525,6 +533,20 @@ impl Command {
                 return Ok(Command::Duty(DutyCommand::Leave {
                     rotation: o.required("team", o.parsed("team")?)?,
                     member: o.required("member", o.user("member"))?,
+                }));
+            }
+            ["summary", verb @ ("now" | "post")] => {
+                let week = o
+                    .text("week")
+                    .map(|w| {
+                        w.parse::<crate::summary::Week>()
+                            .map_err(|e| o.bad("week", e))
+                    })
+                    .transpose()?;
+                return Ok(Command::Summary(if *verb == "now" {
+                    super::summary::SummaryCommand::Now { week }
+                } else {
+                    super::summary::SummaryCommand::Post { week }
                 }));
             }
             ["duty", "export"] => {

@@ -56,6 +56,12 @@ pub struct Config {
     pub http_listen: Option<std::net::SocketAddr>,
     /// On-duty rotations (`[rotations.<team>]`, `[rotations.quality-reviewer]`).
     pub rotations: Vec<crate::duty::Rotation>,
+    /// Where the weekly summary is posted (`[summary] channel`); the
+    /// stakeholder channel, else development's, when unset.
+    pub summary_channel: Option<String>,
+    /// When and in which zone the weekly summary is made (`[summary]
+    /// schedule` and `timezone`; Mondays 09:00 UTC by default).
+    pub summary: crate::command::summary::SummarySettings,
 }
 
 /// A Discord snowflake id (guild, channel, role), checked to be a number.
@@ -88,6 +94,9 @@ pub struct DiscordConfig {
     pub stakeholder_channel: Option<Snowflake>,
     /// Channel for a copy of every alert (`[all_alerts]`).
     pub all_alerts_channel: Option<Snowflake>,
+    /// Channel for the weekly summary (`[summary] discord_channel_id`);
+    /// the stakeholder channel, else development's, when unset.
+    pub summary_channel: Option<Snowflake>,
     /// Each team's channel and role.
     pub teams: BTreeMap<Team, DiscordTeam>,
     /// How long a command may run before its interaction is deferred
@@ -142,6 +151,8 @@ impl Default for Config {
             alert_tick: std::time::Duration::from_secs(30),
             http_listen: None,
             rotations: Vec::new(),
+            summary_channel: None,
+            summary: crate::command::summary::SummarySettings::default(),
         }
     }
 }
@@ -182,6 +193,7 @@ struct RawConfig {
     chat: RawChat,
     stakeholders: Option<RawChannel>,
     all_alerts: Option<RawChannel>,
+    summary: Option<RawSummary>,
     #[serde(default)]
     teams: BTreeMap<Spanned<String>, RawTeam>,
     discord: Option<RawDiscord>,
@@ -234,6 +246,18 @@ struct RawChat {
 struct RawChannel {
     channel: Option<Spanned<String>>,
     discord_channel_id: Option<Spanned<String>>,
+}
+
+/// The `[summary]` table: where and when the weekly summary is posted.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSummary {
+    channel: Option<Spanned<String>>,
+    discord_channel_id: Option<Spanned<String>>,
+    /// A cron expression in `timezone`; Mondays 09:00 by default.
+    schedule: Option<Spanned<String>>,
+    /// Weeks and days are read in this zone; UTC by default.
+    timezone: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -312,7 +336,28 @@ impl Config {
                 "moved: the stakeholder channel is configured once, in [stakeholders] (channel = \"name\", discord_channel_id = \"id\")".into(),
             ));
         }
-        let mut channel_ids: [Option<Spanned<String>>; 2] = [None, None];
+        let mut channel_ids: [Option<Spanned<String>>; 3] = [None, None, None];
+        let summary_channel = raw.summary.as_ref().map(|s| RawChannel {
+            channel: s.channel.clone(),
+            discord_channel_id: s.discord_channel_id.clone(),
+        });
+        if let Some(summary) = &raw.summary {
+            let default = |text: &str| Spanned::new(0..0, text.to_string());
+            let schedule = summary
+                .schedule
+                .clone()
+                .unwrap_or_else(|| default(crate::command::summary::DEFAULT_SCHEDULE));
+            let zone = summary.timezone.clone().unwrap_or_else(|| default("UTC"));
+            let parsed = esp::cron_in_zone(
+                (&schedule, Some("summary.schedule".into())),
+                (&zone, Some("summary.timezone".into())),
+                &at,
+            )?;
+            config.summary = crate::command::summary::SummarySettings {
+                zone: parsed.time_zone(),
+                schedule: Some(parsed),
+            };
+        }
         for (slot, table, raw_channel, name) in [
             (
                 0,
@@ -326,6 +371,7 @@ impl Config {
                 raw.all_alerts,
                 &mut config.all_alerts_channel,
             ),
+            (2, "summary", summary_channel, &mut config.summary_channel),
         ] {
             let Some(raw_channel) = raw_channel else {
                 continue;
@@ -338,7 +384,7 @@ impl Config {
             }
             channel_ids[slot] = raw_channel.discord_channel_id;
         }
-        let [stakeholder_id, all_alerts_id] = channel_ids;
+        let [stakeholder_id, all_alerts_id, summary_id] = channel_ids;
         let snowflake = |value: &Spanned<String>, key: String| -> Result<Snowflake, ConfigError> {
             value
                 .get_ref()
@@ -430,6 +476,10 @@ impl Config {
                 .as_ref()
                 .map(|c| snowflake(c, "all_alerts.discord_channel_id".into()))
                 .transpose()?;
+            let summary_channel = summary_id
+                .as_ref()
+                .map(|c| snowflake(c, "summary.discord_channel_id".into()))
+                .transpose()?;
             if let Some(team) = Team::ALL.iter().find(|t| !discord_teams.contains_key(t)) {
                 return Err(ConfigError {
                     file: path.to_path_buf(),
@@ -446,6 +496,7 @@ impl Config {
                 admin_roles,
                 stakeholder_channel,
                 all_alerts_channel,
+                summary_channel,
                 teams: discord_teams,
                 defer_after: DEFER_AFTER,
             });
@@ -512,6 +563,15 @@ impl Config {
                 resolve(path);
             }
         }
+    }
+
+    /// The channel the weekly summary goes to, by name: `[summary]
+    /// channel`, else the stakeholder channel, else development's.
+    pub fn summary_channel_name(&self) -> &str {
+        self.summary_channel
+            .as_deref()
+            .or(self.stakeholder_channel.as_deref())
+            .unwrap_or_else(|| self.channel(Team::Development))
     }
 
     /// The channel name for a team.

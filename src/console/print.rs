@@ -76,6 +76,17 @@ pub fn effects(out: &mut impl Write, config: &Config, effects: &[Effect]) -> io:
                     &format!("{mention}{text}{answers}"),
                 )?;
             }
+            Effect::Summary(summary) => {
+                let text = crate::summary::render::markdown(summary, &|a| format!("@{a}"));
+                labelled(
+                    out,
+                    &format!("[#{}]", config.summary_channel_name()),
+                    &format!(
+                        "{text}(the chart is attached in Discord; `mailcall summary --week {} --out DIR` writes it)",
+                        summary.week
+                    ),
+                )?;
+            }
             Effect::Announce { incident, teams } => {
                 for team in teams {
                     let text = format!(

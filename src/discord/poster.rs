@@ -176,7 +176,68 @@ impl Poster {
                 self.team_post(post, team, &mention, &text, mention_admin, &buttons)
                     .await
             }
+            Effect::Summary(summary) => self.summary(post, &summary).await,
         }
+    }
+
+    /// The weekly summary in the summary channel (`[summary]`, else the
+    /// stakeholder channel, else development's): its text split into
+    /// messages within Discord's limit, the chart on the first, and a
+    /// thread on the first for discussion. Only the owners of open
+    /// prevention actions are pinged.
+    async fn summary(&self, post: u64, summary: &crate::summary::WeeklySummary) -> Delivery {
+        let channel = self
+            .config
+            .summary_channel
+            .or(self.config.stakeholder_channel)
+            .map(|c| ChannelId::new(c.0))
+            .or_else(|| self.team_channel(Team::Development).map(|(c, _)| c));
+        let Some(channel) = channel else {
+            return Delivery::Done;
+        };
+        let owners: Vec<UserId> = summary.owners().iter().filter_map(discord_user).collect();
+        let text = crate::summary::render::markdown(summary, &|actor| match discord_user(actor) {
+            Some(user) => format!("<@{}>", user.get()),
+            None => actor.to_string(),
+        });
+        let parts = crate::summary::render::messages(&text, super::limits::CONTENT);
+        let chart = crate::command::summary::chart_attachment(summary);
+        let mut first = None;
+        for (index, part) in parts.iter().enumerate() {
+            let file = if index == 0 { chart.as_ref() } else { None };
+            let message = view::summary_part(part, &owners, file);
+            let step = format!("s{index}");
+            match with_retry("weekly summary", || {
+                channel.send_message(&self.http, once(post, &step, message.clone()))
+            })
+            .await
+            {
+                Ok(message) => {
+                    if index == 0 {
+                        first = Some(message.id);
+                    }
+                }
+                Err(e) if index == 0 => return failed("weekly summary", &e),
+                Err(e) => {
+                    tracing::error!(week = %summary.week, part = index + 1, error = %e, "a part of the weekly summary was not posted");
+                }
+            }
+        }
+        if let Some(first) = first {
+            if let Err(e) = with_retry("summary thread", || {
+                channel.create_thread_from_message(
+                    &self.http,
+                    first,
+                    CreateThread::new(format!("Weekly summary {}: discussion", summary.week))
+                        .auto_archive_duration(AutoArchiveDuration::OneWeek),
+                )
+            })
+            .await
+            {
+                tracing::error!(week = %summary.week, error = %e, "the summary's thread was not started");
+            }
+        }
+        Delivery::Done
     }
 
     /// A duty post in a team's channel, mentioning the members it names

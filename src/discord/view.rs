@@ -193,6 +193,25 @@ pub fn alert_post(
 
 /// A duty post (a handoff, an override) in a team's channel: it mentions
 /// `users`, and nothing in the text can ping anyone else.
+/// One message of the weekly summary: pings only `owners` (the owners of
+/// open prevention actions the text mentions), with the chart on the first.
+pub fn summary_part(
+    text: &str,
+    owners: &[UserId],
+    chart: Option<&crate::command::Attachment>,
+) -> CreateMessage {
+    let mut message = CreateMessage::new()
+        .content(limits::fit(text, limits::CONTENT))
+        .allowed_mentions(CreateAllowedMentions::new().users(owners.iter().copied()));
+    if let Some(chart) = chart {
+        message = message.add_file(serenity::all::CreateAttachment::bytes(
+            chart.bytes.clone(),
+            chart.filename.clone(),
+        ));
+    }
+    message
+}
+
 pub fn team_post(
     text: &str,
     users: &[UserId],

@@ -133,6 +133,9 @@ vocabulary! {
         AutomationIntegration = "automation-integration", "automation/integration";
         TrackingLinks = "tracking-links", "tracking/links";
         ReputationBlocklist = "reputation-blocklist", "reputation/blocklist";
+        /// Nothing was wrong: the alert or report was mistaken. Counted
+        /// apart in the weekly summary, so detection can be tuned.
+        FalseAlarm = "false-alarm", "false alarm";
         Other = "other", "other";
     }
 }

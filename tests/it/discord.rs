@@ -26,6 +26,8 @@ use super::fake_discord::{
 pub(super) const WAIT: Duration = Duration::from_secs(20);
 pub(super) const ADMIN_ROLE: u64 = 9000;
 pub(super) const STAKEHOLDERS: u64 = 6100;
+/// The weekly summary's channel.
+pub(super) const SUMMARY_CHANNEL: u64 = 6200;
 /// Each team's (channel, role).
 pub(super) const TEAMS: [(Team, u64, u64); 4] = [
     (Team::Marketing, 6001, 7001),
@@ -126,6 +128,7 @@ fn config(fake: &FakeDiscord, data: &Path) -> Config {
             admin_roles: vec![Snowflake(ADMIN_ROLE)],
             stakeholder_channel: Some(Snowflake(STAKEHOLDERS)),
             all_alerts_channel: None,
+            summary_channel: Some(Snowflake(SUMMARY_CHANNEL)),
             defer_after: mailcall::config::DEFER_AFTER,
             teams: TEAMS
                 .iter()
@@ -2553,7 +2556,7 @@ async fn a_missed_handoff_is_posted_at_start_mentioning_only_the_member_on_duty(
             chrono::Utc::now() - chrono::Duration::days(8),
         );
         engine
-            .scheduled(false, &[], &records)
+            .scheduled(false, &[], None, &records)
             .unwrap_or_else(|e| panic!("{e}"));
     }
     let rotations = single_member_rotation("integration", "ines", 9001);

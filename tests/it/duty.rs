@@ -354,7 +354,7 @@ mod commands {
     /// The team posts of one scheduled tick (reminders, expiries, gaps).
     fn tick(engine: &mut Engine<SledStore>) -> Vec<(Vec<String>, bool, String)> {
         engine
-            .scheduled(true, &[], &mailcall::scheduler::JobRecords::default())
+            .scheduled(true, &[], None, &mailcall::scheduler::JobRecords::default())
             .unwrap_or_else(|e| panic!("{e}"))
             .into_iter()
             .filter_map(|effect| match effect {
@@ -761,6 +761,7 @@ mod commands {
             .scheduled(
                 false,
                 &[handoff],
+                None,
                 &mailcall::scheduler::JobRecords::default(),
             )
             .unwrap_or_else(|e| panic!("{e}"));

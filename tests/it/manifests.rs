@@ -118,6 +118,7 @@ fn sample_value(option: &OptionManifest) -> OptionValue {
         (_, "due" | "from") => OptionValue::String("2026-12-01".into()),
         (_, "to") => OptionValue::String("2026-12-02 09:00".into()),
         (_, "also") => OptionValue::String("design".into()),
+        (_, "week") => OptionValue::String("2026-W47".into()),
         (_, "duration") => OptionValue::String("2h".into()),
         (_, "match") => OptionValue::String("stream=tag:welcome".into()),
         _ => OptionValue::String("something happened".into()),
