@@ -585,6 +585,68 @@ pub fn duty_ical(
     }
 }
 
+/// `mailcall summary`: a week's summary (the week just ended by default)
+/// as Markdown and its chart as PNG, written into `out` as
+/// `summary-<week>.md` and `summary-<week>.png`, each completely or not at
+/// all. A store held by a running bot is asked for the summary through its
+/// `[http] listen` address.
+pub fn summary(
+    config_path: Option<&Path>,
+    data: Option<PathBuf>,
+    week: Option<&str>,
+    out: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let config = load_config(config_path, data)?;
+    let week = week
+        .map(|w| w.parse::<crate::summary::Week>())
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--week: {e}"))?;
+    let summary = match SledStore::open_existing(&config.store_path) {
+        Ok(store) => {
+            let history = Arc::new(store.history()?);
+            let engine = Engine::new(store, Arc::new(SystemClock))
+                .with_history(history)
+                .with_rotations(config.rotations.clone())?
+                .with_summary(config.summary.clone());
+            let week = week.unwrap_or_else(|| engine.week_before(chrono::Utc::now()));
+            engine.weekly_summary(week)?
+        }
+        Err(StoreError::InUse { path }) => {
+            let query: Vec<(&str, String)> = week.iter().map(|w| ("week", w.to_string())).collect();
+            let text =
+                ask_running_bot(&config, &path, "give its weekly summary", |client, base| {
+                    client.get(format!("{base}/admin/summary")).query(&query)
+                })?;
+            serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("the running bot's summary is unreadable: {e}"))?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    std::fs::create_dir_all(out).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot create {}: {}",
+            out.display(),
+            crate::os_error::reason(&e)
+        )
+    })?;
+    let text = crate::summary::render::markdown(&summary, &|actor| format!("@{actor}"));
+    let chart =
+        crate::summary::chart::render(&summary.chart_data()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let markdown_path = out.join(format!("summary-{}.md", summary.week));
+    let chart_path = out.join(format!("summary-{}.png", summary.week));
+    for (path, bytes) in [
+        (&markdown_path, text.as_bytes()),
+        (&chart_path, chart.as_slice()),
+    ] {
+        crate::atomic_file::write_with(path, |file| {
+            use std::io::Write as _;
+            file.write_all(bytes)?;
+            Ok::<_, anyhow::Error>(())
+        })?;
+    }
+    Ok(vec![markdown_path, chart_path])
+}
+
 /// `mailcall backup`: the whole store to `out`, written completely or not
 /// at all. A store held by a running bot is asked for its backup over its
 /// `[http] listen` address, so a backup never needs the bot stopped.

@@ -195,6 +195,7 @@ pub fn router(endpoint: Endpoint) -> Router {
         .route("/admin/backup", get(backup))
         .route("/admin/metrics", get(admin_metrics))
         .route("/admin/duty/book", get(admin_duty_book))
+        .route("/admin/summary", get(admin_summary))
         .route("/admin/backfill", axum::routing::post(admin_backfill))
         .with_state(endpoint)
 }
@@ -430,6 +431,44 @@ async fn admin_duty_book(State(endpoint): State<Endpoint>) -> impl IntoResponse 
             StatusCode::INTERNAL_SERVER_ERROR,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             format!("cannot give the duty book: {e}\n"),
+        ),
+    }
+}
+
+/// `GET /admin/summary?week=2026-W47`: a week's summary as JSON (the week
+/// just ended by default), for `mailcall summary` while the bot holds the
+/// store.
+async fn admin_summary(
+    State(endpoint): State<Endpoint>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::BTreeMap<String, String>>,
+) -> impl IntoResponse {
+    let json = tokio::task::spawn_blocking(move || {
+        let engine = endpoint.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let week = match query.get("week") {
+            Some(text) => text
+                .parse::<crate::summary::Week>()
+                .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?,
+            None => engine.week_before(chrono::Utc::now()),
+        };
+        let summary = engine
+            .weekly_summary(week)
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        serde_json::to_string(&summary)
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    })
+    .await
+    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    .and_then(|r| r);
+    match json {
+        Ok(json) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/json")],
+            json,
+        ),
+        Err((status, e)) => (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("cannot give the summary: {e}\n"),
         ),
     }
 }

@@ -145,6 +145,21 @@ enum Commands {
         /// The backup file.
         file: PathBuf,
     },
+    /// Write a week's quality summary (Markdown) and its chart (PNG).
+    Summary {
+        /// The configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override the store directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// The ISO week, such as 2026-W47; default: the week just ended.
+        #[arg(long)]
+        week: Option<String>,
+        /// The directory to write summary-<week>.md and .png into.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// On-duty rotations.
     Duty {
         #[command(subcommand)]
@@ -271,6 +286,16 @@ fn main() -> ExitCode {
             log_to_stderr("info,serenity=warn");
             app::run(&config)
         }
+        Commands::Summary {
+            config,
+            data,
+            week,
+            out,
+        } => app::summary(config.as_deref(), data, week.as_deref(), &out).map(|written| {
+            for path in written {
+                println!("wrote {}", path.display());
+            }
+        }),
         Commands::Duty {
             action:
                 DutyAction::Ical {

@@ -31,6 +31,9 @@ pub struct SummarySettings {
     /// When the summary of the week just ended is posted; `None`: Mondays
     /// 09:00 in `zone`.
     pub schedule: Option<Schedule>,
+    /// The hard limits the chart draws, where no alert desk supplies them
+    /// (`mailcall summary` reads the store without alerting).
+    pub limits: summary::Limits,
 }
 
 /// The default schedule: Mondays at 09:00.
@@ -42,11 +45,27 @@ impl Default for SummarySettings {
         SummarySettings {
             zone: chrono_tz::UTC,
             schedule: None,
+            limits: summary::Limits::default(),
         }
     }
 }
 
 impl SummarySettings {
+    /// The bounce and complaint hard limits (critical thresholds) of
+    /// `detector`.
+    pub fn limits_of(detector: &crate::detect::DetectorSettings) -> summary::Limits {
+        let limit = |metric| {
+            detector
+                .limits
+                .get(&metric)
+                .map(|t: &crate::detect::Thresholds| t.critical)
+        };
+        summary::Limits {
+            bounce: limit(crate::detect::Metric::Bounce),
+            complaint: limit(crate::detect::Metric::Complaint),
+        }
+    }
+
     /// When the summary is posted.
     pub fn schedule(&self) -> Result<Schedule, crate::schedule::ScheduleError> {
         match &self.schedule {
@@ -171,20 +190,8 @@ impl<S: IncidentStore> Engine<S> {
             })
             .collect();
         let limits = match &self.alerts {
-            Some(desk) => {
-                let limit = |metric| {
-                    desk.config
-                        .detector
-                        .limits
-                        .get(&metric)
-                        .map(|t: &crate::detect::Thresholds| t.critical)
-                };
-                summary::Limits {
-                    bounce: limit(crate::detect::Metric::Bounce),
-                    complaint: limit(crate::detect::Metric::Complaint),
-                }
-            }
-            None => summary::Limits::default(),
+            Some(desk) => SummarySettings::limits_of(&desk.config.detector),
+            None => self.summary.limits,
         };
         Ok(summary::build(summary::Inputs {
             week,

@@ -356,6 +356,7 @@ impl Config {
             config.summary = crate::command::summary::SummarySettings {
                 zone: parsed.time_zone(),
                 schedule: Some(parsed),
+                ..crate::command::summary::SummarySettings::default()
             };
         }
         for (slot, table, raw_channel, name) in [
@@ -518,6 +519,8 @@ impl Config {
         (config.poll, config.keep_history) = esp::poll_settings(raw.poll, &at)?;
         let runbook_dir = raw.alerts.runbook_dir.take();
         (config.alerting, config.quiet_windows) = alerts::alerting(raw.alerts, &at)?;
+        config.summary.limits =
+            crate::command::summary::SummarySettings::limits_of(&config.alerting.detector);
         config.alerting.settle = config
             .esp
             .iter()

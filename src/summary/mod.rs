@@ -476,18 +476,36 @@ fn incident_section(
     section
 }
 
-fn action_lines(incidents: &[Incident], last_day: NaiveDate) -> Vec<ActionLine> {
+/// The prevention actions that existed and were not done when the week
+/// ended (a summary of a past week shows that week's state).
+fn action_lines(incidents: &[Incident], to: DateTime<Utc>, last_day: NaiveDate) -> Vec<ActionLine> {
     let mut lines: Vec<ActionLine> = incidents
         .iter()
         .flat_map(|incident| {
-            incident.open_actions().map(move |action| ActionLine {
-                incident: incident.id.to_string(),
-                number: action.number,
-                text: action.text.to_string(),
-                owner: action.owner.clone(),
-                due: action.due,
-                overdue: action.due.is_some_and(|due| due <= last_day),
-            })
+            let added_at = |number: u32| {
+                incident
+                    .timeline
+                    .iter()
+                    .find_map(|entry| match &entry.change {
+                        Change::ActionAdded { number: n, .. } if *n == number => Some(entry.at),
+                        _ => None,
+                    })
+            };
+            incident
+                .actions
+                .iter()
+                .filter(move |action| {
+                    added_at(action.number).is_some_and(|at| at < to)
+                        && action.done.as_ref().is_none_or(|(at, _)| *at >= to)
+                })
+                .map(move |action| ActionLine {
+                    incident: incident.id.to_string(),
+                    number: action.number,
+                    text: action.text.to_string(),
+                    owner: action.owner.clone(),
+                    due: action.due,
+                    overdue: action.due.is_some_and(|due| due <= last_day),
+                })
         })
         .collect();
     // Overdue first, then by due date (undated last), then by incident.
@@ -647,7 +665,7 @@ pub fn build(inputs: Inputs<'_>) -> WeeklySummary {
         streams,
         quiet,
         incidents: incident_section(inputs.incidents, from, to),
-        actions: action_lines(inputs.incidents, last_day),
+        actions: action_lines(inputs.incidents, to, last_day),
         alerts: inputs.alerts.section(from, to),
         roster: inputs.roster,
         unticked,

@@ -139,7 +139,7 @@ fn effect_names(effects: &[Effect]) -> Vec<&'static str> {
 
 /// A store at `path` holding four weeks of the sandbox ESP's history up to
 /// the clock's now, polled through the real poller; and that history.
-async fn store_with_demo_history(
+pub(super) async fn store_with_demo_history(
     path: &std::path::Path,
     clock: &Arc<ManualClock>,
 ) -> (SledStore, Arc<mailcall::store::SledHistory>) {
@@ -166,7 +166,10 @@ async fn store_with_demo_history(
 
 /// Runs a console line as the local operator (every role), which must be
 /// accepted.
-fn as_operator(engine: &mut Engine<SledStore>, line: &str) -> mailcall::command::Outcome {
+pub(super) fn as_operator(
+    engine: &mut Engine<SledStore>,
+    line: &str,
+) -> mailcall::command::Outcome {
     let operator = mailcall::domain::Caller::operator(mailcall::domain::Actor::console("root"));
     let invocation = mailcall::console::parse_line(line)
         .unwrap_or_else(|e| panic!("{line}: {e}"))

@@ -342,7 +342,7 @@ pub(super) fn slash_data(path: &[&str], options: &[(&str, &str)]) -> Value {
     // under /incident.
     let (command, path) = match path {
         ["metrics"] => ("metrics", &path[..0]),
-        [top @ ("alert" | "silence" | "route" | "duty"), rest @ ..] => (*top, rest),
+        [top @ ("alert" | "silence" | "route" | "duty" | "summary"), rest @ ..] => (*top, rest),
         _ => ("incident", path),
     };
     let path_owned: Vec<String> = path.iter().map(|s| s.to_string()).collect();
@@ -467,8 +467,12 @@ fn check_every_post(fake: &FakeDiscord) {
                     .collect()
             })
             .unwrap_or_default();
+        // The weekly summary names the owners of open prevention actions
+        // in its list, where they are the only users it may ping.
+        let summary_post = r.path == format!("/api/v10/channels/{SUMMARY_CHANNEL}/messages");
         assert!(
-            users.iter().all(|u| leading_tags.contains(u)),
+            users.iter().all(|u| leading_tags.contains(u)
+                || (summary_post && content(body).contains(&format!("<@{u}>")))),
             "{} may ping users it does not mention up front: {allowed} {body}",
             r.path
         );
@@ -2490,6 +2494,89 @@ async fn with_mention_on_duty_an_alert_mentions_the_member_instead_of_the_role()
     );
     check_every_post(&bot.fake);
     let _ = bot.stop().await;
+}
+
+/// `/summary post` (admin) posts the week's summary in the summary channel
+/// with its chart and a thread, pinging only the owners of open
+/// prevention actions; `/summary now` shows anyone a private preview;
+/// text typed by users pings nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_weekly_summary_is_posted_with_its_chart_and_pings_only_action_owners() {
+    let bot = TestBot::start().await;
+    bot.open_incident("Bounces @everyone <@5003>").await;
+    bot.slash(
+        &alice(),
+        &["action", "add"],
+        &[
+            ("id", "INC-1"),
+            ("text", "Prune the list @here"),
+            ("owner", "5002"),
+            ("due", "2026-01-02"),
+        ],
+    )
+    .await;
+    let week = mailcall::summary::Week::containing(chrono::Utc::now(), chrono_tz::UTC).to_string();
+
+    let refused = bot
+        .slash(&alice(), &["summary", "post"], &[("week", &week)])
+        .await;
+    assert!(
+        content(&refused["data"]).contains("for incident-admins"),
+        "{refused}"
+    );
+    let preview = bot
+        .slash(&alice(), &["summary", "now"], &[("week", &week)])
+        .await;
+    assert!(is_ephemeral(&preview), "{preview}");
+    assert!(
+        content(&preview["data"]).contains(&format!("Weekly quality summary, {week}")),
+        "{preview}"
+    );
+
+    let reply = bot
+        .slash(&olga(), &["summary", "post"], &[("week", &week)])
+        .await;
+    assert!(
+        content(&reply["data"]).contains("Posting the summary"),
+        "{reply}"
+    );
+    let discussion = json!(format!("Weekly summary {week}: discussion"));
+    assert!(
+        wait_until(|| bot.threads().iter().any(|t| t.body["name"] == discussion)).await,
+        "no summary posted with its discussion thread"
+    );
+    let posts = bot.posts_to(SUMMARY_CHANNEL);
+    let text: String = posts.iter().map(|p| content(&p.body)).collect();
+    assert!(
+        text.contains(&format!("Weekly quality summary, {week}")),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "INC-1 #1: Prune the list @\u{200b}here (<@5002>, **overdue**, due 2026-01-02)"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("<@5003>"), "a title pinged a user: {text}");
+    for post in &posts {
+        assert_eq!(
+            post.body["allowed_mentions"]["users"],
+            json!(["5002"]),
+            "{}",
+            post.body
+        );
+    }
+    let files: Vec<(String, Vec<u8>)> = posts.into_iter().flat_map(|p| p.files).collect();
+    assert_eq!(files.len(), 1, "one chart");
+    assert_eq!(files[0].0, format!("mailcall-summary-{week}.png"));
+    let decoder = png::Decoder::new(std::io::Cursor::new(files[0].1.clone()));
+    let reader = decoder.read_info().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (reader.info().width, reader.info().height),
+        mailcall::summary::chart::SIZE
+    );
+    check_every_post(&bot.fake);
+    bot.stop().await;
 }
 
 /// `/duty export` answers privately with an `.ics` attachment that a real

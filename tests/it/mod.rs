@@ -22,3 +22,4 @@ mod replay;
 mod secrets;
 mod service;
 mod store;
+mod summary;
