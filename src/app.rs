@@ -585,6 +585,58 @@ pub fn duty_ical(
     }
 }
 
+/// `mailcall export incidents`: the incident log as CSV, Markdown or JSON,
+/// to `out` (written completely or not at all) or stdout. A store held by a
+/// running bot is read through its `[http] listen` address.
+pub fn export_incidents(
+    config_path: Option<&Path>,
+    data: Option<PathBuf>,
+    format: &str,
+    since: Option<&str>,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    let config = load_config(config_path, data)?;
+    let format: crate::command::log::ExportFormat = format
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--format: {e}"))?;
+    let since = since
+        .map(|s| {
+            chrono::NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d")
+                .map_err(|_| anyhow::anyhow!("--since: `{s}` is not a date; use YYYY-MM-DD"))
+        })
+        .transpose()?;
+    let bytes = match SledStore::open_existing(&config.store_path) {
+        Ok(store) => {
+            let incidents = crate::store::IncidentStore::all(&store)?;
+            crate::command::log::export(&incidents, since, format)?
+        }
+        Err(StoreError::InUse { path }) => {
+            let mut query = vec![("format", format.name().to_string())];
+            if let Some(since) = since {
+                query.push(("since", since.to_string()));
+            }
+            ask_running_bot(&config, &path, "export its incidents", |client, base| {
+                client.get(format!("{base}/admin/incidents")).query(&query)
+            })?
+            .into_bytes()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    use std::io::Write as _;
+    match out {
+        Some(out) => crate::atomic_file::write_with(out, |file| {
+            file.write_all(&bytes)?;
+            Ok::<_, anyhow::Error>(())
+        }),
+        None => {
+            let mut stdout = io::stdout().lock();
+            stdout.write_all(&bytes)?;
+            stdout.flush()?;
+            Ok(())
+        }
+    }
+}
+
 /// `mailcall summary`: a week's summary (the week just ended by default)
 /// as Markdown and its chart as PNG, written into `out` as
 /// `summary-<week>.md` and `summary-<week>.png`, each completely or not at

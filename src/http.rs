@@ -196,6 +196,7 @@ pub fn router(endpoint: Endpoint) -> Router {
         .route("/admin/metrics", get(admin_metrics))
         .route("/admin/duty/book", get(admin_duty_book))
         .route("/admin/summary", get(admin_summary))
+        .route("/admin/incidents", get(admin_incidents))
         .route("/admin/backfill", axum::routing::post(admin_backfill))
         .with_state(endpoint)
 }
@@ -469,6 +470,48 @@ async fn admin_summary(
             status,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             format!("cannot give the summary: {e}\n"),
+        ),
+    }
+}
+
+/// `GET /admin/incidents?format=csv&since=2026-11-01`: the incident log,
+/// for `mailcall export incidents` while the bot holds the store.
+async fn admin_incidents(
+    State(endpoint): State<Endpoint>,
+    axum::extract::Query(query): axum::extract::Query<std::collections::BTreeMap<String, String>>,
+) -> impl IntoResponse {
+    let bytes = tokio::task::spawn_blocking(move || {
+        let format: crate::command::log::ExportFormat = query
+            .get("format")
+            .map_or("csv", String::as_str)
+            .parse()
+            .map_err(|e: String| (StatusCode::BAD_REQUEST, e))?;
+        let since = query
+            .get("since")
+            .map(|s| {
+                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                    .map_err(|_| (StatusCode::BAD_REQUEST, format!("`{s}` is not a date")))
+            })
+            .transpose()?;
+        let engine = endpoint.engine.lock().unwrap_or_else(|p| p.into_inner());
+        let incidents = crate::store::IncidentStore::all(engine.store())
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+        crate::command::log::export(&incidents, since, format)
+            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    })
+    .await
+    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    .and_then(|r| r);
+    match bytes {
+        Ok(bytes) => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ),
+        Err((status, e)) => (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("cannot export the incidents: {e}\n"),
         ),
     }
 }

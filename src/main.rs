@@ -145,6 +145,11 @@ enum Commands {
         /// The backup file.
         file: PathBuf,
     },
+    /// Export records from the store.
+    Export {
+        #[command(subcommand)]
+        what: ExportWhat,
+    },
     /// Write a week's quality summary (Markdown) and its chart (PNG).
     Summary {
         /// The configuration file.
@@ -169,6 +174,28 @@ enum Commands {
     CheckConfig {
         /// The configuration file.
         file: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ExportWhat {
+    /// The incident log, oldest first.
+    Incidents {
+        /// csv, markdown or json.
+        #[arg(long, default_value = "csv")]
+        format: String,
+        /// Only incidents opened on or after this day (YYYY-MM-DD, UTC).
+        #[arg(long)]
+        since: Option<String>,
+        /// The configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Override the store directory.
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Write to this file (completely or not at all) instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
     },
 }
 
@@ -286,6 +313,22 @@ fn main() -> ExitCode {
             log_to_stderr("info,serenity=warn");
             app::run(&config)
         }
+        Commands::Export {
+            what:
+                ExportWhat::Incidents {
+                    format,
+                    since,
+                    config,
+                    data,
+                    out,
+                },
+        } => app::export_incidents(
+            config.as_deref(),
+            data,
+            &format,
+            since.as_deref(),
+            out.as_deref(),
+        ),
         Commands::Summary {
             config,
             data,

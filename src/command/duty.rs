@@ -442,7 +442,7 @@ impl<S: IncidentStore> Engine<S> {
         let mut outcome = private(format!(
             "{name}: the next {weeks} week(s) of shifts as an iCalendar file; import it in your calendar (importing a newer export updates the events)."
         ));
-        outcome.attachment = Some(super::engine::Attachment {
+        outcome.attachments.push(super::engine::Attachment {
             filename: format!("mailcall-duty-{name}.ics"),
             bytes: text.into_bytes(),
         });

@@ -164,8 +164,9 @@ pub struct Outcome {
     pub effects: Vec<Effect>,
     /// The outbox ids of `effects`, in the same order.
     pub posted: Vec<u64>,
-    /// A file the reply carries (`/duty export`'s calendar).
-    pub attachment: Option<Attachment>,
+    /// Files the reply carries (`/duty export`'s calendar, a postmortem
+    /// draft and its chart).
+    pub attachments: Vec<Attachment>,
 }
 
 /// A file attached to a reply.
@@ -474,6 +475,7 @@ impl<S: IncidentStore> Engine<S> {
                 effects.extend(engine.shift_reminders()?);
                 effects.extend(engine.expire_swaps()?);
                 effects.extend(engine.announce_gaps()?);
+                effects.extend(engine.action_reminders()?);
                 effects
             } else {
                 Vec::new()
@@ -543,6 +545,10 @@ impl<S: IncidentStore> Engine<S> {
                 Ok(private(render::incident_log(&incident, page)))
             }
             Command::Incident(IncidentCommand::List(filter)) => self.list(&filter),
+            Command::Incident(IncidentCommand::Actions { mine, page }) => {
+                self.action_list(caller, mine, page)
+            }
+            Command::Incident(IncidentCommand::Postmortem { id }) => self.postmortem(id),
             Command::Metrics(query) => self.metrics(&query),
             Command::Alert(command) => self.alert_command(caller, command),
             Command::Silence(command) => self.silence_command(caller, command),
@@ -604,7 +610,7 @@ impl<S: IncidentStore> Engine<S> {
         Ok(private(render::metrics(&account, &stream, &summary)))
     }
 
-    fn load(&self, id: IncidentId) -> Result<Incident, CommandError> {
+    pub(super) fn load(&self, id: IncidentId) -> Result<Incident, CommandError> {
         self.store.load(id)?.ok_or(CommandError::NotFound(id))
     }
 
@@ -727,6 +733,7 @@ impl<S: IncidentStore> Engine<S> {
             .filter(|i| filter.status.matches(i.status))
             .filter(|i| filter.team.is_none_or(|t| i.teams.contains(&t)))
             .filter(|i| filter.severity.is_none_or(|s| i.severity == s))
+            .filter(|i| super::log::matches_log_filter(i, filter))
             .collect();
         // Active first, then by severity (SEV1 first), newest first.
         incidents.sort_by_key(|i| (!i.status.is_active(), i.severity, std::cmp::Reverse(i.id)));
@@ -743,7 +750,7 @@ pub(super) fn public(text: String, effects: Vec<Effect>) -> Outcome {
         },
         effects,
         posted: Vec::new(),
-        attachment: None,
+        attachments: Vec::new(),
     }
 }
 
@@ -756,6 +763,6 @@ pub(super) fn private(text: String) -> Outcome {
         },
         effects: Vec::new(),
         posted: Vec::new(),
-        attachment: None,
+        attachments: Vec::new(),
     }
 }

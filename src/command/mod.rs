@@ -9,6 +9,7 @@ mod alerting;
 pub mod duty;
 mod engine;
 mod invocation;
+pub mod log;
 pub mod manifest;
 mod parse;
 pub mod render;

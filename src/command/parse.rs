@@ -195,6 +195,16 @@ pub enum IncidentCommand {
         page: u32,
     },
     List(ListFilter),
+    /// `/incident action list`: open prevention actions across incidents.
+    Actions {
+        /// Only the caller's.
+        mine: bool,
+        page: u32,
+    },
+    /// `/incident postmortem`: a Markdown draft with the stream's chart.
+    Postmortem {
+        id: IncidentId,
+    },
 }
 
 /// `/incident open`.
@@ -218,6 +228,11 @@ pub struct ListFilter {
     pub status: StatusFilter,
     pub team: Option<Team>,
     pub severity: Option<Severity>,
+    /// Only incidents opened on or after this day (UTC).
+    pub since: Option<NaiveDate>,
+    /// Only incidents whose title, ESP account, stream, notes or resolution
+    /// contain this (case-insensitive).
+    pub search: Option<String>,
     /// 1 is the first page.
     pub page: u32,
 }
@@ -409,6 +424,8 @@ impl Command {
             }
             IncidentCommand::Show { id, .. } => format!("/incident show {id}"),
             IncidentCommand::List(_) => "/incident list".to_string(),
+            IncidentCommand::Actions { .. } => "/incident action list".to_string(),
+            IncidentCommand::Postmortem { id } => format!("/incident postmortem {id}"),
         }
     }
 
@@ -744,8 +761,30 @@ impl Command {
                 id: o.id()?,
                 page: o.page()?,
             },
+            ["incident", "action", "list"] => IncidentCommand::Actions {
+                mine: matches!(o.values.get("mine"), Some(OptionValue::Boolean(true))),
+                page: o.page()?,
+            },
+            ["incident", "postmortem"] => IncidentCommand::Postmortem { id: o.id()? },
             ["incident", "list"] => IncidentCommand::List(ListFilter {
+                since: o
+                    .text("since")
+                    .map(|s| {
+                        NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").map_err(|_| {
+                            o.bad("since", format!("`{s}` is not a date; use YYYY-MM-DD"))
+                        })
+                    })
+                    .transpose()?,
+                search: o
+                    .text("search")
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(String::from),
                 status: match o.text("status") {
+                    // An incident log search looks through every status.
+                    None if o.text("since").is_some() || o.text("search").is_some() => {
+                        StatusFilter::All
+                    }
                     None | Some("active") => StatusFilter::Active,
                     Some("all") => StatusFilter::All,
                     Some(s) => {

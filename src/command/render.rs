@@ -150,6 +150,31 @@ pub fn incident_list(incidents: &[Incident], page: u32) -> String {
     out
 }
 
+/// `heading` and page `page` of `lines`, saying what the other pages hold
+/// and (`more`) how to see the next.
+pub fn paged(
+    heading: &str,
+    lines: &[String],
+    page: u32,
+    what: &str,
+    more: impl Fn(usize, u32) -> String,
+) -> String {
+    let pages = pages(lines, PAGE_CHARS - 200);
+    let Some(shown) = (page as usize)
+        .checked_sub(1)
+        .and_then(|index| pages.get(index))
+    else {
+        return format!(
+            "{} {what} fit on {} page(s); there is no page {page}.",
+            lines.len(),
+            pages.len()
+        );
+    };
+    let mut out = heading.to_string();
+    write_page(&mut out, lines, shown, page, pages.len(), what, more);
+    out
+}
+
 /// The facts of an incident, as a short block.
 pub fn incident_card(incident: &Incident) -> String {
     let mut out = String::new();

@@ -189,10 +189,7 @@ impl<S: IncidentStore> Engine<S> {
                 pages: [load.pages.working, load.pages.off, load.pages.sleep],
             })
             .collect();
-        let limits = match &self.alerts {
-            Some(desk) => SummarySettings::limits_of(&desk.config.detector),
-            None => self.summary.limits,
-        };
+        let limits = self.chart_limits();
         Ok(summary::build(summary::Inputs {
             week,
             zone,
@@ -204,6 +201,15 @@ impl<S: IncidentStore> Engine<S> {
             load,
             limits,
         }))
+    }
+
+    /// The hard limits charts draw: the alerting configuration's, else the
+    /// summary settings'.
+    pub(super) fn chart_limits(&self) -> summary::Limits {
+        match &self.alerts {
+            Some(desk) => SummarySettings::limits_of(&desk.config.detector),
+            None => self.summary.limits,
+        }
     }
 
     /// The scheduled summary due at `due`: the week that ended before it.
@@ -223,7 +229,7 @@ impl<S: IncidentStore> Engine<S> {
                 let summary = self.weekly_summary(week.unwrap_or(default_week))?;
                 let text = summary::render::markdown(&summary, &|actor| actor.to_string());
                 let mut outcome = private(text);
-                outcome.attachment = chart_attachment(&summary);
+                outcome.attachments.extend(chart_attachment(&summary));
                 Ok(outcome)
             }
             SummaryCommand::Post { week } => {

@@ -35,16 +35,27 @@ pub fn outcome(out: &mut impl Write, config: &Config, outcome: &Outcome) -> io::
         Visibility::Public => labelled(out, "[reply]", &outcome.reply.text)?,
         Visibility::Private => labelled(out, "[reply, only you]", &outcome.reply.text)?,
     }
-    if let Some(file) = &outcome.attachment {
-        labelled(
-            out,
-            "[file]",
-            &format!(
+    for file in &outcome.attachments {
+        // A Markdown draft is text: shown in full. Other files are named,
+        // with the command that writes them to disk.
+        let shown = match file.filename.rsplit_once('.').map(|(_, ext)| ext) {
+            Some("md") => format!(
+                "{}:\n{}",
+                file.filename,
+                String::from_utf8_lossy(&file.bytes)
+            ),
+            Some("ics") => format!(
                 "{} ({} bytes); at the terminal, `mailcall duty ical` writes it to a file",
                 file.filename,
                 file.bytes.len()
             ),
-        )?;
+            _ => format!(
+                "{} ({} bytes; an image, attached in Discord; `mailcall summary --out DIR` writes the summary's chart)",
+                file.filename,
+                file.bytes.len()
+            ),
+        };
+        labelled(out, "[file]", &shown)?;
     }
     effects(out, config, &outcome.effects)
 }

@@ -84,13 +84,16 @@ impl Handler {
             .content(limits::fit(&text, limits::CONTENT))
             .ephemeral(private)
             .allowed_mentions(view::no_pings());
-        match answer.as_ref().ok().and_then(|o| o.attachment.as_ref()) {
-            Some(file) => message.add_file(serenity::all::CreateAttachment::bytes(
+        let files = answer
+            .as_ref()
+            .map(|o| o.attachments.as_slice())
+            .unwrap_or_default();
+        files.iter().fold(message, |message, file| {
+            message.add_file(serenity::all::CreateAttachment::bytes(
                 file.bytes.clone(),
                 file.filename.clone(),
-            )),
-            None => message,
-        }
+            ))
+        })
     }
 
     async fn answer_command(&self, ctx: &Context, interaction: &CommandInteraction) {
@@ -125,7 +128,7 @@ impl Handler {
                 let mut edit = EditInteractionResponse::new()
                     .content(limits::fit(&text, limits::CONTENT))
                     .allowed_mentions(view::no_pings());
-                if let Some(file) = answer.as_ref().ok().and_then(|o| o.attachment.as_ref()) {
+                for file in answer.as_ref().map(|o| o.attachments.as_slice()).unwrap_or_default() {
                     edit = edit.new_attachment(serenity::all::CreateAttachment::bytes(
                         file.bytes.clone(),
                         file.filename.clone(),
@@ -279,7 +282,7 @@ impl Handler {
                                 },
                                 effects: Vec::new(),
                                 posted: Vec::new(),
-                                attachment: None,
+                                attachments: Vec::new(),
                             })
                     })
                     .await,

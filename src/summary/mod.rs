@@ -15,6 +15,7 @@
 
 pub mod chart;
 pub mod ledger;
+pub mod postmortem;
 pub mod render;
 pub mod week;
 

@@ -361,3 +361,60 @@ fn the_summary_reads_as_expected() {
     assert!(!text.contains("@everyone"), "a title pinged everyone");
     insta::assert_snapshot!(text);
 }
+
+/// INC-2 of [`incidents`] on the `acme` account's stream, resolved, with
+/// the stream's hourly figures around it.
+#[test]
+fn the_postmortem_draft_reads_as_expected() {
+    let mut incident = incidents().swap_remove(1);
+    incident.esp_account = crate::domain::Name::new("acme").ok();
+    apply(
+        &mut incident,
+        Op::Diagnose {
+            note: text("The 2019 segment | was imported on Monday"),
+            root_cause: Some(RootCause::ListQuality),
+        },
+        "2026-11-18T09:30:00Z",
+    );
+    apply(
+        &mut incident,
+        Op::Resolve {
+            resolution: text("segment removed"),
+            root_cause: None,
+        },
+        "2026-11-19T08:00:00Z",
+    );
+    let samples: Vec<Sample> = streams()
+        .into_iter()
+        .find(|s| s.account == "acme" && s.stream == "account")
+        .map(|s| s.samples)
+        .unwrap_or_default();
+    let now = at("2026-11-24T12:00:00Z");
+    let text = postmortem::draft(&incident, &samples, now);
+    assert!(!text.contains("@everyone"), "a title pinged everyone");
+    insta::assert_snapshot!(text);
+
+    // The chart covers a week before to now, one point per UTC day, and its
+    // figures are the samples'.
+    let chart = postmortem::chart(&incident, &samples, now).unwrap_or_else(|| panic!("no chart"));
+    assert_eq!(
+        chart.days.first().map(|d| d.to_string()).as_deref(),
+        Some("2026-11-11")
+    );
+    assert_eq!(
+        chart.days.last().map(|d| d.to_string()).as_deref(),
+        Some("2026-11-24")
+    );
+    let series = &chart.accounts[0];
+    assert_eq!(series.name, "acme");
+    // 11 November: a whole UTC day at 1,000 an hour and 1% bounces.
+    assert_eq!(series.volume[0], Some(24_000));
+    assert_eq!(series.bounce[0], Some(0.01));
+    // 20 November: a whole day at 3%.
+    assert_eq!(series.bounce[9], Some(0.03));
+    // No ESP account: no chart, and the draft says there are no figures.
+    let mut bare = incident.clone();
+    bare.esp_account = None;
+    assert!(postmortem::chart(&bare, &samples, now).is_none());
+    assert!(postmortem::draft(&bare, &[], now).contains("No ESP account is recorded"));
+}

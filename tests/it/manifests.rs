@@ -115,7 +115,7 @@ fn sample_value(option: &OptionManifest) -> OptionValue {
         (kind::BOOLEAN, _) => OptionValue::Boolean(true),
         (kind::USER, _) => OptionValue::User(Actor::console("sam")),
         (_, "id") => OptionValue::String("INC-1".into()),
-        (_, "due" | "from") => OptionValue::String("2026-12-01".into()),
+        (_, "due" | "from" | "since") => OptionValue::String("2026-12-01".into()),
         (_, "to") => OptionValue::String("2026-12-02 09:00".into()),
         (_, "also") => OptionValue::String("design".into()),
         (_, "week") => OptionValue::String("2026-W47".into()),

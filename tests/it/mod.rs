@@ -13,6 +13,7 @@ mod esp_clients;
 #[allow(dead_code)]
 mod fake_discord;
 mod fuzz_short;
+mod incident_log;
 mod manifests;
 mod metrics_cli;
 mod poll;
