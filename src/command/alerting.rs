@@ -187,6 +187,29 @@ impl<S: IncidentStore> Engine<S> {
                     vec![Effect::Alert(Box::new(AlertEffect::Update { alert: view }))],
                 ))
             }
+            AlertCommand::FalseAlarm { id } => {
+                Self::require_team_role(caller, "mark alerts false alarms")?;
+                let book = &mut self.desk()?.state.book;
+                let view = match book.acknowledge(id, &caller.actor, now) {
+                    Ok(view) => view,
+                    Err(crate::alert::AlertError::AlreadyAcknowledged { .. }) => {
+                        book.get(id).ok_or(crate::alert::AlertError::Unknown(id))?
+                    }
+                    Err(e) => return Err(e.into()),
+                };
+                self.save_alerts()?;
+                let mut ledger = self.alert_ledger()?;
+                ledger.observe(&view);
+                ledger.false_alarm(id);
+                self.write_record(super::summary::LEDGER_RECORD, "alert ledger", &ledger)?;
+                Ok(public(
+                    format!(
+                        "alert #{id} marked a false alarm by {}; the weekly summary counts it, so the detector's settings can be reviewed",
+                        caller.actor
+                    ),
+                    vec![Effect::Alert(Box::new(AlertEffect::Update { alert: view }))],
+                ))
+            }
             AlertCommand::Snooze { id, hours } => {
                 Self::require_team_role(caller, "snooze alerts")?;
                 let until = now + chrono::Duration::hours(i64::from(hours));

@@ -115,10 +115,24 @@ fn parse_local_time(text: &str) -> Result<chrono::NaiveDateTime, String> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AlertCommand {
     List,
-    Show { id: u64 },
-    Acknowledge { id: u64 },
-    Snooze { id: u64, hours: u32 },
-    OpenIncident { id: u64 },
+    Show {
+        id: u64,
+    },
+    Acknowledge {
+        id: u64,
+    },
+    Snooze {
+        id: u64,
+        hours: u32,
+    },
+    OpenIncident {
+        id: u64,
+    },
+    /// Nothing was wrong: acknowledge it (if nobody has) and count it as a
+    /// false alarm in the weekly summary.
+    FalseAlarm {
+        id: u64,
+    },
 }
 
 /// `/silence …`.
@@ -446,6 +460,9 @@ impl Command {
             ["alert", "show"] => return Ok(Command::Alert(AlertCommand::Show { id: id("id")? })),
             ["alert", "ack"] => {
                 return Ok(Command::Alert(AlertCommand::Acknowledge { id: id("id")? }))
+            }
+            ["alert", "false-alarm"] => {
+                return Ok(Command::Alert(AlertCommand::FalseAlarm { id: id("id")? }))
             }
             ["alert", "incident"] => {
                 return Ok(Command::Alert(AlertCommand::OpenIncident { id: id("id")? }))

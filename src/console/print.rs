@@ -49,8 +49,13 @@ pub fn outcome(out: &mut impl Write, config: &Config, outcome: &Outcome) -> io::
                 file.filename,
                 file.bytes.len()
             ),
+            _ if file.filename.starts_with("mailcall-summary-") => format!(
+                "{} ({} bytes; an image, attached in Discord; `mailcall summary --out DIR` writes it to a file)",
+                file.filename,
+                file.bytes.len()
+            ),
             _ => format!(
-                "{} ({} bytes; an image, attached in Discord; `mailcall summary --out DIR` writes the summary's chart)",
+                "{} ({} bytes; an image, attached in Discord)",
                 file.filename,
                 file.bytes.len()
             ),
@@ -161,7 +166,7 @@ fn alert_post(out: &mut impl Write, config: &Config, effect: &AlertEffect) -> io
         };
         let text = match effect {
             AlertEffect::Open { .. } => format!(
-                "🚨 {} {}\n{}{runbook}\n[Acknowledge: /alert ack id:{id}] [Snooze 1 h: /alert snooze id:{id} for:1h] [Snooze 24 h: /alert snooze id:{id} for:24h] [Open incident: /alert incident id:{id}]",
+                "🚨 {} {}\n{}{runbook}\n[Acknowledge: /alert ack id:{id}] [Snooze 1 h: /alert snooze id:{id} for:1h] [Snooze 24 h: /alert snooze id:{id} for:24h] [Open incident: /alert incident id:{id}] [False alarm: /alert false-alarm id:{id}]",
                 match (alert.on_duty.get(team), alert.on_duty_only) {
                     (Some(member), true) => format!("@{member} (on duty)"),
                     (Some(member), false) => format!("@{team} @{member} (on duty)"),

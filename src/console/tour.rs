@@ -1,6 +1,7 @@
 //! The scripted tour `mailcall demo` plays when it has no terminal: one
 //! incident worked end to end by people from different teams, including two
-//! refusals, then the incident log. `$INC` is the incident the tour opened.
+//! refusals, then the incident log, a postmortem draft and the weekly
+//! summary. `$INC` is the incident the tour opened.
 
 /// The tour, one console line per entry. `#` lines are narration.
 pub const TOUR: &str = r#"# mailcall demo — an automated welcome series starts bouncing.
@@ -35,4 +36,10 @@ pub const TOUR: &str = r#"# mailcall demo — an automated welcome series starts
 /as alice integration
 /incident close id:$INC
 /incident show id:$INC
+# The incident log is searchable, and a postmortem draft is one command away:
+/incident list search:segment
+/incident postmortem id:$INC
+# Every Monday the teams get a quality summary (with a chart in Discord).
+# Last week's, as a private preview:
+/summary now
 "#;

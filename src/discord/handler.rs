@@ -236,6 +236,7 @@ impl Handler {
                 Some(crate::command::AlertCommand::Snooze { id, hours })
             }
             Route::AlertIncident(id) => Some(crate::command::AlertCommand::OpenIncident { id }),
+            Route::AlertFalseAlarm(id) => Some(crate::command::AlertCommand::FalseAlarm { id }),
             _ => None,
         };
         if let Some(command) = alert_command {
@@ -256,7 +257,10 @@ impl Handler {
             return;
         }
         let answer = match route {
-            Route::AlertAck(_) | Route::AlertSnooze(..) | Route::AlertIncident(_) => return,
+            Route::AlertAck(_)
+            | Route::AlertSnooze(..)
+            | Route::AlertIncident(_)
+            | Route::AlertFalseAlarm(_) => return,
             Route::Duty(button) => {
                 let command = Command::Duty(button.command());
                 flatten(

@@ -26,6 +26,8 @@ pub enum Route {
     AlertAck(u64),
     AlertSnooze(u64, u32),
     AlertIncident(u64),
+    /// `alert:false-alarm:3`.
+    AlertFalseAlarm(u64),
     Acknowledge(IncidentId),
     AssignToMe(IncidentId),
     /// The Resolve button: answered with the modal.
@@ -43,6 +45,7 @@ impl Route {
             Route::AlertAck(id) => return format!("alert:ack:{id}"),
             Route::AlertSnooze(id, hours) => return format!("alert:snooze:{id}:{hours}"),
             Route::AlertIncident(id) => return format!("alert:incident:{id}"),
+            Route::AlertFalseAlarm(id) => return format!("alert:false-alarm:{id}"),
             Route::Duty(crate::command::PostButton::SwapAccept(id)) => {
                 return format!("duty:swap-accept:{id}")
             }
@@ -68,6 +71,7 @@ impl Route {
             return match parts.as_slice() {
                 ["ack", n] => id(n).map(Route::AlertAck),
                 ["incident", n] => id(n).map(Route::AlertIncident),
+                ["false-alarm", n] => id(n).map(Route::AlertFalseAlarm),
                 ["snooze", n, "1"] => id(n).map(|n| Route::AlertSnooze(n, 1)),
                 ["snooze", n, "24"] => id(n).map(|n| Route::AlertSnooze(n, 24)),
                 _ => None,
@@ -159,6 +163,10 @@ pub fn alert_buttons(alert: &crate::alert::AlertView) -> Vec<CreateActionRow> {
             .label("Open incident")
             .style(ButtonStyle::Danger)
             .disabled(alert.incident.is_some()),
+        CreateButton::new(Route::AlertFalseAlarm(alert.id).custom_id())
+            .label("False alarm")
+            .style(ButtonStyle::Secondary)
+            .disabled(!active),
     ])]
 }
 

@@ -34,6 +34,10 @@ pub struct AlertRow {
     pub silenced: bool,
     #[serde(default)]
     pub false_alarm: bool,
+    /// The incident opened from it (`INC-7`): an incident resolved as a
+    /// false alarm makes its alerts false alarms too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub incident: Option<String>,
 }
 
 /// Every alert raised in the last [`KEEP`], by alert id.
@@ -55,7 +59,11 @@ impl AlertLedger {
             snoozed: false,
             silenced: false,
             false_alarm: false,
+            incident: None,
         });
+        if alert.incident.is_some() {
+            row.incident.clone_from(&alert.incident);
+        }
         row.acknowledged |= alert.acknowledged.is_some();
         row.snoozed |= alert.snoozed_until.is_some();
         row.silenced |= alert.silenced;
@@ -78,8 +86,14 @@ impl AlertLedger {
         self.rows.retain(|_, row| row.raised_at >= now - KEEP);
     }
 
-    /// The alerts raised in `[from, to)`.
-    pub fn section(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> AlertSection {
+    /// The alerts raised in `[from, to)`; those whose incident is among
+    /// `false_incidents` count as false alarms.
+    pub fn section(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        false_incidents: &std::collections::BTreeSet<String>,
+    ) -> AlertSection {
         let week: Vec<&AlertRow> = self
             .rows
             .values()
@@ -91,7 +105,15 @@ impl AlertLedger {
             acknowledged: count(|r| r.acknowledged),
             snoozed: count(|r| r.snoozed),
             silenced: count(|r| r.silenced),
-            false_alarms: count(|r| r.false_alarm),
+            false_alarms: week
+                .iter()
+                .filter(|r| {
+                    r.false_alarm
+                        || r.incident
+                            .as_ref()
+                            .is_some_and(|i| false_incidents.contains(i))
+                })
+                .count(),
             detection_delay: Spread::of(week.iter().map(|r| r.detection_delay_seconds).collect()),
         }
     }

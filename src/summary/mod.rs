@@ -667,7 +667,16 @@ pub fn build(inputs: Inputs<'_>) -> WeeklySummary {
         quiet,
         incidents: incident_section(inputs.incidents, from, to),
         actions: action_lines(inputs.incidents, to, last_day),
-        alerts: inputs.alerts.section(from, to),
+        alerts: inputs.alerts.section(
+            from,
+            to,
+            &inputs
+                .incidents
+                .iter()
+                .filter(|i| i.root_cause == Some(RootCause::FalseAlarm))
+                .map(|i| i.id.to_string())
+                .collect(),
+        ),
         roster: inputs.roster,
         unticked,
         load: inputs.load,

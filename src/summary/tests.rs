@@ -191,6 +191,7 @@ fn ledger() -> AlertLedger {
         snoozed: false,
         silenced: false,
         false_alarm,
+        incident: None,
     };
     AlertLedger {
         rows: BTreeMap::from([

@@ -181,7 +181,7 @@ pub(super) fn as_operator(
 
 /// An engine on a store holding the sandbox's four weeks of history, with
 /// alerting (`config`) and the rotations of the configuration text `rotations`.
-async fn engine_with_rotations(
+pub(super) async fn engine_with_rotations(
     path: &std::path::Path,
     clock: &Arc<ManualClock>,
     config: AlertingConfig,

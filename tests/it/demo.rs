@@ -55,14 +55,19 @@ fn the_tour_works_one_incident_end_to_end_and_exits_0() {
         "⚠ only INC-1's commander (alice) or an incident-admin can close it",
         "[thread INC-1] alice closed (root cause: list quality)",
         "Timeline, newest first:",
+        "[file] postmortem-INC-1.md:",
+        "# Postmortem draft: INC-1",
+        "[reply, only you] # Weekly quality summary, ",
     ] {
         assert!(text.contains(step), "the tour lacks {step:?}:\n{text}");
     }
     // The log lists every accepted change: the open, the alert's figures as
     // the first diagnosis, and 7 changes by people.
+    // (Up to the tour's next narration line.)
     let timeline = text
         .split("Timeline, newest first:")
         .nth(1)
+        .and_then(|rest| rest.split("\n#").next())
         .unwrap_or_default();
     let shown = timeline.lines().filter(|l| l.contains(" UTC · ")).count();
     assert!(

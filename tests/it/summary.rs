@@ -220,3 +220,54 @@ async fn each_week_is_summarised_once_across_restarts_and_a_missed_week_at_start
     assert_eq!(summaries(&engine).len(), 2, "the missed week was repeated");
     jobs.stop().await;
 }
+
+/// Alerts raised by detection are counted in the week's summary; one
+/// marked a false alarm, and one whose incident was resolved as a false
+/// alarm, count as false alarms; acknowledging counts too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_and_false_alarms_are_counted_in_the_summary() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // Wednesday of W47, when the sandbox's scripted incidents fire.
+    let clock = Arc::new(ManualClock::new(at("2026-11-18T15:20:00Z")));
+    let mut config = mailcall::alerting::AlertingConfig::default();
+    config.detector.min_volume = 50;
+    let mut engine =
+        super::alerts::engine_with_rotations(&dir.path().join("db"), &clock, config, "").await;
+    let opened = engine
+        .after_poll("demo-esp")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<u64> = opened
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Alert(a) => a.alert().map(|v| v.id),
+            _ => None,
+        })
+        .collect();
+    assert!(ids.len() >= 2, "{ids:?}");
+    let week: Week = "2026-W47".parse().unwrap_or_else(|e| panic!("{e}"));
+    let before = engine
+        .weekly_summary(week)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .alerts;
+    assert_eq!(before.fired, ids.len());
+    assert_eq!((before.acknowledged, before.false_alarms), (0, 0));
+    assert!(before.detection_delay.median.is_some());
+
+    super::alerts::as_operator(&mut engine, &format!("/alert false-alarm id:{}", ids[0]));
+    super::alerts::as_operator(&mut engine, &format!("/alert incident id:{}", ids[1]));
+    super::alerts::as_operator(
+        &mut engine,
+        "/incident resolve id:INC-1 resolution:\"seed addresses, nothing wrong\" root_cause:false-alarm",
+    );
+    let after = engine
+        .weekly_summary(week)
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(after.alerts.false_alarms, 2);
+    assert_eq!(after.alerts.acknowledged, 1);
+    assert_eq!(after.incidents.false_alarms, 1);
+    // Not counted in the week after.
+    let next = engine
+        .weekly_summary(week.next())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(next.alerts.fired, 0);
+}
