@@ -802,7 +802,7 @@ pub fn check_config(path: &Path) -> Result<String, CheckError> {
         });
     }
     Ok(format!(
-        "{}: OK — store {}, {} team channels{}{}\n{}",
+        "{}: OK — store {}, {} team channels{}{}, weekly summary in #{} ({}, {})\n{}",
         path.display(),
         config.store_path.display(),
         config.teams.len(),
@@ -815,6 +815,14 @@ pub fn check_config(path: &Path) -> Result<String, CheckError> {
             0 => String::new(),
             n => format!(", {n} ESP account(s) with readable keys"),
         },
+        config.summary_channel_name(),
+        config
+            .summary
+            .schedule
+            .as_ref()
+            .map_or(crate::command::summary::DEFAULT_SCHEDULE, |s| s
+                .expression()),
+        config.summary.zone,
         config.alerting.runbooks.describe()
     ))
 }

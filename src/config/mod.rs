@@ -932,6 +932,33 @@ mod tests {
     }
 
     #[test]
+    fn the_summary_table_sets_channel_schedule_and_zone() {
+        let config = Config::parse(
+            Path::new("mc.toml"),
+            "[summary]\nchannel = \"quality\"\nschedule = \"30 8 * * TUE\"\ntimezone = \"America/New_York\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.summary_channel_name(), "quality");
+        assert_eq!(config.summary.zone, chrono_tz::America::New_York);
+        assert_eq!(
+            config.summary.schedule.as_ref().map(|s| s.expression()),
+            Some("30 8 * * TUE")
+        );
+        // The chart's limits are the detector's hard limits.
+        assert_eq!(config.summary.limits.bounce, Some(0.05));
+        // Without the table: the stakeholder channel, Mondays 09:00 UTC.
+        let plain = Config::default();
+        assert_eq!(plain.summary_channel_name(), "email-status");
+        assert_eq!(plain.summary.zone, chrono_tz::UTC);
+        assert!(error("[summary]\ntimezone = \"Europe/Pariss\"\n")
+            .starts_with("mc.toml:2:12: summary.timezone: "));
+        assert!(error("[summary]\nschedule = \"9 * * MON\"\n")
+            .starts_with("mc.toml:2:12: summary.schedule: "));
+        assert!(error("[summary]\nzone = \"UTC\"\n")
+            .starts_with("mc.toml:2:1: summary.zone: unknown setting `zone`"));
+    }
+
+    #[test]
     fn a_file_that_is_not_utf8_is_named_at_the_first_bad_byte() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let file = dir.path().join("mc.toml");

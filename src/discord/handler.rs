@@ -110,11 +110,19 @@ impl Handler {
         let task = self.spawn_work(move |engine| engine.handle(&caller, &invocation));
         tokio::pin!(task);
         // The deadline is polled first: when the work finishes exactly as the
-        // deadline passes, deferring is harmless, and a zero deadline then
-        // always defers (which the tests rely on).
+        // deadline passes, deferring is harmless. A zero deadline always
+        // defers (which the tests rely on): it is ready at the first poll,
+        // where a zero-length timer waits for the timer driver's next tick,
+        // by which time fast work may have finished.
+        let defer_after = self.config.defer_after;
+        let deadline = async move {
+            if !defer_after.is_zero() {
+                tokio::time::sleep(defer_after).await;
+            }
+        };
         tokio::select! {
             biased;
-            _ = tokio::time::sleep(self.config.defer_after) => {
+            () = deadline => {
                 let defer = CreateInteractionResponse::Defer(CreateInteractionResponseMessage::new().ephemeral(private_hint));
                 if let Err(e) = with_retry("defer", || interaction.create_response(&ctx.http, defer.clone())).await {
                     tracing::error!(error = %e, "could not defer an interaction");

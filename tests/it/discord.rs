@@ -1452,7 +1452,8 @@ async fn metrics_come_from_polled_history_and_a_dead_feed_is_announced() {
             "alert:ack:1",
             "alert:snooze:1:1",
             "alert:snooze:1:24",
-            "alert:incident:1"
+            "alert:incident:1",
+            "alert:false-alarm:1"
         ]
     );
     assert!(
