@@ -697,7 +697,9 @@ impl Lane {
                 Some(view) => Lane::Alert(view.id),
                 None => Lane::Notices,
             },
-            Effect::TeamPost { .. } | Effect::Summary(_) => Lane::Notices,
+            Effect::TeamPost { .. } | Effect::Summary(_) | Effect::QualityPost { .. } => {
+                Lane::Notices
+            }
         }
     }
 }

@@ -101,14 +101,35 @@ fn names<'a>(people: impl Iterator<Item = &'a Actor>) -> String {
     people.map(|a| a.to_string()).collect::<Vec<_>>().join(", ")
 }
 
-/// A post in a team rotation's channel mentioning `mention`; the quality
-/// reviewer has no channel of its own, so nothing is posted for it (the
-/// reply says what changed).
-fn tell_team(name: RotationName, mention: Vec<Actor>, text: String) -> Vec<Effect> {
+/// A post in a rotation's channel mentioning `mention`: the team's, or for
+/// the quality reviewer (drawn across the teams) the quality channel.
+fn duty_post(
+    name: RotationName,
+    mention: Vec<Actor>,
+    text: String,
+    mention_admin: bool,
+    buttons: Vec<PostButton>,
+) -> Effect {
     match name {
-        RotationName::Team(team) => vec![team_post(team, mention, text)],
-        RotationName::QualityReviewer => Vec::new(),
+        RotationName::Team(team) => Effect::TeamPost {
+            team,
+            mention,
+            text,
+            mention_admin,
+            buttons,
+        },
+        RotationName::QualityReviewer => Effect::QualityPost {
+            mention,
+            text,
+            mention_admin,
+            buttons,
+        },
     }
+}
+
+/// A post in a rotation's channel mentioning `mention`, without buttons.
+fn tell_team(name: RotationName, mention: Vec<Actor>, text: String) -> Vec<Effect> {
+    vec![duty_post(name, mention, text, false, Vec::new())]
 }
 
 /// "Mon 2 Mar 09:00" in `zone`.
@@ -779,11 +800,6 @@ impl<S: IncidentStore> Engine<S> {
         period: (NaiveDateTime, NaiveDateTime),
         reason: String,
     ) -> Result<Outcome, CommandError> {
-        let RotationName::Team(team) = name else {
-            return Err(CommandError::NoData(
-                "the quality-reviewer rotation has no channel to ask in; an admin can set an override".into(),
-            ));
-        };
         let (zone, start, end) = self.duty_period(name, period)?;
         if asked.is_same_person(&caller.actor) {
             return Err(CommandError::NoData(
@@ -829,23 +845,23 @@ impl<S: IncidentStore> Engine<S> {
             format!(" ({})", crate::domain::defang(&reason))
         };
         let text = format!(
-            "🔄 {team}: {asked}, {} asks you to take their duty from {} to {} ({zone}){why}. Swap #{}: accept or decline by {}.",
+            "🔄 {name}: {asked}, {} asks you to take their duty from {} to {} ({zone}){why}. Swap #{}: accept or decline by {}.",
             caller.actor,
             local(start, zone),
             local(end, zone),
             swap.id,
             local(expires_at, zone),
         );
-        let post = Effect::TeamPost {
-            team,
-            mention: vec![asked],
+        let post = duty_post(
+            name,
+            vec![asked],
             text,
-            mention_admin: false,
-            buttons: vec![
+            false,
+            vec![
                 PostButton::SwapAccept(swap.id),
                 PostButton::SwapDecline(swap.id),
             ],
-        };
+        );
         Ok(public(
             format!(
                 "Swap #{} asked: {} decides by {} ({zone}).",
@@ -900,11 +916,6 @@ impl<S: IncidentStore> Engine<S> {
             )));
         }
         let name = swap.rotation;
-        let RotationName::Team(team) = name else {
-            return Err(CommandError::NoData(format!(
-                "swap #{id} is not for a team"
-            )));
-        };
         let zone = self
             .duty
             .roster()
@@ -925,16 +936,16 @@ impl<S: IncidentStore> Engine<S> {
             self.keep_duty(next)?;
             let text = if withdrawing {
                 format!(
-                    "↩️ {team}: swap #{id} withdrawn by {}; nothing changes.",
+                    "↩️ {name}: swap #{id} withdrawn by {}; nothing changes.",
                     swap.asked_by
                 )
             } else {
                 format!(
-                    "✋ {team}: {} declined swap #{id}; {} stays on duty as planned.",
+                    "✋ {name}: {} declined swap #{id}; {} stays on duty as planned.",
                     swap.asked, swap.asked_by
                 )
             };
-            return Ok(public(text.clone(), vec![team_post(team, both, text)]));
+            return Ok(public(text.clone(), tell_team(name, both, text)));
         }
         let from = swap.from.max(now);
         let reason = if swap.reason.is_empty() {
@@ -982,14 +993,14 @@ impl<S: IncidentStore> Engine<S> {
             }
         }
         let text = format!(
-            "🤝 {team}: {} accepted swap #{id}; {} is on duty instead of {} from {} to {} ({zone}) (override #{override_id}).",
+            "🤝 {name}: {} accepted swap #{id}; {} is on duty instead of {} from {} to {} ({zone}) (override #{override_id}).",
             swap.asked,
             swap.asked,
             swap.asked_by,
             local(from, zone),
             local(swap.to, zone)
         );
-        Ok(public(text.clone(), vec![team_post(team, mention, text)]))
+        Ok(public(text.clone(), tell_team(name, mention, text)))
     }
 
     /// `/duty join`, `/duty leave` and `/duty reset`: the member list
@@ -1153,23 +1164,22 @@ impl<S: IncidentStore> Engine<S> {
         self.keep_duty(next)?;
         Ok(lapsed
             .into_iter()
-            .filter_map(|swap| {
-                let RotationName::Team(team) = swap.rotation else {
-                    return None;
-                };
-                Some(team_post(
-                    team,
+            .map(|swap| {
+                duty_post(
+                    swap.rotation,
                     vec![swap.asked_by.clone(), swap.asked.clone()],
                     format!(
-                        "⌛ {team}: swap #{} expired unanswered; {} stays on duty as planned.",
-                        swap.id, swap.asked_by
+                        "⌛ {}: swap #{} expired unanswered; {} stays on duty as planned.",
+                        swap.rotation, swap.id, swap.asked_by
                     ),
-                ))
+                    false,
+                    Vec::new(),
+                )
             })
             .collect())
     }
 
-    /// A time within [`gap_horizon`] when a team rotation leaves nobody on
+    /// A time within [`gap_horizon`] when a rotation leaves nobody on
     /// duty is announced once to the team and incident-admin.
     pub(super) fn announce_gaps(&mut self) -> Result<Vec<Effect>, CommandError> {
         let now = self.clock.now();
@@ -1179,9 +1189,6 @@ impl<S: IncidentStore> Engine<S> {
         // a later gap is announced afresh.
         let mut filled = Vec::new();
         for rotation in self.duty.roster().rotations() {
-            let RotationName::Team(team) = rotation.name else {
-                continue;
-            };
             let key = rotation.name.as_str().to_string();
             let announced = self.duty.book().gaps_announced.get(&key).copied();
             let stretches = self.duty.roster().schedule(rotation.name, now, horizon);
@@ -1221,14 +1228,7 @@ impl<S: IncidentStore> Engine<S> {
             if announced == Some(start) || (start <= now && announced.is_some_and(|a| a <= now)) {
                 continue;
             }
-            found.push((
-                rotation.name,
-                team,
-                rotation.handoff.time_zone(),
-                start,
-                end,
-                key,
-            ));
+            found.push((rotation.name, rotation.handoff.time_zone(), start, end, key));
         }
         if found.is_empty() && filled.is_empty() {
             return Ok(Vec::new());
@@ -1244,21 +1244,21 @@ impl<S: IncidentStore> Engine<S> {
         self.keep_duty(next)?;
         Ok(found
             .into_iter()
-            .map(|(_, team, zone, start, end, _)| {
+            .map(|(name, zone, start, end, _)| {
                 let until = match end {
                     Some(end) => format!("until {}", local(end, zone)),
                     None => "and nobody is due after that".to_string(),
                 };
-                Effect::TeamPost {
-                    team,
-                    mention: Vec::new(),
-                    text: format!(
-                        "⚠️ {team}: nobody will be on duty from {} ({zone}), {until}. Add a member (/duty join) or set an override (/duty override).",
+                duty_post(
+                    name,
+                    Vec::new(),
+                    format!(
+                        "⚠️ {name}: nobody will be on duty from {} ({zone}), {until}. Add a member (/duty join) or set an override (/duty override).",
                         local(start, zone)
                     ),
-                    mention_admin: true,
-                    buttons: Vec::new(),
-                }
+                    true,
+                    Vec::new(),
+                )
             })
             .collect())
     }
@@ -1328,9 +1328,7 @@ impl<S: IncidentStore> Engine<S> {
             self.read_record(REMINDED_RECORD, "shift reminders")?;
         let mut effects = Vec::new();
         for rotation in self.duty.roster().rotations() {
-            let RotationName::Team(team) = rotation.name else {
-                continue;
-            };
+            let name = rotation.name;
             let Some(current) = self.duty.roster().on_duty(rotation.name, now) else {
                 continue;
             };
@@ -1347,16 +1345,18 @@ impl<S: IncidentStore> Engine<S> {
             }
             let zone = rotation.handoff.time_zone();
             let hours = (starts - now).num_minutes().div_euclid(60);
-            effects.push(team_post(
-                team,
+            effects.push(duty_post(
+                name,
                 vec![next.member.clone()],
                 format!(
-                    "⏰ {team}: {}, you are on duty from {} ({zone}), in {hours} h, until {}; {} hands over.",
+                    "⏰ {name}: {}, you are on duty from {} ({zone}), in {hours} h, until {}; {} hands over.",
                     next.member,
                     local(starts, zone),
                     local(next.until, zone),
                     current.member
                 ),
+                false,
+                Vec::new(),
             ));
             reminded.insert(key, starts);
         }

@@ -75,6 +75,17 @@ pub enum Effect {
     },
     /// The weekly quality summary, for the summary channel with its chart.
     Summary(Box<crate::summary::WeeklySummary>),
+    /// A post about the quality-reviewer rotation, which spans the teams:
+    /// in the quality channel (the weekly summary's), mentioning the
+    /// people in `mention` and nobody else, like [`Effect::TeamPost`].
+    QualityPost {
+        mention: Vec<crate::domain::Actor>,
+        text: String,
+        #[serde(default)]
+        mention_admin: bool,
+        #[serde(default)]
+        buttons: Vec<PostButton>,
+    },
 }
 
 /// A button under a [`Effect::TeamPost`]; pressing it runs the command it
@@ -149,7 +160,9 @@ impl Effect {
                 stakeholders: *stakeholders,
             },
             Effect::Alert(alert) => Effect::Alert(alert.clone()),
-            Effect::TeamPost { .. } | Effect::Summary(_) => self.clone(),
+            Effect::TeamPost { .. } | Effect::Summary(_) | Effect::QualityPost { .. } => {
+                self.clone()
+            }
         }
     }
 }

@@ -92,6 +92,26 @@ pub fn effects(out: &mut impl Write, config: &Config, effects: &[Effect]) -> io:
                     &format!("{mention}{text}{answers}"),
                 )?;
             }
+            Effect::QualityPost {
+                mention,
+                text,
+                mention_admin,
+                buttons,
+            } => {
+                let mut mention: String = mention.iter().map(|m| format!("@{m} ")).collect();
+                if *mention_admin {
+                    mention.push_str("@incident-admin ");
+                }
+                let answers: String = buttons
+                    .iter()
+                    .map(|b| format!("\n  {}", b.typed()))
+                    .collect();
+                labelled(
+                    out,
+                    &format!("[#{}]", config.summary_channel_name()),
+                    &format!("{mention}{text}{answers}"),
+                )?;
+            }
             Effect::Summary(summary) => {
                 let text = crate::summary::render::markdown(summary, &|a| format!("@{a}"));
                 labelled(

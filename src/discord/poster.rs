@@ -177,6 +177,18 @@ impl Poster {
                     .await
             }
             Effect::Summary(summary) => self.summary(post, &summary).await,
+            Effect::QualityPost {
+                mention,
+                text,
+                mention_admin,
+                buttons,
+            } => {
+                let Some(channel) = self.quality_channel() else {
+                    return Delivery::Done;
+                };
+                self.duty_post(post, channel, &mention, &text, mention_admin, &buttons)
+                    .await
+            }
         }
     }
 
@@ -186,13 +198,7 @@ impl Poster {
     /// thread on the first for discussion. Only the owners of open
     /// prevention actions are pinged.
     async fn summary(&self, post: u64, summary: &crate::summary::WeeklySummary) -> Delivery {
-        let channel = self
-            .config
-            .summary_channel
-            .or(self.config.stakeholder_channel)
-            .map(|c| ChannelId::new(c.0))
-            .or_else(|| self.team_channel(Team::Development).map(|(c, _)| c));
-        let Some(channel) = channel else {
+        let Some(channel) = self.quality_channel() else {
             return Delivery::Done;
         };
         let owners: Vec<UserId> = summary.owners().iter().filter_map(discord_user).collect();
@@ -254,6 +260,31 @@ impl Poster {
         let Some((channel, _)) = self.team_channel(team) else {
             return Delivery::Done;
         };
+        self.duty_post(post, channel, mention, text, mention_admin, buttons)
+            .await
+    }
+
+    /// The quality channel: the weekly summary's (`[summary]`), else the
+    /// stakeholder channel, else development's.
+    fn quality_channel(&self) -> Option<ChannelId> {
+        self.config
+            .summary_channel
+            .or(self.config.stakeholder_channel)
+            .map(|c| ChannelId::new(c.0))
+            .or_else(|| self.team_channel(Team::Development).map(|(c, _)| c))
+    }
+
+    /// A duty post in `channel`, mentioning the members it names who are
+    /// Discord users (and incident-admin when asked), and nobody else.
+    async fn duty_post(
+        &self,
+        post: u64,
+        channel: ChannelId,
+        mention: &[crate::domain::Actor],
+        text: &str,
+        mention_admin: bool,
+        buttons: &[crate::command::PostButton],
+    ) -> Delivery {
         let users: Vec<UserId> = mention.iter().filter_map(discord_user).collect();
         let admin = mention_admin
             .then(|| self.config.admin_roles.first().map(|r| RoleId::new(r.0)))

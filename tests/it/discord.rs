@@ -2580,6 +2580,58 @@ async fn the_weekly_summary_is_posted_with_its_chart_and_pings_only_action_owner
     bot.stop().await;
 }
 
+/// The quality reviewer's swap request goes to the quality channel (the
+/// summary's), with Accept and Decline buttons, pinging only the member
+/// asked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reviewer_swap_is_asked_in_the_quality_channel_pinging_only_the_member_asked() {
+    let fake = FakeDiscord::start().await;
+    let data = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let rotations = single_member_rotation("quality-reviewer", "alice", 5001);
+    let bot = TestBot::launch(fake, data, move |c| c.rotations = rotations).await;
+    let day = |ahead: i64| {
+        (chrono::Utc::now() + chrono::Duration::days(ahead))
+            .format("%Y-%m-%d")
+            .to_string()
+    };
+    let reply = bot
+        .slash(
+            &alice(),
+            &["duty", "swap"],
+            &[
+                ("team", "quality-reviewer"),
+                ("member", "5002"),
+                ("from", &day(1)),
+                ("to", &day(2)),
+            ],
+        )
+        .await;
+    assert!(
+        content(&reply["data"]).starts_with("Swap #1 asked"),
+        "{reply}"
+    );
+    assert!(
+        wait_until(|| !bot.posts_to(SUMMARY_CHANNEL).is_empty()).await,
+        "nothing posted in the quality channel"
+    );
+    let posts = bot.posts_to(SUMMARY_CHANNEL);
+    assert_eq!(posts.len(), 1);
+    let body = &posts[0].body;
+    assert!(
+        content(body).starts_with(
+            "<@5002> 🔄 quality-reviewer: user5002, alice asks you to take their duty"
+        ),
+        "{body}"
+    );
+    assert_eq!(body["allowed_mentions"]["users"], json!(["5002"]), "{body}");
+    assert_eq!(
+        button_ids(body),
+        ["duty:swap-accept:1", "duty:swap-decline:1"]
+    );
+    check_every_post(&bot.fake);
+    bot.stop().await;
+}
+
 /// `/duty export` answers privately with an `.ics` attachment that a real
 /// iCalendar parser reads, naming the member on duty.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -724,6 +724,127 @@ mod commands {
         );
     }
 
+    /// (mention, mention_admin, text, buttons) of each quality-channel post.
+    fn quality_posts(effects: &[Effect]) -> Vec<(Vec<String>, bool, String, Vec<PostButton>)> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::QualityPost {
+                    mention,
+                    mention_admin,
+                    text,
+                    buttons,
+                } => Some((
+                    names(mention),
+                    *mention_admin,
+                    text.clone(),
+                    buttons.clone(),
+                )),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The quality reviewer's rotation spans the teams, so its swap
+    /// requests, answers, shift reminders and gaps go to the quality
+    /// channel (the weekly summary's), mentioning only the people named.
+    #[test]
+    fn the_reviewers_swaps_reminders_and_gaps_are_posted_in_the_quality_channel() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let clock = Arc::new(ManualClock::new(at("2026-03-31T12:00:00Z")));
+        let config = format!(
+            "{}\n[rotations.quality-reviewer]\nmembers = [{{ name = \"carol\" }}, {{ name = \"dave\" }}]\nshift = \"1w\"\nhandoff = \"0 9 * * MON\"\ntimezone = \"Europe/Paris\"\nstart = \"2026-03-02\"\n",
+            super::ROTATION
+        );
+        let rotations = Config::parse(std::path::Path::new("mc.toml"), &config)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .rotations;
+        let store = SledStore::open(&dir.path().join("db")).unwrap_or_else(|e| panic!("{e}"));
+        let mut engine = Engine::new(store, clock.clone())
+            .with_rotations(rotations)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let reviewer = |engine: &Engine<SledStore>, when: &str| {
+            engine
+                .roster()
+                .on_duty(mailcall::duty::RotationName::QualityReviewer, at(when))
+                .map(|d| d.member.name)
+                .unwrap_or_else(|| "nobody".into())
+        };
+        // carol reviews this week (shift 4 from 2 March).
+        assert_eq!(reviewer(&engine, "2026-03-31T12:00:00Z"), "carol");
+        let asked = run(
+            &mut engine,
+            &member_of_integration("carol"),
+            "/duty swap team:quality-reviewer member:erin from:2026-04-01 to:2026-04-03",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let posts = quality_posts(&asked.effects);
+        assert_eq!(posts.len(), 1, "{:?}", asked.effects);
+        assert_eq!(posts[0].0, ["erin"]);
+        assert!(
+            posts[0].2.starts_with("🔄 quality-reviewer: erin, carol asks you to take their duty from Wed 1 Apr 00:00 to Fri 3 Apr 00:00 (Europe/Paris). Swap #1"),
+            "{}",
+            posts[0].2
+        );
+        assert_eq!(
+            posts[0].3,
+            [PostButton::SwapAccept(1), PostButton::SwapDecline(1)]
+        );
+        let accepted = run(
+            &mut engine,
+            &member_of_integration("erin"),
+            "/duty answer swap:1 choice:accept",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let posts = quality_posts(&accepted.effects);
+        assert_eq!(posts.len(), 1, "{:?}", accepted.effects);
+        assert_eq!(posts[0].0, ["carol", "erin"]);
+        assert_eq!(reviewer(&engine, "2026-04-02T10:00:00Z"), "erin");
+        assert_eq!(reviewer(&engine, "2026-04-03T10:00:00Z"), "carol");
+
+        // A day before dave's week, dave is reminded there.
+        clock.set(at("2026-04-05T08:00:00Z"));
+        let effects = engine
+            .scheduled(true, &[], None, &mailcall::scheduler::JobRecords::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let reminders = quality_posts(&effects);
+        assert_eq!(reminders.len(), 1, "{effects:?}");
+        assert_eq!(reminders[0].0, ["dave"]);
+        assert!(
+            reminders[0].2.starts_with(
+                "⏰ quality-reviewer: dave, you are on duty from Mon 6 Apr 09:00 (Europe/Paris)"
+            ),
+            "{}",
+            reminders[0].2
+        );
+
+        // Everyone leaves: the gap is announced there, with incident-admin.
+        let admin = Caller::operator(Actor::console("root"));
+        for member in ["carol", "dave"] {
+            reply(
+                &mut engine,
+                &admin,
+                &format!("/duty leave team:quality-reviewer member:{member}"),
+            );
+        }
+        let effects = engine
+            .scheduled(true, &[], None, &mailcall::scheduler::JobRecords::default())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let gaps: Vec<_> = quality_posts(&effects)
+            .into_iter()
+            .filter(|(_, _, text, _)| text.contains("nobody will be on duty"))
+            .collect();
+        assert_eq!(gaps.len(), 1, "{effects:?}");
+        assert!(gaps[0].1, "incident-admin is not called");
+        assert!(
+            gaps[0].2.starts_with(
+                "⚠️ quality-reviewer: nobody will be on duty from Mon 6 Apr 09:00 (Europe/Paris)"
+            ),
+            "{}",
+            gaps[0].2
+        );
+    }
+
     #[test]
     fn the_quality_reviewer_gets_a_checklist_at_their_handoff_and_ticks_it() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
