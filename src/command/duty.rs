@@ -155,6 +155,13 @@ impl<S: IncidentStore> Engine<S> {
                 to,
                 reason,
             } => self.duty_override(caller, rotation, member, (from, to), reason),
+            DutyCommand::Away {
+                rotation,
+                member,
+                from,
+                to,
+                reason,
+            } => self.duty_away(caller, rotation, member, (from, to), reason),
             DutyCommand::Swap {
                 rotation,
                 member,
@@ -692,7 +699,17 @@ impl<S: IncidentStore> Engine<S> {
             if stretches.is_empty() {
                 lines.push("  nobody on duty in these weeks".into());
             }
+            let mut covered_until = now;
             for stretch in stretches {
+                if stretch.start > covered_until {
+                    // A gap: someone away, a member gone, the rotation over.
+                    lines.push(format!(
+                        "  {} → {}  nobody",
+                        local(covered_until, zone),
+                        local(stretch.start, zone)
+                    ));
+                }
+                covered_until = stretch.end;
                 let why = stretch
                     .by_override
                     .and_then(|id| self.duty.roster().overrides().iter().find(|o| o.id == id))
@@ -754,6 +771,7 @@ impl<S: IncidentStore> Engine<S> {
                 to: end,
                 by: caller.actor.clone(),
                 reason: reason.clone(),
+                away: false,
             };
             book.overrides.push(added.clone());
             book.audit.push(DutyAudit {
@@ -789,6 +807,84 @@ impl<S: IncidentStore> Engine<S> {
         let mut mention = vec![added.member.clone()];
         mention.extend(covered.into_iter().cloned());
         let effects = tell_team(name, mention, text.clone());
+        Ok(public(text, effects))
+    }
+
+    /// `/duty away`: `member` is not on duty over the period; their shifts
+    /// in it are left uncovered until someone is put on (an override, a
+    /// swap asked beforehand), and the gap is announced like any other.
+    /// Incident-admin may mark anyone away; a member may mark themself.
+    fn duty_away(
+        &mut self,
+        caller: &Caller,
+        name: RotationName,
+        member: Actor,
+        period: (NaiveDateTime, NaiveDateTime),
+        reason: String,
+    ) -> Result<Outcome, CommandError> {
+        if !caller.admin && !member.is_same_person(&caller.actor) {
+            return Err(CommandError::Denied(
+                "only incident-admin may mark someone else away; you may mark yourself".into(),
+            ));
+        }
+        let (zone, start, end) = self.duty_period(name, period)?;
+        let now = self.clock.now();
+        let reason = reason.trim().to_string();
+        let (next, added) = self.duty.changed(|book| {
+            let added = Override {
+                id: book.take_id(),
+                rotation: name,
+                member,
+                from: start,
+                to: end,
+                by: caller.actor.clone(),
+                reason: reason.clone(),
+                away: true,
+            };
+            book.overrides.push(added.clone());
+            book.audit.push(DutyAudit {
+                at: now,
+                by: caller.actor.clone(),
+                rotation: name,
+                what: format!("away #{}: {} from {start} to {end}", added.id, added.member),
+            });
+            added
+        });
+        // The stretches the absence empties, in the new roster.
+        let before = self.duty.roster().schedule(name, start, end);
+        let uncovered: Vec<(DateTime<Utc>, DateTime<Utc>)> = before
+            .iter()
+            .filter(|s| s.member.is_same_person(&added.member))
+            .map(|s| (s.start, s.end))
+            .filter(|(from, to)| next.roster().on_duty(name, *from).is_none() && from < to)
+            .collect();
+        self.keep_duty(next)?;
+        let why = if added.reason.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", crate::domain::defang(&added.reason))
+        };
+        let mut text = format!(
+            "🏖️ {name}: {} is away from {} to {} ({zone}){why}, set by {} (away #{}).",
+            added.member,
+            local(start, zone),
+            local(end, zone),
+            caller.actor,
+            added.id
+        );
+        if uncovered.is_empty() {
+            text.push_str(" No shift of theirs falls in that time.");
+        } else {
+            let spans: Vec<String> = uncovered
+                .iter()
+                .map(|(from, to)| format!("{} to {}", local(*from, zone), local(*to, zone)))
+                .collect();
+            text.push_str(&format!(
+                " Nobody is on duty {}: ask someone to take it (/duty swap, before it starts) or an admin to set an override.",
+                spans.join(", ")
+            ));
+        }
+        let effects = tell_team(name, vec![added.member.clone()], text.clone());
         Ok(public(text, effects))
     }
 
@@ -966,6 +1062,7 @@ impl<S: IncidentStore> Engine<S> {
                 to: swap.to,
                 by: swap.asked.clone(),
                 reason,
+                away: false,
             });
             if let Some(s) = book.swap_mut(id) {
                 s.state = SwapState::Accepted {
@@ -1093,6 +1190,7 @@ impl<S: IncidentStore> Engine<S> {
                         to: shift.end,
                         by: caller.actor.clone(),
                         reason: format!("{} left the rotation", what_member(&edit)),
+                        away: false,
                     });
                     Some(id)
                 }

@@ -54,6 +54,15 @@ pub enum DutyCommand {
         to: chrono::NaiveDateTime,
         reason: String,
     },
+    /// `member` is away over `[from, to)`: not on duty then, whoever the
+    /// rotation or an older override names.
+    Away {
+        rotation: crate::duty::RotationName,
+        member: Actor,
+        from: chrono::NaiveDateTime,
+        to: chrono::NaiveDateTime,
+        reason: String,
+    },
     /// Ask `member` to take the caller's duty over `[from, to)`.
     Swap {
         rotation: crate::duty::RotationName,
@@ -395,6 +404,9 @@ impl Command {
             Command::Duty(DutyCommand::Swap {
                 rotation, member, ..
             }) => return format!("/duty swap {rotation} {}", member.name),
+            Command::Duty(DutyCommand::Away {
+                rotation, member, ..
+            }) => return format!("/duty away {rotation} {}", member.name),
             Command::Duty(DutyCommand::Answer { swap, accept }) => {
                 return format!(
                     "/duty answer {swap} {}",
@@ -524,6 +536,15 @@ impl Command {
                     from: o.local_time("from")?,
                     to: o.local_time("to")?,
                     reason,
+                }));
+            }
+            ["duty", "away"] => {
+                return Ok(Command::Duty(DutyCommand::Away {
+                    rotation: o.required("team", o.parsed("team")?)?,
+                    member: o.required("member", o.user("member"))?,
+                    from: o.local_time("from")?,
+                    to: o.local_time("to")?,
+                    reason: o.text("reason").unwrap_or_default().trim().to_string(),
                 }));
             }
             ["duty", "swap"] => {

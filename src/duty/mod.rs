@@ -95,6 +95,12 @@ pub struct Override {
     /// Who set it, and why (shown in `/duty schedule` and the export).
     pub by: Actor,
     pub reason: String,
+    /// `member` is *away* over the period rather than on duty: whoever
+    /// the rotation or an older override names, if it is them, nobody is
+    /// on duty then (a gap, announced ahead), until a newer override puts
+    /// someone on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub away: bool,
 }
 
 impl Override {
@@ -162,12 +168,25 @@ impl Roster {
     /// plain shift. `None` when the rotation is not configured, has not
     /// started, or has no members, and no override covers the instant.
     pub fn on_duty(&self, name: RotationName, at: DateTime<Utc>) -> Option<OnDuty> {
+        let duty = self.on_duty_unless_away(name, at)?;
+        let away = self.overrides.iter().any(|o| {
+            o.away
+                && o.rotation == name
+                && o.covers(at)
+                && o.member.is_same_person(&duty.member)
+                && duty.by_override.is_none_or(|id| o.id > id)
+        });
+        (!away).then_some(duty)
+    }
+
+    /// [`Roster::on_duty`] before anyone's time away is taken out.
+    fn on_duty_unless_away(&self, name: RotationName, at: DateTime<Utc>) -> Option<OnDuty> {
         let base = self.rotation(name).and_then(|r| r.base_shift_at(at));
         let covering = self
             .overrides
             .iter()
             .enumerate()
-            .filter(|(_, o)| o.rotation == name && o.covers(at))
+            .filter(|(_, o)| !o.away && o.rotation == name && o.covers(at))
             .max_by_key(|(index, o)| (o.id, *index))
             .map(|(_, o)| o);
         // The stretch ends at the first instant where the answer may change:

@@ -175,6 +175,7 @@ fn cover(id: u64, who: &str, from: &str, to: &str) -> Override {
         to: at(to),
         by: Actor::console("admin"),
         reason: "holiday".into(),
+        away: false,
     }
 }
 

@@ -724,6 +724,84 @@ mod commands {
         );
     }
 
+    /// Someone away is not on duty: their shift is left uncovered, shown
+    /// as such, announced as a gap, and an override fills it. A member may
+    /// mark only themself away; an admin anyone.
+    #[test]
+    fn someone_away_leaves_a_gap_that_is_shown_announced_and_filled_by_an_override() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("db");
+        let clock = Arc::new(ManualClock::new(at("2026-03-31T12:00:00Z")));
+        let carol = member_of_integration("carol");
+        {
+            let mut engine = engine(&path, clock.clone());
+            assert_eq!(
+                refusal(run(
+                    &mut engine,
+                    &carol,
+                    "/duty away team:integration member:bob from:2026-04-01 to:2026-04-02"
+                )),
+                "only incident-admin may mark someone else away; you may mark yourself"
+            );
+            // carol's shift runs from Mon 6 April 09:00 Paris.
+            let away = run(
+                &mut engine,
+                &carol,
+                "/duty away team:integration member:carol from:2026-04-07 to:2026-04-09 reason:holiday",
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                away.reply.text,
+                "🏖️ integration: carol is away from Tue 7 Apr 00:00 to Thu 9 Apr 00:00 (Europe/Paris) (holiday), set by carol (away #1). Nobody is on duty Tue 7 Apr 00:00 to Thu 9 Apr 00:00: ask someone to take it (/duty swap, before it starts) or an admin to set an override."
+            );
+            match away.effects.as_slice() {
+                [Effect::TeamPost { mention, .. }] => assert_eq!(names(mention), ["carol"]),
+                other => panic!("{other:?}"),
+            }
+        }
+        // After a restart: still away, and everything agrees on it.
+        let mut engine = engine(&path, clock.clone());
+        assert_eq!(on_duty(&engine, "2026-04-06T10:00:00Z"), "carol");
+        assert_eq!(on_duty(&engine, "2026-04-08T10:00:00Z"), "nobody");
+        assert_eq!(on_duty(&engine, "2026-04-10T10:00:00Z"), "carol");
+        let schedule = reply(
+            &mut engine,
+            &carol,
+            "/duty schedule team:integration weeks:2",
+        );
+        assert!(
+            schedule.contains(
+                "\n  Mon 6 Apr 09:00 → Tue 7 Apr 00:00  carol\n  Tue 7 Apr 00:00 → Thu 9 Apr 00:00  nobody\n  Thu 9 Apr 00:00 → Mon 13 Apr 09:00  carol"
+            ),
+            "{schedule}"
+        );
+        let gaps: Vec<String> = tick(&mut engine)
+            .into_iter()
+            .filter(|(_, _, text)| text.contains("nobody will be on duty"))
+            .map(|(_, _, text)| text)
+            .collect();
+        assert_eq!(
+            gaps,
+            ["⚠️ integration: nobody will be on duty from Tue 7 Apr 00:00 (Europe/Paris), until Thu 9 Apr 00:00. Add a member (/duty join) or set an override (/duty override)."]
+        );
+        let admin = Caller::operator(Actor::console("root"));
+        reply(
+            &mut engine,
+            &admin,
+            "/duty override team:integration member:dave from:2026-04-07 to:2026-04-09 reason:\"carol's holiday\"",
+        );
+        assert_eq!(on_duty(&engine, "2026-04-08T10:00:00Z"), "dave");
+        // The override is newer than the absence: dave marked away after it
+        // leaves the time uncovered again.
+        reply(
+            &mut engine,
+            &admin,
+            "/duty away team:integration member:dave from:2026-04-08 to:2026-04-09",
+        );
+        assert_eq!(on_duty(&engine, "2026-04-07T10:00:00Z"), "dave");
+        assert_eq!(on_duty(&engine, "2026-04-08T10:00:00Z"), "nobody");
+    }
+
     /// (mention, mention_admin, text, buttons) of each quality-channel post.
     fn quality_posts(effects: &[Effect]) -> Vec<(Vec<String>, bool, String, Vec<PostButton>)> {
         effects
