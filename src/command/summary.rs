@@ -227,9 +227,30 @@ impl<S: IncidentStore> Engine<S> {
         match command {
             SummaryCommand::Now { week } => {
                 let summary = self.weekly_summary(week.unwrap_or(default_week))?;
-                let text = summary::render::markdown(&summary, &|actor| actor.to_string());
-                let mut outcome = private(text);
+                let file = markdown_attachment(&summary);
+                let text = summary::render::chat_markdown(
+                    &summary,
+                    &|actor| actor.to_string(),
+                    &file.filename,
+                );
+                // A reply is one message: its first part, and the whole
+                // summary attached.
+                let parts = summary::render::messages(&text, PREVIEW_CHARS);
+                let label = format!("(part 1 of {})\n", parts.len());
+                let mut reply = parts
+                    .first()
+                    .map(|part| part.strip_prefix(&label).unwrap_or(part).to_string())
+                    .unwrap_or_default();
+                if parts.len() > 1 {
+                    reply.push_str(&format!(
+                        "\n… the preview goes on in the attached {} ({} more part(s) when posted).",
+                        file.filename,
+                        parts.len() - 1
+                    ));
+                }
+                let mut outcome = private(reply);
                 outcome.attachments.extend(chart_attachment(&summary));
+                outcome.attachments.push(file);
                 Ok(outcome)
             }
             SummaryCommand::Post { week } => {
@@ -246,6 +267,19 @@ impl<S: IncidentStore> Engine<S> {
                 ))
             }
         }
+    }
+}
+
+/// How long the preview reply may be: a Discord message, with room for
+/// the line saying where the rest is.
+const PREVIEW_CHARS: usize = 1_850;
+
+/// The whole summary as a Markdown file, with owners named (no pings in a
+/// file).
+pub fn markdown_attachment(summary: &WeeklySummary) -> Attachment {
+    Attachment {
+        filename: format!("mailcall-summary-{}.md", summary.week),
+        bytes: summary::render::markdown(summary, &|actor| format!("@{actor}")).into_bytes(),
     }
 }
 

@@ -202,16 +202,27 @@ impl Poster {
             return Delivery::Done;
         };
         let owners: Vec<UserId> = summary.owners().iter().filter_map(discord_user).collect();
-        let text = crate::summary::render::markdown(summary, &|actor| match discord_user(actor) {
-            Some(user) => format!("<@{}>", user.get()),
-            None => actor.to_string(),
-        });
+        let full = crate::command::summary::markdown_attachment(summary);
+        let text = crate::summary::render::chat_markdown(
+            summary,
+            &|actor| match discord_user(actor) {
+                Some(user) => format!("<@{}>", user.get()),
+                None => actor.to_string(),
+            },
+            &full.filename,
+        );
         let parts = crate::summary::render::messages(&text, super::limits::CONTENT);
-        let chart = crate::command::summary::chart_attachment(summary);
+        // The first message carries the chart and the whole summary as a
+        // file (every stream, for the record and for search).
+        let files: Vec<crate::command::Attachment> =
+            crate::command::summary::chart_attachment(summary)
+                .into_iter()
+                .chain([full])
+                .collect();
         let mut first = None;
         for (index, part) in parts.iter().enumerate() {
-            let file = if index == 0 { chart.as_ref() } else { None };
-            let message = view::summary_part(part, &owners, file);
+            let attached: &[crate::command::Attachment] = if index == 0 { &files } else { &[] };
+            let message = view::summary_part(part, &owners, attached);
             let step = format!("s{index}");
             match with_retry("weekly summary", || {
                 channel.send_message(&self.http, once(post, &step, message.clone()))

@@ -202,22 +202,22 @@ pub fn alert_post(
 /// A duty post (a handoff, an override) in a team's channel: it mentions
 /// `users`, and nothing in the text can ping anyone else.
 /// One message of the weekly summary: pings only `owners` (the owners of
-/// open prevention actions the text mentions), with the chart on the first.
+/// open prevention actions the text mentions), with `files` (the chart and
+/// the whole summary, on the first).
 pub fn summary_part(
     text: &str,
     owners: &[UserId],
-    chart: Option<&crate::command::Attachment>,
+    files: &[crate::command::Attachment],
 ) -> CreateMessage {
-    let mut message = CreateMessage::new()
+    let message = CreateMessage::new()
         .content(limits::fit(text, limits::CONTENT))
         .allowed_mentions(CreateAllowedMentions::new().users(owners.iter().copied()));
-    if let Some(chart) = chart {
-        message = message.add_file(serenity::all::CreateAttachment::bytes(
-            chart.bytes.clone(),
-            chart.filename.clone(),
-        ));
-    }
-    message
+    files.iter().fold(message, |message, file| {
+        message.add_file(serenity::all::CreateAttachment::bytes(
+            file.bytes.clone(),
+            file.filename.clone(),
+        ))
+    })
 }
 
 pub fn team_post(

@@ -33,6 +33,10 @@ pub use week::Week;
 /// How many named streams per account are shown besides the account.
 pub const TOP_STREAMS: usize = 4;
 
+/// How many accounts the chart draws: more lines than this cannot be told
+/// apart at Discord's preview size.
+pub const CHART_ACCOUNTS: usize = 8;
+
 /// The hard limits drawn on the chart (fractions).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Limits {
@@ -270,14 +274,40 @@ impl WeeklySummary {
         owners
     }
 
-    /// What the chart draws.
+    /// What the chart draws: every account, or with more than
+    /// [`CHART_ACCOUNTS`], those closest to the hard limits (their worst day
+    /// against each limit), the title saying how many are shown.
     pub fn chart_data(&self) -> chart::ChartData {
+        let peak = |values: &[Option<f64>], limit: Option<f64>| {
+            let worst = values.iter().flatten().fold(0.0_f64, |a, b| a.max(*b));
+            match limit {
+                Some(limit) if limit > 0.0 => worst / limit,
+                _ => worst,
+            }
+        };
+        let mut chosen: Vec<&DailyFigures> = self.daily.iter().collect();
+        let mut title = format!("Week {} ({})", self.week, self.zone);
+        if chosen.len() > CHART_ACCOUNTS {
+            chosen.sort_by(|a, b| {
+                let closeness = |d: &DailyFigures| {
+                    peak(&d.bounce, self.limits.bounce)
+                        .max(peak(&d.complaint, self.limits.complaint))
+                };
+                closeness(b)
+                    .total_cmp(&closeness(a))
+                    .then_with(|| a.account.cmp(&b.account))
+            });
+            title.push_str(&format!(
+                ": the {CHART_ACCOUNTS} of {} accounts closest to the limits",
+                chosen.len()
+            ));
+            chosen.truncate(CHART_ACCOUNTS);
+        }
         chart::ChartData {
-            title: format!("Week {} ({})", self.week, self.zone),
+            title,
             days: self.days.clone(),
-            accounts: self
-                .daily
-                .iter()
+            accounts: chosen
+                .into_iter()
                 .map(|d| chart::AccountSeries {
                     name: d.account.clone(),
                     bounce: d.bounce.clone(),

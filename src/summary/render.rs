@@ -161,9 +161,31 @@ fn counts_by<'a>(map: impl IntoIterator<Item = (&'a String, &'a usize)>) -> Stri
     }
 }
 
-/// The summary as Markdown; `who` names an action's owner (a mention where
-/// the front end pings them).
+/// How many stream lines a chat post shows; the rest are in the attached
+/// Markdown file.
+pub const CHAT_STREAMS: usize = 20;
+
+/// The summary as Markdown, whole; `who` names an action's owner (a
+/// mention where the front end pings them).
 pub fn markdown(summary: &WeeklySummary, who: &dyn Fn(&Actor) -> String) -> String {
+    markdown_with(summary, who, None)
+}
+
+/// The summary for a chat: the [`CHAT_STREAMS`] worst movers, and a line
+/// saying how many more streams the attached file (`file`) holds.
+pub fn chat_markdown(
+    summary: &WeeklySummary,
+    who: &dyn Fn(&Actor) -> String,
+    file: &str,
+) -> String {
+    markdown_with(summary, who, Some((CHAT_STREAMS, file)))
+}
+
+fn markdown_with(
+    summary: &WeeklySummary,
+    who: &dyn Fn(&Actor) -> String,
+    cap: Option<(usize, &str)>,
+) -> String {
     let zone: Tz = summary.zone.parse().unwrap_or(chrono_tz::UTC);
     let mut out = String::new();
     let last_day = summary.days.last().copied();
@@ -193,13 +215,21 @@ pub fn markdown(summary: &WeeklySummary, who: &dyn Fn(&Actor) -> String) -> Stri
             out,
             "Each figure: this week, its move against last week (▲ ▼ =, ⚠ the bad way), then (last week / four-week median). Worst movers first."
         );
-        for line in &summary.streams {
+        let shown = cap.map_or(summary.streams.len(), |(n, _)| n);
+        for line in summary.streams.iter().take(shown) {
             let _ = writeln!(
                 out,
                 "**{} / {}**\n{}",
                 defang(&line.account),
                 defang(&line.stream),
                 figures_line(line)
+            );
+        }
+        if let Some((_, file)) = cap.filter(|_| summary.streams.len() > shown) {
+            let _ = writeln!(
+                out,
+                "…and {} more stream(s), which moved less: every stream is in the attached {file}.",
+                summary.streams.len() - shown
             );
         }
     }

@@ -419,3 +419,55 @@ fn the_postmortem_draft_reads_as_expected() {
     assert!(postmortem::chart(&bare, &samples, now).is_none());
     assert!(postmortem::draft(&bare, &[], now).contains("No ESP account is recorded"));
 }
+
+#[test]
+fn with_many_accounts_the_chart_draws_those_closest_to_the_limits() {
+    let mut s = summary();
+    s.daily = (0..12)
+        .map(|i| DailyFigures {
+            account: format!("acct-{i:02}"),
+            bounce: vec![Some(0.001 * f64::from(i)); 7],
+            complaint: vec![Some(0.0); 7],
+            sent: vec![Some(100); 7],
+        })
+        .collect();
+    // acct-00 has the lowest bounces but one day of complaints at the limit.
+    s.daily[0].complaint[3] = Some(0.001);
+    let data = s.chart_data();
+    let names: Vec<&str> = data.accounts.iter().map(|a| a.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["acct-00", "acct-11", "acct-10", "acct-09", "acct-08", "acct-07", "acct-06", "acct-05"]
+    );
+    assert!(
+        data.title
+            .ends_with("the 8 of 12 accounts closest to the limits"),
+        "{}",
+        data.title
+    );
+    // With few accounts, all are drawn, and the title does not say so.
+    assert_eq!(summary().chart_data().accounts.len(), 2);
+    assert_eq!(summary().chart_data().title, "Week 2026-W47 (Europe/Paris)");
+}
+
+#[test]
+fn a_chat_post_shows_the_worst_movers_and_says_where_the_rest_are() {
+    let mut s = summary();
+    let template = s.streams[0].clone();
+    s.streams = (0..25)
+        .map(|i| StreamLine {
+            stream: format!("tag:s{i:02}"),
+            ..template.clone()
+        })
+        .collect();
+    let chat = render::chat_markdown(&s, &|a| a.to_string(), "mailcall-summary-2026-W47.md");
+    assert_eq!(chat.matches("**acme / tag:s").count(), render::CHAT_STREAMS);
+    assert!(chat.contains("**acme / tag:s19**") && !chat.contains("**acme / tag:s20**"));
+    assert!(
+        chat.contains("…and 5 more stream(s), which moved less: every stream is in the attached mailcall-summary-2026-W47.md."),
+        "{chat}"
+    );
+    let whole = render::markdown(&s, &|a| a.to_string());
+    assert_eq!(whole.matches("**acme / tag:s").count(), 25);
+    assert!(!whole.contains("more stream(s)"));
+}

@@ -2568,8 +2568,16 @@ async fn the_weekly_summary_is_posted_with_its_chart_and_pings_only_action_owner
         );
     }
     let files: Vec<(String, Vec<u8>)> = posts.into_iter().flat_map(|p| p.files).collect();
-    assert_eq!(files.len(), 1, "one chart");
+    assert_eq!(files.len(), 2, "the chart and the whole summary");
     assert_eq!(files[0].0, format!("mailcall-summary-{week}.png"));
+    assert_eq!(files[1].0, format!("mailcall-summary-{week}.md"));
+    let whole = String::from_utf8_lossy(&files[1].1);
+    assert!(
+        whole.contains(
+            "INC-1 #1: Prune the list @\u{200b}here (@user5002, **overdue**, due 2026-01-02)"
+        ),
+        "{whole}"
+    );
     let decoder = png::Decoder::new(std::io::Cursor::new(files[0].1.clone()));
     let reader = decoder.read_info().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
