@@ -308,6 +308,13 @@ async fn run_jobs(
         // poll starts: a crash then cannot make a due time run twice (a poll
         // it cut short is made good by the next poll's catch-up window).
         // The alert tick's changes and posts commit with the record.
+        // The summary's deliverability figures (five weeks of every
+        // stream) are read without holding the engine, so commands are not
+        // kept waiting; the rest is built and committed under it.
+        let summary = match summary {
+            Some(due) => Some(summary_due(&engine, due).await),
+            None => None,
+        };
         if tick || !handoffs.is_empty() || summary.is_some() || scheduler.records() != &saved {
             let records = scheduler.records().clone();
             saved = records.clone();
@@ -333,6 +340,35 @@ async fn run_jobs(
             () = tokio::time::sleep(wait) => {}
         }
     }
+}
+
+/// A due weekly summary with its figures read off the engine's lock (on
+/// the blocking pool); without them (no history, or a read that failed,
+/// logged) the engine reads them itself.
+async fn summary_due(
+    engine: &SharedEngine,
+    due: chrono::DateTime<chrono::Utc>,
+) -> crate::command::summary::SummaryDue {
+    let found = on_engine(engine, move |engine| {
+        (
+            engine.history().cloned(),
+            engine.week_before(due),
+            engine.summary_zone(),
+        )
+    })
+    .await;
+    let figures = match found {
+        Ok((Some(history), week, zone)) => tokio::task::spawn_blocking(move || {
+            crate::command::summary::week_figures(history.as_ref(), week, zone).map(|f| (week, f))
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r.map_err(|e| e.to_string()))
+        .map_err(|e| tracing::error!(error = %e, "the summary's figures could not be read ahead"))
+        .ok(),
+        _ => None,
+    };
+    crate::command::summary::SummaryDue { due, figures }
 }
 
 /// `mailcall run`: the service with Discord as its front end, and the

@@ -474,7 +474,7 @@ impl<S: IncidentStore> Engine<S> {
         &mut self,
         tick: bool,
         handoffs: &[super::duty::HandoffRun],
-        summary: Option<chrono::DateTime<chrono::Utc>>,
+        summary: Option<super::summary::SummaryDue>,
         records: &crate::scheduler::JobRecords,
     ) -> Result<Vec<Effect>, CommandError> {
         let bytes = serde_json::to_vec(records).map_err(|e| {
@@ -496,8 +496,8 @@ impl<S: IncidentStore> Engine<S> {
             for run in handoffs {
                 effects.extend(engine.handoff_post(run)?);
             }
-            if let Some(due) = summary {
-                effects.push(engine.summary_post(due)?);
+            if let Some(run) = summary {
+                effects.push(engine.summary_post(run)?);
             }
             engine.store.put_extra(crate::scheduler::RECORD, &bytes)?;
             Ok((effects.clone(), effects))

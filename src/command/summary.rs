@@ -75,6 +75,40 @@ impl SummarySettings {
     }
 }
 
+/// A scheduled summary's run: its due time, and the deliverability
+/// figures of its week when the caller read them without holding the
+/// engine (they are read under it otherwise).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SummaryDue {
+    pub due: DateTime<Utc>,
+    pub figures: Option<(Week, summary::WeekFigures)>,
+}
+
+/// The week's deliverability figures from the metric history: five weeks of
+/// every stream with history. Reads only the history, so the service runs
+/// it without holding the engine (on a busy store it takes seconds; see the
+/// `weekly_summary` benchmark).
+pub fn week_figures(
+    history: &dyn crate::store::MetricsHistory,
+    week: Week,
+    zone: Tz,
+) -> Result<summary::WeekFigures, crate::store::StoreError> {
+    let (from, to) = week.bounds(zone);
+    let mut streams = Vec::new();
+    for (account, stream) in history.streams()? {
+        let samples = history.series_between(&account, &stream, from - Duration::weeks(4), to)?;
+        if samples.is_empty() {
+            continue;
+        }
+        streams.push(summary::StreamHistory {
+            account,
+            stream: stream.as_str().to_string(),
+            samples,
+        });
+    }
+    Ok(summary::week_figures(&streams, week, zone))
+}
+
 /// `/summary …`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SummaryCommand {
@@ -135,23 +169,22 @@ impl<S: IncidentStore> Engine<S> {
 
     /// The summary of `week`, from what the store holds now.
     pub fn weekly_summary(&self, week: Week) -> Result<WeeklySummary, CommandError> {
+        let figures = match &self.history {
+            Some(history) => week_figures(history.as_ref(), week, self.summary_zone())?,
+            None => summary::WeekFigures::default(),
+        };
+        self.weekly_summary_with(week, figures)
+    }
+
+    /// The summary of `week` with its deliverability figures computed
+    /// beforehand ([`week_figures`]).
+    pub fn weekly_summary_with(
+        &self,
+        week: Week,
+        figures: summary::WeekFigures,
+    ) -> Result<WeeklySummary, CommandError> {
         let zone = self.summary_zone();
         let (from, to) = week.bounds(zone);
-        let mut streams = Vec::new();
-        if let Some(history) = &self.history {
-            for (account, stream) in history.streams()? {
-                let samples =
-                    history.series_between(&account, &stream, from - Duration::weeks(4), to)?;
-                if samples.is_empty() {
-                    continue;
-                }
-                streams.push(summary::StreamHistory {
-                    account,
-                    stream: stream.as_str().to_string(),
-                    samples,
-                });
-            }
-        }
         let incidents = self.store.all()?;
         let ledger = self.alert_ledger()?;
         let (next_from, next_to) = week.next().bounds(zone);
@@ -193,7 +226,7 @@ impl<S: IncidentStore> Engine<S> {
         Ok(summary::build(summary::Inputs {
             week,
             zone,
-            streams,
+            figures,
             incidents: &incidents,
             alerts: &ledger,
             roster,
@@ -212,10 +245,17 @@ impl<S: IncidentStore> Engine<S> {
         }
     }
 
-    /// The scheduled summary due at `due`: the week that ended before it.
-    pub(super) fn summary_post(&mut self, due: DateTime<Utc>) -> Result<Effect, CommandError> {
-        let week = self.week_before(due);
-        Ok(Effect::Summary(Box::new(self.weekly_summary(week)?)))
+    /// The scheduled summary: the week that ended before its due time,
+    /// with the figures read beforehand when the caller has them.
+    pub(super) fn summary_post(&mut self, run: SummaryDue) -> Result<Effect, CommandError> {
+        let week = self.week_before(run.due);
+        let summary = match run.figures {
+            Some((for_week, figures)) if for_week == week => {
+                self.weekly_summary_with(week, figures)?
+            }
+            _ => self.weekly_summary(week)?,
+        };
+        Ok(Effect::Summary(Box::new(summary)))
     }
 
     pub(super) fn summary_command(

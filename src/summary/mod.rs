@@ -74,8 +74,8 @@ pub struct LoadLine {
 pub struct Inputs<'a> {
     pub week: Week,
     pub zone: Tz,
-    /// The metric history of each stream.
-    pub streams: Vec<StreamHistory>,
+    /// The week's deliverability figures ([`week_figures`]).
+    pub figures: WeekFigures,
     pub incidents: &'a [Incident],
     pub alerts: &'a AlertLedger,
     /// The coming week's rotations.
@@ -552,8 +552,28 @@ fn action_lines(incidents: &[Incident], to: DateTime<Utc>, last_day: NaiveDate) 
     lines
 }
 
+/// The deliverability part of a week's summary: the expensive part (five
+/// weeks of every stream's history), computed apart so that the service
+/// can read it without holding the engine.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct WeekFigures {
+    /// Accounts and their top streams, worst movers first.
+    pub streams: Vec<StreamLine>,
+    pub quiet: Vec<QuietStream>,
+    pub daily: Vec<DailyFigures>,
+}
+
 /// Per stream: this week, last week, the four weeks' median; the quiet
 /// streams; and per account, the daily figures for the chart.
+pub fn week_figures(streams: &[StreamHistory], week: Week, zone: Tz) -> WeekFigures {
+    let (streams, quiet, daily) = metric_sections(streams, week, zone);
+    WeekFigures {
+        streams,
+        quiet,
+        daily,
+    }
+}
+
 fn metric_sections(
     streams: &[StreamHistory],
     week: Week,
@@ -683,7 +703,11 @@ fn metric_sections(
 pub fn build(inputs: Inputs<'_>) -> WeeklySummary {
     let (from, to) = inputs.week.bounds(inputs.zone);
     let last_day = inputs.week.monday() + Duration::days(6);
-    let (streams, quiet, daily) = metric_sections(&inputs.streams, inputs.week, inputs.zone);
+    let WeekFigures {
+        streams,
+        quiet,
+        daily,
+    } = inputs.figures;
     let unticked = inputs.checklist.map(|list| Unticked {
         reviewer: list.reviewer.clone(),
         items: list.unticked().map(|i| i.text.clone()).collect(),

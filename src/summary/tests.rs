@@ -227,7 +227,7 @@ fn summary() -> WeeklySummary {
     build(Inputs {
         week: week(),
         zone: paris(),
-        streams: streams(),
+        figures: week_figures(&streams(), week(), paris()),
         incidents: &incidents,
         alerts: &ledger,
         roster: vec![
@@ -304,7 +304,7 @@ fn the_week_is_read_in_local_days_including_a_clock_change() {
     let s = build(Inputs {
         week: w43,
         zone: paris(),
-        streams: history,
+        figures: week_figures(&history, w43, paris()),
         incidents: &[],
         alerts: &ledger,
         roster: vec![],
