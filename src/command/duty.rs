@@ -760,31 +760,7 @@ impl<S: IncidentStore> Engine<S> {
             ));
         }
         let (zone, start, end) = self.duty_period(name, period)?;
-        let now = self.clock.now();
-        let reason = reason.trim().to_string();
-        let (next, added) = self.duty.changed(|book| {
-            let added = Override {
-                id: book.take_id(),
-                rotation: name,
-                member,
-                from: start,
-                to: end,
-                by: caller.actor.clone(),
-                reason: reason.clone(),
-                away: false,
-            };
-            book.overrides.push(added.clone());
-            book.audit.push(DutyAudit {
-                at: now,
-                by: caller.actor.clone(),
-                rotation: name,
-                what: format!(
-                    "override #{}: {} from {start} to {end}",
-                    added.id, added.member
-                ),
-            });
-            added
-        });
+        let (next, added) = self.set_override(caller, name, member, (start, end), reason, false);
         let moved = affected_members(self.duty.roster(), next.roster(), name, start, end);
         self.keep_duty(next)?;
         let covered: Vec<&Actor> = moved.iter().filter(|m| **m != added.member).collect();
@@ -810,6 +786,46 @@ impl<S: IncidentStore> Engine<S> {
         Ok(public(text, effects))
     }
 
+    /// A new override (or, `away`, an absence) by `caller`, audited, in the
+    /// duty state to keep; returned with the override as recorded.
+    fn set_override(
+        &self,
+        caller: &Caller,
+        name: RotationName,
+        member: Actor,
+        (from, to): (DateTime<Utc>, DateTime<Utc>),
+        reason: String,
+        away: bool,
+    ) -> (crate::duty::DutyState, Override) {
+        let now = self.clock.now();
+        let reason = reason.trim().to_string();
+        self.duty.changed(|book| {
+            let added = Override {
+                id: book.take_id(),
+                rotation: name,
+                member,
+                from,
+                to,
+                by: caller.actor.clone(),
+                reason,
+                away,
+            };
+            book.overrides.push(added.clone());
+            book.audit.push(DutyAudit {
+                at: now,
+                by: caller.actor.clone(),
+                rotation: name,
+                what: format!(
+                    "{} #{}: {} from {from} to {to}",
+                    if away { "away" } else { "override" },
+                    added.id,
+                    added.member
+                ),
+            });
+            added
+        })
+    }
+
     /// `/duty away`: `member` is not on duty over the period; their shifts
     /// in it are left uncovered until someone is put on (an override, a
     /// swap asked beforehand), and the gap is announced like any other.
@@ -828,28 +844,7 @@ impl<S: IncidentStore> Engine<S> {
             ));
         }
         let (zone, start, end) = self.duty_period(name, period)?;
-        let now = self.clock.now();
-        let reason = reason.trim().to_string();
-        let (next, added) = self.duty.changed(|book| {
-            let added = Override {
-                id: book.take_id(),
-                rotation: name,
-                member,
-                from: start,
-                to: end,
-                by: caller.actor.clone(),
-                reason: reason.clone(),
-                away: true,
-            };
-            book.overrides.push(added.clone());
-            book.audit.push(DutyAudit {
-                at: now,
-                by: caller.actor.clone(),
-                rotation: name,
-                what: format!("away #{}: {} from {start} to {end}", added.id, added.member),
-            });
-            added
-        });
+        let (next, added) = self.set_override(caller, name, member, (start, end), reason, true);
         // The stretches the absence empties, in the new roster.
         let before = self.duty.roster().schedule(name, start, end);
         let uncovered: Vec<(DateTime<Utc>, DateTime<Utc>)> = before

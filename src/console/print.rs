@@ -77,41 +77,27 @@ pub fn effects(out: &mut impl Write, config: &Config, effects: &[Effect]) -> io:
                 text,
                 mention_admin,
                 buttons,
-            } => {
-                let mut mention: String = mention.iter().map(|m| format!("@{m} ")).collect();
-                if *mention_admin {
-                    mention.push_str("@incident-admin ");
-                }
-                let answers: String = buttons
-                    .iter()
-                    .map(|b| format!("\n  {}", b.typed()))
-                    .collect();
-                labelled(
-                    out,
-                    &format!("[#{}]", config.channel(*team)),
-                    &format!("{mention}{text}{answers}"),
-                )?;
-            }
+            } => duty_post(
+                out,
+                config.channel(*team),
+                mention,
+                text,
+                *mention_admin,
+                buttons,
+            )?,
             Effect::QualityPost {
                 mention,
                 text,
                 mention_admin,
                 buttons,
-            } => {
-                let mut mention: String = mention.iter().map(|m| format!("@{m} ")).collect();
-                if *mention_admin {
-                    mention.push_str("@incident-admin ");
-                }
-                let answers: String = buttons
-                    .iter()
-                    .map(|b| format!("\n  {}", b.typed()))
-                    .collect();
-                labelled(
-                    out,
-                    &format!("[#{}]", config.summary_channel_name()),
-                    &format!("{mention}{text}{answers}"),
-                )?;
-            }
+            } => duty_post(
+                out,
+                config.summary_channel_name(),
+                mention,
+                text,
+                *mention_admin,
+                buttons,
+            )?,
             Effect::Summary(summary) => {
                 let text = crate::summary::render::markdown(summary, &|a| format!("@{a}"));
                 labelled(
@@ -149,6 +135,31 @@ pub fn effects(out: &mut impl Write, config: &Config, effects: &[Effect]) -> io:
         }
     }
     Ok(())
+}
+
+/// A duty post in `channel`: its mentions, its text, and its buttons as
+/// the commands to type.
+fn duty_post(
+    out: &mut impl Write,
+    channel: &str,
+    mention: &[crate::domain::Actor],
+    text: &str,
+    mention_admin: bool,
+    buttons: &[crate::command::PostButton],
+) -> io::Result<()> {
+    let mut mention: String = mention.iter().map(|m| format!("@{m} ")).collect();
+    if mention_admin {
+        mention.push_str("@incident-admin ");
+    }
+    let answers: String = buttons
+        .iter()
+        .map(|b| format!("\n  {}", b.typed()))
+        .collect();
+    labelled(
+        out,
+        &format!("[#{channel}]"),
+        &format!("{mention}{text}{answers}"),
+    )
 }
 
 /// `/help`: every command and subcommand from the manifests, with options.
