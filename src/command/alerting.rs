@@ -190,24 +190,36 @@ impl<S: IncidentStore> Engine<S> {
             AlertCommand::FalseAlarm { id } => {
                 Self::require_team_role(caller, "mark alerts false alarms")?;
                 let book = &mut self.desk()?.state.book;
+                // Acknowledged if nobody had; an alert already acknowledged
+                // or cleared can still be called a false alarm afterwards.
                 let view = match book.acknowledge(id, &caller.actor, now) {
-                    Ok(view) => view,
-                    Err(crate::alert::AlertError::AlreadyAcknowledged { .. }) => {
-                        book.get(id).ok_or(crate::alert::AlertError::Unknown(id))?
-                    }
+                    Ok(view) => Some(view),
+                    Err(
+                        crate::alert::AlertError::AlreadyAcknowledged { .. }
+                        | crate::alert::AlertError::Cleared(_),
+                    ) => book.get(id),
                     Err(e) => return Err(e.into()),
                 };
                 self.save_alerts()?;
                 let mut ledger = self.alert_ledger()?;
-                ledger.observe(&view);
-                ledger.false_alarm(id);
+                if let Some(view) = &view {
+                    ledger.observe(view);
+                }
+                if !ledger.false_alarm(id) {
+                    return Err(CommandError::NoData(format!(
+                        "alert #{id} was raised before the {} weeks the weekly summary keeps; it can no longer be counted",
+                        crate::summary::ledger::KEEP.num_weeks()
+                    )));
+                }
                 self.write_record(super::summary::LEDGER_RECORD, "alert ledger", &ledger)?;
                 Ok(public(
                     format!(
                         "alert #{id} marked a false alarm by {}; the weekly summary counts it, so the detector's settings can be reviewed",
                         caller.actor
                     ),
-                    vec![Effect::Alert(Box::new(AlertEffect::Update { alert: view }))],
+                    view.map(|alert| Effect::Alert(Box::new(AlertEffect::Update { alert })))
+                        .into_iter()
+                        .collect(),
                 ))
             }
             AlertCommand::Snooze { id, hours } => {

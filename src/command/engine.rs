@@ -233,6 +233,9 @@ pub struct Engine<S> {
     pub(super) duty: crate::duty::DutyState,
     /// When and in which zone the weekly summary is made.
     pub(super) summary: super::summary::SummarySettings,
+    /// When the scheduled tick last looked for prevention actions to
+    /// remind about (in memory: the reminders themselves are recorded).
+    pub(super) actions_checked: Option<chrono::DateTime<chrono::Utc>>,
     /// Whether a change is in progress: a change started inside another
     /// (an alert tick inside a scheduled-jobs change) joins it.
     in_progress: bool,
@@ -260,6 +263,7 @@ impl<S: IncidentStore> Engine<S> {
             directory: TeamDirectory::default(),
             duty: crate::duty::DutyState::default(),
             summary: super::summary::SummarySettings::default(),
+            actions_checked: None,
             in_progress: false,
         }
     }

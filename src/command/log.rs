@@ -26,6 +26,9 @@ pub const REMINDED_RECORD: &str = "actions:reminded";
 /// How often an overdue action's owner is reminded, at most.
 pub const OVERDUE_EVERY: Duration = Duration::days(7);
 
+/// How often the scheduled tick looks for actions to remind about.
+pub const CHECK_EVERY: Duration = Duration::hours(1);
+
 /// What was sent about one action (`INC-3#2`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Reminded {
@@ -190,6 +193,16 @@ impl<S: IncidentStore> Engine<S> {
     /// restart does not repeat them.
     pub(super) fn action_reminders(&mut self) -> Result<Vec<Effect>, CommandError> {
         let now = self.clock.now();
+        // Reading every incident at each alert tick (every 30 s) would cost
+        // the engine's time on a big store; reminders are by the day, so
+        // once an hour is enough (the record, not this, keeps them single).
+        if self
+            .actions_checked
+            .is_some_and(|at| now >= at && now - at < CHECK_EVERY)
+        {
+            return Ok(Vec::new());
+        }
+        self.actions_checked = Some(now);
         let today = self.today();
         let mut reminded: BTreeMap<String, Reminded> =
             self.read_record(REMINDED_RECORD, "action reminders")?;

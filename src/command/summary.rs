@@ -159,7 +159,13 @@ impl<S: IncidentStore> Engine<S> {
         if views.is_empty() {
             return Ok(());
         }
-        let mut ledger = self.alert_ledger()?;
+        // The ledger is for the weekly figures: an unreadable one must not
+        // stop alerts from being posted, so it is reported and started
+        // afresh.
+        let mut ledger = self.alert_ledger().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the alert ledger is unreadable; starting it afresh");
+            AlertLedger::default()
+        });
         for view in views {
             ledger.observe(view);
         }

@@ -224,6 +224,16 @@ fn owners_are_reminded_on_the_due_day_then_weekly_while_overdue() {
     let mut engine = Engine::new(store, clock.clone());
     let again = tick(&mut engine, "2026-12-06T09:00:00Z");
     assert!(again.is_empty(), "repeated after a restart: {again:?}");
+    // Ticks look for due actions once an hour: an action due today, added
+    // after a look, is reminded at the next one.
+    as_operator(
+        &mut engine,
+        "/incident action add id:INC-3 text:\"Check the seed list\" owner:fay due:2026-12-06",
+    );
+    assert!(tick(&mut engine, "2026-12-06T09:30:00Z").is_empty());
+    let later = tick(&mut engine, "2026-12-06T10:05:00Z");
+    assert_eq!(later.len(), 1, "{later:?}");
+    assert_eq!(later[0].0, "fay");
 }
 
 #[test]

@@ -254,6 +254,8 @@ async fn alerts_and_false_alarms_are_counted_in_the_summary() {
     assert!(before.detection_delay.median.is_some());
 
     super::alerts::as_operator(&mut engine, &format!("/alert false-alarm id:{}", ids[0]));
+    // Again, on the now acknowledged alert: accepted, counted once.
+    super::alerts::as_operator(&mut engine, &format!("/alert false-alarm id:{}", ids[0]));
     super::alerts::as_operator(&mut engine, &format!("/alert incident id:{}", ids[1]));
     super::alerts::as_operator(
         &mut engine,
