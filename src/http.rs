@@ -412,28 +412,47 @@ async fn backup(State(endpoint): State<Endpoint>) -> impl IntoResponse {
     }
 }
 
+/// An admin route's read of the engine: `read` runs on the blocking pool
+/// with the engine held; its text is answered as `content_type`, its
+/// refusal with its status and "cannot {what}: …" as plain text.
+async fn engine_read(
+    endpoint: Endpoint,
+    what: &'static str,
+    content_type: &'static str,
+    read: impl FnOnce(
+            &crate::command::Engine<crate::store::SledStore>,
+        ) -> Result<String, (StatusCode, String)>
+        + Send
+        + 'static,
+) -> (StatusCode, [(header::HeaderName, &'static str); 1], String) {
+    let answer = tokio::task::spawn_blocking(move || {
+        let engine = endpoint.engine.lock().unwrap_or_else(|p| p.into_inner());
+        read(&engine)
+    })
+    .await
+    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+    .and_then(|r| r);
+    match answer {
+        Ok(text) => (StatusCode::OK, [(header::CONTENT_TYPE, content_type)], text),
+        Err((status, e)) => plain(status, format!("cannot {what}: {e}\n")),
+    }
+}
+
+/// An error the engine or an encoder reported: the server's fault.
+fn internal(error: impl ToString) -> (StatusCode, String) {
+    (StatusCode::INTERNAL_SERVER_ERROR, error.to_string())
+}
+
 /// The duty book (overrides, swaps, member changes) as JSON, for
 /// `mailcall duty ical` when the bot holds the store.
 async fn admin_duty_book(State(endpoint): State<Endpoint>) -> impl IntoResponse {
-    let json = tokio::task::spawn_blocking(move || {
-        let engine = endpoint.engine.lock().unwrap_or_else(|p| p.into_inner());
-        serde_json::to_string(engine.duty_book()).map_err(|e| e.to_string())
-    })
+    engine_read(
+        endpoint,
+        "give the duty book",
+        "application/json",
+        |engine| serde_json::to_string(engine.duty_book()).map_err(internal),
+    )
     .await
-    .map_err(|e| e.to_string())
-    .and_then(|r| r);
-    match json {
-        Ok(json) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            json,
-        ),
-        Err(e) => (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!("cannot give the duty book: {e}\n"),
-        ),
-    }
 }
 
 /// `GET /admin/summary?week=2026-W47`: a week's summary as JSON (the week
@@ -443,35 +462,22 @@ async fn admin_summary(
     State(endpoint): State<Endpoint>,
     axum::extract::Query(query): axum::extract::Query<std::collections::BTreeMap<String, String>>,
 ) -> impl IntoResponse {
-    let json = tokio::task::spawn_blocking(move || {
-        let engine = endpoint.engine.lock().unwrap_or_else(|p| p.into_inner());
-        let week = match query.get("week") {
-            Some(text) => text
-                .parse::<crate::summary::Week>()
-                .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?,
-            None => engine.week_before(chrono::Utc::now()),
-        };
-        let summary = engine
-            .weekly_summary(week)
-            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        serde_json::to_string(&summary)
-            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-    })
+    engine_read(
+        endpoint,
+        "give the summary",
+        "application/json",
+        move |engine| {
+            let week = match query.get("week") {
+                Some(text) => text
+                    .parse::<crate::summary::Week>()
+                    .map_err(|e| (StatusCode::BAD_REQUEST, e.to_string()))?,
+                None => engine.week_before(chrono::Utc::now()),
+            };
+            let summary = engine.weekly_summary(week).map_err(internal)?;
+            serde_json::to_string(&summary).map_err(internal)
+        },
+    )
     .await
-    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-    .and_then(|r| r);
-    match json {
-        Ok(json) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/json")],
-            json,
-        ),
-        Err((status, e)) => (
-            status,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!("cannot give the summary: {e}\n"),
-        ),
-    }
 }
 
 /// `GET /admin/incidents?format=csv&since=2026-11-01`: the incident log,
@@ -480,40 +486,29 @@ async fn admin_incidents(
     State(endpoint): State<Endpoint>,
     axum::extract::Query(query): axum::extract::Query<std::collections::BTreeMap<String, String>>,
 ) -> impl IntoResponse {
-    let bytes = tokio::task::spawn_blocking(move || {
-        let format: crate::command::log::ExportFormat = query
-            .get("format")
-            .map_or("csv", String::as_str)
-            .parse()
-            .map_err(|e: String| (StatusCode::BAD_REQUEST, e))?;
-        let since = query
-            .get("since")
-            .map(|s| {
-                chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
-                    .map_err(|_| (StatusCode::BAD_REQUEST, format!("`{s}` is not a date")))
-            })
-            .transpose()?;
-        let engine = endpoint.engine.lock().unwrap_or_else(|p| p.into_inner());
-        let incidents = crate::store::IncidentStore::all(engine.store())
-            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-        crate::command::log::export(&incidents, since, format)
-            .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-    })
+    engine_read(
+        endpoint,
+        "export the incidents",
+        "text/plain; charset=utf-8",
+        move |engine| {
+            let format: crate::command::log::ExportFormat = query
+                .get("format")
+                .map_or("csv", String::as_str)
+                .parse()
+                .map_err(|e: String| (StatusCode::BAD_REQUEST, e))?;
+            let since = query
+                .get("since")
+                .map(|s| {
+                    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+                        .map_err(|_| (StatusCode::BAD_REQUEST, format!("`{s}` is not a date")))
+                })
+                .transpose()?;
+            let incidents = crate::store::IncidentStore::all(engine.store()).map_err(internal)?;
+            let bytes = crate::command::log::export(&incidents, since, format).map_err(internal)?;
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        },
+    )
     .await
-    .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
-    .and_then(|r| r);
-    match bytes {
-        Ok(bytes) => (
-            StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            String::from_utf8_lossy(&bytes).into_owned(),
-        ),
-        Err((status, e)) => (
-            status,
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            format!("cannot export the incidents: {e}\n"),
-        ),
-    }
 }
 
 async fn metrics(State(endpoint): State<Endpoint>) -> impl IntoResponse {
