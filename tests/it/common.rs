@@ -9,6 +9,20 @@ use std::process::{Command, Output, Stdio};
 use mailcall::domain::Incident;
 use mailcall::store::{IncidentStore, SledStore};
 
+/// What `read` answers once it holds at least `count` items, or after 10
+/// seconds whatever it holds (the caller's assertion then says what is
+/// missing): for posts that background jobs commit.
+pub async fn wait_for_at_least<T>(count: usize, read: impl Fn() -> Vec<T>) -> Vec<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let items = read();
+        if items.len() >= count || std::time::Instant::now() > deadline {
+            return items;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 /// The `mailcall` binary built for this test run.
 pub fn mailcall() -> Command {
     Command::new(env!("CARGO_BIN_EXE_mailcall"))

@@ -1059,13 +1059,13 @@ fn duty_ical_includes_the_overrides_the_store_holds() {
     );
 }
 
-mod handoffs {
+pub(super) mod handoffs {
     //! Handoff posts from the service's scheduler, with an injected clock:
     //! once per shift change at the handoff's local time, not again after
     //! a restart, and a handoff missed while down posted once at start.
 
     use std::sync::Arc;
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     use chrono::{DateTime, Utc};
     use mailcall::clock::{Clock, ManualClock};
@@ -1105,7 +1105,7 @@ mod handoffs {
     }
 
     /// The service on `config` with `clock`, its jobs started.
-    pub(super) fn start_service(
+    pub(in crate::it) fn start_service(
         config: &Config,
         clock: Arc<ManualClock>,
     ) -> (SharedEngine, mailcall::service::Jobs) {
@@ -1118,14 +1118,7 @@ mod handoffs {
         engine: &SharedEngine,
         count: usize,
     ) -> Vec<(String, String, String)> {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let posts = team_posts(engine);
-            if posts.len() >= count || Instant::now() > deadline {
-                return posts;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        crate::it::common::wait_for_at_least(count, || team_posts(engine)).await
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

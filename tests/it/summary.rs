@@ -3,13 +3,13 @@
 //! restarts, catching up a week missed while it was down.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use mailcall::clock::ManualClock;
 use mailcall::command::{Effect, Engine};
 use mailcall::config::Config;
-use mailcall::service::{Service, SharedEngine};
+use mailcall::service::SharedEngine;
 use mailcall::store::SledStore;
 use mailcall::summary::{render, Week};
 
@@ -158,14 +158,7 @@ fn summaries(engine: &SharedEngine) -> Vec<String> {
 }
 
 async fn wait_for_summaries(engine: &SharedEngine, count: usize) -> Vec<String> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let weeks = summaries(engine);
-        if weeks.len() >= count || Instant::now() > deadline {
-            return weeks;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    super::common::wait_for_at_least(count, || summaries(engine)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -179,15 +172,7 @@ async fn each_week_is_summarised_once_across_restarts_and_a_missed_week_at_start
         )
         .unwrap_or_else(|e| panic!("{e}"))
     };
-    let start = |clock: Arc<ManualClock>| {
-        Service::open(
-            &config,
-            mailcall::command::TeamDirectory::default(),
-            clock as Arc<dyn mailcall::clock::Clock>,
-        )
-        .unwrap_or_else(|e| panic!("{e}"))
-        .start(Arc::new(tokio::sync::Notify::new()))
-    };
+    let start = |clock: Arc<ManualClock>| super::duty::handoffs::start_service(&config, clock);
 
     // Monday 23 Nov, 08:50 in Paris: nothing yet.
     let clock = Arc::new(ManualClock::new(at("2026-11-23T07:50:00Z")));
