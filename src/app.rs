@@ -282,11 +282,14 @@ fn demo_rotations(now: chrono::DateTime<chrono::Utc>) -> Vec<crate::duty::Rotati
         Some(crate::duty::Rotation {
             name,
             members: members.iter().map(|m| Actor::console(m)).collect(),
-            shift_days: 7,
-            handoff,
-            start,
-            changes: Vec::new(),
+            timing: crate::duty::Timing {
+                shift_days: 7,
+                handoff,
+                start,
+            },
             working_hours: Default::default(),
+            changes: Vec::new(),
+            retimings: Vec::new(),
         })
     };
     use crate::domain::Team;

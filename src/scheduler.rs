@@ -5,7 +5,8 @@
 //! a bot that restarts must neither repeat a run (two weekly summaries) nor
 //! forget one it missed while it was down. A [`Job`] has a name, a
 //! [`Cadence`] (a cron expression in a time zone, DST-correct through
-//! [`crate::schedule`], or a fixed interval) and a [`Missed`] policy for
+//! [`crate::schedule`], a fixed interval, or a rotation's handoffs, which
+//! an admin may retime while the bot runs) and a [`Missed`] policy for
 //! runs that fell due while the bot was down: run once at start, or skip.
 //!
 //! The scheduler remembers, per job, the due time of the last run it handed
@@ -22,6 +23,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::duty::Rotation;
 use crate::schedule::Schedule;
 
 /// When a job falls due.
@@ -32,6 +34,9 @@ pub enum Cadence {
     /// Every so long, on multiples of the interval since the Unix epoch, so
     /// due times do not drift with restarts.
     Every(Duration),
+    /// At each handoff of a rotation: each shift's start, through any
+    /// timing changes made at run time.
+    Handoffs(Box<Rotation>),
 }
 
 impl Cadence {
@@ -48,6 +53,7 @@ impl Cadence {
                 let next = (at.div_euclid(step) + 1).checked_mul(step)?;
                 DateTime::from_timestamp_millis(next)
             }
+            Cadence::Handoffs(rotation) => rotation.next_handoff_after(after),
         }
     }
 
@@ -126,6 +132,14 @@ impl Scheduler {
     /// start). Records of jobs no longer configured are kept untouched.
     pub fn new(jobs: Vec<Job>, records: JobRecords) -> Scheduler {
         Scheduler { jobs, records }
+    }
+
+    /// Changes when `job` falls due (a rotation whose timing was changed at
+    /// run time); its record stays, so no due time runs twice.
+    pub fn set_cadence(&mut self, job: &str, cadence: Cadence) {
+        if let Some(job) = self.jobs.iter_mut().find(|j| j.name == job) {
+            job.cadence = cadence;
+        }
     }
 
     /// The records to store with the effects of the runs handed out.

@@ -166,6 +166,16 @@ impl Service {
     }
 }
 
+/// The rotations as they stand, run-time changes included (none if the
+/// engine cannot be reached: there are then no handoff jobs to run).
+async fn current_rotations(engine: &SharedEngine) -> Vec<crate::duty::Rotation> {
+    on_engine(engine, |engine| {
+        engine.roster().rotations().cloned().collect()
+    })
+    .await
+    .unwrap_or_default()
+}
+
 /// The scheduled job that checks alert timers.
 pub const ALERT_TICK_JOB: &str = "alert-tick";
 
@@ -201,20 +211,11 @@ async fn run_jobs(
             missed: Missed::RunOnce,
         })
         .collect();
-    let rotations: Vec<(crate::duty::RotationName, crate::schedule::Schedule)> =
-        on_engine(&engine, |engine| {
-            engine
-                .roster()
-                .rotations()
-                .map(|r| (r.name, r.handoff.clone()))
-                .collect()
-        })
-        .await
-        .unwrap_or_default();
-    for (name, handoff) in &rotations {
+    let mut rotations = current_rotations(&engine).await;
+    for rotation in &rotations {
         jobs.push(Job {
-            name: crate::command::duty::handoff_job(*name),
-            cadence: Cadence::Cron(Box::new(handoff.clone())),
+            name: crate::command::duty::handoff_job(rotation.name),
+            cadence: Cadence::Handoffs(Box::new(rotation.clone())),
             // A handoff missed while the bot was down is posted once.
             missed: Missed::RunOnce,
         });
@@ -276,12 +277,12 @@ async fn run_jobs(
                 summary = Some(run.due);
                 continue;
             }
-            if let Some((name, _)) = rotations
+            if let Some(rotation) = rotations
                 .iter()
-                .find(|(name, _)| crate::command::duty::handoff_job(*name) == run.job)
+                .find(|r| crate::command::duty::handoff_job(r.name) == run.job)
             {
                 handoffs.push(crate::command::duty::HandoffRun {
-                    rotation: *name,
+                    rotation: rotation.name,
                     due: run.due,
                     previous: before.last_due.get(&run.job).copied(),
                 });
@@ -322,6 +323,21 @@ async fn run_jobs(
                 engine.scheduled(tick, &handoffs, summary, &records)
             })
             .await;
+        }
+        if tick {
+            // An admin may have changed a rotation's timing (`/duty
+            // timing`): its handoff job follows. A handoff the change
+            // brought forward past this instant runs at once, once.
+            let latest = current_rotations(&engine).await;
+            if latest != rotations {
+                for rotation in &latest {
+                    scheduler.set_cadence(
+                        &crate::command::duty::handoff_job(rotation.name),
+                        Cadence::Handoffs(Box::new(rotation.clone())),
+                    );
+                }
+                rotations = latest;
+            }
         }
         for (planned, delay) in polls {
             let poller = poller.clone();

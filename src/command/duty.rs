@@ -40,7 +40,7 @@ fn swap_answer_time() -> Duration {
 }
 
 /// How far ahead the people whose shifts a change moves are worked out.
-fn change_horizon() -> Duration {
+pub(super) fn change_horizon() -> Duration {
     Duration::weeks(12)
 }
 
@@ -132,8 +132,31 @@ fn tell_team(name: RotationName, mention: Vec<Actor>, text: String) -> Vec<Effec
     vec![duty_post(name, mention, text, false, Vec::new())]
 }
 
+/// The reply to a change of a rotation, posted to its team too: `text`,
+/// then whose shifts move in the next 12 weeks (they are mentioned).
+pub(super) fn change_told(name: RotationName, moved: Vec<Actor>, mut text: String) -> Outcome {
+    if moved.is_empty() {
+        text.push_str("; nobody's shifts move in the next 12 weeks");
+    } else {
+        text.push_str(&format!("; shifts move for {}", names(moved.iter())));
+    }
+    let effects = tell_team(name, moved, text.clone());
+    public(text, effects)
+}
+
+/// Refuses anyone but incident-admin: "only incident-admin may {to}".
+pub(super) fn admin_only(caller: &Caller, to: &str) -> Result<(), CommandError> {
+    if caller.admin {
+        Ok(())
+    } else {
+        Err(CommandError::Denied(format!(
+            "only incident-admin may {to}"
+        )))
+    }
+}
+
 /// "Mon 2 Mar 09:00" in `zone`.
-fn local(at: DateTime<Utc>, zone: Tz) -> String {
+pub(super) fn local(at: DateTime<Utc>, zone: Tz) -> String {
     at.with_timezone(&zone)
         .format("%a %-d %b %H:%M")
         .to_string()
@@ -181,6 +204,22 @@ impl<S: IncidentStore> Engine<S> {
             DutyCommand::Reset { rotation } => {
                 self.duty_members(caller, rotation, MemberEdit::Reset)
             }
+            DutyCommand::Timing {
+                rotation,
+                shift_days,
+                handoff,
+                timezone,
+                start,
+            } => self.duty_timing(
+                caller,
+                rotation,
+                super::retime::TimingEdit {
+                    shift_days,
+                    handoff,
+                    timezone,
+                    start,
+                },
+            ),
             DutyCommand::Load { rotation, weeks } => self.duty_load(rotation, weeks),
             DutyCommand::Tick { checklist, item } => self.duty_tick(caller, checklist, item),
             DutyCommand::Export { rotation, weeks } => self.duty_export(rotation, weeks),
@@ -504,9 +543,7 @@ impl<S: IncidentStore> Engine<S> {
                 let Some(rotation) = self.duty.roster().rotation(RotationName::Team(*team)) else {
                     continue;
                 };
-                let period = rotation
-                    .working_hours
-                    .period(now, rotation.handoff.time_zone());
+                let period = rotation.working_hours.period(now, rotation.zone());
                 if raised {
                     hits.push((member.clone(), period, Received::Alert));
                 }
@@ -576,7 +613,7 @@ impl<S: IncidentStore> Engine<S> {
 
     /// Stores `next` as the duty state (in the current change) and makes it
     /// the engine's.
-    fn keep_duty(&mut self, next: DutyState) -> Result<(), CommandError> {
+    pub(super) fn keep_duty(&mut self, next: DutyState) -> Result<(), CommandError> {
         let bytes = next.encode().map_err(StoreError::Backend)?;
         self.store.put_extra(RECORD, &bytes)?;
         self.duty = next;
@@ -594,7 +631,7 @@ impl<S: IncidentStore> Engine<S> {
         let zone = self
             .rotations_in_scope(Some(name))?
             .first()
-            .map(|r| r.handoff.time_zone())
+            .map(|r| r.zone())
             .unwrap_or(Tz::UTC);
         let instant = |wall: NaiveDateTime, option: &str| {
             zone.from_local_datetime(&wall)
@@ -653,7 +690,7 @@ impl<S: IncidentStore> Engine<S> {
         let now = self.clock.now();
         let mut text = String::from("On duty now:");
         for rotation in self.rotations_in_scope(name)? {
-            let zone = rotation.handoff.time_zone();
+            let zone = rotation.zone();
             let line = match self.duty.roster().on_duty(rotation.name, now) {
                 Some(duty) => {
                     let next = self
@@ -674,10 +711,20 @@ impl<S: IncidentStore> Engine<S> {
                         local(duty.until, zone)
                     )
                 }
-                None => format!(
-                    "\n  {}: nobody (the rotation starts on {})",
-                    rotation.name, rotation.start
-                ),
+                None => match rotation.shift_at(now) {
+                    None => format!(
+                        "\n  {}: nobody (the rotation starts {} ({zone}))",
+                        rotation.name,
+                        rotation
+                            .shift_start(0)
+                            .map(|start| local(start, zone))
+                            .unwrap_or_else(|| "never".into())
+                    ),
+                    Some(_) => format!(
+                        "\n  {}: nobody (a gap in the rotation; see /duty schedule)",
+                        rotation.name
+                    ),
+                },
             };
             text.push_str(&line);
         }
@@ -693,8 +740,18 @@ impl<S: IncidentStore> Engine<S> {
         let until = now + Duration::weeks(i64::from(weeks));
         let mut lines = Vec::new();
         for rotation in self.rotations_in_scope(name)? {
-            let zone = rotation.handoff.time_zone();
+            let zone = rotation.zone();
             lines.push(format!("{} ({zone}):", rotation.name));
+            for retiming in &rotation.retimings {
+                match rotation.shift_start(retiming.from_shift) {
+                    Some(begins) if now < begins && begins < until => lines.push(format!(
+                        "  from {}, shifts change hands {}",
+                        local(begins, zone),
+                        retiming.timing.describe()
+                    )),
+                    _ => {}
+                }
+            }
             let stretches = self.duty.roster().schedule(rotation.name, now, until);
             if stretches.is_empty() {
                 lines.push("  nobody on duty in these weeks".into());
@@ -754,11 +811,7 @@ impl<S: IncidentStore> Engine<S> {
         period: (NaiveDateTime, NaiveDateTime),
         reason: String,
     ) -> Result<Outcome, CommandError> {
-        if !caller.admin {
-            return Err(CommandError::Denied(
-                "only incident-admin may override a rotation".into(),
-            ));
-        }
+        admin_only(caller, "override a rotation")?;
         let (zone, start, end) = self.duty_period(name, period)?;
         let (next, added) = self.set_override(caller, name, member, (start, end), reason, false);
         let moved = affected_members(self.duty.roster(), next.roster(), name, start, end);
@@ -1011,7 +1064,7 @@ impl<S: IncidentStore> Engine<S> {
             .duty
             .roster()
             .rotation(name)
-            .map(|r| r.handoff.time_zone())
+            .map(|r| r.zone())
             .unwrap_or(Tz::UTC);
         let both = vec![swap.asked_by.clone(), swap.asked.clone()];
         if !accept {
@@ -1105,17 +1158,9 @@ impl<S: IncidentStore> Engine<S> {
         name: RotationName,
         edit: MemberEdit,
     ) -> Result<Outcome, CommandError> {
-        if !caller.admin {
-            return Err(CommandError::Denied(
-                "only incident-admin may change a rotation's members".into(),
-            ));
-        }
-        let rotation = (*self
-            .rotations_in_scope(Some(name))?
-            .first()
-            .ok_or_else(|| CommandError::NoData(format!("there is no {name} rotation")))?)
-        .clone();
-        let zone = rotation.handoff.time_zone();
+        admin_only(caller, "change a rotation's members")?;
+        let rotation = self.rotation_named(name)?;
+        let zone = rotation.zone();
         let now = self.clock.now();
         // Counted whether or not anyone takes the shift now, so a join after
         // everyone left starts at the next shift, not back at the first.
@@ -1156,11 +1201,19 @@ impl<S: IncidentStore> Engine<S> {
             MemberEdit::Reset => (None, "back to the configured members".to_string()),
         };
         let change = rotation.change_members(from_shift, members);
-        let after = {
-            let mut r = rotation.clone();
-            r.changes.push(change.clone());
-            r
+        let mut after = rotation.clone();
+        after.changes.push(change.clone());
+        // A reset also takes a timing changed at run time back to the
+        // configured one, from its next handoff.
+        let retiming = match edit {
+            MemberEdit::Reset => self.timing_reset(&rotation, now)?,
+            _ => None,
         };
+        let timing_back = retiming.map(|retiming| {
+            let from_shift = retiming.from_shift;
+            after.add_retiming(retiming);
+            after.shift_start(from_shift)
+        });
         // Who takes the rest of a shift its holder leaves.
         let on_duty_now = self.duty.roster().on_duty(name, now).map(|d| d.member);
         let successor = match (&edit, &current, &on_duty_now) {
@@ -1174,6 +1227,10 @@ impl<S: IncidentStore> Engine<S> {
                 .entry(name.as_str().to_string())
                 .or_default()
                 .push(change);
+            if timing_back.is_some() {
+                book.retimings
+                    .insert(name.as_str().to_string(), after.retimings.clone());
+            }
             let handover = match (&successor, &current) {
                 (Some(successor), Some(shift)) => {
                     let id = book.take_id();
@@ -1224,13 +1281,15 @@ impl<S: IncidentStore> Engine<S> {
                 local(shift.end, zone)
             ));
         }
-        if moved.is_empty() {
-            text.push_str("; nobody's shifts move in the next 12 weeks");
-        } else {
-            text.push_str(&format!("; shifts move for {}", names(moved.iter())));
+        if let Some(begins) = timing_back.flatten() {
+            text.push_str(&format!(
+                "; shifts change hands {} again from {} ({})",
+                rotation.timing.describe(),
+                local(begins, rotation.timing.zone()),
+                rotation.timing.zone()
+            ));
         }
-        let effects = tell_team(name, moved, text.clone());
-        Ok(public(text, effects))
+        Ok(change_told(name, moved, text))
     }
 
     /// Swap requests unanswered by their time lapse; both members are told.
@@ -1321,7 +1380,7 @@ impl<S: IncidentStore> Engine<S> {
             if announced == Some(start) || (start <= now && announced.is_some_and(|a| a <= now)) {
                 continue;
             }
-            found.push((rotation.name, rotation.handoff.time_zone(), start, end, key));
+            found.push((rotation.name, rotation.zone(), start, end, key));
         }
         if found.is_empty() && filled.is_empty() {
             return Ok(Vec::new());
@@ -1390,7 +1449,7 @@ impl<S: IncidentStore> Engine<S> {
                 None => Ok(None),
             };
         };
-        let zone = rotation.handoff.time_zone();
+        let zone = rotation.zone();
         let now = self.clock.now();
         let Some(duty) = self.duty.roster().on_duty(run.rotation, now.max(run.due)) else {
             return Ok(None);
@@ -1436,7 +1495,7 @@ impl<S: IncidentStore> Engine<S> {
             if next.member == current.member {
                 continue;
             }
-            let zone = rotation.handoff.time_zone();
+            let zone = rotation.zone();
             let hours = (starts - now).num_minutes().div_euclid(60);
             effects.push(duty_post(
                 name,

@@ -13,6 +13,7 @@ pub mod log;
 pub mod manifest;
 mod parse;
 pub mod render;
+mod retime;
 pub mod summary;
 
 pub use engine::{

@@ -85,8 +85,18 @@ pub enum DutyCommand {
         rotation: crate::duty::RotationName,
         member: Actor,
     },
-    /// Go back to the configured member list from the next shift.
+    /// Go back to the configured member list and timing from the next
+    /// shift.
     Reset { rotation: crate::duty::RotationName },
+    /// Change a rotation's timing from its next handoff under the new one;
+    /// what is not given stays as it is.
+    Timing {
+        rotation: crate::duty::RotationName,
+        shift_days: Option<u32>,
+        handoff: Option<String>,
+        timezone: Option<String>,
+        start: Option<chrono::NaiveDate>,
+    },
     /// The coming `weeks` of a rotation as an iCalendar file.
     Export {
         rotation: crate::duty::RotationName,
@@ -422,6 +432,9 @@ impl Command {
             Command::Duty(DutyCommand::Reset { rotation }) => {
                 return format!("/duty reset {rotation}")
             }
+            Command::Duty(DutyCommand::Timing { rotation, .. }) => {
+                return format!("/duty timing {rotation}")
+            }
             Command::Duty(DutyCommand::Load { .. }) => return "/duty load".to_string(),
             Command::Duty(DutyCommand::Export { rotation, .. }) => {
                 return format!("/duty export {rotation}")
@@ -631,6 +644,34 @@ impl Command {
             ["duty", "reset"] => {
                 return Ok(Command::Duty(DutyCommand::Reset {
                     rotation: o.required("team", o.parsed("team")?)?,
+                }));
+            }
+            ["duty", "timing"] => {
+                let shift_days = o
+                    .text("shift")
+                    .map(|text| {
+                        crate::duty::rotation::parse_shift_length(text)
+                            .map_err(|e| o.bad("shift", e))
+                    })
+                    .transpose()?;
+                let start = o
+                    .text("start")
+                    .map(|text| {
+                        text.trim().parse::<chrono::NaiveDate>().map_err(|_| {
+                            o.bad(
+                                "start",
+                                format!("`{text}` is not a date such as 2026-12-07"),
+                            )
+                        })
+                    })
+                    .transpose()?;
+                let text = |name| o.text(name).map(|t| t.trim().to_string());
+                return Ok(Command::Duty(DutyCommand::Timing {
+                    rotation: o.required("team", o.parsed("team")?)?,
+                    shift_days,
+                    handoff: text("handoff"),
+                    timezone: text("timezone"),
+                    start,
                 }));
             }
             ["route", "test"] => {

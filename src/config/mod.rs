@@ -805,9 +805,9 @@ mod tests {
         );
         let ids: Vec<&str> = rotation.members.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["111", "console:bob"]);
-        assert_eq!(rotation.shift_days, 7);
-        assert_eq!(rotation.handoff.expression(), "0 9 * * MON");
-        assert_eq!(rotation.start.to_string(), "2026-11-02");
+        assert_eq!(rotation.timing.shift_days, 7);
+        assert_eq!(rotation.timing.handoff.expression(), "0 9 * * MON");
+        assert_eq!(rotation.timing.start.to_string(), "2026-11-02");
     }
 
     #[test]

@@ -23,11 +23,8 @@ use toml::Spanned;
 use super::esp::At;
 use super::ConfigError;
 use crate::domain::Actor;
+use crate::duty::rotation::{parse_shift_length, Timing, CHECKED_SHIFTS};
 use crate::duty::{Rotation, RotationName};
-
-/// How many shifts ahead a handoff schedule is checked to come round once
-/// per shift: four years of weekly shifts.
-const CHECKED_SHIFTS: u64 = 200;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,27 +48,6 @@ fn utc() -> Spanned<String> {
 struct RawMember {
     name: Spanned<String>,
     discord_id: Option<Spanned<String>>,
-}
-
-/// "3d" → 3, "2w" → 14.
-fn shift_days(text: &str) -> Result<u32, String> {
-    let text = text.trim();
-    let wrong = || format!("`{text}` is not a shift length; write days (\"3d\") or weeks (\"1w\")");
-    let unit = text.chars().last().ok_or_else(wrong)?;
-    let number: u32 = text[..text.len() - unit.len_utf8()]
-        .parse()
-        .map_err(|_| wrong())?;
-    let days = match unit {
-        'd' => number,
-        'w' => number.checked_mul(7).ok_or_else(wrong)?,
-        _ => return Err(wrong()),
-    };
-    if !(1..=366).contains(&days) {
-        return Err(format!(
-            "`{text}` is {days} day(s); a shift lasts from 1 day to a year"
-        ));
-    }
-    Ok(days)
 }
 
 pub(super) fn rotations(
@@ -142,8 +118,8 @@ pub(super) fn rotations(
                 "a rotation needs at least one member".into(),
             ));
         }
-        let days =
-            shift_days(raw.shift.get_ref()).map_err(|m| at(raw.shift.span(), key("shift"), m))?;
+        let days = parse_shift_length(raw.shift.get_ref())
+            .map_err(|m| at(raw.shift.span(), key("shift"), m))?;
         let handoff = super::esp::cron_in_zone(
             (&raw.handoff, key("handoff")),
             (&raw.timezone, key("timezone")),
@@ -166,19 +142,22 @@ pub(super) fn rotations(
                 .map_err(|m| at(text.span(), key("working_hours"), m))?,
             None => crate::duty::WorkingHours::default(),
         };
-        let rotation = Rotation {
-            name: rotation_name,
-            members,
+        let timing = Timing {
             shift_days: days,
             handoff,
             start,
-            changes: Vec::new(),
-            working_hours,
         };
-        rotation
-            .check_handoffs(CHECKED_SHIFTS)
+        timing
+            .check(CHECKED_SHIFTS)
             .map_err(|m| at(raw.handoff.span(), key("handoff"), m))?;
-        rotations.push(rotation);
+        rotations.push(Rotation {
+            name: rotation_name,
+            members,
+            timing,
+            working_hours,
+            changes: Vec::new(),
+            retimings: Vec::new(),
+        });
     }
     Ok(rotations)
 }
@@ -189,10 +168,10 @@ mod tests {
 
     #[test]
     fn shift_lengths_are_days_or_weeks() {
-        assert_eq!(shift_days("3d"), Ok(3));
-        assert_eq!(shift_days("2w"), Ok(14));
+        assert_eq!(parse_shift_length("3d"), Ok(3));
+        assert_eq!(parse_shift_length("2w"), Ok(14));
         for wrong in ["", "w", "1", "1h", "0d", "99w", "5é", "-1d"] {
-            assert!(shift_days(wrong).is_err(), "{wrong}");
+            assert!(parse_shift_length(wrong).is_err(), "{wrong}");
         }
     }
 }

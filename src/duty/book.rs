@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::rotation::MemberChange;
+use super::rotation::{MemberChange, Retiming};
 use super::{Override, Roster, Rotation, RotationName};
 use crate::domain::Actor;
 
@@ -85,6 +85,10 @@ pub struct DutyBook {
     /// list until `/duty reset`.
     #[serde(default)]
     pub member_changes: BTreeMap<String, Vec<MemberChange>>,
+    /// Per rotation (by name), the timings changed at run time; they win
+    /// over the configured timing from their first shift on.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub retimings: BTreeMap<String, Vec<Retiming>>,
     #[serde(default)]
     pub audit: Vec<DutyAudit>,
     /// Per rotation (by name), the start of the latest gap (time with
@@ -135,6 +139,11 @@ impl DutyState {
             .map(|mut rotation| {
                 rotation.changes = book
                     .member_changes
+                    .get(rotation.name.as_str())
+                    .cloned()
+                    .unwrap_or_default();
+                rotation.retimings = book
+                    .retimings
                     .get(rotation.name.as_str())
                     .cloned()
                     .unwrap_or_default();

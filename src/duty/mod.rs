@@ -28,7 +28,7 @@ use crate::domain::{Actor, Team};
 pub use book::{affected_members, DutyAudit, DutyBook, DutyState, Swap, SwapState};
 pub use checklist::{Checklist, ChecklistBook, ChecklistItem};
 pub use load::{DutyLoad, Period, Received, WorkingHours};
-pub use rotation::{BaseShift, MemberChange, Rotation};
+pub use rotation::{BaseShift, MemberChange, Retiming, Rotation, Timing};
 
 /// Which rotation: one per team, and the quality reviewer drawn across
 /// all teams.

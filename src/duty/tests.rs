@@ -18,11 +18,18 @@ fn rotation(days: u32, cron: &str, zone: &str, start: &str) -> Rotation {
     Rotation {
         name: RotationName::Team(Team::Integration),
         members: people(&["alice", "bob", "carol"]),
+        timing: timing(days, cron, zone, start),
+        working_hours: Default::default(),
+        changes: Vec::new(),
+        retimings: Vec::new(),
+    }
+}
+
+fn timing(days: u32, cron: &str, zone: &str, start: &str) -> Timing {
+    Timing {
         shift_days: days,
         handoff: Schedule::parse(cron, zone).unwrap_or_else(|e| panic!("{e}")),
         start: start.parse::<NaiveDate>().unwrap_or_else(|e| panic!("{e}")),
-        changes: Vec::new(),
-        working_hours: Default::default(),
     }
 }
 
@@ -221,7 +228,8 @@ fn an_override_wins_over_the_rotation_and_a_newer_override_wins_over_an_older_on
 fn a_handoff_schedule_rarer_than_the_shift_is_refused() {
     let weekly_for_daily = rotation(1, "0 9 * * MON", "Europe/Paris", "2026-03-02");
     let why = weekly_for_daily
-        .check_handoffs(60)
+        .timing
+        .check(60)
         .err()
         .unwrap_or_else(|| panic!("refused"));
     assert!(
@@ -229,79 +237,12 @@ fn a_handoff_schedule_rarer_than_the_shift_is_refused() {
         "{why}"
     );
     assert!(rotation(7, "0 9 * * *", "Europe/Paris", "2026-03-04")
-        .check_handoffs(60)
+        .timing
+        .check(60)
         .is_ok());
 }
 
 /// (DTSTART, DTEND, SUMMARY) of every event, read by the `ical` crate.
-fn read_ics(text: &str) -> Vec<(String, String, String)> {
-    let mut parser = ::ical::IcalParser::new(std::io::BufReader::new(text.as_bytes()));
-    let calendar = parser
-        .next()
-        .unwrap_or_else(|| panic!("no calendar"))
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert!(parser.next().is_none(), "one calendar");
-    calendar
-        .events
-        .iter()
-        .map(|event| {
-            let get = |name: &str| {
-                event
-                    .properties
-                    .iter()
-                    .find(|p| p.name == name)
-                    .and_then(|p| p.value.clone())
-                    .unwrap_or_else(|| panic!("{name} missing"))
-            };
-            (get("DTSTART"), get("DTEND"), get("SUMMARY"))
-        })
-        .collect()
-}
-
-#[test]
-fn the_ics_export_parses_and_agrees_with_the_schedule_over_12_weeks_across_a_dst_change() {
-    let roster = Roster::new(
-        vec![rotation(7, "0 9 * * MON", "Europe/Paris", "2026-03-02")],
-        vec![cover(
-            7,
-            "dave, the \"backup\"; on call",
-            "2026-03-18T00:00:00Z",
-            "2026-03-20T00:00:00Z",
-        )],
-    );
-    let from = at("2026-03-02T08:00:00Z");
-    // Twelve weeks of shifts: the twelfth ends at 09:00 Paris summer time.
-    let to = at("2026-05-25T07:00:00Z");
-    let text = super::ical::export(&roster, INTEGRATION, from, to, at("2026-03-01T00:00:00Z"));
-    let events = read_ics(&text);
-    let expected: Vec<(String, String, String)> = roster
-        .schedule(INTEGRATION, from, to)
-        .iter()
-        .map(|s| {
-            (
-                s.start.format("%Y%m%dT%H%M%SZ").to_string(),
-                s.end.format("%Y%m%dT%H%M%SZ").to_string(),
-                format!("{} on duty: integration", s.member.name),
-            )
-        })
-        .collect();
-    assert_eq!(
-        events.len(),
-        14,
-        "12 weeks, one split by an override: {events:?}"
-    );
-    // The parser returns TEXT values escaped; unescape what the name needs.
-    let unescaped: Vec<(String, String, String)> = events
-        .into_iter()
-        .map(|(s, e, summary)| (s, e, summary.replace("\\,", ",").replace("\\;", ";")))
-        .collect();
-    assert_eq!(unescaped, expected);
-    assert!(
-        unescaped.iter().any(|(s, _, _)| s == "20260330T070000Z"),
-        "the shift after spring forward starts at 09:00 Paris summer time"
-    );
-}
-
 /// Who holds shifts `from..to` of a rotation, by name.
 fn turns(rotation: &Rotation, shifts: std::ops::Range<u64>) -> Vec<String> {
     shifts
@@ -350,4 +291,158 @@ fn a_member_joining_takes_the_place_given_and_the_holders_successor_keeps_theirs
     r.changes.push(change);
     assert_eq!(turns(&r, 5..7), ["erin", ""]);
     assert_eq!(r.base_shift_at(at("2026-04-14T12:00:00Z")), None);
+}
+
+/// The integration rotation with its timing changed at `now` to `timing`.
+fn retimed(rotation: &Rotation, now: &str, timing: Timing) -> Rotation {
+    let retiming = rotation
+        .retime(at(now), timing)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut after = rotation.clone();
+    after.add_retiming(retiming);
+    after
+}
+
+fn starts_of(rotation: &Rotation, from: &str, to: &str) -> Vec<(String, String)> {
+    starts(&Roster::new(vec![rotation.clone()], Vec::new()), from, to)
+}
+
+#[test]
+fn a_new_handoff_time_takes_over_at_its_first_handoff_and_turns_run_on_in_order() {
+    let weekly = rotation(7, "0 9 * * MON", "Europe/Paris", "2026-03-02");
+    // Wednesday 11 March, bob's shift (since Monday): handoffs become
+    // Wednesdays 10:00 London time.
+    let now = "2026-03-11T12:00:00Z";
+    let after = retimed(
+        &weekly,
+        now,
+        timing(7, "0 10 * * WED", "Europe/London", "2026-03-02"),
+    );
+    // Bob keeps the shift until the first Wednesday handoff after now;
+    // the Monday handoff in between is gone. London's clocks go forward on
+    // 29 March: 10:00 local is 10:00Z before, 09:00Z after.
+    assert_eq!(
+        starts_of(&after, "2026-03-09T08:00:00Z", "2026-04-10T00:00:00Z"),
+        [
+            ("2026-03-09T08:00:00+00:00".into(), "bob".into()),
+            ("2026-03-18T10:00:00+00:00".into(), "carol".into()),
+            ("2026-03-25T10:00:00+00:00".into(), "alice".into()),
+            ("2026-04-01T09:00:00+00:00".into(), "bob".into()),
+            ("2026-04-08T09:00:00+00:00".into(), "carol".into()),
+        ]
+    );
+    // Shift numbers run on, so member changes keep their meaning.
+    let carol = after.base_shift_at(at("2026-03-18T10:00:00Z"));
+    assert_eq!(
+        carol.map(|s| (s.number, s.member.name)),
+        Some((2, "carol".into()))
+    );
+    // The handoff job's cadence follows the new timing.
+    assert_eq!(
+        after.next_handoff_after(at(now)),
+        Some(at("2026-03-18T10:00:00Z"))
+    );
+    assert_eq!(
+        after.next_handoff_after(at("2026-03-18T10:00:00Z")),
+        Some(at("2026-03-25T10:00:00Z"))
+    );
+    assert_eq!(after.zone().name(), "Europe/London");
+    // What the store keeps reads back the same.
+    let json = serde_json::to_string(&after.retimings).unwrap_or_else(|e| panic!("{e}"));
+    let back: Vec<Retiming> = serde_json::from_str(&json).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(back, after.retimings);
+}
+
+#[test]
+fn a_timing_from_a_later_date_keeps_the_old_handoffs_until_then() {
+    let weekly = rotation(7, "0 9 * * MON", "Europe/Paris", "2026-03-02");
+    // Fortnightly shifts from Monday 6 April, decided on 11 March.
+    let after = retimed(
+        &weekly,
+        "2026-03-11T12:00:00Z",
+        timing(14, "0 9 * * MON", "Europe/Paris", "2026-04-06"),
+    );
+    assert_eq!(
+        starts_of(&after, "2026-03-09T08:00:00Z", "2026-05-10T00:00:00Z"),
+        [
+            ("2026-03-09T08:00:00+00:00".into(), "bob".into()),
+            ("2026-03-16T08:00:00+00:00".into(), "carol".into()),
+            ("2026-03-23T08:00:00+00:00".into(), "alice".into()),
+            ("2026-03-30T07:00:00+00:00".into(), "bob".into()),
+            ("2026-04-06T07:00:00+00:00".into(), "carol".into()),
+            ("2026-04-20T07:00:00+00:00".into(), "alice".into()),
+            ("2026-05-04T07:00:00+00:00".into(), "bob".into()),
+        ]
+    );
+}
+
+#[test]
+fn a_timing_changed_again_replaces_the_one_not_yet_begun_and_the_configured_one_comes_back() {
+    let weekly = rotation(7, "0 9 * * MON", "Europe/Paris", "2026-03-02");
+    let wednesdays = retimed(
+        &weekly,
+        "2026-03-11T12:00:00Z",
+        timing(7, "0 10 * * WED", "Europe/London", "2026-03-02"),
+    );
+    // The next day, before Wednesday's timing began: Fridays 09:00 Paris.
+    let fridays = retimed(
+        &wednesdays,
+        "2026-03-12T12:00:00Z",
+        timing(7, "0 9 * * FRI", "Europe/Paris", "2026-03-02"),
+    );
+    assert_eq!(fridays.retimings.len(), 1, "{:?}", fridays.retimings);
+    assert_eq!(
+        starts_of(&fridays, "2026-03-09T08:00:00Z", "2026-03-25T00:00:00Z"),
+        [
+            ("2026-03-09T08:00:00+00:00".into(), "bob".into()),
+            ("2026-03-13T08:00:00+00:00".into(), "carol".into()),
+            ("2026-03-20T08:00:00+00:00".into(), "alice".into()),
+        ]
+    );
+    // Back to the configured timing during alice's Friday shift: she keeps
+    // it until the next configured Monday 09:00.
+    let back = retimed(&fridays, "2026-03-21T12:00:00Z", weekly.timing.clone());
+    assert_eq!(
+        starts_of(&back, "2026-03-20T08:00:00Z", "2026-04-07T00:00:00Z"),
+        [
+            ("2026-03-20T08:00:00+00:00".into(), "alice".into()),
+            ("2026-03-23T08:00:00+00:00".into(), "bob".into()),
+            ("2026-03-30T07:00:00+00:00".into(), "carol".into()),
+            ("2026-04-06T07:00:00+00:00".into(), "alice".into()),
+        ]
+    );
+}
+
+#[test]
+fn a_timing_whose_handoff_is_rarer_than_its_shift_is_refused_at_run_time_too() {
+    let weekly = rotation(7, "0 9 * * MON", "Europe/Paris", "2026-03-02");
+    let why = weekly
+        .retime(
+            at("2026-03-11T12:00:00Z"),
+            timing(1, "0 9 * * MON", "Europe/Paris", "2026-03-02"),
+        )
+        .err()
+        .unwrap_or_else(|| panic!("refused"));
+    assert!(
+        why.contains("fires less often than every 1 day(s)"),
+        "{why}"
+    );
+}
+
+#[test]
+fn a_timing_changed_before_the_rotation_begins_replaces_it_entirely() {
+    let later = rotation(7, "0 9 * * MON", "Europe/Paris", "2026-04-06");
+    let after = retimed(
+        &later,
+        "2026-03-11T12:00:00Z",
+        timing(7, "0 9 * * TUE", "Europe/Paris", "2026-04-06"),
+    );
+    assert_eq!(after.shift_at(at("2026-04-06T12:00:00Z")), None);
+    assert_eq!(
+        starts_of(&after, "2026-03-11T12:00:00Z", "2026-04-15T00:00:00Z"),
+        [
+            ("2026-04-07T07:00:00+00:00".into(), "alice".into()),
+            ("2026-04-14T07:00:00+00:00".into(), "bob".into()),
+        ]
+    );
 }

@@ -38,6 +38,87 @@ pub(super) fn events(ics: &str) -> Vec<(String, String, String)> {
 }
 
 #[test]
+fn the_ics_export_parses_and_agrees_with_the_schedule_over_12_weeks_across_a_dst_change_and_a_timing_change(
+) {
+    use chrono::{DateTime, Utc};
+    use mailcall::domain::Actor;
+    use mailcall::duty::{Override, Roster, RotationName, Timing};
+    use mailcall::schedule::Schedule;
+
+    let at = |text: &str| -> DateTime<Utc> { text.parse().unwrap_or_else(|e| panic!("{e}")) };
+    let integration = RotationName::Team(mailcall::domain::Team::Integration);
+    let configured = mailcall::config::Config::parse(Path::new("mc.toml"), ROTATION)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .rotations;
+    let cover = Override {
+        id: 7,
+        rotation: integration,
+        member: Actor::console("dave, the \"backup\"; on call"),
+        from: at("2026-03-18T00:00:00Z"),
+        to: at("2026-03-20T00:00:00Z"),
+        by: Actor::console("admin"),
+        reason: "holiday".into(),
+        away: false,
+    };
+    // The same rotation with its handoff moved to Wednesdays 10:00 London
+    // on 15 April.
+    let mut retimed = configured.clone();
+    for rotation in &mut retimed {
+        let wednesdays = Timing {
+            handoff: Schedule::parse("0 10 * * WED", "Europe/London")
+                .unwrap_or_else(|e| panic!("{e}")),
+            ..rotation.timing.clone()
+        };
+        let retiming = rotation
+            .retime(at("2026-04-15T12:00:00Z"), wednesdays)
+            .unwrap_or_else(|e| panic!("{e}"));
+        rotation.add_retiming(retiming);
+    }
+    let from = at("2026-03-02T08:00:00Z");
+    // Twelve weeks of shifts: the twelfth ends at 09:00 Paris summer time.
+    let to = at("2026-05-25T07:00:00Z");
+    for (rotations, count, new_start) in [
+        (configured, 14, "20260330T070000Z"),
+        (retimed, 14, "20260422T090000Z"),
+    ] {
+        let roster = Roster::new(rotations, vec![cover.clone()]);
+        let text = mailcall::duty::ical::export(
+            &roster,
+            integration,
+            from,
+            to,
+            at("2026-03-01T00:00:00Z"),
+        );
+        let expected: Vec<(String, String, String)> = roster
+            .schedule(integration, from, to)
+            .iter()
+            .map(|s| {
+                (
+                    s.start.format("%Y%m%dT%H%M%SZ").to_string(),
+                    s.end.format("%Y%m%dT%H%M%SZ").to_string(),
+                    format!("{} on duty: integration", s.member.name),
+                )
+            })
+            .collect();
+        // The parser returns TEXT values escaped; unescape what the name
+        // needs.
+        let unescaped: Vec<(String, String, String)> = events(&text)
+            .into_iter()
+            .map(|(s, e, summary)| (s, e, summary.replace("\\,", ",").replace("\\;", ";")))
+            .collect();
+        assert_eq!(unescaped.len(), count, "{unescaped:?}");
+        assert_eq!(unescaped, expected);
+        assert!(
+            unescaped.iter().any(|(s, _, _)| s == new_start),
+            "{new_start}: {unescaped:?}"
+        );
+        for pair in unescaped.windows(2) {
+            assert_eq!(pair[0].1, pair[1].0, "shifts meet: {pair:?}");
+        }
+    }
+}
+
+#[test]
 fn duty_ical_exports_twelve_weekly_shifts_at_0900_paris_across_the_spring_change() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let config = write_config(dir.path(), ROTATION);
@@ -620,6 +701,106 @@ mod commands {
     }
 
     #[test]
+    fn a_timing_change_is_admin_only_moves_the_handoffs_survives_a_restart_and_reset_undoes_it() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("db");
+        // Tuesday 31 March: bob's shift, since Monday 09:00 Paris.
+        let clock = Arc::new(ManualClock::new(at("2026-03-31T12:00:00Z")));
+        let admin = Caller::operator(Actor::console("root"));
+        let mut engine = engine(&path, clock.clone());
+        let wednesdays =
+            "/duty timing team:integration handoff:\"0 10 * * WED\" timezone:Europe/London";
+        assert!(refusal(run(
+            &mut engine,
+            &member_of_integration("carol"),
+            wednesdays
+        ))
+        .contains("only incident-admin may change a rotation's timing"),);
+        for (line, why) in [
+            (
+                "/duty timing team:integration",
+                "/duty timing changes nothing without shift, handoff, timezone or start",
+            ),
+            (
+                "/duty timing team:integration timezone:Mars/Olympus",
+                "/duty timing: option `timezone`:",
+            ),
+            (
+                "/duty timing team:integration shift:1d",
+                "/duty timing: option `handoff`: the handoff `0 9 * * MON` fires less often than every 1 day(s)",
+            ),
+            (
+                "/duty timing team:integration shift:1w",
+                "integration already hands over every week, at `0 9 * * MON` (Europe/Paris)",
+            ),
+        ] {
+            let refused = refusal(run(&mut engine, &admin, line));
+            assert!(refused.contains(why), "{line}: {refused}");
+        }
+        assert_eq!(engine.pending_posts().map(|p| p.len()).ok(), Some(0));
+
+        let changed = run(&mut engine, &admin, wednesdays).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            changed.reply.text,
+            "🕘 integration: from Wed 1 Apr 10:00 (Europe/London) shifts change hands every week, \
+             at `0 10 * * WED` (Europe/London), counted from 2026-03-02 (by root); bob is on duty \
+             until then; carol takes the first shift; shifts move for bob, carol, alice"
+        );
+        let told: Vec<Vec<String>> = changed
+            .effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::TeamPost { mention, .. } => Some(names(mention)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(told, [vec!["bob", "carol", "alice"]]);
+        let holders = |engine: &Engine<SledStore>| -> Vec<String> {
+            [
+                "2026-04-01T08:59:00Z",
+                "2026-04-01T09:00:00Z",
+                // Monday's old handoff is gone.
+                "2026-04-06T08:00:00Z",
+                "2026-04-08T09:00:00Z",
+            ]
+            .iter()
+            .map(|t| on_duty(engine, t))
+            .collect()
+        };
+        assert_eq!(holders(&engine), ["bob", "carol", "carol", "alice"]);
+        let schedule = reply(
+            &mut engine,
+            &admin,
+            "/duty schedule team:integration weeks:2",
+        );
+        assert!(
+            schedule.contains("integration (Europe/London):\n  from Wed 1 Apr 10:00, shifts change hands every week, at `0 10 * * WED`"),
+            "{schedule}"
+        );
+        assert!(
+            schedule.contains("Wed 1 Apr 10:00 → Wed 8 Apr 10:00  carol"),
+            "{schedule}"
+        );
+
+        // A restart changes nothing.
+        drop(engine);
+        let mut engine = self::engine(&path, clock.clone());
+        assert_eq!(holders(&engine), ["bob", "carol", "carol", "alice"]);
+
+        // Reset during carol's shift: the configured Monday 09:00 Paris
+        // comes back from the next one, and turns run on.
+        clock.set(at("2026-04-02T12:00:00Z"));
+        let reset = reply(&mut engine, &admin, "/duty reset team:integration");
+        assert!(
+            reset.contains("; shifts change hands every week, at `0 9 * * MON` (Europe/Paris), counted from 2026-03-02 again from Mon 6 Apr 09:00 (Europe/Paris)"),
+            "{reset}"
+        );
+        assert_eq!(on_duty(&engine, "2026-04-06T06:59:00Z"), "carol");
+        assert_eq!(on_duty(&engine, "2026-04-06T07:00:00Z"), "alice");
+        assert_eq!(on_duty(&engine, "2026-04-13T07:00:00Z"), "bob");
+    }
+
+    #[test]
     fn a_rotation_that_will_leave_the_team_with_nobody_is_announced_once_to_the_team_and_admins() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let clock = Arc::new(ManualClock::new(at("2026-03-31T12:00:00Z")));
@@ -1104,6 +1285,15 @@ pub(super) mod handoffs {
             .collect()
     }
 
+    /// The integration rotation's configuration with its store in `dir`.
+    pub(super) fn rotation_config(dir: &std::path::Path) -> Config {
+        Config {
+            store_path: dir.join("db"),
+            ..Config::parse(std::path::Path::new("mc.toml"), super::ROTATION)
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    }
+
     /// The service on `config` with `clock`, its jobs started.
     pub(in crate::it) fn start_service(
         config: &Config,
@@ -1124,11 +1314,7 @@ pub(super) mod handoffs {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_handoff_is_posted_once_per_shift_change_across_restarts_and_downtime() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let config = Config {
-            store_path: dir.path().join("db"),
-            ..Config::parse(std::path::Path::new("mc.toml"), super::ROTATION)
-                .unwrap_or_else(|e| panic!("{e}"))
-        };
+        let config = rotation_config(dir.path());
         let clock = Arc::new(ManualClock::new(at("2026-12-07T07:50:00Z")));
         let start = |clock: Arc<ManualClock>| start_service(&config, clock);
 
@@ -1183,6 +1369,66 @@ pub(super) mod handoffs {
     }
 }
 
+mod retimed_handoffs {
+    //! A timing changed while the bot runs moves the service's handoff job:
+    //! the handoff is posted at the new time, and not at the old one.
+
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use mailcall::clock::ManualClock;
+    use mailcall::domain::{Actor, Caller};
+
+    use super::handoffs::{at, rotation_config, start_service, team_posts, wait_for_posts};
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_handoff_is_posted_at_the_new_time_and_not_at_the_old_one() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let config = rotation_config(dir.path());
+        // Tuesday 8 December: bob's shift (since Monday 09:00 Paris).
+        let clock = Arc::new(ManualClock::new(at("2026-12-08T12:00:10Z")));
+        let (engine, jobs) = start_service(&config, clock.clone());
+        // The jobs start (and learn the configured timing) first.
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        {
+            let line =
+                "/duty timing team:integration handoff:\"0 10 * * WED\" timezone:Europe/London";
+            let invocation = mailcall::console::parse_line(line)
+                .unwrap_or_else(|e| panic!("{e}"))
+                .unwrap_or_else(|| panic!("empty"));
+            let mut engine = engine.lock().unwrap_or_else(|p| p.into_inner());
+            engine
+                .handle(&Caller::operator(Actor::console("root")), &invocation)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(
+            wait_for_posts(&engine, 1).await.len(),
+            1,
+            "the change is told"
+        );
+        // Wednesday 10:00 London (10:00Z in winter): the new handoff.
+        clock.set(at("2026-12-09T10:00:03Z"));
+        let posts = wait_for_posts(&engine, 2).await;
+        assert_eq!(posts.len(), 2, "{posts:?}");
+        assert_eq!(posts[1].1, "carol");
+        assert!(
+            posts[1].2.starts_with("🔁 integration handoff: carol is on duty now, until Wed 16 Dec 10:00 (Europe/London); next: alice"),
+            "{}",
+            posts[1].2
+        );
+        // Monday 09:00 Paris, the old handoff time: nothing.
+        clock.set(at("2026-12-14T08:00:03Z"));
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
+        assert_eq!(team_posts(&engine).len(), 2, "{:?}", team_posts(&engine));
+        // The next Wednesday: the next handoff.
+        clock.set(at("2026-12-16T10:00:03Z"));
+        let posts = wait_for_posts(&engine, 3).await;
+        assert_eq!(posts.len(), 3, "{posts:?}");
+        assert_eq!(posts[2].1, "alice");
+        jobs.stop().await;
+    }
+}
+
 mod reminders {
     //! The member whose shift starts within 24 hours is reminded once, in
     //! the team's channel, and not again after a restart.
@@ -1191,19 +1437,13 @@ mod reminders {
     use std::time::Duration;
 
     use mailcall::clock::ManualClock;
-    use mailcall::config::Config;
 
-    use super::handoffs::{at, start_service, team_posts, wait_for_posts};
+    use super::handoffs::{at, rotation_config, start_service, team_posts, wait_for_posts};
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_next_member_is_reminded_once_a_day_before_their_shift() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let config = Config {
-            store_path: dir.path().join("db"),
-            alert_tick: Duration::from_secs(30),
-            ..Config::parse(std::path::Path::new("mc.toml"), super::ROTATION)
-                .unwrap_or_else(|e| panic!("{e}"))
-        };
+        let config = rotation_config(dir.path());
         // Sunday 13 December, 25 hours before carol's Monday 09:00 shift.
         let clock = Arc::new(ManualClock::new(at("2026-12-13T07:00:10Z")));
         let start = |clock: Arc<ManualClock>| start_service(&config, clock);

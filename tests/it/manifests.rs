@@ -121,6 +121,10 @@ fn sample_value(option: &OptionManifest) -> OptionValue {
         (_, "week") => OptionValue::String("2026-W47".into()),
         (_, "duration") => OptionValue::String("2h".into()),
         (_, "match") => OptionValue::String("stream=tag:welcome".into()),
+        (_, "shift") => OptionValue::String("1w".into()),
+        (_, "start") => OptionValue::String("2026-12-07".into()),
+        (_, "handoff") => OptionValue::String("0 9 * * MON".into()),
+        (_, "timezone") => OptionValue::String("Europe/Paris".into()),
         _ => OptionValue::String("something happened".into()),
     }
 }
