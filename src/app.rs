@@ -288,6 +288,7 @@ fn demo_rotations(now: chrono::DateTime<chrono::Utc>) -> Vec<crate::duty::Rotati
                 start,
             },
             working_hours: Default::default(),
+            gap_notice_days: crate::duty::rotation::GAP_NOTICE_DAYS,
             changes: Vec::new(),
             retimings: Vec::new(),
         })

@@ -44,11 +44,6 @@ pub(super) fn change_horizon() -> Duration {
     Duration::weeks(12)
 }
 
-/// How far ahead a gap (nobody on duty) is looked for and announced.
-pub fn gap_horizon() -> Duration {
-    Duration::days(14)
-}
-
 /// The store record of the shift reminders sent: per rotation, the start
 /// of the latest shift its next member was reminded of.
 pub const REMINDED_RECORD: &str = "duty:reminded";
@@ -1331,11 +1326,11 @@ impl<S: IncidentStore> Engine<S> {
             .collect())
     }
 
-    /// A time within [`gap_horizon`] when a rotation leaves nobody on
-    /// duty is announced once to the team and incident-admin.
+    /// A time within a rotation's gap notice (14 days unless configured)
+    /// when it leaves nobody on duty is announced once to the team and
+    /// incident-admin.
     pub(super) fn announce_gaps(&mut self) -> Result<Vec<Effect>, CommandError> {
         let now = self.clock.now();
-        let horizon = now + gap_horizon();
         let mut found = Vec::new();
         // Rotations whose announced gap is over (or filled): forgotten, so
         // a later gap is announced afresh.
@@ -1343,6 +1338,7 @@ impl<S: IncidentStore> Engine<S> {
         for rotation in self.duty.roster().rotations() {
             let key = rotation.name.as_str().to_string();
             let announced = self.duty.book().gaps_announced.get(&key).copied();
+            let horizon = now + Duration::days(i64::from(rotation.gap_notice_days));
             let stretches = self.duty.roster().schedule(rotation.name, now, horizon);
             let mut covered_until = now;
             let mut gap = None;

@@ -808,6 +808,7 @@ mod tests {
         assert_eq!(rotation.timing.shift_days, 7);
         assert_eq!(rotation.timing.handoff.expression(), "0 9 * * MON");
         assert_eq!(rotation.timing.start.to_string(), "2026-11-02");
+        assert_eq!(rotation.gap_notice_days, 14, "the default notice");
     }
 
     #[test]
@@ -816,6 +817,7 @@ mod tests {
             ("[rotations.integration]", "[rotations.sales]", "mc.toml:1:12: rotations.sales: `sales` is not a rotation; use one of marketing, design, integration, development, quality-reviewer"),
             ("shift = \"1w\"", "shift = \"1 week\"", "mc.toml:3:9: rotations.integration.shift: `1 week` is not a shift length"),
             ("start = \"2026-11-02\"", "start = \"next monday\"", "mc.toml:6:9: rotations.integration.start: `next monday` is not a date"),
+            ("start = \"2026-11-02\"", "start = \"2026-11-02\"\ngap_notice = \"soon\"", "mc.toml:7:14: rotations.integration.gap_notice: `soon` is not a notice period"),
             ("Europe/Paris", "Europe/Pariss", "mc.toml:5:12: rotations.integration.timezone: `Europe/Pariss` is not a time zone"),
             ("shift = \"1w\"", "shift = \"1d\"", "mc.toml:4:11: rotations.integration.handoff: the handoff `0 9 * * MON` fires less often than every 1 day(s)"),
             ("discord_id = \"111\"", "discord_id = \"@alice\"", "rotations.integration.members[0].discord_id: `@alice` is not a Discord user id"),

@@ -9,6 +9,7 @@
 //! timezone = "Europe/Paris"
 //! start = "2026-11-02"      # the local date the first shift opens on
 //! working_hours = "Mon-Fri 09:00-18:00"  # the default; for duty load
+//! gap_notice = "14d"        # the default: how far ahead nobody-on-duty is announced
 //! ```
 //!
 //! A member with a `discord_id` is that Discord user (mentioned by id);
@@ -23,7 +24,9 @@ use toml::Spanned;
 use super::esp::At;
 use super::ConfigError;
 use crate::domain::Actor;
-use crate::duty::rotation::{parse_shift_length, Timing, CHECKED_SHIFTS};
+use crate::duty::rotation::{
+    parse_days, parse_shift_length, Timing, CHECKED_SHIFTS, GAP_NOTICE_DAYS,
+};
 use crate::duty::{Rotation, RotationName};
 
 #[derive(Deserialize)]
@@ -37,6 +40,9 @@ pub(super) struct RawRotation {
     start: Spanned<String>,
     /// "Mon-Fri 09:00-18:00" (the default), in `timezone`.
     working_hours: Option<Spanned<String>>,
+    /// How far ahead a gap (nobody on duty) is announced: "14d" (the
+    /// default), "3w".
+    gap_notice: Option<Spanned<String>>,
 }
 
 fn utc() -> Spanned<String> {
@@ -142,6 +148,11 @@ pub(super) fn rotations(
                 .map_err(|m| at(text.span(), key("working_hours"), m))?,
             None => crate::duty::WorkingHours::default(),
         };
+        let gap_notice_days = match &raw.gap_notice {
+            Some(text) => parse_days(text.get_ref(), "a notice period")
+                .map_err(|m| at(text.span(), key("gap_notice"), m))?,
+            None => GAP_NOTICE_DAYS,
+        };
         let timing = Timing {
             shift_days: days,
             handoff,
@@ -155,6 +166,7 @@ pub(super) fn rotations(
             members,
             timing,
             working_hours,
+            gap_notice_days,
             changes: Vec::new(),
             retimings: Vec::new(),
         });

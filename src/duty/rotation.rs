@@ -58,6 +58,8 @@ pub struct Rotation {
     pub timing: Timing,
     /// When its members work, in the handoff's zone (for duty load).
     pub working_hours: super::load::WorkingHours,
+    /// How many days ahead a time with nobody on duty is announced.
+    pub gap_notice_days: u32,
     /// Member lists changed at run time (`/duty join`, `/duty leave`,
     /// `/duty reset`), oldest first. Each applies from its shift on, so a
     /// change never rewrites a shift that has begun.
@@ -100,11 +102,16 @@ pub struct BaseShift {
 /// never fires in range); far beyond any real horizon.
 const MAX_SHIFTS: u64 = 100_000;
 
-/// "3d" → 3, "2w" → 14: a shift length as written in the configuration
-/// and in `/duty timing`.
-pub fn parse_shift_length(text: &str) -> Result<u32, String> {
+/// How far ahead a time with nobody on duty is announced, unless the
+/// rotation says otherwise (`gap_notice`).
+pub const GAP_NOTICE_DAYS: u32 = 14;
+
+/// "3d" → 3, "2w" → 14: a length in days or weeks, from 1 day to a year,
+/// as written in the configuration and in `/duty timing`; `what` names it
+/// in the error ("a shift length").
+pub fn parse_days(text: &str, what: &str) -> Result<u32, String> {
     let text = text.trim();
-    let wrong = || format!("`{text}` is not a shift length; write days (\"3d\") or weeks (\"1w\")");
+    let wrong = || format!("`{text}` is not {what}; write days (\"3d\") or weeks (\"1w\")");
     let unit = text.chars().last().ok_or_else(wrong)?;
     let number: u32 = text[..text.len() - unit.len_utf8()]
         .parse()
@@ -116,10 +123,15 @@ pub fn parse_shift_length(text: &str) -> Result<u32, String> {
     };
     if !(1..=366).contains(&days) {
         return Err(format!(
-            "`{text}` is {days} day(s); a shift lasts from 1 day to a year"
+            "`{text}` is {days} day(s); {what} runs from 1 day to a year"
         ));
     }
     Ok(days)
+}
+
+/// A shift length: [`parse_days`].
+pub fn parse_shift_length(text: &str) -> Result<u32, String> {
+    parse_days(text, "a shift length")
 }
 
 impl Timing {

@@ -20,6 +20,7 @@ fn rotation(days: u32, cron: &str, zone: &str, start: &str) -> Rotation {
         members: people(&["alice", "bob", "carol"]),
         timing: timing(days, cron, zone, start),
         working_hours: Default::default(),
+        gap_notice_days: super::rotation::GAP_NOTICE_DAYS,
         changes: Vec::new(),
         retimings: Vec::new(),
     }

@@ -903,6 +903,30 @@ mod commands {
                 )),
             "{posts:?}"
         );
+
+        // With `gap_notice = "3w"` the same gap is announced 20 days ahead.
+        clock.set(at("2026-03-31T12:00:00Z"));
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let three_weeks = Config::parse(
+            std::path::Path::new("mc.toml"),
+            &format!("{}gap_notice = \"3w\"\n", super::ROTATION),
+        )
+        .unwrap_or_else(|e| panic!("{e}"))
+        .rotations;
+        assert_eq!(three_weeks[0].gap_notice_days, 21);
+        let store = SledStore::open(&dir.path().join("db")).unwrap_or_else(|e| panic!("{e}"));
+        let mut engine = Engine::new(store, clock.clone())
+            .with_rotations(three_weeks)
+            .unwrap_or_else(|e| panic!("{e}"));
+        for line in [
+            "/duty leave team:integration member:bob",
+            "/duty leave team:integration member:carol",
+            "/duty leave team:integration member:alice",
+            "/duty override team:integration member:dave from:2026-04-06 to:2026-04-20 reason:holidays",
+        ] {
+            reply(&mut engine, &admin, line);
+        }
+        assert_eq!(gap_posts(tick(&mut engine)), 1, "20 days away, within 21");
     }
 
     /// Someone away is not on duty: their shift is left uncovered, shown
