@@ -282,6 +282,73 @@ mod tests {
         }
     }
 
+    /// A handoff job for a rotation of `shift_days` handing over at `cron`
+    /// in `zone`, started on `start`.
+    fn handoffs(shift_days: u32, cron: &str, zone: &str, start: (i32, u32, u32)) -> Job {
+        let handoff = Schedule::parse(cron, zone).unwrap_or_else(|e| panic!("{e}"));
+        let rotation = Rotation {
+            name: crate::duty::RotationName::Team(crate::domain::Team::Integration),
+            members: vec![crate::domain::Actor::console("alice")],
+            timing: crate::duty::Timing {
+                shift_days,
+                handoff,
+                start: chrono::NaiveDate::from_ymd_opt(start.0, start.1, start.2)
+                    .unwrap_or_else(|| panic!("bad date")),
+            },
+            working_hours: Default::default(),
+            gap_notice_days: crate::duty::rotation::GAP_NOTICE_DAYS,
+            changes: Vec::new(),
+            retimings: Vec::new(),
+        };
+        Job {
+            name: "handoff:integration".into(),
+            cadence: Cadence::Handoffs(Box::new(rotation)),
+            missed: Missed::RunOnce,
+        }
+    }
+
+    #[test]
+    fn a_weekly_handoff_runs_once_a_week_at_0900_local_through_restarts_and_dst_weeks() {
+        for (zone, spring, fall) in [
+            ("Europe/Paris", (3, 23), (10, 19)),
+            ("America/New_York", (3, 2), (10, 26)),
+        ] {
+            let zone_tz: chrono_tz::Tz = zone.parse().unwrap_or_else(|e| panic!("{e}"));
+            for (month, day) in [spring, fall] {
+                let from = at(2026, month, day, 0, 0) - Duration::days(1);
+                let job = handoffs(7, "0 9 * * MON", zone, (2026, 1, 5));
+                let runs = drive(&[job], from, from + Duration::weeks(3), 89);
+                let local: Vec<String> = runs
+                    .iter()
+                    .map(|r| r.due.with_timezone(&zone_tz).format("%a %H:%M").to_string())
+                    .collect();
+                assert_eq!(local, ["Mon 09:00"; 3], "{zone} {month}/{day}: {runs:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_daily_0230_handoff_runs_once_at_0300_on_spring_forward_day_and_once_on_fall_back_day() {
+        let paris: chrono_tz::Tz = "Europe/Paris".parse().unwrap_or_else(|e| panic!("{e}"));
+        let job = handoffs(1, "30 2 * * *", "Europe/Paris", (2026, 1, 5));
+        let local = |runs: Vec<Run>| -> Vec<String> {
+            runs.iter()
+                .map(|r| r.due.with_timezone(&paris).format("%d %H:%M").to_string())
+                .collect()
+        };
+        // 28 to 30 March: the 29th has no 02:30; its handoff is at 03:00.
+        let spring = drive(
+            std::slice::from_ref(&job),
+            at(2026, 3, 27, 12, 0),
+            at(2026, 3, 30, 12, 0),
+            61,
+        );
+        assert_eq!(local(spring), ["28 02:30", "29 03:00", "30 02:30"]);
+        // 24 to 26 October: the 25th has 02:30 twice; one handoff.
+        let fall = drive(&[job], at(2026, 10, 23, 12, 0), at(2026, 10, 26, 12, 0), 61);
+        assert_eq!(local(fall), ["24 02:30", "25 02:30", "26 02:30"]);
+    }
+
     #[test]
     fn an_interval_job_runs_on_fixed_multiples_whatever_the_restarts() {
         let job = Job {
