@@ -308,22 +308,25 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
                 ))
             }
         };
-        if matches!(provider, Provider::Mailgun | Provider::MailgunLegacy) && esp.domain.is_none() {
+        if provider.needs_domain() && esp.domain.is_none() {
             return Err(at(
                 esp.name.span(),
                 key("domain"),
-                "Mailgun accounts need the sending domain".into(),
+                format!(
+                    "{} accounts need the sending domain",
+                    provider.display_name()
+                ),
             ));
         }
         let streams = match &esp.streams {
             None => StreamSelection::Account,
             Some(s) => match s.get_ref() {
                 RawStreams::Word(w) if w == "account" => StreamSelection::Account,
-                RawStreams::Word(w) if w == "all" && provider == Provider::Postmark => {
+                RawStreams::Word(w) if w == "all" && !provider.lists_streams() => {
                     return Err(at(
                         s.span(),
                         key("streams"),
-                        "Postmark has no way to list an account's tags, so \"all\" would poll only the account total; name the streams: [\"account\", \"tag:welcome\", \"message-stream:outbound\"]".into(),
+                        format!("{} has no way to list an account's tags, so \"all\" would poll only the account total; name the streams: [\"account\", \"tag:welcome\", \"message-stream:outbound\"]", provider.display_name()),
                     ))
                 }
                 RawStreams::Word(w) if w == "all" => StreamSelection::AllDiscovered,

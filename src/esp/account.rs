@@ -28,11 +28,23 @@ impl Provider {
     /// the daily ones (SendGrid, Postmark) are judged well after midnight in
     /// their own zone. The sandbox's counts are final at once.
     pub fn default_settle_minutes(self) -> u64 {
-        match self {
-            Provider::Sandbox => 0,
-            Provider::SendGrid | Provider::Postmark => 60,
-            Provider::Mailgun | Provider::MailgunLegacy | Provider::SparkPost => 20,
-        }
+        super::source::for_provider(self).map_or(0, |source| source.settle_minutes())
+    }
+
+    /// Its name in messages: "SendGrid", "the sandbox".
+    pub fn display_name(self) -> &'static str {
+        super::source::for_provider(self).map_or("the sandbox", |source| source.name())
+    }
+
+    /// Whether an account must name its sending domain (Mailgun's stats
+    /// are per domain).
+    pub fn needs_domain(self) -> bool {
+        super::source::for_provider(self).is_some_and(|source| source.needs_domain())
+    }
+
+    /// Whether `streams = "all"` can list the account's streams.
+    pub fn lists_streams(self) -> bool {
+        super::source::for_provider(self).is_none_or(|source| source.lists_streams())
     }
 
     /// Every provider, in the order the configuration documents them.
@@ -60,18 +72,9 @@ impl Provider {
     /// The provider's production API base, by region (`"us"` or `"eu"`);
     /// `None` for a region the provider does not have.
     pub fn default_base_url(self, region: &str) -> Option<&'static str> {
-        match (self, region) {
-            (Provider::SendGrid, "us") => Some("https://api.sendgrid.com"),
-            (Provider::SendGrid, "eu") => Some("https://api.eu.sendgrid.com"),
-            (Provider::Mailgun | Provider::MailgunLegacy, "us") => Some("https://api.mailgun.net"),
-            (Provider::Mailgun | Provider::MailgunLegacy, "eu") => {
-                Some("https://api.eu.mailgun.net")
-            }
-            (Provider::Postmark, "us") => Some("https://api.postmarkapp.com"),
-            (Provider::SparkPost, "us") => Some("https://api.sparkpost.com"),
-            (Provider::SparkPost, "eu") => Some("https://api.eu.sparkpost.com"),
-            (Provider::Sandbox, _) => Some("sandbox:"),
-            _ => None,
+        match super::source::for_provider(self) {
+            Some(source) => source.base_url(region),
+            None => Some("sandbox:"),
         }
     }
 }

@@ -1,7 +1,10 @@
-//! One fetch attempt against a provider's statistics API: build the
-//! documented requests for a window, send them, follow paging, and hand the
-//! bodies to the pure parsers next door ([`super::sendgrid`],
-//! [`super::mailgun`], [`super::postmark`], [`super::sparkpost`]).
+//! One fetch attempt against a statistics source: the `Session` a
+//! [`super::source::Source`] sends its requests through (URL, credential,
+//! timeout, body limits, typed errors with nothing secret in them), and the
+//! `Plan` of which streams to ask for. What is asked, how it is paged and
+//! how the answers are read live in each source's module
+//! ([`super::sendgrid`], [`super::mailgun`], [`super::postmark`],
+//! [`super::sparkpost`]); nothing here names a provider.
 //!
 //! Why it is shaped like this:
 //!
@@ -22,7 +25,7 @@
 //!   unchanged; buckets the provider did not return stay absent (no zero
 //!   filling), and buckets that do not overlap the window are dropped.
 //!
-//! # What is requested, per provider
+//! # What is requested, per provider (each in its source module)
 //!
 //! | Provider | Account-wide | Named streams | All discovered |
 //! |---|---|---|---|
@@ -41,13 +44,14 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, TimeZone, Timelike, Utc};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, RETRY_AFTER};
+use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, TimeZone, Utc};
+use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
-use serde_json::{json, Value};
+use serde_json::Value;
 
-use super::account::{Account, Provider, StreamSelection};
-use super::{mailgun, postmark, sendgrid, sparkpost, Endpoint, PayloadError};
+use super::account::{Account, StreamSelection};
+use super::source::Source;
+use super::{Endpoint, PayloadError};
 use crate::delivery::{Bucket, BucketWidth, Sample, StreamKey};
 
 /// A half-open UTC window `[start, end)` to fetch.
@@ -195,50 +199,6 @@ const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// The longest `detail` kept from a provider's error message, in characters.
 const MAX_DETAIL_CHARS: usize = 200;
 
-/// SendGrid `/v3/stats` page size: the documented default of the stats
-/// endpoints ("By default, 500 items will be returned per request").
-const SENDGRID_STATS_LIMIT: u64 = 500;
-/// SendGrid `/v3/categories/stats/sums` page size. The spec's default is 5
-/// and it documents no maximum; 50 is the `/v3/categories` default.
-const SENDGRID_SUMS_LIMIT: u64 = 50;
-/// `/v3/categories/stats` takes at most 10 categories per request.
-const SENDGRID_CATEGORIES_PER_REQUEST: usize = 10;
-
-/// Mailgun Metrics page sizes: the documented maxima for the `time`
-/// dimension alone (1500) and with another dimension (1000).
-const MAILGUN_TIME_LIMIT: u64 = 1500;
-const MAILGUN_DIMENSION_LIMIT: u64 = 1000;
-/// The Metrics API metrics the Mailgun parser maps (reference §3.5).
-const MAILGUN_METRICS: [&str; 14] = [
-    "accepted_outgoing_count",
-    "sent_count",
-    "delivered_count",
-    "hard_bounces_count",
-    "soft_bounces_count",
-    "permanent_failed_esp_block_count",
-    "temporary_failed_count",
-    "suppressed_bounces_count",
-    "suppressed_unsubscribed_count",
-    "suppressed_complaints_count",
-    "unique_opened_count",
-    "unique_clicked_count",
-    "complained_count",
-    "unsubscribed_count",
-];
-
-/// The SparkPost metrics the SparkPost parser maps (reference §5.4).
-const SPARKPOST_METRICS: &str = "count_targeted,count_sent,count_delivered,count_hard_bounce,\
-count_soft_bounce,count_block_bounce,count_delayed,count_rejected,count_unique_confirmed_opened,\
-count_nonprefetched_unique_confirmed_opened,count_unique_clicked,count_spam_complaint,\
-count_unsubscribe";
-/// SparkPost group-by `limit` maximum; the group-by endpoints document no
-/// offset, so this is the most campaigns discovery can see.
-const SPARKPOST_GROUP_LIMIT: usize = 10_000;
-/// SparkPost allows `precision=hour` for windows of at most 31 days.
-const SPARKPOST_HOUR_PRECISION_MAX: chrono::Duration = chrono::Duration::days(31);
-/// SparkPost's documented API prefix, appended to the account's base URL.
-const SPARKPOST_API_PREFIX: &str = "/api/v1";
-
 /// The shared HTTP client: rustls, no proxy taken from the environment (a
 /// stray `HTTPS_PROXY` must not see credentials), no redirects, and the user
 /// agent `mailcall/<version>`. Per-request timeouts come from each account.
@@ -270,33 +230,27 @@ pub async fn fetch(
     window: Window,
     now: DateTime<Utc>,
 ) -> Result<Fetched, FetchError> {
-    if account.provider == Provider::Sandbox {
+    let Some(source) = super::source::for_provider(account.provider) else {
         return Err(rejected_locally(
             account,
             "the sandbox is not fetched over HTTP",
         ));
-    }
+    };
     if window.end <= window.start {
         return Ok(Fetched {
             samples: Vec::new(),
             requests: 0,
         });
     }
-    let plan = Plan::for_account(account)?;
+    let plan = Plan::for_account(account, source)?;
     let mut session = Session {
         http,
         account,
+        source,
         now,
         requests: 0,
     };
-    let samples = match account.provider {
-        Provider::SendGrid => fetch_sendgrid(&mut session, &plan, window).await?,
-        Provider::Mailgun => fetch_mailgun(&mut session, &plan, window).await?,
-        Provider::MailgunLegacy => fetch_mailgun_legacy(&mut session, &plan, window).await?,
-        Provider::Postmark => fetch_postmark(&mut session, &plan, window).await?,
-        Provider::SparkPost => fetch_sparkpost(&mut session, &plan, window).await?,
-        Provider::Sandbox => Vec::new(),
-    };
+    let samples = source.fetch(&mut session, &plan, window).await?;
     let fetched = samples.len();
     let samples: Vec<Sample> = samples
         .into_iter()
@@ -322,24 +276,18 @@ pub async fn fetch(
 /// The account's stream selection, checked against what the provider can
 /// filter by.
 #[derive(Debug, PartialEq, Eq)]
-struct Plan {
+pub(crate) struct Plan {
     /// Fetch the account-wide series.
-    account_wide: bool,
+    pub(crate) account_wide: bool,
     /// `(kind, name)` of each named stream, in order, without repeats.
-    named: Vec<(&'static str, String)>,
+    pub(crate) named: Vec<(&'static str, String)>,
     /// Fetch the provider's breakdown and every stream it lists.
-    discover: bool,
+    pub(crate) discover: bool,
 }
 
 impl Plan {
-    fn for_account(account: &Account) -> Result<Plan, FetchError> {
-        let kinds: &[&'static str] = match account.provider {
-            Provider::SendGrid => &["category"],
-            Provider::Mailgun | Provider::MailgunLegacy => &["tag"],
-            Provider::Postmark => &["tag", "message-stream"],
-            Provider::SparkPost => &["campaign"],
-            Provider::Sandbox => &[],
-        };
+    fn for_account(account: &Account, source: &dyn Source) -> Result<Plan, FetchError> {
+        let kinds = source.stream_kinds();
         match &account.streams {
             StreamSelection::Account => Ok(Plan {
                 account_wide: true,
@@ -377,7 +325,7 @@ impl Plan {
                             &format!(
                                 "stream `{}` is not something {} can filter by (use `account` or {wanted})",
                                 stream,
-                                provider_name(account.provider)
+                                source.name()
                             ),
                         ));
                     };
@@ -390,22 +338,12 @@ impl Plan {
         }
     }
 
-    fn names(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn names(&self) -> impl Iterator<Item = &str> {
         self.named.iter().map(|(_, name)| name.as_str())
     }
 }
 
-fn provider_name(provider: Provider) -> &'static str {
-    match provider {
-        Provider::SendGrid => "SendGrid",
-        Provider::Mailgun | Provider::MailgunLegacy => "Mailgun",
-        Provider::Postmark => "Postmark",
-        Provider::SparkPost => "SparkPost",
-        Provider::Sandbox => "the sandbox",
-    }
-}
-
-fn rejected_locally(account: &Account, detail: &str) -> FetchError {
+pub(crate) fn rejected_locally(account: &Account, detail: &str) -> FetchError {
     FetchError::Rejected {
         account: account.name.clone(),
         status: NO_HTTP_STATUS,
@@ -414,502 +352,12 @@ fn rejected_locally(account: &Account, detail: &str) -> FetchError {
 }
 
 // ---------------------------------------------------------------------------
-// SendGrid.
-
-/// SendGrid's `aggregated_by`: `day`, `week` or `month` (no hours).
-fn sendgrid_width(requested: BucketWidth) -> (BucketWidth, &'static str) {
-    match requested {
-        BucketWidth::Hour | BucketWidth::Day => (BucketWidth::Day, "day"),
-        BucketWidth::Week => (BucketWidth::Week, "week"),
-        BucketWidth::Month => (BucketWidth::Month, "month"),
-    }
-}
-
-async fn fetch_sendgrid(
-    session: &mut Session<'_>,
-    plan: &Plan,
-    window: Window,
-) -> Result<Vec<Sample>, FetchError> {
-    let (width, aggregated_by) = sendgrid_width(session.account.bucket);
-    // SendGrid does not document the API's day zone; the parser reads date
-    // labels as UTC days, so the window is asked for in UTC days too.
-    // `end_date` is inclusive.
-    let (first, last) = inclusive_dates(window, 0);
-    let dates = [
-        ("start_date", ymd(first)),
-        ("end_date", ymd(last)),
-        ("aggregated_by", aggregated_by.to_owned()),
-    ];
-    let mut samples = Vec::new();
-
-    if plan.account_wide {
-        let mut offset = 0;
-        for page in 0.. {
-            session.check_page(sendgrid::GLOBAL_STATS, page)?;
-            let mut query = dates.to_vec();
-            query.push(("limit", SENDGRID_STATS_LIMIT.to_string()));
-            query.push(("offset", offset.to_string()));
-            let body = session.get(sendgrid::GLOBAL_STATS, &query).await?;
-            let parsed = sendgrid::parse_global_stats(&body, &StreamKey::account(), width);
-            samples.extend(session.payload(parsed)?);
-            let rows = session.payload(array_len(sendgrid::GLOBAL_STATS, &body))?;
-            match sendgrid::next_page_offset(offset, SENDGRID_STATS_LIMIT, rows) {
-                Some(next) => offset = next,
-                None => break,
-            }
-        }
-    }
-
-    let mut categories: Vec<String> = plan.names().map(str::to_owned).collect();
-    if plan.discover {
-        for name in discover_sendgrid_categories(session, &dates[..2]).await? {
-            if !categories.contains(&name) {
-                categories.push(name);
-            }
-        }
-    }
-    for batch in categories.chunks(SENDGRID_CATEGORIES_PER_REQUEST) {
-        let mut query = dates.to_vec();
-        query.extend(batch.iter().map(|name| ("categories", name.clone())));
-        let body = session.get(sendgrid::CATEGORY_STATS, &query).await?;
-        samples.extend(session.payload(sendgrid::parse_category_stats(&body, width))?);
-    }
-    Ok(samples)
-}
-
-/// Every category `/v3/categories/stats/sums` lists for the window, paged to
-/// the end. Only the names are used: the sums are window totals, not
-/// buckets.
-async fn discover_sendgrid_categories(
-    session: &mut Session<'_>,
-    dates: &[(&'static str, String)],
-) -> Result<Vec<String>, FetchError> {
-    let mut names = Vec::new();
-    let mut offset = 0;
-    for page in 0.. {
-        session.check_page(sendgrid::CATEGORY_SUMS, page)?;
-        let mut query = dates.to_vec();
-        query.push(("limit", SENDGRID_SUMS_LIMIT.to_string()));
-        query.push(("offset", offset.to_string()));
-        let body = session.get(sendgrid::CATEGORY_SUMS, &query).await?;
-        // The bucket width is irrelevant here: only stream names are kept.
-        let sums = session.payload(sendgrid::parse_category_sums(&body, BucketWidth::Day))?;
-        let rows = sums.len();
-        for sample in sums {
-            if let Some(name) = sample.stream.as_str().strip_prefix("category:") {
-                if !names.iter().any(|known| known == name) {
-                    names.push(name.to_owned());
-                }
-            }
-        }
-        match sendgrid::next_page_offset(offset, SENDGRID_SUMS_LIMIT, rows) {
-            Some(next) => offset = next,
-            None => break,
-        }
-    }
-    Ok(names)
-}
-
-/// The number of elements of a top-level JSON array (SendGrid's paging
-/// counts dates, and a date without stats yields no sample).
-fn array_len(endpoint: Endpoint, body: &[u8]) -> Result<usize, PayloadError> {
-    serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(body)
-        .map(|rows| rows.len())
-        .map_err(|error| PayloadError {
-            endpoint,
-            item: None,
-            field: None,
-            problem: format!("expected an array: {error}"),
-        })
-}
-
-// ---------------------------------------------------------------------------
-// Mailgun.
-
-/// Mailgun's `resolution`: `hour`, `day` or `month` (no weeks).
-fn mailgun_resolution(requested: BucketWidth) -> &'static str {
-    match requested {
-        BucketWidth::Hour => "hour",
-        BucketWidth::Day | BucketWidth::Week => "day",
-        BucketWidth::Month => "month",
-    }
-}
-
-/// One Mailgun Metrics query: its extra dimension, filters and the stream
-/// items without that dimension belong to.
-struct MailgunQuery {
-    dimensions: Vec<&'static str>,
-    filters: Vec<Value>,
-    scope: StreamKey,
-}
-
-async fn fetch_mailgun(
-    session: &mut Session<'_>,
-    plan: &Plan,
-    window: Window,
-) -> Result<Vec<Sample>, FetchError> {
-    // The Metrics API is account-level; an account configured with a domain
-    // is narrowed to it, as Mailgun's own SDK does.
-    let domain_filter = session
-        .account
-        .domain
-        .as_deref()
-        .map(|domain| mailgun_filter("domain", domain));
-    let base_filters: Vec<Value> = domain_filter.into_iter().collect();
-    let mut queries = Vec::new();
-    if plan.account_wide {
-        queries.push(MailgunQuery {
-            dimensions: vec!["time"],
-            filters: base_filters.clone(),
-            scope: StreamKey::account(),
-        });
-    }
-    for name in plan.names() {
-        let mut filters = base_filters.clone();
-        filters.push(mailgun_filter("tag", name));
-        queries.push(MailgunQuery {
-            dimensions: vec!["time"],
-            filters,
-            scope: StreamKey::tag(name),
-        });
-    }
-    if plan.discover {
-        queries.push(MailgunQuery {
-            dimensions: vec!["time", "tag"],
-            filters: base_filters.clone(),
-            scope: StreamKey::account(),
-        });
-    }
-
-    let mut samples = Vec::new();
-    for query in &queries {
-        samples.extend(fetch_mailgun_query(session, query, window).await?);
-    }
-    Ok(samples)
-}
-
-/// The events the legacy stats API must be asked for (it requires at
-/// least one `event`; these are every one the parser maps).
-const MAILGUN_LEGACY_EVENTS: [&str; 7] = [
-    "accepted",
-    "delivered",
-    "failed",
-    "opened",
-    "clicked",
-    "unsubscribed",
-    "complained",
-];
-
-/// Mailgun's deprecated v3 stats API: `GET /v3/{domain}/stats/total` for the
-/// domain, `GET /v3/{domain}/tag/stats?tag=` per named tag. It has no tag
-/// listing that fits a stats poll, so "all" streams means the domain total
-/// here (logged). Times are sent as Unix seconds, which the API accepts.
-async fn fetch_mailgun_legacy(
-    session: &mut Session<'_>,
-    plan: &Plan,
-    window: Window,
-) -> Result<Vec<Sample>, FetchError> {
-    let Some(domain) = session.account.domain.clone() else {
-        return Err(rejected_locally(
-            session.account,
-            "Mailgun accounts need the sending domain",
-        ));
-    };
-    let mut query: Vec<(&str, String)> = MAILGUN_LEGACY_EVENTS
-        .iter()
-        .map(|e| ("event", (*e).to_string()))
-        .collect();
-    query.push(("start", window.start.timestamp().to_string()));
-    query.push(("end", window.end.timestamp().to_string()));
-    query.push((
-        "resolution",
-        mailgun_resolution(session.account.bucket).to_string(),
-    ));
-    let mut samples = Vec::new();
-    if plan.account_wide || plan.discover {
-        if plan.discover {
-            tracing::debug!(account = %session.account.name, "the legacy Mailgun API lists no tags for stats; polling the domain total");
-        }
-        let path = format!("/v3/{domain}/stats/total");
-        let body = session
-            .send(
-                mailgun::LEGACY_STATS_TOTAL,
-                Method::GET,
-                &path,
-                &query,
-                None,
-            )
-            .await?;
-        samples.extend(session.payload(mailgun::parse_legacy_stats_total(
-            &body,
-            &StreamKey::account(),
-        ))?);
-    }
-    for name in plan.names() {
-        let mut tagged = query.clone();
-        tagged.push(("tag", name.to_string()));
-        let path = format!("/v3/{domain}/tag/stats");
-        let body = session
-            .send(mailgun::LEGACY_TAG_STATS, Method::GET, &path, &tagged, None)
-            .await?;
-        let stream = StreamKey::tag(name);
-        let parsed = session.payload(mailgun::parse_legacy_tag_stats(&body))?;
-        samples.extend(parsed.into_iter().map(|mut s| {
-            s.stream = stream.clone();
-            s
-        }));
-    }
-    Ok(samples)
-}
-
-async fn fetch_mailgun_query(
-    session: &mut Session<'_>,
-    query: &MailgunQuery,
-    window: Window,
-) -> Result<Vec<Sample>, FetchError> {
-    let limit = if query.dimensions.len() > 1 {
-        MAILGUN_DIMENSION_LIMIT
-    } else {
-        MAILGUN_TIME_LIMIT
-    };
-    let mut samples = Vec::new();
-    let mut skip: u64 = 0;
-    for page in 0.. {
-        session.check_page(mailgun::METRICS, page)?;
-        let mut body = json!({
-            "start": rfc2822(window.start),
-            "end": rfc2822(window.end),
-            "resolution": mailgun_resolution(session.account.bucket),
-            "dimensions": query.dimensions,
-            "metrics": MAILGUN_METRICS,
-            "include_aggregates": false,
-            "pagination": {"sort": "time:asc", "skip": skip, "limit": limit},
-        });
-        if !query.filters.is_empty() {
-            body["filter"] = json!({ "AND": query.filters });
-        }
-        let response = session
-            .send(
-                mailgun::METRICS,
-                Method::POST,
-                "/v1/analytics/metrics",
-                &[],
-                Some(&body),
-            )
-            .await?;
-        let page_samples = session.payload(mailgun::parse_metrics(&response, &query.scope))?;
-        let returned = u64::try_from(page_samples.len()).unwrap_or(u64::MAX);
-        samples.extend(page_samples);
-        match session.payload(mailgun::next_metrics_skip(&response))? {
-            // Never go backwards, whatever `pagination.skip` the body echoed.
-            Some(next) => skip = next.max(skip.saturating_add(returned)),
-            None => break,
-        }
-    }
-    Ok(samples)
-}
-
-/// `{"attribute": …, "comparator": "=", "values": [{"label": v, "value": v}]}`.
-fn mailgun_filter(attribute: &str, value: &str) -> Value {
-    json!({
-        "attribute": attribute,
-        "comparator": "=",
-        "values": [{"label": value, "value": value}],
-    })
-}
-
-/// RFC 2822 with a two-digit day and a numeric zone, as in Mailgun's
-/// examples: `Mon, 04 Mar 2024 00:00:00 +0000`.
-fn rfc2822(time: DateTime<Utc>) -> String {
-    time.format("%a, %d %b %Y %H:%M:%S +0000").to_string()
-}
-
-// ---------------------------------------------------------------------------
-// Postmark.
-
-async fn fetch_postmark(
-    session: &mut Session<'_>,
-    plan: &Plan,
-    window: Window,
-) -> Result<Vec<Sample>, FetchError> {
-    if plan.discover {
-        tracing::debug!(
-            account = %session.account.name,
-            "Postmark documents no way to list tags; fetching the account-wide series only"
-        );
-    }
-    // Postmark days are EST (a fixed UTC-05:00, see `postmark::day_bucket`);
-    // `todate` is inclusive.
-    let (first, last) = inclusive_dates(window, -5);
-    let dates = [("fromdate", ymd(first)), ("todate", ymd(last))];
-    let mut streams: Vec<(Option<(&'static str, String)>, StreamKey)> = Vec::new();
-    if plan.account_wide {
-        streams.push((None, StreamKey::account()));
-    }
-    for (kind, name) in &plan.named {
-        let (parameter, key) = if *kind == "tag" {
-            ("tag", StreamKey::tag(name))
-        } else {
-            ("messagestream", StreamKey::new(format!("{kind}:{name}")))
-        };
-        streams.push((Some((parameter, name.clone())), key));
-    }
-
-    let mut samples = Vec::new();
-    for (filter, stream) in &streams {
-        let mut query = dates.to_vec();
-        query.extend(filter.iter().cloned());
-        let sends = session.get(postmark::SENDS, &query).await?;
-        let bounces = session.get(postmark::BOUNCES, &query).await?;
-        let spam = session.get(postmark::SPAM, &query).await?;
-        let opens = session.get(postmark::OPENS, &query).await?;
-        let clicks = session.get(postmark::CLICKS, &query).await?;
-        let bodies = postmark::OutboundDayBodies {
-            sends: Some(&sends),
-            bounces: Some(&bounces),
-            spam: Some(&spam),
-            opens: Some(&opens),
-            clicks: Some(&clicks),
-        };
-        samples.extend(session.payload(postmark::merge_outbound_days(&bodies, stream))?);
-    }
-    Ok(samples)
-}
-
-// ---------------------------------------------------------------------------
-// SparkPost.
-
-/// SparkPost's `precision`. Hours are allowed for windows up to 31 days;
-/// longer windows fall back to days.
-fn sparkpost_precision(requested: BucketWidth, window: Window) -> (BucketWidth, &'static str) {
-    match requested {
-        BucketWidth::Hour if window.end - window.start <= SPARKPOST_HOUR_PRECISION_MAX => {
-            (BucketWidth::Hour, "hour")
-        }
-        BucketWidth::Hour | BucketWidth::Day => (BucketWidth::Day, "day"),
-        BucketWidth::Week => (BucketWidth::Week, "week"),
-        BucketWidth::Month => (BucketWidth::Month, "month"),
-    }
-}
-
-async fn fetch_sparkpost(
-    session: &mut Session<'_>,
-    plan: &Plan,
-    window: Window,
-) -> Result<Vec<Sample>, FetchError> {
-    let (width, precision) = sparkpost_precision(session.account.bucket, window);
-    // `from`/`to` are minutes (`YYYY-MM-DDTHH:MM`), in the `timezone` given.
-    let range = [
-        ("from", sparkpost_minute(window.start, false)),
-        ("to", sparkpost_minute(window.end, true)),
-        ("timezone", "UTC".to_owned()),
-    ];
-    let mut streams: Vec<(Option<String>, StreamKey)> = Vec::new();
-    if plan.account_wide {
-        streams.push((None, StreamKey::account()));
-    }
-    for name in plan.names() {
-        streams.push((Some(name.to_owned()), StreamKey::campaign(name)));
-    }
-    if plan.discover {
-        for name in discover_sparkpost_campaigns(session, window, &range).await? {
-            let key = StreamKey::campaign(&name);
-            if !streams.iter().any(|(_, known)| *known == key) {
-                streams.push((Some(name), key));
-            }
-        }
-    }
-
-    let mut samples = Vec::new();
-    for (campaign, stream) in &streams {
-        let mut query = range.to_vec();
-        query.push(("metrics", SPARKPOST_METRICS.to_owned()));
-        query.push(("precision", precision.to_owned()));
-        if let Some(campaign) = campaign {
-            query.extend(sparkpost_list_filter("campaigns", campaign));
-        }
-        let body = session.get(sparkpost::TIME_SERIES, &query).await?;
-        samples.extend(session.payload(sparkpost::parse_time_series(&body, stream, width))?);
-    }
-    Ok(samples)
-}
-
-/// Campaign ids with traffic in the window, from the by-campaign group-by.
-/// Only the ids are used: group-by results are window totals, not buckets.
-async fn discover_sparkpost_campaigns(
-    session: &mut Session<'_>,
-    window: Window,
-    range: &[(&'static str, String)],
-) -> Result<Vec<String>, FetchError> {
-    let mut query = range.to_vec();
-    query.push(("metrics", "count_targeted".to_owned()));
-    query.push(("limit", SPARKPOST_GROUP_LIMIT.to_string()));
-    let body = session.get(sparkpost::BY_CAMPAIGN, &query).await?;
-    let whole_window = Bucket {
-        start: window.start,
-        width: BucketWidth::Day,
-        provider_tz: "UTC".to_owned(),
-    };
-    let totals = session.payload(sparkpost::parse_by_campaign(&body, &whole_window))?;
-    if totals.len() >= SPARKPOST_GROUP_LIMIT {
-        tracing::warn!(
-            account = %session.account.name,
-            endpoint = %sparkpost::BY_CAMPAIGN,
-            limit = SPARKPOST_GROUP_LIMIT,
-            "campaign discovery hit SparkPost's group-by limit; some campaigns may be missing"
-        );
-    }
-    let mut names: Vec<String> = Vec::new();
-    for sample in totals {
-        if let Some(name) = sample.stream.as_str().strip_prefix("campaign:") {
-            if !names.iter().any(|known| known == name) {
-                names.push(name.to_owned());
-            }
-        }
-    }
-    Ok(names)
-}
-
-/// `campaigns=<id>`, with a `delimiter` when the id contains a comma (the
-/// default list separator).
-fn sparkpost_list_filter(parameter: &'static str, value: &str) -> Vec<(&'static str, String)> {
-    let mut query = vec![(parameter, value.to_owned())];
-    if value.contains(',') {
-        if let Some(delimiter) = ["|", ";", "~", "^"]
-            .into_iter()
-            .find(|candidate| !value.contains(candidate))
-        {
-            query.push(("delimiter", delimiter.to_owned()));
-        }
-    }
-    query
-}
-
-/// `YYYY-MM-DDTHH:MM`, rounded down (`from`) or up (`to`) to the minute so
-/// the window is covered.
-fn sparkpost_minute(time: DateTime<Utc>, round_up: bool) -> String {
-    let floor = time
-        .date_naive()
-        .and_hms_opt(time.hour(), time.minute(), 0)
-        .map(|minute| minute.and_utc())
-        .unwrap_or(time);
-    let minute = if round_up && floor < time {
-        floor
-            .checked_add_signed(chrono::Duration::minutes(1))
-            .unwrap_or(floor)
-    } else {
-        floor
-    };
-    minute.format("%Y-%m-%dT%H:%M").to_string()
-}
-
-// ---------------------------------------------------------------------------
 // Windows, dates and buckets.
 
 /// The first and last calendar dates the window touches, in a zone
 /// `offset_hours` east of UTC (SendGrid 0, Postmark's EST −5), for APIs whose
 /// end date is inclusive.
-fn inclusive_dates(window: Window, offset_hours: i64) -> (NaiveDate, NaiveDate) {
+pub(crate) fn inclusive_dates(window: Window, offset_hours: i64) -> (NaiveDate, NaiveDate) {
     let shift = chrono::Duration::hours(offset_hours);
     let local = |time: DateTime<Utc>| time.checked_add_signed(shift).unwrap_or(time).date_naive();
     let last_instant = window
@@ -919,7 +367,7 @@ fn inclusive_dates(window: Window, offset_hours: i64) -> (NaiveDate, NaiveDate) 
     (local(window.start), local(last_instant.max(window.start)))
 }
 
-fn ymd(date: NaiveDate) -> String {
+pub(crate) fn ymd(date: NaiveDate) -> String {
     date.format("%Y-%m-%d").to_string()
 }
 
@@ -940,16 +388,17 @@ fn bucket_end(bucket: &Bucket) -> DateTime<Utc> {
 
 /// The state of one fetch: where to send, with what, and how many requests
 /// so far.
-struct Session<'a> {
+pub(crate) struct Session<'a> {
     http: &'a reqwest::Client,
-    account: &'a Account,
+    pub(crate) account: &'a Account,
+    source: &'a dyn Source,
     now: DateTime<Utc>,
     requests: usize,
 }
 
 impl Session<'_> {
     /// `GET` of an endpoint whose documented path is the request path.
-    async fn get(
+    pub(crate) async fn get(
         &mut self,
         endpoint: Endpoint,
         query: &[(&str, String)],
@@ -960,7 +409,7 @@ impl Session<'_> {
 
     /// Sends one request and returns the body of a 2xx answer; any other
     /// answer, a timeout or a network failure is the matching error.
-    async fn send(
+    pub(crate) async fn send(
         &mut self,
         endpoint: Endpoint,
         method: Method,
@@ -1032,9 +481,9 @@ impl Session<'_> {
     /// path and the query. Never logged.
     fn url(&self, path: &str, query: &[(&str, String)]) -> Result<Url, FetchError> {
         let base = self.account.base_url.trim_end_matches('/');
-        let prefix = match self.account.provider {
-            Provider::SparkPost if !base.ends_with(SPARKPOST_API_PREFIX) => SPARKPOST_API_PREFIX,
-            _ => "",
+        let prefix = match self.source.path_prefix() {
+            prefix if base.ends_with(prefix) => "",
+            prefix => prefix,
         };
         let mut url = Url::parse(&format!("{base}{prefix}{path}")).map_err(|_| {
             rejected_locally(
@@ -1060,46 +509,13 @@ impl Session<'_> {
     /// Adds the provider's authentication, marked sensitive so it is never
     /// printed by the HTTP stack either.
     fn authorize(&self, request: RequestBuilder) -> Result<RequestBuilder, FetchError> {
-        let key = self.account.credential.expose();
-        let sensitive = |value: String| {
-            let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                rejected_locally(
-                    self.account,
-                    "the credential contains characters an HTTP header cannot carry",
-                )
-            })?;
-            value.set_sensitive(true);
-            Ok::<_, FetchError>(value)
-        };
-        let json_accept = HeaderValue::from_static("application/json");
-        Ok(match self.account.provider {
-            // "The API key must be sent as a bearer token in the
-            // Authorization header."
-            Provider::SendGrid => request
-                .header(AUTHORIZATION, sensitive(format!("Bearer {key}"))?)
-                .header(ACCEPT, json_accept),
-            // `curl --user 'api:YOUR_API_KEY'`; reqwest marks it sensitive.
-            Provider::Mailgun | Provider::MailgunLegacy => request
-                .basic_auth("api", Some(key))
-                .header(ACCEPT, json_accept),
-            Provider::Postmark => request
-                .header("X-Postmark-Server-Token", sensitive(key.to_owned())?)
-                .header(ACCEPT, json_accept),
-            // The raw key, no scheme.
-            Provider::SparkPost => request
-                .header(AUTHORIZATION, sensitive(key.to_owned())?)
-                .header(ACCEPT, json_accept),
-            Provider::Sandbox => {
-                return Err(rejected_locally(
-                    self.account,
-                    "the sandbox is not fetched over HTTP",
-                ))
-            }
-        })
+        self.source
+            .authorize(request, self.account.credential.expose())
+            .map_err(|why| rejected_locally(self.account, &why))
     }
 
     /// Fails once a paged sequence reaches [`MAX_PAGES`].
-    fn check_page(&self, endpoint: Endpoint, page: usize) -> Result<(), FetchError> {
+    pub(crate) fn check_page(&self, endpoint: Endpoint, page: usize) -> Result<(), FetchError> {
         if page < MAX_PAGES {
             return Ok(());
         }
@@ -1117,7 +533,7 @@ impl Session<'_> {
 
     /// A parser's result; its error (which may quote the body) scrubbed of
     /// the credential, in case a provider ever echoes it.
-    fn payload<T>(&self, parsed: Result<T, PayloadError>) -> Result<T, FetchError> {
+    pub(crate) fn payload<T>(&self, parsed: Result<T, PayloadError>) -> Result<T, FetchError> {
         parsed.map_err(|mut error| {
             error.problem = self.scrub(&error.problem, None);
             error.item = error.item.map(|item| self.scrub(&item, None));
@@ -1204,16 +620,7 @@ impl Session<'_> {
         if let Some(wait) = header(RETRY_AFTER.as_str()).and_then(|v| retry_after(v, self.now)) {
             return Some(wait);
         }
-        match self.account.provider {
-            Provider::SendGrid => header("x-ratelimit-reset")
-                .and_then(|reset| sendgrid::rate_limit_wait(reset, self.now)),
-            Provider::Mailgun | Provider::MailgunLegacy => {
-                mailgun::rate_limit_wait_from_message(body)
-            }
-            // Postmark documents no rate-limit header; SparkPost says "wait 1
-            // to 5 seconds" without a header (sparkpost::RATE_LIMIT_*).
-            Provider::Postmark | Provider::SparkPost | Provider::Sandbox => None,
-        }
+        self.source.rate_limit_wait(headers, body, self.now)
     }
 
     /// The text with the credential (and the request URL, if given) replaced.
@@ -1334,12 +741,22 @@ fn cut(text: &str, longest: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::esp::account::Credential;
+    use crate::esp::account::{Credential, Provider};
+    use crate::esp::mailgun::source::rfc2822;
+    use crate::esp::sendgrid;
+    use crate::esp::sparkpost::source::{
+        sparkpost_list_filter, sparkpost_minute, sparkpost_precision,
+    };
 
     fn utc(year: i32, month: u32, day: u32, hour: u32, minute: u32) -> DateTime<Utc> {
         Utc.with_ymd_and_hms(year, month, day, hour, minute, 0)
             .single()
             .unwrap_or_else(|| panic!("bad test time"))
+    }
+
+    fn source_of(provider: Provider) -> &'static dyn Source {
+        crate::esp::source::for_provider(provider)
+            .unwrap_or_else(|| panic!("{provider} is fetched over HTTP"))
     }
 
     fn account(provider: Provider, streams: StreamSelection) -> Account {
@@ -1520,7 +937,8 @@ mod tests {
 
     #[test]
     fn stream_selections_become_plans() {
-        let plan = |provider, streams| Plan::for_account(&account(provider, streams));
+        let plan =
+            |provider, streams| Plan::for_account(&account(provider, streams), source_of(provider));
         assert_eq!(
             plan(
                 Provider::SendGrid,
@@ -1632,6 +1050,7 @@ mod tests {
         let session = Session {
             http: &client,
             account: &account,
+            source: source_of(account.provider),
             now: utc(2024, 1, 1, 0, 0),
             requests: 0,
         };
@@ -1665,6 +1084,7 @@ mod tests {
             let session = Session {
                 http: &client,
                 account: &account,
+                source: source_of(account.provider),
                 now: utc(2024, 1, 1, 0, 0),
                 requests: 0,
             };

@@ -20,6 +20,7 @@ pub mod mailgun;
 pub mod postmark;
 pub mod sandbox;
 pub mod sendgrid;
+pub(crate) mod source;
 pub mod sparkpost;
 
 use std::fmt;

@@ -1,0 +1,118 @@
+//! One interface per statistics source.
+//!
+//! A source module (`sendgrid.rs`, `mailgun.rs`, `postmark.rs`,
+//! `sparkpost.rs`) owns everything about its provider: the requests a poll
+//! makes (paging, discovery), the parsing of the answers, how it
+//! authenticates, and what its rate-limit signal means. [`super::client`]
+//! only runs one fetch attempt through a [`Source`]: it sends what the
+//! source asks for, turns HTTP failures into typed errors and keeps
+//! credentials out of them. The poller, history and detection see
+//! normalised samples and those errors, never a provider. Adding a source
+//! is a new module and one line in [`for_provider`].
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
+use reqwest::RequestBuilder;
+
+use super::account::Provider;
+use super::client::{FetchError, Plan, Session, Window};
+use crate::delivery::Sample;
+
+/// What a source's fetch returns: its samples for the window, or the first
+/// error.
+pub(crate) type SourceFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Vec<Sample>, FetchError>> + Send + 'a>>;
+
+/// A provider's statistics API, as one fetch attempt needs it.
+pub(crate) trait Source: Sync {
+    /// Its name in messages: "SendGrid".
+    fn name(&self) -> &'static str;
+
+    /// The stream kinds it can filter by (`category`, `tag`, …), as in
+    /// `category:<name>`.
+    fn stream_kinds(&self) -> &'static [&'static str];
+
+    /// `request` with the credential added the way the provider documents
+    /// (marked sensitive, so no HTTP layer prints it). The error says why
+    /// the credential cannot be sent, never what it is.
+    fn authorize(
+        &self,
+        request: RequestBuilder,
+        credential: &str,
+    ) -> Result<RequestBuilder, String>;
+
+    /// Its production API base in `region` (`"us"`, `"eu"`); `None` for a
+    /// region it does not have.
+    fn base_url(&self, region: &str) -> Option<&'static str>;
+
+    /// How long after a bucket ends its counts are final enough to judge,
+    /// unless the account sets `settle_minutes`.
+    fn settle_minutes(&self) -> u64;
+
+    /// Whether an account must name its sending domain.
+    fn needs_domain(&self) -> bool {
+        false
+    }
+
+    /// Whether it can list an account's streams (`streams = "all"`).
+    fn lists_streams(&self) -> bool {
+        true
+    }
+
+    /// A path prefix the account's base URL gets unless it already ends
+    /// with it.
+    fn path_prefix(&self) -> &'static str {
+        ""
+    }
+
+    /// The wait its own rate-limit signal asks for, when the answer carries
+    /// no `Retry-After`.
+    fn rate_limit_wait(
+        &self,
+        _headers: &HeaderMap,
+        _body: &[u8],
+        _now: DateTime<Utc>,
+    ) -> Option<Duration> {
+        None
+    }
+
+    /// The window's samples for the plan: every request, page and
+    /// discovery step, through `session`.
+    fn fetch<'a>(
+        &'a self,
+        session: &'a mut Session<'_>,
+        plan: &'a Plan,
+        window: Window,
+    ) -> SourceFuture<'a>;
+}
+
+/// The source that fetches `provider`'s statistics over HTTP; `None` for
+/// the sandbox, which the poller generates itself.
+pub(crate) fn for_provider(provider: Provider) -> Option<&'static dyn Source> {
+    match provider {
+        Provider::SendGrid => Some(&super::sendgrid::source::SendGrid),
+        Provider::Mailgun => Some(&super::mailgun::source::Mailgun { legacy: false }),
+        Provider::MailgunLegacy => Some(&super::mailgun::source::Mailgun { legacy: true }),
+        Provider::Postmark => Some(&super::postmark::source::Postmark),
+        Provider::SparkPost => Some(&super::sparkpost::source::SparkPost),
+        Provider::Sandbox => None,
+    }
+}
+
+/// A header value that carries a secret: marked sensitive.
+pub(crate) fn sensitive(value: String) -> Result<HeaderValue, String> {
+    let mut value = HeaderValue::from_str(&value).map_err(|_| {
+        "the credential contains characters an HTTP header cannot carry".to_string()
+    })?;
+    value.set_sensitive(true);
+    Ok(value)
+}
+
+/// `request` asking for JSON.
+pub(crate) fn accept_json(request: RequestBuilder) -> RequestBuilder {
+    request.header(ACCEPT, HeaderValue::from_static("application/json"))
+}
