@@ -42,6 +42,7 @@
 // poller matches on it; errors are one per fetch, so their size is no cost.
 #![allow(clippy::result_large_err)]
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, TimeZone, Utc};
@@ -243,14 +244,14 @@ pub async fn fetch(
         });
     }
     let plan = Plan::for_account(account, source)?;
-    let mut session = Session {
+    let session = Session {
         http,
         account,
         source,
         now,
-        requests: 0,
+        requests: AtomicUsize::new(0),
     };
-    let samples = source.fetch(&mut session, &plan, window).await?;
+    let samples = source.fetch(&session, &plan, window).await?;
     let fetched = samples.len();
     let samples: Vec<Sample> = samples
         .into_iter()
@@ -259,14 +260,14 @@ pub async fn fetch(
     tracing::debug!(
         account = %account.name,
         provider = %account.provider,
-        requests = session.requests,
+        requests = session.requests(),
         samples = samples.len(),
         outside_window = fetched - samples.len(),
         "fetched ESP statistics"
     );
     Ok(Fetched {
         samples,
-        requests: session.requests,
+        requests: session.requests(),
     })
 }
 
@@ -393,13 +394,51 @@ pub(crate) struct Session<'a> {
     pub(crate) account: &'a Account,
     source: &'a dyn Source,
     now: DateTime<Utc>,
-    requests: usize,
+    /// Requests sent so far (they may be in flight together).
+    requests: AtomicUsize,
 }
 
 impl Session<'_> {
+    /// How many independent requests may be in flight at once.
+    pub(crate) fn concurrency(&self) -> usize {
+        self.source.concurrency().max(1)
+    }
+
+    /// Requests sent so far.
+    fn requests(&self) -> usize {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// The bodies of independent `GET`s, in order, at most the source's
+    /// [`Source::concurrency`] in flight at once; the first error ends
+    /// them all.
+    pub(crate) async fn get_all(
+        &self,
+        requests: Vec<(Endpoint, Vec<(&'static str, String)>)>,
+    ) -> Result<Vec<Vec<u8>>, FetchError> {
+        use futures_util::{StreamExt, TryStreamExt};
+        let pending: Vec<_> = requests
+            .into_iter()
+            .map(|(endpoint, query)| self.get_owned(endpoint, query))
+            .collect();
+        futures_util::stream::iter(pending)
+            .buffered(self.concurrency())
+            .try_collect()
+            .await
+    }
+
+    /// [`Session::get`] owning its query (a request waiting its turn).
+    async fn get_owned(
+        &self,
+        endpoint: Endpoint,
+        query: Vec<(&'static str, String)>,
+    ) -> Result<Vec<u8>, FetchError> {
+        self.get(endpoint, &query).await
+    }
+
     /// `GET` of an endpoint whose documented path is the request path.
     pub(crate) async fn get(
-        &mut self,
+        &self,
         endpoint: Endpoint,
         query: &[(&str, String)],
     ) -> Result<Vec<u8>, FetchError> {
@@ -410,7 +449,7 @@ impl Session<'_> {
     /// Sends one request and returns the body of a 2xx answer; any other
     /// answer, a timeout or a network failure is the matching error.
     pub(crate) async fn send(
-        &mut self,
+        &self,
         endpoint: Endpoint,
         method: Method,
         path: &str,
@@ -426,11 +465,11 @@ impl Session<'_> {
         if let Some(json_body) = json_body {
             request = request.json(json_body);
         }
-        self.requests += 1;
+        let number = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::debug!(
             account = %self.account.name,
             %endpoint,
-            request = self.requests,
+            request = number,
             "ESP request"
         );
 
@@ -1052,7 +1091,7 @@ mod tests {
             account: &account,
             source: source_of(account.provider),
             now: utc(2024, 1, 1, 0, 0),
-            requests: 0,
+            requests: AtomicUsize::new(0),
         };
         let url = session
             .url("/v3/stats", &[("start_date", "2024-01-01".to_owned())])
@@ -1086,7 +1125,7 @@ mod tests {
                 account: &account,
                 source: source_of(account.provider),
                 now: utc(2024, 1, 1, 0, 0),
-                requests: 0,
+                requests: AtomicUsize::new(0),
             };
             let url = session
                 .url("/metrics", &[])

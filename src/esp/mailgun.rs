@@ -459,7 +459,7 @@ pub(crate) mod source {
 
         fn fetch<'a>(
             &'a self,
-            session: &'a mut Session<'_>,
+            session: &'a Session<'_>,
             plan: &'a Plan,
             window: Window,
         ) -> SourceFuture<'a> {
@@ -468,6 +468,11 @@ pub(crate) mod source {
             } else {
                 Box::pin(fetch(session, plan, window))
             }
+        }
+
+        // "500 requests every 10 seconds" for the Metrics API.
+        fn concurrency(&self) -> usize {
+            10
         }
     }
 
@@ -511,7 +516,7 @@ pub(crate) mod source {
     }
 
     async fn fetch(
-        session: &mut Session<'_>,
+        session: &Session<'_>,
         plan: &Plan,
         window: Window,
     ) -> Result<Vec<Sample>, FetchError> {
@@ -548,11 +553,17 @@ pub(crate) mod source {
             });
         }
 
-        let mut samples = Vec::new();
-        for query in &queries {
-            samples.extend(fetch_query(session, query, window).await?);
-        }
-        Ok(samples)
+        // Each query pages on its own; the queries are independent.
+        use futures_util::{StreamExt, TryStreamExt};
+        let pending: Vec<_> = queries
+            .iter()
+            .map(|query| fetch_query(session, query, window))
+            .collect();
+        let pages: Vec<Vec<Sample>> = futures_util::stream::iter(pending)
+            .buffered(session.concurrency())
+            .try_collect()
+            .await?;
+        Ok(pages.into_iter().flatten().collect())
     }
 
     /// The events the legacy stats API must be asked for (it requires at
@@ -572,7 +583,7 @@ pub(crate) mod source {
     /// listing that fits a stats poll, so "all" streams means the domain total
     /// here (logged). Times are sent as Unix seconds, which the API accepts.
     async fn fetch_legacy(
-        session: &mut Session<'_>,
+        session: &Session<'_>,
         plan: &Plan,
         window: Window,
     ) -> Result<Vec<Sample>, FetchError> {
@@ -630,7 +641,7 @@ pub(crate) mod source {
     }
 
     async fn fetch_query(
-        session: &mut Session<'_>,
+        session: &Session<'_>,
         query: &MailgunQuery,
         window: Window,
     ) -> Result<Vec<Sample>, FetchError> {

@@ -342,16 +342,22 @@ pub(crate) mod source {
 
         fn fetch<'a>(
             &'a self,
-            session: &'a mut Session<'_>,
+            session: &'a Session<'_>,
             plan: &'a Plan,
             window: Window,
         ) -> SourceFuture<'a> {
             Box::pin(fetch(session, plan, window))
         }
+
+        // No documented limit: one account's requests (five per stream)
+        // all at once, as a browser would open them.
+        fn concurrency(&self) -> usize {
+            25
+        }
     }
 
     async fn fetch(
-        session: &mut Session<'_>,
+        session: &Session<'_>,
         plan: &Plan,
         window: Window,
     ) -> Result<Vec<Sample>, FetchError> {
@@ -378,21 +384,33 @@ pub(crate) mod source {
             streams.push((Some((parameter, name.clone())), key));
         }
 
-        let mut samples = Vec::new();
-        for (filter, stream) in &streams {
+        // Five independent requests per stream, none depending on another:
+        // all of them go out together (up to the source's concurrency).
+        let endpoints = [
+            postmark::SENDS,
+            postmark::BOUNCES,
+            postmark::SPAM,
+            postmark::OPENS,
+            postmark::CLICKS,
+        ];
+        let mut requests = Vec::new();
+        for (filter, _) in &streams {
             let mut query = dates.to_vec();
             query.extend(filter.iter().cloned());
-            let sends = session.get(postmark::SENDS, &query).await?;
-            let bounces = session.get(postmark::BOUNCES, &query).await?;
-            let spam = session.get(postmark::SPAM, &query).await?;
-            let opens = session.get(postmark::OPENS, &query).await?;
-            let clicks = session.get(postmark::CLICKS, &query).await?;
+            requests.extend(endpoints.iter().map(|endpoint| (*endpoint, query.clone())));
+        }
+        let bodies = session.get_all(requests).await?;
+        let mut samples = Vec::new();
+        for ((_, stream), answers) in streams.iter().zip(bodies.chunks(endpoints.len())) {
+            let [sends, bounces, spam, opens, clicks] = answers else {
+                continue;
+            };
             let bodies = postmark::OutboundDayBodies {
-                sends: Some(&sends),
-                bounces: Some(&bounces),
-                spam: Some(&spam),
-                opens: Some(&opens),
-                clicks: Some(&clicks),
+                sends: Some(sends),
+                bounces: Some(bounces),
+                spam: Some(spam),
+                opens: Some(opens),
+                clicks: Some(clicks),
             };
             samples.extend(session.payload(postmark::merge_outbound_days(&bodies, stream))?);
         }

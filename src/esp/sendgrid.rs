@@ -306,9 +306,14 @@ pub(crate) mod source {
                 .and_then(|reset| sendgrid::rate_limit_wait(reset, now))
         }
 
+        // Limits per endpoint, told in headers, none on concurrency.
+        fn concurrency(&self) -> usize {
+            10
+        }
+
         fn fetch<'a>(
             &'a self,
-            session: &'a mut Session<'_>,
+            session: &'a Session<'_>,
             plan: &'a Plan,
             window: Window,
         ) -> SourceFuture<'a> {
@@ -335,7 +340,7 @@ pub(crate) mod source {
     }
 
     async fn fetch(
-        session: &mut Session<'_>,
+        session: &Session<'_>,
         plan: &Plan,
         window: Window,
     ) -> Result<Vec<Sample>, FetchError> {
@@ -377,10 +382,16 @@ pub(crate) mod source {
                 }
             }
         }
-        for batch in categories.chunks(SENDGRID_CATEGORIES_PER_REQUEST) {
-            let mut query = dates.to_vec();
-            query.extend(batch.iter().map(|name| ("categories", name.clone())));
-            let body = session.get(sendgrid::CATEGORY_STATS, &query).await?;
+        // Batches of categories are independent of each other.
+        let requests = categories
+            .chunks(SENDGRID_CATEGORIES_PER_REQUEST)
+            .map(|batch| {
+                let mut query = dates.to_vec();
+                query.extend(batch.iter().map(|name| ("categories", name.clone())));
+                (sendgrid::CATEGORY_STATS, query)
+            })
+            .collect();
+        for body in session.get_all(requests).await? {
             samples.extend(session.payload(sendgrid::parse_category_stats(&body, width))?);
         }
         Ok(samples)
@@ -390,7 +401,7 @@ pub(crate) mod source {
     /// the end. Only the names are used: the sums are window totals, not
     /// buckets.
     async fn discover_sendgrid_categories(
-        session: &mut Session<'_>,
+        session: &Session<'_>,
         dates: &[(&'static str, String)],
     ) -> Result<Vec<String>, FetchError> {
         let mut names = Vec::new();

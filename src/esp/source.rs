@@ -63,6 +63,12 @@ pub(crate) trait Source: Sync {
         true
     }
 
+    /// The most requests of one fetch in flight at once, where they do not
+    /// depend on each other (paging and discovery stay in order).
+    fn concurrency(&self) -> usize {
+        4
+    }
+
     /// A path prefix the account's base URL gets unless it already ends
     /// with it.
     fn path_prefix(&self) -> &'static str {
@@ -84,7 +90,7 @@ pub(crate) trait Source: Sync {
     /// discovery step, through `session`.
     fn fetch<'a>(
         &'a self,
-        session: &'a mut Session<'_>,
+        session: &'a Session<'_>,
         plan: &'a Plan,
         window: Window,
     ) -> SourceFuture<'a>;

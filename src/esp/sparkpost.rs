@@ -217,9 +217,15 @@ pub(crate) mod source {
             SPARKPOST_API_PREFIX
         }
 
+        // Its limits are "dynamic", with 429s to back off from: a few at
+        // a time.
+        fn concurrency(&self) -> usize {
+            8
+        }
+
         fn fetch<'a>(
             &'a self,
-            session: &'a mut Session<'_>,
+            session: &'a Session<'_>,
             plan: &'a Plan,
             window: Window,
         ) -> SourceFuture<'a> {
@@ -257,7 +263,7 @@ pub(crate) mod source {
     }
 
     async fn fetch(
-        session: &mut Session<'_>,
+        session: &Session<'_>,
         plan: &Plan,
         window: Window,
     ) -> Result<Vec<Sample>, FetchError> {
@@ -284,16 +290,23 @@ pub(crate) mod source {
             }
         }
 
+        // One independent time series per stream, all asked together.
+        let requests = streams
+            .iter()
+            .map(|(campaign, _)| {
+                let mut query = range.to_vec();
+                query.push(("metrics", SPARKPOST_METRICS.to_owned()));
+                query.push(("precision", precision.to_owned()));
+                if let Some(campaign) = campaign {
+                    query.extend(sparkpost_list_filter("campaigns", campaign));
+                }
+                (sparkpost::TIME_SERIES, query)
+            })
+            .collect();
+        let bodies = session.get_all(requests).await?;
         let mut samples = Vec::new();
-        for (campaign, stream) in &streams {
-            let mut query = range.to_vec();
-            query.push(("metrics", SPARKPOST_METRICS.to_owned()));
-            query.push(("precision", precision.to_owned()));
-            if let Some(campaign) = campaign {
-                query.extend(sparkpost_list_filter("campaigns", campaign));
-            }
-            let body = session.get(sparkpost::TIME_SERIES, &query).await?;
-            samples.extend(session.payload(sparkpost::parse_time_series(&body, stream, width))?);
+        for ((_, stream), body) in streams.iter().zip(&bodies) {
+            samples.extend(session.payload(sparkpost::parse_time_series(body, stream, width))?);
         }
         Ok(samples)
     }
@@ -301,7 +314,7 @@ pub(crate) mod source {
     /// Campaign ids with traffic in the window, from the by-campaign group-by.
     /// Only the ids are used: group-by results are window totals, not buckets.
     async fn discover_sparkpost_campaigns(
-        session: &mut Session<'_>,
+        session: &Session<'_>,
         window: Window,
         range: &[(&'static str, String)],
     ) -> Result<Vec<String>, FetchError> {

@@ -503,7 +503,9 @@ async fn sendgrid_named_categories_go_at_most_ten_to_a_request() {
     account.bucket = BucketWidth::Hour;
     let result = fetched(&account, window(utc(2015, 10, 1, 0), utc(2015, 10, 2, 0))).await;
 
-    let seen = mock.seen();
+    // The two batches are independent and go out together: in any order.
+    let mut seen = mock.seen();
+    seen.sort_by_key(|request| std::cmp::Reverse(request.params("categories").len()));
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].params("categories"), names[..10].to_vec());
     assert_eq!(seen[1].params("categories"), names[10..].to_vec());
@@ -808,8 +810,10 @@ async fn mailgun_named_tags_are_filtered_one_per_request() {
         BTreeSet::from(["tag:receipts".to_owned(), "tag:welcome".to_owned()])
     );
     assert_eq!(result.requests, 2);
-    let seen = mock.seen();
-    for (request, tag) in seen.iter().zip(["welcome", "receipts"]) {
+    // The two queries are independent and go out together: in any order.
+    let mut seen = mock.seen();
+    seen.sort_by_key(|request| request.json()["filter"].to_string());
+    for (request, tag) in seen.iter().zip(["receipts", "welcome"]) {
         let body = request.json();
         assert_eq!(body["resolution"], "hour");
         assert_eq!(body["dimensions"], json!(["time"]));
@@ -946,17 +950,20 @@ async fn postmark_days_merge_from_the_documented_requests() {
             requests: 5,
         }
     );
+    // The five requests are independent and go out together: each once,
+    // in any order.
     let seen = mock.seen();
-    let paths: Vec<&str> = seen.iter().map(|request| request.path.as_str()).collect();
+    let paths: BTreeSet<&str> = seen.iter().map(|request| request.path.as_str()).collect();
+    assert_eq!(seen.len(), 5);
     assert_eq!(
         paths,
-        vec![
+        BTreeSet::from([
             "/stats/outbound/sends",
             "/stats/outbound/bounces",
             "/stats/outbound/spam",
             "/stats/outbound/opens",
             "/stats/outbound/clicks",
-        ]
+        ])
     );
     for request in &seen {
         assert_eq!(request.method, Method::GET);
@@ -998,15 +1005,15 @@ async fn postmark_named_tags_and_message_streams_filter_every_request() {
             "tag:welcome".to_owned()
         ])
     );
+    // Ten independent requests, in any order: five per stream.
     let seen = mock.seen();
-    for request in &seen[..5] {
-        assert_eq!(request.param("tag"), Some("welcome"));
-        assert_eq!(request.param("messagestream"), None);
-    }
-    for request in &seen[5..] {
-        assert_eq!(request.param("tag"), None);
-        assert_eq!(request.param("messagestream"), Some("broadcast"));
-    }
+    let filters = |tag, stream| {
+        seen.iter()
+            .filter(|r| r.param("tag") == tag && r.param("messagestream") == stream)
+            .count()
+    };
+    assert_eq!(filters(Some("welcome"), None), 5);
+    assert_eq!(filters(None, Some("broadcast")), 5);
     for request in &seen {
         assert_eq!(request.param("fromdate"), Some("2017-01-29"));
         assert_eq!(request.param("todate"), Some("2017-01-31"));
@@ -1129,11 +1136,15 @@ async fn sparkpost_named_campaigns_are_filtered_one_per_request() {
         ])
     );
     let seen = mock.seen();
-    let campaigns: Vec<Option<&str>> = seen
+    // Independent requests, made together: in any order.
+    let campaigns: BTreeSet<Option<&str>> = seen
         .iter()
         .map(|request| request.param("campaigns"))
         .collect();
-    assert_eq!(campaigns, vec![Some("spring-sale"), Some("welcome")]);
+    assert_eq!(
+        campaigns,
+        BTreeSet::from([Some("spring-sale"), Some("welcome")])
+    );
     assert!(seen
         .iter()
         .all(|request| request.param("precision") == Some("hour")));
@@ -1188,6 +1199,74 @@ async fn buckets_outside_the_window_are_dropped() {
 }
 
 // ---------------------------------------------------------------------------
+// Independent requests go out together, within each source's limit.
+
+/// The most requests in flight at once at a mock that answers each one
+/// `hold` after it arrives, from their arrival times.
+fn most_in_flight(arrivals: &[Instant], hold: Duration) -> usize {
+    arrivals
+        .iter()
+        .map(|start| {
+            arrivals
+                .iter()
+                .filter(|other| *other >= start && **other < *start + hold)
+                .count()
+        })
+        .max()
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn independent_requests_go_out_together_up_to_the_sources_limit() {
+    // Each answer is held a second: requests made one after another would
+    // never overlap.
+    let hold = Duration::from_secs(1);
+    for (provider, streams, expected) in [
+        // Postmark: five requests per stream, none depending on another;
+        // two streams make ten, all at once.
+        (
+            Provider::Postmark,
+            vec![StreamKey::tag("welcome"), StreamKey::tag("receipts")],
+            10,
+        ),
+        // SparkPost: one time series per campaign, at most 8 at once.
+        (
+            Provider::SparkPost,
+            (1..=12)
+                .map(|n| StreamKey::campaign(&format!("c{n}")))
+                .collect(),
+            8,
+        ),
+    ] {
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let seen_at = Arc::clone(&arrivals);
+        let mock = Mock::start(provider, move |seen| {
+            seen_at
+                .lock()
+                .unwrap_or_else(|e| panic!("{e}"))
+                .push(Instant::now());
+            let mut reply = match provider {
+                Provider::Postmark => postmark_recorded(seen),
+                _ => sparkpost_documented(seen),
+            };
+            reply.delay = hold;
+            reply
+        })
+        .await;
+        let account = mock.account(provider, StreamSelection::Named(streams));
+        let result = fetched(&account, window(utc(2017, 1, 30, 0), utc(2017, 2, 1, 0))).await;
+        let arrivals = arrivals.lock().unwrap_or_else(|e| panic!("{e}")).clone();
+        assert_eq!(arrivals.len(), result.requests, "{provider}");
+        assert_eq!(
+            most_in_flight(&arrivals, hold),
+            expected,
+            "{provider}: {} requests",
+            arrivals.len()
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Faults, for every provider.
 
 /// Runs one fetch per provider against a mock answering `reply`.
@@ -1202,9 +1281,20 @@ async fn each_provider_fails_with(
         let mut account = mock.account(provider, StreamSelection::Account);
         account.timeout = timeout;
         let error = failed(&account, any_window()).await;
-        errors.push((provider, error, mock.seen().len()));
+        errors.push((provider, error, repeats(&mock.seen())));
     }
     errors
+}
+
+/// How many requests were sent again (same method, path, query and body):
+/// a fetch is one attempt, so none. Independent requests of one fetch may
+/// all be in flight when one fails, so counting requests would not do.
+fn repeats(seen: &[Seen]) -> usize {
+    let distinct: BTreeSet<String> = seen
+        .iter()
+        .map(|r| format!("{} {} {:?} {:?}", r.method, r.path, r.query, r.body))
+        .collect();
+    seen.len() - distinct.len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1215,13 +1305,13 @@ async fn server_errors_are_server_errors() {
             Duration::from_secs(2),
         )
         .await;
-        for (provider, error, requests) in errors {
+        for (provider, error, repeated) in errors {
             assert!(
                 matches!(error, FetchError::Server { status: got, .. } if got == status),
                 "{provider}: {error:?}"
             );
             assert!(error.is_retryable());
-            assert_eq!(requests, 1, "{provider}: one attempt");
+            assert_eq!(repeated, 0, "{provider}: one attempt");
         }
     }
 }
@@ -1233,12 +1323,12 @@ async fn a_429_with_retry_after_seconds_is_rate_limited_for_every_provider() {
         Duration::from_secs(2),
     )
     .await;
-    for (provider, error, requests) in errors {
+    for (provider, error, repeated) in errors {
         assert!(
             matches!(error, FetchError::RateLimited { retry_after: Some(wait), .. } if wait == Duration::from_secs(7)),
             "{provider}: {error:?}"
         );
-        assert_eq!(requests, 1);
+        assert_eq!(repeated, 0, "{provider}: one attempt");
     }
     // Without any signal there is no wait to report (Postmark and SparkPost
     // document none; the caller backs off on its own).
@@ -1509,12 +1599,12 @@ async fn redirects_are_not_followed() {
         Duration::from_secs(2),
     )
     .await;
-    for (provider, error, requests) in errors {
+    for (provider, error, repeated) in errors {
         assert!(
             matches!(error, FetchError::Rejected { status: 302, .. }),
             "{provider}: {error:?}"
         );
-        assert_eq!(requests, 1);
+        assert_eq!(repeated, 0, "{provider}: one attempt");
     }
 }
 
