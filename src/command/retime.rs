@@ -104,7 +104,7 @@ impl<S: IncidentStore> Engine<S> {
         let retiming = rotation
             .retime(now, timing)
             .map_err(|reason| bad("handoff", reason))?;
-        self.retime_rotation(caller, &rotation, retiming, now, "")
+        self.retime_rotation(caller, &rotation, retiming, now)
     }
 
     /// The retiming that takes `rotation` back to its configured timing,
@@ -125,14 +125,13 @@ impl<S: IncidentStore> Engine<S> {
 
     /// Records `retiming` with its audit line and tells the team who is on
     /// duty until it begins, who takes the first shift under it, and whose
-    /// shifts move in the next 12 weeks. `why` ends the audit line.
-    pub(super) fn retime_rotation(
+    /// shifts move in the next 12 weeks.
+    fn retime_rotation(
         &mut self,
         caller: &Caller,
         rotation: &Rotation,
         retiming: Retiming,
         now: DateTime<Utc>,
-        why: &str,
     ) -> Result<Outcome, CommandError> {
         let name = rotation.name;
         let described = retiming.timing.describe();
@@ -144,10 +143,7 @@ impl<S: IncidentStore> Engine<S> {
                 "the new timing's first shift falls outside the calendar",
             )
         })?;
-        let what = format!(
-            "timing: {described}, from {} ({zone}){why}",
-            local(begins, zone)
-        );
+        let what = format!("timing: {described}, from {} ({zone})", local(begins, zone));
         let (next, ()) = self.duty.changed(|book| {
             book.retimings
                 .insert(name.as_str().to_string(), after.retimings.clone());
