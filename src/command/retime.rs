@@ -40,8 +40,17 @@ fn bad(name: &str, reason: impl ToString) -> CommandError {
 
 /// The timing `edit` asks for, from the rotation's newest one.
 fn edited(current: &Timing, edit: TimingEdit) -> Result<Timing, CommandError> {
+    if let Some(zone) = &edit.timezone {
+        zone.parse::<chrono_tz::Tz>().map_err(|_| {
+            bad(
+                "timezone",
+                format!("`{zone}` is not a time zone such as Europe/Paris"),
+            )
+        })?;
+    }
     let handoff = match (&edit.handoff, &edit.timezone) {
         (None, None) => current.handoff.clone(),
+        // The zone is known good: what fails here is the expression.
         (expression, zone) => {
             let zone_name = current.zone().name().to_string();
             Schedule::parse(
@@ -50,16 +59,7 @@ fn edited(current: &Timing, edit: TimingEdit) -> Result<Timing, CommandError> {
                     .unwrap_or(current.handoff.expression()),
                 zone.as_deref().unwrap_or(&zone_name),
             )
-            .map_err(|e| {
-                bad(
-                    if expression.is_some() {
-                        "handoff"
-                    } else {
-                        "timezone"
-                    },
-                    e,
-                )
-            })?
+            .map_err(|e| bad("handoff", e))?
         }
     };
     Ok(Timing {

@@ -723,7 +723,15 @@ mod commands {
             ),
             (
                 "/duty timing team:integration timezone:Mars/Olympus",
-                "/duty timing: option `timezone`:",
+                "/duty timing: option `timezone`: `Mars/Olympus` is not a time zone",
+            ),
+            (
+                "/duty timing team:integration handoff:\"0 10 * * WED\" timezone:Mars/Olympus",
+                "/duty timing: option `timezone`: `Mars/Olympus` is not a time zone",
+            ),
+            (
+                "/duty timing team:integration handoff:\"0 25 * * *\"",
+                "/duty timing: option `handoff`:",
             ),
             (
                 "/duty timing team:integration shift:1d",
