@@ -1204,11 +1204,7 @@ impl<S: IncidentStore> Engine<S> {
             MemberEdit::Reset => self.timing_reset(&rotation, now)?,
             _ => None,
         };
-        let timing_back = retiming.map(|retiming| {
-            let from_shift = retiming.from_shift;
-            after.add_retiming(retiming);
-            after.shift_start(from_shift)
-        });
+        let timing_back = retiming.map(|retiming| after.add_retiming(retiming));
         // Who takes the rest of a shift its holder leaves.
         let on_duty_now = self.duty.roster().on_duty(name, now).map(|d| d.member);
         let successor = match (&edit, &current, &on_duty_now) {

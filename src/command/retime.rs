@@ -69,15 +69,6 @@ fn edited(current: &Timing, edit: TimingEdit) -> Result<Timing, CommandError> {
     })
 }
 
-/// `rotation` with `retiming` in force, and the instant it begins.
-fn retimed(rotation: &Rotation, retiming: Retiming) -> (Rotation, Option<DateTime<Utc>>) {
-    let from_shift = retiming.from_shift;
-    let mut after = rotation.clone();
-    after.add_retiming(retiming);
-    let begins = after.shift_start(from_shift);
-    (after, begins)
-}
-
 impl<S: IncidentStore> Engine<S> {
     /// `/duty timing team [shift] [handoff] [timezone] [start]`.
     pub(super) fn duty_timing(
@@ -136,8 +127,8 @@ impl<S: IncidentStore> Engine<S> {
         let name = rotation.name;
         let described = retiming.timing.describe();
         let zone = retiming.timing.zone();
-        let (after, begins) = retimed(rotation, retiming);
-        let begins = begins.ok_or_else(|| {
+        let mut after = rotation.clone();
+        let begins = after.add_retiming(retiming).ok_or_else(|| {
             bad(
                 "handoff",
                 "the new timing's first shift falls outside the calendar",

@@ -412,11 +412,13 @@ impl Rotation {
         })
     }
 
-    /// Puts `retiming` in force, replacing any later one.
-    pub fn add_retiming(&mut self, retiming: Retiming) {
-        self.retimings
-            .retain(|r| r.from_shift < retiming.from_shift);
+    /// Puts `retiming` in force, replacing any later one, and returns the
+    /// instant it begins (its first shift's start).
+    pub fn add_retiming(&mut self, retiming: Retiming) -> Option<DateTime<Utc>> {
+        let from_shift = retiming.from_shift;
+        self.retimings.retain(|r| r.from_shift < from_shift);
         self.retimings.push(retiming);
+        self.shift_start(from_shift)
     }
 
     /// The members taking turns at shift `number`, and the index in that
