@@ -286,6 +286,7 @@ fn accounts(
                 bucket: BucketWidth::Day,
                 window: Duration::from_secs(48 * 3600),
                 timeout: Duration::from_secs(10),
+                key_pair: None,
             },
             schedule: schedule.clone(),
             scenario: None,

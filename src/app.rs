@@ -393,6 +393,7 @@ pub fn demo_account(now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Planne
             bucket: BucketWidth::Hour,
             window: Duration::from_secs(48 * 3600),
             timeout: Duration::from_secs(5),
+            key_pair: None,
         },
         schedule: Schedule::parse("0 * * * *", "UTC")?,
         scenario: Some(Scenario::demo(now)),

@@ -28,7 +28,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::esp::At;
+use super::esp::{At, EspConfig};
 use super::ConfigError;
 use crate::alert::{Matcher, QuietWindow};
 use crate::alerting::{AlertingConfig, StreamOverride};
@@ -169,14 +169,16 @@ pub(super) fn alerting(
         }
     }
     for (index, stream) in raw.stream.into_iter().enumerate() {
-        let settings = match stream.preset.get_ref().as_str() {
-            "ses" => DetectorSettings::ses(),
-            "bulk" | "bulk-sender" => DetectorSettings::bulk_sender(),
-            other => {
+        let settings = match preset(stream.preset.get_ref()) {
+            Some(settings) => settings,
+            None => {
                 return Err(at(
                     stream.preset.span(),
                     Some(format!("alerts.stream[{index}].preset")),
-                    format!("`{other}` is not a preset; use ses or bulk"),
+                    format!(
+                        "`{}` is not a preset; use ses or bulk",
+                        stream.preset.get_ref()
+                    ),
                 ))
             }
         };
@@ -218,6 +220,32 @@ pub(super) fn alerting(
         });
     }
     Ok((config, windows))
+}
+
+/// The detector settings a preset names.
+fn preset(name: &str) -> Option<DetectorSettings> {
+    match name {
+        "ses" => Some(DetectorSettings::ses()),
+        "bulk" | "bulk-sender" => Some(DetectorSettings::bulk_sender()),
+        _ => None,
+    }
+}
+
+/// Gives each account whose provider has its own review levels (SES) that
+/// preset, after the configured `[[alerts.stream]]` entries so that those
+/// still win.
+pub(super) fn provider_presets(config: &mut AlertingConfig, accounts: &[EspConfig]) {
+    for account in accounts {
+        let Some(mut settings) = account.provider.alert_preset().and_then(preset) else {
+            continue;
+        };
+        settings.min_volume = config.detector.min_volume;
+        config.overrides.push(StreamOverride {
+            account: Some(account.name.clone()),
+            stream: None,
+            settings,
+        });
+    }
 }
 
 #[cfg(test)]

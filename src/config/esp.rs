@@ -15,7 +15,7 @@ use toml::Spanned;
 
 use super::ConfigError;
 use crate::delivery::{BucketWidth, StreamKey};
-use crate::esp::account::{Account, Credential, Provider, StreamSelection};
+use crate::esp::account::{Account, Credential, KeyPair, Provider, StreamSelection};
 use crate::esp::sandbox::Scenario;
 use crate::poll::{PlannedAccount, PollerSettings};
 use crate::schedule::Schedule;
@@ -27,6 +27,28 @@ pub enum CredentialSource {
     File(PathBuf),
     /// The sandbox needs none.
     None,
+}
+
+/// Where the public parts of a signing key pair come from (SES): the
+/// secret half is the account's credential.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPairSource {
+    /// The access key ID, written in the configuration (`key_id`) or read
+    /// from an environment variable (`key_id_env`).
+    pub key_id: KeyIdSource,
+    /// The environment variable holding a session token, and whether it
+    /// must be set (it was configured) or is read only when present (the
+    /// provider's default variable).
+    pub session_token_env: Option<(String, bool)>,
+    /// The region the requests are signed for.
+    pub region: String,
+}
+
+/// Where an access key ID comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeyIdSource {
+    Value(String),
+    Env(String),
 }
 
 /// The sandbox's traffic.
@@ -50,6 +72,8 @@ pub struct EspConfig {
     pub bucket: BucketWidth,
     pub window: Duration,
     pub timeout: Duration,
+    /// For a provider that signs its requests (SES).
+    pub key_pair: Option<KeyPairSource>,
     pub schedule: Schedule,
     pub scenario: Option<SandboxScenario>,
     /// How long after a bucket ends its counts are taken as final enough to
@@ -90,6 +114,10 @@ impl EspConfig {
                 }
             },
         };
+        let key_pair = match &self.key_pair {
+            None => None,
+            Some(source) => Some(self.key_pair(source)?),
+        };
         Ok(PlannedAccount {
             account: Account {
                 name: self.name.clone(),
@@ -101,12 +129,53 @@ impl EspConfig {
                 bucket: self.bucket,
                 window: self.window,
                 timeout: self.timeout,
+                key_pair,
             },
             schedule: self.schedule.clone(),
             scenario: self.scenario.map(|s| match s {
                 SandboxScenario::Steady => Scenario::steady(),
                 SandboxScenario::Demo => Scenario::demo(now),
             }),
+        })
+    }
+}
+
+impl EspConfig {
+    /// The key pair's public parts, read now; the error names the
+    /// variable, never a value.
+    fn key_pair(&self, source: &KeyPairSource) -> Result<KeyPair, String> {
+        let set = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        };
+        let key_id = match &source.key_id {
+            KeyIdSource::Value(value) => value.clone(),
+            KeyIdSource::Env(name) => set(name).ok_or_else(|| {
+                format!(
+                    "ESP account {}: set the environment variable {name} to its access key ID",
+                    self.name
+                )
+            })?,
+        };
+        let session_token = match &source.session_token_env {
+            None => None,
+            Some((name, required)) => match set(name) {
+                Some(token) => Some(Credential::new(token)),
+                None if *required => {
+                    return Err(format!(
+                        "ESP account {}: set the environment variable {name} to its session token",
+                        self.name
+                    ))
+                }
+                None => None,
+            },
+        };
+        Ok(KeyPair {
+            key_id,
+            session_token,
+            region: source.region.clone(),
         })
     }
 }
@@ -120,6 +189,9 @@ pub(super) struct RawEsp {
     base_url: Option<Spanned<String>>,
     credential_env: Option<Spanned<String>>,
     credential_file: Option<Spanned<String>>,
+    key_id: Option<Spanned<String>>,
+    key_id_env: Option<Spanned<String>>,
+    session_token_env: Option<Spanned<String>>,
     domain: Option<Spanned<String>>,
     streams: Option<Spanned<RawStreams>>,
     bucket: Option<Spanned<String>>,
@@ -264,6 +336,11 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
                     ),
                 )
             })?;
+        let region_name = esp
+            .region
+            .as_ref()
+            .map(|r| r.get_ref().trim().to_lowercase())
+            .unwrap_or_else(|| provider.default_region().to_owned());
         let base_url = match (&esp.base_url, &esp.region) {
             (Some(url), _) => {
                 let url = url.get_ref().trim().trim_end_matches('/');
@@ -277,18 +354,67 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
                 url.to_string()
             }
             (None, region) => {
-                let region_name = region
-                    .as_ref()
-                    .map(|r| r.get_ref().trim().to_lowercase())
-                    .unwrap_or_else(|| "us".into());
                 provider
                     .default_base_url(&region_name)
-                    .map(String::from)
-                    .ok_or_else(|| at(region.as_ref().map(|r| r.span()).unwrap_or(0..0), key("region"), format!("{provider} has no `{region_name}` region; use us or eu (or base_url)")))?
+                    .ok_or_else(|| at(region.as_ref().map(|r| r.span()).unwrap_or(0..0), key("region"), match provider.key_pair() {
+                        Some(_) => format!("`{region_name}` is not a region name such as eu-west-1"),
+                        None => format!("{provider} has no `{region_name}` region; use us or eu (or base_url)"),
+                    }))?
+            }
+        };
+        let key_pair_defaults = provider.key_pair();
+        let key_pair = match key_pair_defaults {
+            None => {
+                let pair_keys = [
+                    ("key_id", &esp.key_id),
+                    ("key_id_env", &esp.key_id_env),
+                    ("session_token_env", &esp.session_token_env),
+                ];
+                if let Some((field, Some(extra))) =
+                    pair_keys.into_iter().find(|(_, value)| value.is_some())
+                {
+                    return Err(at(
+                        extra.span(),
+                        key(field),
+                        format!(
+                            "{} signs with one key: key_id, key_id_env and session_token_env are for key pairs (ses)",
+                            provider.display_name()
+                        ),
+                    ));
+                }
+                None
+            }
+            Some(defaults) => {
+                let key_id = match (&esp.key_id, &esp.key_id_env) {
+                    (Some(_), Some(env)) => {
+                        return Err(at(
+                            env.span(),
+                            key("key_id_env"),
+                            "give key_id or key_id_env, not both".into(),
+                        ))
+                    }
+                    (Some(value), None) => KeyIdSource::Value(value.get_ref().trim().to_owned()),
+                    (None, Some(env)) => KeyIdSource::Env(env.get_ref().trim().to_owned()),
+                    (None, None) => KeyIdSource::Env(defaults.key_id_env.to_owned()),
+                };
+                let session_token_env = match &esp.session_token_env {
+                    Some(env) => Some((env.get_ref().trim().to_owned(), true)),
+                    None => Some((defaults.session_token_env.to_owned(), false)),
+                };
+                Some(KeyPairSource {
+                    key_id,
+                    session_token_env,
+                    region: region_name.clone(),
+                })
             }
         };
         let credential = match (&esp.credential_env, &esp.credential_file, provider) {
             (None, None, Provider::Sandbox) => CredentialSource::None,
+            (None, None, _) if key_pair_defaults.is_some() => CredentialSource::Env(
+                key_pair_defaults
+                    .map(|defaults| defaults.secret_env.to_owned())
+                    .unwrap_or_default(),
+            ),
             (Some(env), None, _) => CredentialSource::Env(env.get_ref().trim().to_string()),
             (None, Some(file), _) => CredentialSource::File(PathBuf::from(file.get_ref().trim())),
             (Some(_), Some(file), _) => {
@@ -341,8 +467,8 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
                         let Some((kind, stream)) = item.split_once(':') else {
                             return Err(at(s.span(), key("streams"), format!("`{item}` is not a stream; write \"account\" or kind:name (tag:welcome, category:news, campaign:spring)")));
                         };
-                        if !["tag", "category", "campaign", "message-stream"].contains(&kind) || stream.trim().is_empty() {
-                            return Err(at(s.span(), key("streams"), format!("`{item}`: the kind must be tag, category, campaign or message-stream")));
+                        if !["tag", "category", "campaign", "message-stream", "sender"].contains(&kind) || stream.trim().is_empty() {
+                            return Err(at(s.span(), key("streams"), format!("`{item}`: the kind must be tag, category, campaign, message-stream or sender")));
                         }
                         keys.push(StreamKey::new(item.trim()));
                     }
@@ -438,6 +564,7 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
             bucket,
             window: Duration::from_secs(window_hours * 3600),
             timeout: Duration::from_secs(timeout),
+            key_pair,
             schedule,
             scenario,
             settle: chrono::Duration::minutes(settle_minutes as i64),

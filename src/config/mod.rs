@@ -519,6 +519,7 @@ impl Config {
         (config.poll, config.keep_history) = esp::poll_settings(raw.poll, &at)?;
         let runbook_dir = raw.alerts.runbook_dir.take();
         (config.alerting, config.quiet_windows) = alerts::alerting(raw.alerts, &at)?;
+        alerts::provider_presets(&mut config.alerting, &config.esp);
         config.summary.limits =
             crate::command::summary::SummarySettings::limits_of(&config.alerting.detector);
         config.alerting.settle = config

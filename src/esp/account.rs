@@ -17,6 +17,12 @@ pub enum Provider {
     MailgunLegacy,
     Postmark,
     SparkPost,
+    /// Amazon SES's v1 Query API (`GetSendStatistics`), signed with SigV4.
+    Ses,
+    /// Mailchimp Transactional (Mandrill).
+    Mandrill,
+    /// Brevo's transactional statistics.
+    Brevo,
     /// Generated traffic for `mailcall demo` and tests (no network).
     Sandbox,
 }
@@ -48,12 +54,15 @@ impl Provider {
     }
 
     /// Every provider, in the order the configuration documents them.
-    pub const ALL: [Provider; 6] = [
+    pub const ALL: [Provider; 9] = [
         Provider::SendGrid,
         Provider::Mailgun,
         Provider::MailgunLegacy,
         Provider::Postmark,
         Provider::SparkPost,
+        Provider::Ses,
+        Provider::Mandrill,
+        Provider::Brevo,
         Provider::Sandbox,
     ];
 
@@ -65,17 +74,36 @@ impl Provider {
             Provider::MailgunLegacy => "mailgun-legacy",
             Provider::Postmark => "postmark",
             Provider::SparkPost => "sparkpost",
+            Provider::Ses => "ses",
+            Provider::Mandrill => "mandrill",
+            Provider::Brevo => "brevo",
             Provider::Sandbox => "sandbox",
         }
     }
 
-    /// The provider's production API base, by region (`"us"` or `"eu"`);
-    /// `None` for a region the provider does not have.
-    pub fn default_base_url(self, region: &str) -> Option<&'static str> {
+    /// The provider's production API base, by region (`"us"`, `"eu"`,
+    /// `"eu-west-1"`); `None` for a region the provider does not have.
+    pub fn default_base_url(self, region: &str) -> Option<String> {
         match super::source::for_provider(self) {
             Some(source) => source.base_url(region),
-            None => Some("sandbox:"),
+            None => Some("sandbox:".to_owned()),
         }
+    }
+
+    /// The region an account is in unless it names one.
+    pub fn default_region(self) -> &'static str {
+        super::source::for_provider(self).map_or("us", |source| source.default_region())
+    }
+
+    /// Where a key pair's parts are read by default, for a provider that
+    /// signs with one (SES); `None` for a one-secret provider.
+    pub fn key_pair(self) -> Option<super::source::KeyPairDefaults> {
+        super::source::for_provider(self).and_then(|source| source.key_pair())
+    }
+
+    /// The alert preset its accounts get unless configured otherwise.
+    pub fn alert_preset(self) -> Option<&'static str> {
+        super::source::for_provider(self).and_then(|source| source.alert_preset())
     }
 }
 
@@ -120,4 +148,19 @@ pub struct Account {
     pub window: Duration,
     /// Per-request timeout.
     pub timeout: Duration,
+    /// The rest of a key pair, for a provider that signs its requests
+    /// (SES); `credential` is then the secret half.
+    pub key_pair: Option<KeyPair>,
+}
+
+/// The public parts of a signing key pair and what the signature is
+/// scoped to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyPair {
+    /// The access key ID (not secret: it names the key).
+    pub key_id: String,
+    /// The session token of temporary credentials.
+    pub session_token: Option<Credential>,
+    /// The region the signature is for (`eu-west-1`).
+    pub region: String,
 }

@@ -51,7 +51,7 @@ use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde_json::Value;
 
 use super::account::{Account, StreamSelection};
-use super::source::Source;
+use super::source::{Refusal, Source};
 use super::{Endpoint, PayloadError};
 use crate::delivery::{Bucket, BucketWidth, Sample, StreamKey};
 
@@ -387,6 +387,16 @@ fn bucket_end(bucket: &Bucket) -> DateTime<Utc> {
 // ---------------------------------------------------------------------------
 // Sending one request.
 
+/// What a request carries.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Body<'b> {
+    Empty,
+    /// A JSON document (`application/json`).
+    Json(&'b Value),
+    /// Form fields (`application/x-www-form-urlencoded`).
+    Form(&'b [(&'b str, &'b str)]),
+}
+
 /// The state of one fetch: where to send, with what, and how many requests
 /// so far.
 pub(crate) struct Session<'a> {
@@ -442,7 +452,7 @@ impl Session<'_> {
         endpoint: Endpoint,
         query: &[(&str, String)],
     ) -> Result<Vec<u8>, FetchError> {
-        self.send(endpoint, Method::GET, endpoint.path, query, None)
+        self.send(endpoint, Method::GET, endpoint.path, query, Body::Empty)
             .await
     }
 
@@ -454,7 +464,7 @@ impl Session<'_> {
         method: Method,
         path: &str,
         query: &[(&str, String)],
-        json_body: Option<&Value>,
+        body: Body<'_>,
     ) -> Result<Vec<u8>, FetchError> {
         let url = self.url(path, query)?;
         let mut request = self
@@ -462,9 +472,17 @@ impl Session<'_> {
             .request(method, url.clone())
             .timeout(self.account.timeout);
         request = self.authorize(request)?;
-        if let Some(json_body) = json_body {
-            request = request.json(json_body);
-        }
+        request = match body {
+            Body::Empty => request,
+            Body::Json(json) => request.json(json),
+            Body::Form(fields) => request.form(fields),
+        };
+        let mut request = request.build().map_err(|_| {
+            rejected_locally(self.account, "the request could not be built")
+        })?;
+        self.source
+            .sign(&mut request, self.account, self.now)
+            .map_err(|why| rejected_locally(self.account, &why))?;
         let number = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::debug!(
             account = %self.account.name,
@@ -474,7 +492,7 @@ impl Session<'_> {
         );
 
         let attempt = async {
-            let mut response = request.send().await?;
+            let mut response = self.http.execute(request).await?;
             let status = response.status();
             let headers = response.headers().clone();
             let limit = if status.is_success() {
@@ -626,6 +644,34 @@ impl Session<'_> {
     fn status_error(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> FetchError {
         let account = self.account.name.clone();
         let code = status.as_u16();
+        match self.source.refusal(code, body) {
+            Some(Refusal::Credential) => {
+                return FetchError::Auth {
+                    account,
+                    status: code,
+                }
+            }
+            Some(Refusal::RateLimited) => {
+                return FetchError::RateLimited {
+                    account,
+                    retry_after: self.rate_limit_wait(headers, body),
+                }
+            }
+            Some(Refusal::Server) => {
+                return FetchError::Server {
+                    account,
+                    status: code,
+                }
+            }
+            Some(Refusal::Rejected) => {
+                return FetchError::Rejected {
+                    account,
+                    status: code,
+                    detail: cut(&self.scrub(&error_message(body), None), MAX_DETAIL_CHARS),
+                }
+            }
+            None => {}
+        }
         match code {
             401 | 403 => FetchError::Auth {
                 account,
@@ -721,13 +767,14 @@ fn retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
 
 /// The provider's error message from an error body:
 /// `{"errors":[{"message","field"|"description"}]}` (SendGrid, SparkPost),
-/// `{"message"}` (Mailgun), `{"ErrorCode","Message"}` (Postmark), else the
-/// body's text.
+/// `{"message"}` (Mailgun), `{"ErrorCode","Message"}` (Postmark), an XML
+/// `<Error>` (AWS), else the body's text.
 fn error_message(body: &[u8]) -> String {
     let text = String::from_utf8_lossy(body);
     let from_json = serde_json::from_str::<Value>(&text)
         .ok()
-        .and_then(|json| json_error_message(&json));
+        .and_then(|json| json_error_message(&json))
+        .or_else(|| xml_error_message(&text));
     let message = from_json.unwrap_or_else(|| text.trim().to_owned());
     let message: String = message
         .chars()
@@ -737,6 +784,26 @@ fn error_message(body: &[u8]) -> String {
         "(no error message)".to_owned()
     } else {
         message.trim().to_owned()
+    }
+}
+
+/// `Code: Message` from an XML error body (`<Error><Code>…</Code>
+/// <Message>…</Message></Error>`, as AWS's Query APIs answer).
+fn xml_error_message(text: &str) -> Option<String> {
+    let document = roxmltree::Document::parse(text.trim()).ok()?;
+    let error = document
+        .descendants()
+        .find(|node| node.is_element() && node.tag_name().name() == "Error")?;
+    let field = |name: &str| {
+        error
+            .children()
+            .find(|node| node.is_element() && node.tag_name().name() == name)
+            .and_then(|node| node.text())
+            .map(|text| text.trim().to_owned())
+    };
+    match (field("Code"), field("Message")) {
+        (Some(code), Some(message)) => Some(format!("{code}: {message}")),
+        (code, message) => code.or(message),
     }
 }
 
@@ -809,6 +876,7 @@ mod tests {
             bucket: BucketWidth::Day,
             window: Duration::from_secs(2 * 86_400),
             timeout: Duration::from_secs(2),
+            key_pair: None,
         }
     }
 
@@ -960,6 +1028,12 @@ mod tests {
         assert_eq!(
             error_message(b"<html>\nBad\r\nGateway</html>"),
             "<html> Bad  Gateway</html>"
+        );
+        assert_eq!(
+            error_message(
+                b"<ErrorResponse><Error><Type>Sender</Type><Code>MessageRejected</Code><Message>Email address is not verified.</Message></Error></ErrorResponse>"
+            ),
+            "MessageRejected: Email address is not verified."
         );
         assert_eq!(error_message(b""), "(no error message)");
         assert_eq!(error_message(b"\xff\xfe"), "\u{fffd}\u{fffd}");

@@ -400,7 +400,7 @@ pub(crate) mod source {
 
     use crate::delivery::{BucketWidth, Sample, StreamKey};
     use crate::esp::client::rejected_locally;
-    use crate::esp::client::{FetchError, Plan, Session, Window};
+    use crate::esp::client::{Body, FetchError, Plan, Session, Window};
     use crate::esp::mailgun;
     use crate::esp::source::{accept_json, Source, SourceFuture};
     use reqwest::Method;
@@ -421,12 +421,13 @@ pub(crate) mod source {
             &["tag"]
         }
 
-        fn base_url(&self, region: &str) -> Option<&'static str> {
+        fn base_url(&self, region: &str) -> Option<String> {
             match region {
                 "us" => Some("https://api.mailgun.net"),
                 "eu" => Some("https://api.eu.mailgun.net"),
                 _ => None,
             }
+            .map(str::to_owned)
         }
 
         // An hourly API that catches up within minutes.
@@ -615,7 +616,7 @@ pub(crate) mod source {
                     Method::GET,
                     &path,
                     &query,
-                    None,
+                    Body::Empty,
                 )
                 .await?;
             samples.extend(session.payload(mailgun::parse_legacy_stats_total(
@@ -628,7 +629,7 @@ pub(crate) mod source {
             tagged.push(("tag", name.to_string()));
             let path = format!("/v3/{domain}/tag/stats");
             let body = session
-                .send(mailgun::LEGACY_TAG_STATS, Method::GET, &path, &tagged, None)
+                .send(mailgun::LEGACY_TAG_STATS, Method::GET, &path, &tagged, Body::Empty)
                 .await?;
             let stream = StreamKey::tag(name);
             let parsed = session.payload(mailgun::parse_legacy_tag_stats(&body))?;
@@ -672,7 +673,7 @@ pub(crate) mod source {
                     Method::POST,
                     "/v1/analytics/metrics",
                     &[],
-                    Some(&body),
+                    Body::Json(&body),
                 )
                 .await?;
             let page_samples = session.payload(mailgun::parse_metrics(&response, &query.scope))?;

@@ -15,11 +15,14 @@
 //! on outside input.
 
 pub mod account;
+pub mod brevo;
 pub mod client;
 pub mod mailgun;
+pub mod mandrill;
 pub mod postmark;
 pub mod sandbox;
 pub mod sendgrid;
+pub mod ses;
 pub(crate) mod source;
 pub mod sparkpost;
 

@@ -317,8 +317,8 @@ pub(crate) mod source {
             &["tag", "message-stream"]
         }
 
-        fn base_url(&self, region: &str) -> Option<&'static str> {
-            (region == "us").then_some("https://api.postmarkapp.com")
+        fn base_url(&self, region: &str) -> Option<String> {
+            (region == "us").then(|| "https://api.postmarkapp.com".to_owned())
         }
 
         // A daily API (EST days): judged well after midnight there.

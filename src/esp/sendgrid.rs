@@ -268,12 +268,13 @@ pub(crate) mod source {
             &["category"]
         }
 
-        fn base_url(&self, region: &str) -> Option<&'static str> {
+        fn base_url(&self, region: &str) -> Option<String> {
             match region {
                 "us" => Some("https://api.sendgrid.com"),
                 "eu" => Some("https://api.eu.sendgrid.com"),
                 _ => None,
             }
+            .map(str::to_owned)
         }
 
         // A daily API: judged well after midnight.

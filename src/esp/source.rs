@@ -1,7 +1,7 @@
 //! One interface per statistics source.
 //!
 //! A source module (`sendgrid.rs`, `mailgun.rs`, `postmark.rs`,
-//! `sparkpost.rs`) owns everything about its provider: the requests a poll
+//! `sparkpost.rs`, `ses.rs`, `mandrill.rs`, `brevo.rs`) owns everything about its provider: the requests a poll
 //! makes (paging, discovery), the parsing of the answers, how it
 //! authenticates, and what its rate-limit signal means. [`super::client`]
 //! only runs one fetch attempt through a [`Source`]: it sends what the
@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
 use reqwest::RequestBuilder;
 
-use super::account::Provider;
+use super::account::{Account, Provider};
 use super::client::{FetchError, Plan, Session, Window};
 use crate::delivery::Sample;
 
@@ -45,9 +45,47 @@ pub(crate) trait Source: Sync {
         credential: &str,
     ) -> Result<RequestBuilder, String>;
 
-    /// Its production API base in `region` (`"us"`, `"eu"`); `None` for a
-    /// region it does not have.
-    fn base_url(&self, region: &str) -> Option<&'static str>;
+    /// Its production API base in `region` (`"us"`, `"eu"`, `"eu-west-1"`);
+    /// `None` for a region it does not have.
+    fn base_url(&self, region: &str) -> Option<String>;
+
+    /// The region an account is in unless it names one.
+    fn default_region(&self) -> &'static str {
+        "us"
+    }
+
+    /// Where a key pair's parts are read from when the account does not
+    /// say (the provider's own environment variables); `None` for a source
+    /// that authenticates with one secret.
+    fn key_pair(&self) -> Option<KeyPairDefaults> {
+        None
+    }
+
+    /// The alert preset its accounts get unless the configuration gives
+    /// one (`"ses"`: the provider's own review levels).
+    fn alert_preset(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Authentication that needs the finished request: a signature over
+    /// its method, URL, headers and body (SigV4), or a key carried inside
+    /// the body. Runs after [`Source::authorize`]; the error says why the
+    /// request cannot be signed, never with what.
+    fn sign(
+        &self,
+        _request: &mut reqwest::Request,
+        _account: &Account,
+        _now: DateTime<Utc>,
+    ) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// What a non-2xx answer means when the provider says it in the body
+    /// rather than the status (Mandrill's HTTP 500 `Invalid_Key`, SES's
+    /// HTTP 400 `Throttling`); `None` to go by the status.
+    fn refusal(&self, _status: u16, _body: &[u8]) -> Option<Refusal> {
+        None
+    }
 
     /// How long after a bucket ends its counts are final enough to judge,
     /// unless the account sets `settle_minutes`.
@@ -96,6 +134,30 @@ pub(crate) trait Source: Sync {
     ) -> SourceFuture<'a>;
 }
 
+/// What an error answer means, read from its body by [`Source::refusal`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The credential was refused: never retried.
+    Credential,
+    /// Rate limited: retried after the provider's wait.
+    RateLimited,
+    /// The request was refused for another reason: not retried.
+    Rejected,
+    /// A transient fault on the provider's side: retried.
+    Server,
+}
+
+/// The environment variables a key pair's parts are read from by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyPairDefaults {
+    /// The public half (AWS access key ID).
+    pub key_id_env: &'static str,
+    /// The secret half.
+    pub secret_env: &'static str,
+    /// A session token for temporary credentials, read when set.
+    pub session_token_env: &'static str,
+}
+
 /// The source that fetches `provider`'s statistics over HTTP; `None` for
 /// the sandbox, which the poller generates itself.
 pub(crate) fn for_provider(provider: Provider) -> Option<&'static dyn Source> {
@@ -105,6 +167,9 @@ pub(crate) fn for_provider(provider: Provider) -> Option<&'static dyn Source> {
         Provider::MailgunLegacy => Some(&super::mailgun::source::Mailgun { legacy: true }),
         Provider::Postmark => Some(&super::postmark::source::Postmark),
         Provider::SparkPost => Some(&super::sparkpost::source::SparkPost),
+        Provider::Ses => Some(&super::ses::source::Ses),
+        Provider::Mandrill => Some(&super::mandrill::source::Mandrill),
+        Provider::Brevo => Some(&super::brevo::source::Brevo),
         Provider::Sandbox => None,
     }
 }

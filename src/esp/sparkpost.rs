@@ -188,12 +188,13 @@ pub(crate) mod source {
             &["campaign"]
         }
 
-        fn base_url(&self, region: &str) -> Option<&'static str> {
+        fn base_url(&self, region: &str) -> Option<String> {
             match region {
                 "us" => Some("https://api.sparkpost.com"),
                 "eu" => Some("https://api.eu.sparkpost.com"),
                 _ => None,
             }
+            .map(str::to_owned)
         }
 
         // An hourly API that catches up within minutes.

@@ -101,6 +101,7 @@ fn account(provider: Provider, port: u16, streams: StreamSelection) -> Account {
         bucket: BucketWidth::Day,
         window: Duration::from_secs(2 * 86_400),
         timeout: Duration::from_secs(2),
+        key_pair: None,
     }
 }
 
