@@ -1,8 +1,11 @@
 //! The ESP clients (`mailcall::esp::client::fetch`) against loopback mocks
-//! of SendGrid, Mailgun, Postmark and SparkPost.
+//! of SendGrid, Mailgun, Postmark, SparkPost, Amazon SES, Mandrill and
+//! Brevo (the last three's own requests are in `esp_sources.rs`).
 //!
 //! Each mock is an axum server on `127.0.0.1:0` that answers only when the
-//! provider's authentication header is exactly right (401 otherwise), records
+//! provider's authentication is exactly right (the SES signature recomputed
+//! from the request, Mandrill's key read from the body; otherwise the
+//! provider's documented refusal), records
 //! every request (method, path, decoded query, headers, body) and replies
 //! with the providers' own published sample payloads from
 //! `tests/fixtures/esp/` (see its README for provenance). Expected numbers are
@@ -27,7 +30,7 @@ use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use mailcall::delivery::{Bucket, BucketWidth, Counts, Sample, StreamKey};
-use mailcall::esp::account::{Account, Credential, Provider, StreamSelection};
+use mailcall::esp::account::{Account, Credential, KeyPair, Provider, StreamSelection};
 use mailcall::esp::client::{fetch, http_client, FetchError, Fetched, Window, NO_HTTP_STATUS};
 
 const SENDGRID_GLOBAL_STATS: &str = include_str!("../fixtures/esp/sendgrid/global_stats.json");
@@ -45,6 +48,12 @@ const POSTMARK_OPENS: &str = include_str!("../fixtures/esp/postmark/outbound_ope
 const POSTMARK_NO_DAYS: &str = include_str!("../fixtures/esp/postmark/outbound_bounces.json");
 const SPARKPOST_TIME_SERIES: &str = include_str!("../fixtures/esp/sparkpost/time_series.json");
 const SPARKPOST_BY_CAMPAIGN: &str = include_str!("../fixtures/esp/sparkpost/by_campaign.json");
+pub(super) const SES_STATISTICS: &str = include_str!("../fixtures/esp/ses/get_send_statistics.xml");
+pub(super) const MANDRILL_TAG_SERIES: &str =
+    include_str!("../fixtures/esp/mandrill/tags_time_series.json");
+pub(super) const MANDRILL_INVALID_KEY: &str =
+    include_str!("../fixtures/esp/mandrill/invalid_key_500.json");
+pub(super) const BREVO_REPORTS: &str = include_str!("../fixtures/esp/brevo/reports.json");
 
 const SENDGRID_KEY: &str = "SG.test-key-123";
 const MAILGUN_KEY: &str = "key-mg-test-456";
@@ -53,30 +62,39 @@ const MAILGUN_BASIC: &str = "Basic YXBpOmtleS1tZy10ZXN0LTQ1Ng==";
 const POSTMARK_TOKEN: &str = "pm-server-token-789";
 const SPARKPOST_KEY: &str = "sp-test-key-abc";
 
-const PROVIDERS: [Provider; 4] = [
+pub(super) const SES_KEY_ID: &str = "AKIDEXAMPLE-mailcall";
+pub(super) const SES_SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+pub(super) const SES_REGION: &str = "eu-west-1";
+pub(super) const MANDRILL_KEY: &str = "md-test-key-def";
+pub(super) const BREVO_KEY: &str = "xkeysib-test-key-ghi";
+
+const PROVIDERS: [Provider; 7] = [
     Provider::SendGrid,
     Provider::Mailgun,
     Provider::Postmark,
     Provider::SparkPost,
+    Provider::Ses,
+    Provider::Mandrill,
+    Provider::Brevo,
 ];
 
 /// The mailcall-side "now" every fetch is given.
-fn now() -> DateTime<Utc> {
+pub(super) fn now() -> DateTime<Utc> {
     utc(2024, 3, 5, 12)
 }
 
-fn utc(year: i32, month: u32, day: u32, hour: u32) -> DateTime<Utc> {
+pub(super) fn utc(year: i32, month: u32, day: u32, hour: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(year, month, day, hour, 0, 0)
         .single()
         .unwrap_or_else(|| panic!("bad test time {year}-{month}-{day} {hour}h"))
 }
 
-fn window(start: DateTime<Utc>, end: DateTime<Utc>) -> Window {
+pub(super) fn window(start: DateTime<Utc>, end: DateTime<Utc>) -> Window {
     Window { start, end }
 }
 
 /// A window the fault tests use; nothing in it matters.
-fn any_window() -> Window {
+pub(super) fn any_window() -> Window {
     window(utc(2024, 3, 3, 0), utc(2024, 3, 5, 0))
 }
 
@@ -86,11 +104,14 @@ fn credential(provider: Provider) -> &'static str {
         Provider::Mailgun | Provider::MailgunLegacy => MAILGUN_KEY,
         Provider::Postmark => POSTMARK_TOKEN,
         Provider::SparkPost => SPARKPOST_KEY,
+        Provider::Ses => SES_SECRET,
+        Provider::Mandrill => MANDRILL_KEY,
+        Provider::Brevo => BREVO_KEY,
         Provider::Sandbox => "sandbox-key",
     }
 }
 
-fn account(provider: Provider, port: u16, streams: StreamSelection) -> Account {
+pub(super) fn account(provider: Provider, port: u16, streams: StreamSelection) -> Account {
     Account {
         name: format!("{provider}-test"),
         provider,
@@ -101,21 +122,25 @@ fn account(provider: Provider, port: u16, streams: StreamSelection) -> Account {
         bucket: BucketWidth::Day,
         window: Duration::from_secs(2 * 86_400),
         timeout: Duration::from_secs(2),
-        key_pair: None,
+        key_pair: (provider == Provider::Ses).then(|| KeyPair {
+            key_id: SES_KEY_ID.to_owned(),
+            session_token: None,
+            region: SES_REGION.to_owned(),
+        }),
     }
 }
 
-async fn run(account: &Account, window: Window) -> Result<Fetched, FetchError> {
+pub(super) async fn run(account: &Account, window: Window) -> Result<Fetched, FetchError> {
     fetch(&http_client(), account, window, now()).await
 }
 
-async fn fetched(account: &Account, window: Window) -> Fetched {
+pub(super) async fn fetched(account: &Account, window: Window) -> Fetched {
     run(account, window)
         .await
         .unwrap_or_else(|e| panic!("{}: fetch failed: {e}", account.name))
 }
 
-async fn failed(account: &Account, window: Window) -> FetchError {
+pub(super) async fn failed(account: &Account, window: Window) -> FetchError {
     match run(account, window).await {
         Ok(fetched) => panic!("{}: expected an error, got {fetched:?}", account.name),
         Err(error) => {
@@ -136,7 +161,7 @@ fn assert_clean(error: &FetchError, secret: &str) {
     }
 }
 
-fn streams(samples: &[Sample]) -> BTreeSet<String> {
+pub(super) fn streams(samples: &[Sample]) -> BTreeSet<String> {
     samples
         .iter()
         .map(|sample| sample.stream.as_str().to_owned())
@@ -148,24 +173,24 @@ fn streams(samples: &[Sample]) -> BTreeSet<String> {
 
 /// One request as the mock saw it.
 #[derive(Clone, Debug)]
-struct Seen {
-    method: Method,
-    path: String,
-    query: Vec<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+pub(super) struct Seen {
+    pub(super) method: Method,
+    pub(super) path: String,
+    pub(super) query: Vec<(String, String)>,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Bytes,
 }
 
 impl Seen {
     /// The one value of a query parameter.
-    fn param(&self, key: &str) -> Option<&str> {
+    pub(super) fn param(&self, key: &str) -> Option<&str> {
         let values = self.params(key);
         assert!(values.len() <= 1, "{key} repeated in {:?}", self.query);
         values.first().copied()
     }
 
     /// Every value of a (repeatable) query parameter, in order.
-    fn params(&self, key: &str) -> Vec<&str> {
+    pub(super) fn params(&self, key: &str) -> Vec<&str> {
         self.query
             .iter()
             .filter(|(name, _)| name == key)
@@ -173,24 +198,24 @@ impl Seen {
             .collect()
     }
 
-    fn number(&self, key: &str) -> usize {
+    pub(super) fn number(&self, key: &str) -> usize {
         self.param(key)
             .and_then(|value| value.parse().ok())
             .unwrap_or_else(|| panic!("no numeric `{key}` in {:?}", self.query))
     }
 
-    fn json(&self) -> Value {
+    pub(super) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("request body is not JSON ({e}): {:?}", self.body))
     }
 
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(super) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|value| value.to_str().ok())
     }
 }
 
 /// What the mock answers.
-struct Reply {
+pub(super) struct Reply {
     status: u16,
     headers: Vec<(&'static str, String)>,
     body: Vec<u8>,
@@ -198,11 +223,11 @@ struct Reply {
 }
 
 impl Reply {
-    fn json(body: impl Into<Vec<u8>>) -> Reply {
+    pub(super) fn json(body: impl Into<Vec<u8>>) -> Reply {
         Reply::status(200, body)
     }
 
-    fn status(status: u16, body: impl Into<Vec<u8>>) -> Reply {
+    pub(super) fn status(status: u16, body: impl Into<Vec<u8>>) -> Reply {
         Reply {
             status,
             headers: vec![("content-type", "application/json".to_owned())],
@@ -212,12 +237,12 @@ impl Reply {
     }
 
     /// `name` must be lower case.
-    fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
+    pub(super) fn header(mut self, name: &'static str, value: impl Into<String>) -> Reply {
         self.headers.push((name, value.into()));
         self
     }
 
-    fn after(mut self, delay: Duration) -> Reply {
+    pub(super) fn after(mut self, delay: Duration) -> Reply {
         self.delay = delay;
         self
     }
@@ -233,7 +258,7 @@ struct MockState {
 }
 
 /// A provider on loopback. Stops when dropped.
-struct Mock {
+pub(super) struct Mock {
     port: u16,
     seen: Arc<Mutex<Vec<Seen>>>,
     server: tokio::task::JoinHandle<()>,
@@ -246,7 +271,7 @@ impl Drop for Mock {
 }
 
 impl Mock {
-    async fn start(
+    pub(super) async fn start(
         provider: Provider,
         respond: impl Fn(&Seen) -> Reply + Send + Sync + 'static,
     ) -> Mock {
@@ -270,11 +295,11 @@ impl Mock {
         Mock { port, seen, server }
     }
 
-    fn account(&self, provider: Provider, streams: StreamSelection) -> Account {
+    pub(super) fn account(&self, provider: Provider, streams: StreamSelection) -> Account {
         account(provider, self.port, streams)
     }
 
-    fn seen(&self) -> Vec<Seen> {
+    pub(super) fn seen(&self) -> Vec<Seen> {
         self.seen
             .lock()
             .unwrap_or_else(|e| panic!("mock log poisoned: {e}"))
@@ -305,11 +330,7 @@ async fn handle(
         .unwrap_or_else(|e| panic!("mock log poisoned: {e}"))
         .push(seen.clone());
     if !authorized(state.provider, &seen) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            r#"{"errors":[{"message":"authorization required"}]}"#,
-        )
-            .into_response();
+        return refused(state.provider);
     }
     let reply = (state.respond)(&seen);
     if !reply.delay.is_zero() {
@@ -345,7 +366,50 @@ fn authorized(provider: Provider, seen: &Seen) -> bool {
         }
         // The raw key, no scheme.
         Provider::SparkPost => authorization == Some(SPARKPOST_KEY),
+        // SigV4: the signature recomputed here from what was received.
+        Provider::Ses => super::esp_sources::sigv4_signature_holds(seen, SES_SECRET, now()),
+        // The key inside the JSON body; no header.
+        Provider::Mandrill => {
+            authorization.is_none()
+                && serde_json::from_slice::<Value>(&seen.body)
+                    .is_ok_and(|body| body["key"] == MANDRILL_KEY)
+        }
+        // The `api-key` header.
+        Provider::Brevo => {
+            seen.header("api-key") == Some(BREVO_KEY) && authorization.is_none()
+        }
         Provider::Sandbox => false,
+    }
+}
+
+/// How each provider refuses a credential: Mandrill with HTTP 500
+/// `Invalid_Key`, SES with a 403 Query-API error, the others with 401.
+fn refused(provider: Provider) -> Response {
+    match provider {
+        Provider::Mandrill => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            MANDRILL_INVALID_KEY.to_owned(),
+        )
+            .into_response(),
+        Provider::Ses => (
+            StatusCode::FORBIDDEN,
+            "<ErrorResponse><Error><Type>Sender</Type><Code>SignatureDoesNotMatch</Code><Message>The request signature we calculated does not match the signature you provided.</Message></Error></ErrorResponse>".to_owned(),
+        )
+            .into_response(),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            r#"{"errors":[{"message":"authorization required"}]}"#.to_owned(),
+        )
+            .into_response(),
+    }
+}
+
+/// The status each provider refuses a credential with.
+fn refusal_status(provider: Provider) -> u16 {
+    match provider {
+        Provider::Mandrill => 500,
+        Provider::Ses => 403,
+        _ => 401,
     }
 }
 
@@ -1358,7 +1422,7 @@ async fn refused_credentials_are_auth_errors() {
         account.credential = Credential::new("wrong-credential-000");
         let error = failed(&account, any_window()).await;
         assert!(
-            matches!(error, FetchError::Auth { status: 401, .. }),
+            matches!(error, FetchError::Auth { status, .. } if status == refusal_status(provider)),
             "{provider}: {error:?}"
         );
         assert!(!error.is_retryable());
@@ -1390,9 +1454,22 @@ async fn other_4xx_are_rejected_with_the_providers_message() {
                 422,
                 r#"{"ErrorCode": 300, "Message": "Invalid 'From' address"}"#,
             ),
-            _ => Reply::status(
+            Provider::SparkPost => Reply::status(
                 400,
                 r#"{"errors":[{"message":"required field is missing","description":"content object or template_id required","code":"1400"}]}"#,
+            ),
+            Provider::Ses => Reply::status(
+                400,
+                "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidParameterValue</Code><Message>Invalid action</Message></Error></ErrorResponse>",
+            ),
+            // Mandrill refuses requests with HTTP 500 and a name.
+            Provider::Mandrill => Reply::status(
+                500,
+                r#"{"status":"error","code":-2,"name":"ValidationError","message":"You must specify a tag value"}"#,
+            ),
+            _ => Reply::status(
+                400,
+                r#"{"code":"invalid_parameter","message":"startDate is later than endDate"}"#,
             ),
         },
         Duration::from_secs(2),
@@ -1406,6 +1483,9 @@ async fn other_4xx_are_rejected_with_the_providers_message() {
             400,
             "required field is missing: content object or template_id required",
         ),
+        (400, "InvalidParameterValue: Invalid action"),
+        (500, "You must specify a tag value"),
+        (400, "startDate is later than endDate"),
     ];
     for ((provider, error, _), (want_status, want_detail)) in errors.into_iter().zip(expected) {
         match &error {
@@ -1497,10 +1577,25 @@ fn wrong_types(provider: Provider) -> (&'static str, &'static str, &'static str)
             "Postmark /stats/outbound/sends",
             "Sent",
         ),
-        _ => (
+        Provider::SparkPost => (
             r#"{"results":[{"ts":"2024-03-04T00:00:00Z","count_sent":"1"}]}"#,
             "SparkPost /metrics/deliverability/time-series",
             "count_sent",
+        ),
+        Provider::Ses => (
+            "<GetSendStatisticsResponse><GetSendStatisticsResult><SendDataPoints><member><Timestamp>2024-03-04T00:13:00Z</Timestamp><DeliveryAttempts>many</DeliveryAttempts></member></SendDataPoints></GetSendStatisticsResult></GetSendStatisticsResponse>",
+            "Amazon SES / (Action=GetSendStatistics)",
+            "DeliveryAttempts",
+        ),
+        Provider::Mandrill => (
+            r#"[{"time":"2024-03-04 00:00:00","sent":"1"}]"#,
+            "Mandrill /tags/all-time-series",
+            "sent",
+        ),
+        _ => (
+            r#"{"reports":[{"date":"2024-03-04","requests":1.5}]}"#,
+            "Brevo /v3/smtp/statistics/reports",
+            "requests",
         ),
     }
 }
@@ -1510,7 +1605,21 @@ fn documented_body(provider: Provider) -> &'static str {
         Provider::SendGrid => SENDGRID_GLOBAL_STATS,
         Provider::Mailgun => MAILGUN_METRICS,
         Provider::Postmark => POSTMARK_SENDS,
-        _ => SPARKPOST_TIME_SERIES,
+        Provider::SparkPost => SPARKPOST_TIME_SERIES,
+        Provider::Ses => SES_STATISTICS,
+        Provider::Mandrill => MANDRILL_TAG_SERIES,
+        _ => BREVO_REPORTS,
+    }
+}
+
+/// The problem a body that is not the documented format starts with: XML
+/// for SES, JSON for the others.
+fn not_the_format(provider: Provider, body: Body) -> &'static str {
+    match (provider, body) {
+        // An HTML page is well-formed XML, but not SES's answer.
+        (Provider::Ses, Body::NotJson) => "expected a GetSendStatisticsResponse",
+        (Provider::Ses, Body::Truncated) => "not valid XML",
+        _ => "not valid JSON",
     }
 }
 
@@ -1549,11 +1658,11 @@ async fn malformed_bodies_are_payload_errors_naming_provider_and_field() {
                 FetchError::Payload { error: payload, .. } => {
                     assert_eq!(
                         payload.endpoint.provider,
-                        format!("{:?}", provider),
+                        provider.display_name(),
                         "{body:?}"
                     );
                     assert!(
-                        payload.problem.starts_with("not valid JSON"),
+                        payload.problem.starts_with(not_the_format(provider, body)),
                         "{provider} {body:?}: {payload}"
                     );
                 }

@@ -10,6 +10,7 @@ mod detection_suite;
 mod discord;
 mod duty;
 mod esp_clients;
+mod esp_sources;
 #[allow(dead_code)]
 mod fake_discord;
 mod fuzz_short;
