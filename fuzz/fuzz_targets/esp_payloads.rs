@@ -1,12 +1,12 @@
 //! Every public ESP payload parser, on arbitrary bodies: no panic, no hang,
 //! and a refused body is an error value with a message.
 //!
-//! The first byte picks the parser (`byte % 13`, table below) and the
-//! bucket width the caller would have asked for (`byte / 13 % 4`); the rest
+//! The first byte picks the parser (`byte % 17`, table below) and the
+//! bucket width the caller would have asked for (`byte / 17 % 4`); the rest
 //! is the response body. Seeds in `seeds/esp_payloads/` are the recorded
 //! fixtures with their parser's byte in front.
 //!
-//! | byte % 13 | parser |
+//! | byte % 17 | parser |
 //! |---|---|
 //! | 0 | `mailgun::parse_metrics` |
 //! | 1 | `mailgun::parse_legacy_stats_total` |
@@ -21,15 +21,19 @@
 //! | 10 | `sendgrid::rate_limit_wait` (the body as the header value) |
 //! | 11 | `sparkpost::parse_time_series` |
 //! | 12 | `sparkpost::parse_by_campaign` |
+//! | 13 | `ses::parse_send_statistics` |
+//! | 14 | `mandrill::parse_time_series` |
+//! | 15 | `mandrill::parse_tag_list` |
+//! | 16 | `brevo::parse_reports` |
 
 #![no_main]
 
 use chrono::{DateTime, NaiveDate, Utc};
 use libfuzzer_sys::fuzz_target;
 use mailcall::delivery::{BucketWidth, Sample, StreamKey};
-use mailcall::esp::{mailgun, postmark, sendgrid, sparkpost, PayloadError};
+use mailcall::esp::{brevo, mailgun, mandrill, postmark, sendgrid, ses, sparkpost, PayloadError};
 
-const PARSERS: u8 = 13;
+const PARSERS: u8 = 17;
 
 fn checked(result: Result<Vec<Sample>, PayloadError>) {
     match result {
@@ -110,9 +114,21 @@ fuzz_target!(|data: &[u8]| {
             let _ = sendgrid::rate_limit_wait(&String::from_utf8_lossy(body), now);
         }
         11 => checked(sparkpost::parse_time_series(body, &stream, width)),
-        _ => checked(sparkpost::parse_by_campaign(
+        12 => checked(sparkpost::parse_by_campaign(
             body,
             &postmark::day_bucket(day),
         )),
+        13 => checked(ses::parse_send_statistics(body)),
+        14 => checked(mandrill::parse_time_series(
+            mandrill::TAG_SERIES,
+            body,
+            &stream,
+        )),
+        15 => {
+            if let Err(error) = mandrill::parse_tag_list(body) {
+                refused(&error);
+            }
+        }
+        _ => checked(brevo::parse_reports(body, &stream).map(|(samples, _)| samples)),
     }
 });

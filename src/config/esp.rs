@@ -705,6 +705,99 @@ mod tests {
     }
 
     #[test]
+    fn an_ses_account_signs_with_a_key_pair_in_its_region() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let secret = dir.path().join("ses.key");
+        std::fs::write(&secret, "ses-secret-value\n").unwrap_or_else(|e| panic!("{e}"));
+        let text = format!(
+            "[[esp]]\nname = \"ses-eu\"\nprovider = \"ses\"\nregion = \"eu-west-1\"\nkey_id = \"AKIDEXAMPLE\"\ncredential_file = {:?}\nschedule = \"*/15 * * * *\"\n",
+            secret.display().to_string()
+        );
+        let config = parse(&text).unwrap_or_else(|e| panic!("{e}"));
+        let esp = &config.esp[0];
+        assert_eq!(esp.base_url, "https://email.eu-west-1.amazonaws.com");
+        assert_eq!(
+            esp.key_pair,
+            Some(KeyPairSource {
+                key_id: KeyIdSource::Value("AKIDEXAMPLE".into()),
+                session_token_env: Some(("AWS_SESSION_TOKEN".into(), false)),
+                region: "eu-west-1".into(),
+            })
+        );
+        // SES's review levels apply to the account without any setting.
+        let settings = config
+            .alerting
+            .overrides
+            .iter()
+            .find(|o| o.account.as_deref() == Some("ses-eu"))
+            .map(|o| o.settings.clone());
+        assert_eq!(
+            settings,
+            Some(crate::detect::DetectorSettings {
+                min_volume: config.alerting.detector.min_volume,
+                ..crate::detect::DetectorSettings::ses()
+            })
+        );
+        let planned = esp.plan(chrono::Utc::now()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(planned.account.credential.expose(), "ses-secret-value");
+        let pair = planned.account.key_pair.unwrap_or_else(|| panic!("a key pair"));
+        assert_eq!(pair.key_id, "AKIDEXAMPLE");
+        assert_eq!(pair.region, "eu-west-1");
+    }
+
+    #[test]
+    fn an_ses_account_reads_the_aws_variables_by_default_and_names_what_is_missing() {
+        let config = parse(
+            "[[esp]]\nname = \"ses\"\nprovider = \"ses\"\nkey_id_env = \"MAILCALL_TEST_NO_KEY_ID\"\nschedule = \"0 * * * *\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let esp = &config.esp[0];
+        assert_eq!(esp.base_url, "https://email.us-east-1.amazonaws.com");
+        assert_eq!(
+            esp.credential,
+            CredentialSource::Env("AWS_SECRET_ACCESS_KEY".into())
+        );
+        let mut without_secret = esp.clone();
+        without_secret.credential = CredentialSource::Env("MAILCALL_TEST_NO_SECRET".into());
+        let error = without_secret.plan(chrono::Utc::now()).err().unwrap_or_default();
+        assert!(error.contains("MAILCALL_TEST_NO_SECRET"), "{error}");
+        let mut without_key_id = esp.clone();
+        without_key_id.credential = CredentialSource::None;
+        let error = without_key_id.plan(chrono::Utc::now()).err().unwrap_or_default();
+        assert_eq!(
+            error,
+            "ESP account ses: set the environment variable MAILCALL_TEST_NO_KEY_ID to its access key ID"
+        );
+        let mut token_required = without_key_id.clone();
+        if let Some(pair) = token_required.key_pair.as_mut() {
+            pair.key_id = KeyIdSource::Value("AKID".into());
+            pair.session_token_env = Some(("MAILCALL_TEST_NO_TOKEN".into(), true));
+        }
+        let error = token_required.plan(chrono::Utc::now()).err().unwrap_or_default();
+        assert!(error.contains("MAILCALL_TEST_NO_TOKEN") && error.contains("session token"), "{error}");
+    }
+
+    #[test]
+    fn key_pair_settings_are_checked() {
+        let ses = "[[esp]]\nname = \"ses\"\nprovider = \"ses\"\nschedule = \"0 * * * *\"\n";
+        let bad_region = parse(&ses.replace("schedule", "region = \"eu-west-1.evil.example\"\nschedule"))
+            .err()
+            .unwrap_or_default();
+        assert!(bad_region.contains("esp[0].region") && bad_region.contains("not a region name"), "{bad_region}");
+        let both = parse(&ses.replace("schedule", "key_id = \"A\"\nkey_id_env = \"B\"\nschedule"))
+            .err()
+            .unwrap_or_default();
+        assert!(both.contains("esp[0].key_id_env"), "{both}");
+        let on_sendgrid = parse(&SENDGRID.replace("schedule", "key_id = \"AKID\"\nschedule"))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            on_sendgrid.contains("esp[0].key_id") && on_sendgrid.contains("signs with one key"),
+            "{on_sendgrid}"
+        );
+    }
+
+    #[test]
     fn credentials_are_read_at_plan_time_and_never_shown() {
         let config = parse(&SENDGRID.replace("SENDGRID_API_KEY", "MAILCALL_TEST_NEVER_SET"))
             .unwrap_or_else(|e| panic!("{e}"));

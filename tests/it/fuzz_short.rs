@@ -30,7 +30,7 @@ use mailcall::config::Config;
 use mailcall::delivery::{BucketWidth, Counts, Sample, StreamKey};
 use mailcall::detect::{detect_csv, DetectorSettings};
 use mailcall::domain::Actor;
-use mailcall::esp::{mailgun, postmark, sendgrid, sparkpost, PayloadError};
+use mailcall::esp::{brevo, mailgun, mandrill, postmark, sendgrid, ses, sparkpost, PayloadError};
 
 // ---------------------------------------------------------------------------
 // Running cases.
@@ -206,6 +206,12 @@ const ESP_FIXTURES: &[&str] = &[
     "tests/fixtures/esp/sparkpost/by_campaign.docs-verbatim.txt",
     "tests/fixtures/esp/sparkpost/by_campaign.json",
     "tests/fixtures/esp/sparkpost/time_series.json",
+    "tests/fixtures/esp/ses/get_send_statistics.xml",
+    "tests/fixtures/esp/ses/throttling_400.xml",
+    "tests/fixtures/esp/mandrill/tags_time_series.json",
+    "tests/fixtures/esp/mandrill/tags_list.json",
+    "tests/fixtures/esp/mandrill/invalid_key_500.json",
+    "tests/fixtures/esp/brevo/reports.json",
 ];
 
 fn esp_fixtures() -> Vec<Vec<u8>> {
@@ -281,6 +287,21 @@ fn every_esp_parser(body: &[u8], width: BucketWidth) -> Result<(), TestCaseError
         body,
         &postmark::day_bucket(day),
     ))?;
+
+    samples(ses::parse_send_statistics(body))?;
+    let _ = ses::error_code(body);
+    for endpoint in [
+        mandrill::TAG_SERIES,
+        mandrill::ALL_TAGS_SERIES,
+        mandrill::SENDER_SERIES,
+    ] {
+        samples(mandrill::parse_time_series(endpoint, body, &stream))?;
+    }
+    if let Err(error) = mandrill::parse_tag_list(body) {
+        refused(&error)?;
+    }
+    let _ = mandrill::error_name(body);
+    samples(brevo::parse_reports(body, &stream).map(|(samples, _)| samples))?;
     Ok(())
 }
 

@@ -69,12 +69,30 @@ async fn echo_server(echo: Echo) -> SocketAddr {
         .unwrap_or_else(|e| panic!("{e}"));
     let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
     let app = Router::new().fallback(
-        move |uri: Uri, headers: HeaderMap, _body: Bytes| async move {
+        move |uri: Uri, headers: HeaderMap, body: Bytes| async move {
+            // Provider messages are cut to 200 characters: the headers that
+            // carry secrets come first, and a short body (Mandrill's, with
+            // its key) before them.
+            let body = String::from_utf8_lossy(&body).into_owned();
             let mut seen = format!("GET {uri}");
-            for (name, value) in &headers {
+            if body.len() <= 100 {
+                seen.push_str(&format!(" body={body}"));
+            }
+            let mut headers: Vec<_> = headers.iter().collect();
+            headers.sort_by_key(|(name, _)| {
+                let name = name.as_str();
+                ["token", "key", "authorization"]
+                    .iter()
+                    .position(|word| name.contains(word))
+                    .unwrap_or(3)
+            });
+            for (name, value) in headers {
                 let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
                 let encoded: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
                 seen.push_str(&format!(" {name}={value} ({name}~{encoded})"));
+            }
+            if body.len() > 100 {
+                seen.push_str(&format!(" body={body}"));
             }
             match echo {
                 Echo::Rejects => {
@@ -96,6 +114,9 @@ async fn echo_server(echo: Echo) -> SocketAddr {
     address
 }
 
+/// The SES account's session token (temporary credentials).
+const SES_SESSION_TOKEN: &str = "FwoGZXIvYXdzEBYaDHsessiontoken0123456789";
+
 /// One account per provider on each echo server; the keys in files.
 fn esp_config(dir: &Path, servers: &[(Echo, SocketAddr)]) -> (std::path::PathBuf, Vec<String>) {
     let mut text = "[store]\npath = \"db\"\n\n".to_owned();
@@ -111,6 +132,9 @@ fn esp_config(dir: &Path, servers: &[(Echo, SocketAddr)]) -> (std::path::PathBuf
             "mailgun-legacy",
             "postmark",
             "sparkpost",
+            "ses",
+            "mandrill",
+            "brevo",
         ] {
             let key = format!("Zq{n}/{provider}+Secret=Value-8a9b0c1d2e3f");
             let file = format!("{provider}-{label}.key");
@@ -119,10 +143,12 @@ fn esp_config(dir: &Path, servers: &[(Echo, SocketAddr)]) -> (std::path::PathBuf
                 "[[esp]]\nname = \"{provider}-{label}\"\nprovider = \"{provider}\"\n\
                  base_url = \"http://{address}\"\ncredential_file = \"{file}\"\n\
                  schedule = \"0 * * * *\"\ntimeout_seconds = 2\n{}\n",
-                if provider.starts_with("mailgun") {
-                    "domain = \"mg.example.com\"\n"
-                } else {
-                    ""
+                match provider {
+                    "mailgun" | "mailgun-legacy" => "domain = \"mg.example.com\"\n",
+                    // The secret half in the file, the key ID in the
+                    // configuration, a session token from the environment.
+                    "ses" => "region = \"eu-west-1\"\nkey_id = \"AKIDEXAMPLE-echo\"\nsession_token_env = \"MAILCALL_TEST_SES_TOKEN\"\n",
+                    _ => "",
                 }
             ));
             keys.push(key);
@@ -140,12 +166,14 @@ async fn no_esp_key_reaches_the_output_when_every_provider_echoes_it_at_trace_le
         (Echo::Rejects, echo_server(Echo::Rejects).await),
         (Echo::Garbles, echo_server(Echo::Garbles).await),
     ];
-    let (config, keys) = esp_config(dir.path(), &servers);
+    let (config, mut keys) = esp_config(dir.path(), &servers);
+    keys.push(SES_SESSION_TOKEN.to_owned());
     let output = tokio::task::spawn_blocking(move || {
         mailcall()
             .args(["backfill", "--days", "1", "--config"])
             .arg(&config)
             .env("RUST_LOG", "trace")
+            .env("MAILCALL_TEST_SES_TOKEN", SES_SESSION_TOKEN)
             .output()
             .unwrap_or_else(|e| panic!("{e}"))
     })
@@ -162,7 +190,16 @@ async fn no_esp_key_reaches_the_output_when_every_provider_echoes_it_at_trace_le
     }
     // The echoes did reach the output, redacted: Basic, Bearer, Postmark's
     // token header and SparkPost's bare key all appear as the mark.
-    for account in ["sendgrid-rejects", "mailgun-rejects", "postmark-rejects"] {
+    // Mandrill's key in the echoed body, Brevo's `api-key` header and SES's
+    // session token too.
+    for account in [
+        "sendgrid-rejects",
+        "mailgun-rejects",
+        "postmark-rejects",
+        "mandrill-rejects",
+        "brevo-rejects",
+        "ses-rejects",
+    ] {
         assert!(
             text.lines()
                 .any(|line| line.contains(account) && line.contains("[redacted]")),
