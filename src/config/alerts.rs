@@ -176,7 +176,7 @@ pub(super) fn alerting(
                     stream.preset.span(),
                     Some(format!("alerts.stream[{index}].preset")),
                     format!(
-                        "`{}` is not a preset; use ses or bulk",
+                        "`{}` is not a preset; use ses, bulk or campaigns",
                         stream.preset.get_ref()
                     ),
                 ))
@@ -227,6 +227,7 @@ fn preset(name: &str) -> Option<DetectorSettings> {
     match name {
         "ses" => Some(DetectorSettings::ses()),
         "bulk" | "bulk-sender" => Some(DetectorSettings::bulk_sender()),
+        "campaigns" => Some(DetectorSettings::campaigns()),
         _ => None,
     }
 }
@@ -342,7 +343,7 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(
-            e.contains("`gmail` is not a preset; use ses or bulk"),
+            e.contains("`gmail` is not a preset; use ses, bulk or campaigns"),
             "{e}"
         );
     }

@@ -65,6 +65,8 @@ pub enum SandboxScenario {
 pub struct EspConfig {
     pub name: String,
     pub provider: Provider,
+    /// Empty when the key names it (Mailchimp's data centre): then read
+    /// with the key, at plan time.
     pub base_url: String,
     pub credential: CredentialSource,
     pub domain: Option<String>,
@@ -118,11 +120,23 @@ impl EspConfig {
             None => None,
             Some(source) => Some(self.key_pair(source)?),
         };
+        let base_url = if self.base_url.is_empty() {
+            self.provider
+                .base_url_for_credential(credential.expose())
+                .ok_or_else(|| {
+                    format!(
+                        "ESP account {}: its key does not end in the data centre (such as -us6); set region = \"us6\" or base_url",
+                        self.name
+                    )
+                })?
+        } else {
+            self.base_url.clone()
+        };
         Ok(PlannedAccount {
             account: Account {
                 name: self.name.clone(),
                 provider: self.provider,
-                base_url: self.base_url.clone(),
+                base_url,
                 credential,
                 domain: self.domain.clone(),
                 streams: self.streams.clone(),
@@ -353,6 +367,8 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
                 }
                 url.to_string()
             }
+            // The key names the data centre; read when the key is.
+            (None, None) if region_name.is_empty() => String::new(),
             (None, region) => {
                 provider
                     .default_base_url(&region_name)
@@ -467,8 +483,8 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
                         let Some((kind, stream)) = item.split_once(':') else {
                             return Err(at(s.span(), key("streams"), format!("`{item}` is not a stream; write \"account\" or kind:name (tag:welcome, category:news, campaign:spring)")));
                         };
-                        if !["tag", "category", "campaign", "message-stream", "sender"].contains(&kind) || stream.trim().is_empty() {
-                            return Err(at(s.span(), key("streams"), format!("`{item}`: the kind must be tag, category, campaign, message-stream or sender")));
+                        if !["tag", "category", "campaign", "message-stream", "sender", "audience"].contains(&kind) || stream.trim().is_empty() {
+                            return Err(at(s.span(), key("streams"), format!("`{item}`: the kind must be tag, category, campaign, message-stream, sender or audience")));
                         }
                         keys.push(StreamKey::new(item.trim()));
                     }

@@ -148,6 +148,17 @@ impl<'a> StreamHistory<'a> {
         }
     }
 
+    /// Up to `count` buckets before the judged one, newest first, however
+    /// far back: the previous sends of a one-off stream.
+    pub(crate) fn previous(&self, count: usize) -> Vec<&'a Counts> {
+        self.by_start
+            .range(..self.start)
+            .rev()
+            .take(count)
+            .map(|(_, c)| *c)
+            .collect()
+    }
+
     /// Every bucket present in the `weeks` weeks before the judged one
     /// (monthly buckets: the previous `weeks` months), whatever the slot.
     /// Used to measure how much a rate wanders from bucket to bucket.

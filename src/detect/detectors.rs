@@ -124,6 +124,14 @@ pub struct DetectorSettings {
     /// Opens or clicks below this fraction of the slot's usual rate, with
     /// deliveries in their normal range, is a collapse.
     pub engagement_fraction: f64,
+    /// For streams whose buckets are one-off sends (a marketing campaign,
+    /// or an audience's campaigns one per bucket): judge each bucket's
+    /// rates against up to this many previous buckets of the stream,
+    /// whenever they were, instead of the weekly slot. Campaigns keep no
+    /// weekday rhythm, so their volume is not judged either. `None`: the
+    /// weekly slot.
+    #[serde(default)]
+    pub previous_sends: Option<usize>,
 }
 
 /// The least volume behind a judged rate, by default. A bucket with less is
@@ -155,6 +163,9 @@ pub const MIN_RELATIVE_SPREAD: f64 = 0.15;
 /// The fewest window buckets from which the spread is measured; with fewer,
 /// the slot's own spread (floored) is used.
 pub const MIN_SPREAD_POINTS: usize = 8;
+/// How many previous sends a campaign is judged against
+/// ([`DetectorSettings::campaigns`]).
+pub const CAMPAIGN_BASELINE_SENDS: usize = 10;
 /// The fewest events (bounces, complaints, …) a hard-limit finding needs.
 pub const HARD_LIMIT_MIN_EVENTS: u64 = 3;
 /// Deliveries "look normal" for the engagement detector between these
@@ -186,6 +197,7 @@ impl Default for DetectorSettings {
             volume_drop_fraction: 0.2,
             volume_spike_factor: default_volume_spike_factor(),
             engagement_fraction: 0.3,
+            previous_sends: None,
         }
     }
 }
@@ -210,6 +222,17 @@ impl DetectorSettings {
         DetectorSettings::default()
             .with_limit(Metric::Bounce, Thresholds::new(0.05, 0.10))
             .with_limit(Metric::Complaint, Thresholds::new(0.001, 0.005))
+    }
+
+    /// One-off campaigns: each send judged against the previous
+    /// [`CAMPAIGN_BASELINE_SENDS`] sends of its stream (an audience's
+    /// earlier campaigns), not against a weekday and hour; the bulk-sender
+    /// limits otherwise.
+    pub fn campaigns() -> DetectorSettings {
+        DetectorSettings {
+            previous_sends: Some(CAMPAIGN_BASELINE_SENDS),
+            ..DetectorSettings::default()
+        }
     }
 
     /// These settings with `metric`'s hard limit set (or replaced).
@@ -517,6 +540,9 @@ enum Reference {
     /// The same hour on previous days: a new stream's first weeks
     /// (cold start), before two weeks of the weekly slot exist.
     Daily,
+    /// The stream's previous buckets, whenever they were: one-off sends
+    /// ([`DetectorSettings::previous_sends`]).
+    Sends,
 }
 
 /// What a rate detector looks at: the judged counts, pooled over `span`
@@ -580,7 +606,12 @@ impl Judge<'_> {
 
     /// "usually 0.7% over the same 6 hours (3 days)": any view.
     fn usual_in(&self, figure: &str, points: usize, span: usize, reference: Reference) -> String {
+        let plural = if points == 1 { "" } else { "s" };
+        if reference == Reference::Sends {
+            return format!("usually {figure} in the previous {points} send{plural}");
+        }
         let unit = match (reference, self.history.width) {
+            (Reference::Sends, _) => "send",
             (Reference::Daily, _) => "day",
             (Reference::Weekly, BucketWidth::Month) => "month",
             (Reference::Weekly, _) => "week",
@@ -594,7 +625,6 @@ impl Judge<'_> {
             (BucketWidth::Week, _, _) => "in recent weeks".to_string(),
             (BucketWidth::Month, _, _) => "in recent months".to_string(),
         };
-        let plural = if points == 1 { "" } else { "s" };
         format!("usually {figure} {place} ({points} {unit}{plural})")
     }
 
@@ -616,6 +646,9 @@ impl Judge<'_> {
     /// history, in the previous days (at least [`COLD_START_MIN_DAYS`]).
     /// `None` when even the longest span holds too little.
     fn view(&self, spec: &RateSpec) -> Option<View> {
+        if let Some(sends) = self.settings.previous_sends {
+            return self.sends_view(spec, sends);
+        }
         let floor = self.settings.min_volume.max(1);
         let start = self.history.start;
         // The judged bucket must add something new: a quiet hour after a
@@ -691,10 +724,35 @@ impl Judge<'_> {
         })
     }
 
+    /// A one-off send's view: the judged bucket alone (a campaign is not
+    /// pooled with the one before it), against up to `sends` previous
+    /// buckets of the stream that each hold the minimum volume.
+    fn sends_view(&self, spec: &RateSpec, sends: usize) -> Option<View> {
+        let floor = self.settings.min_volume.max(1);
+        let current = self.history.current.clone();
+        if (spec.denominator)(&current)? < floor {
+            return None;
+        }
+        let slot: Vec<Counts> = self
+            .history
+            .previous(sends)
+            .into_iter()
+            .filter(|c| observe(spec, c).is_some_and(|o| o.n >= floor))
+            .cloned()
+            .collect();
+        Some(View {
+            span: 1,
+            current,
+            slot,
+            reference: Reference::Sends,
+            slot_volumes: Vec::new(),
+        })
+    }
+
     fn rate_baseline(&self, spec: &RateSpec, view: &View) -> Option<RateBaseline> {
         let slot: Vec<Observation> = view.slot.iter().filter_map(|c| observe(spec, c)).collect();
         let needed = match view.reference {
-            Reference::Weekly => self.min_points(),
+            Reference::Weekly | Reference::Sends => self.min_points(),
             Reference::Daily => COLD_START_MIN_DAYS,
         };
         if slot.len() < needed {
@@ -713,9 +771,13 @@ impl Judge<'_> {
         // The spread is measured over every bucket of the window that
         // holds the minimum volume on its own (sampling noise would inflate
         // it otherwise); where too few do, over the slot itself.
-        let mut window: Vec<f64> = self
-            .history
-            .window(self.weeks())
+        let window_buckets = match view.reference {
+            Reference::Sends => self
+                .history
+                .previous(self.settings.previous_sends.unwrap_or(0)),
+            Reference::Weekly | Reference::Daily => self.history.window(self.weeks()),
+        };
+        let mut window: Vec<f64> = window_buckets
             .into_iter()
             .filter_map(|c| observe(spec, c))
             .filter(|o| o.n >= floor)
@@ -968,6 +1030,10 @@ impl Judge<'_> {
         let Some(sent) = self.history.current.sent else {
             return Verdict::NotJudged;
         };
+        if self.settings.previous_sends.is_some() {
+            // A campaign's size is the audience's, not a rhythm.
+            return Verdict::NotJudged;
+        }
         let Some(SlotVolume {
             usual,
             spread,
@@ -1028,7 +1094,7 @@ impl Judge<'_> {
         let Some(sent) = self.history.current.sent else {
             return Verdict::NotJudged;
         };
-        if sent < self.settings.min_volume {
+        if sent < self.settings.min_volume || self.settings.previous_sends.is_some() {
             return Verdict::NotJudged;
         }
         let Some(SlotVolume {
@@ -1520,6 +1586,49 @@ mod tests {
         );
         assert_eq!(kinds(&quiet), []);
         assert_eq!(quiet.healthy, []);
+    }
+
+    #[test]
+    fn a_campaign_is_judged_against_the_previous_sends_whenever_they_were() {
+        let settings = DetectorSettings::campaigns();
+        // Eight campaigns on irregular days and hours, 0.5% bounces each.
+        let at = |days: i64, hour: i64| judged_at() - Duration::days(days) + Duration::hours(hour);
+        let mut samples: Vec<Sample> = [(40, 3), (33, 7), (25, 1), (19, 10), (12, 4), (9, 6), (5, 2), (2, 9)]
+            .into_iter()
+            .map(|(days, hour)| sample(at(days, hour), counts(4_000, 20, 0)))
+            .collect();
+        // This one bounces 2.5%: under the 5% hard limit, far above usual.
+        samples.push(sample(judged_at(), counts(4_000, 100, 0)));
+        let evaluation = run(&samples, &settings);
+        assert_eq!(
+            kinds(&evaluation),
+            [(AnomalyKind::HardLimit, Metric::Bounce, Level::Warning)]
+        );
+        let mut below_limit = samples.clone();
+        below_limit.pop();
+        below_limit.push(sample(judged_at(), counts(4_000, 60, 0)));
+        let evaluation = run(&below_limit, &settings);
+        assert_eq!(
+            kinds(&evaluation),
+            [(AnomalyKind::Baseline, Metric::Bounce, Level::Critical)]
+        );
+        assert!(
+            evaluation.findings[0].summary.contains("in the previous 8 sends"),
+            "{}",
+            evaluation.findings[0].summary
+        );
+        // A campaign three times the usual size is the audience growing, not
+        // a spike, and there is no weekly slot for a drop either.
+        let mut bigger = samples.clone();
+        bigger.pop();
+        bigger.push(sample(judged_at(), counts(12_000, 60, 0)));
+        let evaluation = run(&bigger, &settings);
+        assert!(evaluation.findings.is_empty(), "{:?}", evaluation.findings);
+        assert!(healthy(&evaluation, Metric::Bounce, AnomalyKind::Baseline));
+        // The weekly detector sees no slot for the same sends.
+        let weekly = run(&below_limit, &DetectorSettings::default());
+        assert!(!healthy(&weekly, Metric::Bounce, AnomalyKind::Baseline));
+        assert!(weekly.findings.is_empty());
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub enum Provider {
     SparkPost,
     /// Amazon SES's v1 Query API (`GetSendStatistics`), signed with SigV4.
     Ses,
+    /// Mailchimp Marketing's campaign reports.
+    Mailchimp,
     /// Mailchimp Transactional (Mandrill).
     Mandrill,
     /// Brevo's transactional statistics.
@@ -54,13 +56,14 @@ impl Provider {
     }
 
     /// Every provider, in the order the configuration documents them.
-    pub const ALL: [Provider; 9] = [
+    pub const ALL: [Provider; 10] = [
         Provider::SendGrid,
         Provider::Mailgun,
         Provider::MailgunLegacy,
         Provider::Postmark,
         Provider::SparkPost,
         Provider::Ses,
+        Provider::Mailchimp,
         Provider::Mandrill,
         Provider::Brevo,
         Provider::Sandbox,
@@ -75,6 +78,7 @@ impl Provider {
             Provider::Postmark => "postmark",
             Provider::SparkPost => "sparkpost",
             Provider::Ses => "ses",
+            Provider::Mailchimp => "mailchimp",
             Provider::Mandrill => "mandrill",
             Provider::Brevo => "brevo",
             Provider::Sandbox => "sandbox",
@@ -90,7 +94,14 @@ impl Provider {
         }
     }
 
-    /// The region an account is in unless it names one.
+    /// The API base `credential` names, for a provider whose keys carry
+    /// their data centre (Mailchimp); `None` otherwise.
+    pub fn base_url_for_credential(self, credential: &str) -> Option<String> {
+        super::source::for_provider(self).and_then(|source| source.base_url_for_credential(credential))
+    }
+
+    /// The region an account is in unless it names one; `""` when its key
+    /// says.
     pub fn default_region(self) -> &'static str {
         super::source::for_provider(self).map_or("us", |source| source.default_region())
     }

@@ -825,6 +825,13 @@ fn json_error_message(json: &Value) -> Option<String> {
             return Some(parts.join("; "));
         }
     }
+    // RFC 7807 problem details (Mailchimp): `title` and `detail`.
+    if let Some(detail) = text(json, "detail") {
+        return Some(match text(json, "title") {
+            Some(title) => format!("{title}: {detail}"),
+            None => detail,
+        });
+    }
     if let Some(message) = text(json, "Message") {
         return Some(match json.get("ErrorCode") {
             Some(code) => format!("ErrorCode {code}: {message}"),

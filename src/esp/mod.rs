@@ -17,6 +17,7 @@
 pub mod account;
 pub mod brevo;
 pub mod client;
+pub mod mailchimp;
 pub mod mailgun;
 pub mod mandrill;
 pub mod postmark;

@@ -1,7 +1,8 @@
 //! One interface per statistics source.
 //!
 //! A source module (`sendgrid.rs`, `mailgun.rs`, `postmark.rs`,
-//! `sparkpost.rs`, `ses.rs`, `mandrill.rs`, `brevo.rs`) owns everything about its provider: the requests a poll
+//! `sparkpost.rs`, `ses.rs`, `mailchimp.rs`, `mandrill.rs`, `brevo.rs`)
+//! owns everything about its provider: the requests a poll
 //! makes (paging, discovery), the parsing of the answers, how it
 //! authenticates, and what its rate-limit signal means. [`super::client`]
 //! only runs one fetch attempt through a [`Source`]: it sends what the
@@ -49,9 +50,16 @@ pub(crate) trait Source: Sync {
     /// `None` for a region it does not have.
     fn base_url(&self, region: &str) -> Option<String>;
 
-    /// The region an account is in unless it names one.
+    /// The region an account is in unless it names one; `""` for a source
+    /// whose key names its region ([`Source::base_url_for_credential`]).
     fn default_region(&self) -> &'static str {
         "us"
+    }
+
+    /// The API base a key names (Mailchimp's keys end in their data
+    /// centre), for an account that sets neither region nor base URL.
+    fn base_url_for_credential(&self, _credential: &str) -> Option<String> {
+        None
     }
 
     /// Where a key pair's parts are read from when the account does not
@@ -170,6 +178,7 @@ pub(crate) fn for_provider(provider: Provider) -> Option<&'static dyn Source> {
         Provider::Ses => Some(&super::ses::source::Ses),
         Provider::Mandrill => Some(&super::mandrill::source::Mandrill),
         Provider::Brevo => Some(&super::brevo::source::Brevo),
+        Provider::Mailchimp => Some(&super::mailchimp::source::Mailchimp),
         Provider::Sandbox => None,
     }
 }
