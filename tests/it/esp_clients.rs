@@ -54,6 +54,7 @@ pub(super) const MANDRILL_TAG_SERIES: &str =
 pub(super) const MANDRILL_INVALID_KEY: &str =
     include_str!("../fixtures/esp/mandrill/invalid_key_500.json");
 pub(super) const BREVO_REPORTS: &str = include_str!("../fixtures/esp/brevo/reports.json");
+pub(super) const MAILCHIMP_REPORTS: &str = include_str!("../fixtures/esp/mailchimp/reports.json");
 
 const SENDGRID_KEY: &str = "SG.test-key-123";
 const MAILGUN_KEY: &str = "key-mg-test-456";
@@ -67,8 +68,11 @@ pub(super) const SES_SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
 pub(super) const SES_REGION: &str = "eu-west-1";
 pub(super) const MANDRILL_KEY: &str = "md-test-key-def";
 pub(super) const BREVO_KEY: &str = "xkeysib-test-key-ghi";
+pub(super) const MAILCHIMP_KEY: &str = "mc0123456789abcdef-us6";
+/// `Basic ` + base64 of `api:mc0123456789abcdef-us6`, written out.
+const MAILCHIMP_BASIC: &str = "Basic YXBpOm1jMDEyMzQ1Njc4OWFiY2RlZi11czY=";
 
-const PROVIDERS: [Provider; 7] = [
+const PROVIDERS: [Provider; 8] = [
     Provider::SendGrid,
     Provider::Mailgun,
     Provider::Postmark,
@@ -76,6 +80,7 @@ const PROVIDERS: [Provider; 7] = [
     Provider::Ses,
     Provider::Mandrill,
     Provider::Brevo,
+    Provider::Mailchimp,
 ];
 
 /// The mailcall-side "now" every fetch is given.
@@ -107,6 +112,7 @@ fn credential(provider: Provider) -> &'static str {
         Provider::Ses => SES_SECRET,
         Provider::Mandrill => MANDRILL_KEY,
         Provider::Brevo => BREVO_KEY,
+        Provider::Mailchimp => MAILCHIMP_KEY,
         Provider::Sandbox => "sandbox-key",
     }
 }
@@ -374,6 +380,8 @@ fn authorized(provider: Provider, seen: &Seen) -> bool {
                 && serde_json::from_slice::<Value>(&seen.body)
                     .is_ok_and(|body| body["key"] == MANDRILL_KEY)
         }
+        // HTTP Basic, any user, the key as password.
+        Provider::Mailchimp => authorization == Some(MAILCHIMP_BASIC),
         // The `api-key` header.
         Provider::Brevo => {
             seen.header("api-key") == Some(BREVO_KEY) && authorization.is_none()
@@ -1467,9 +1475,13 @@ async fn other_4xx_are_rejected_with_the_providers_message() {
                 500,
                 r#"{"status":"error","code":-2,"name":"ValidationError","message":"You must specify a tag value"}"#,
             ),
-            _ => Reply::status(
+            Provider::Brevo => Reply::status(
                 400,
                 r#"{"code":"invalid_parameter","message":"startDate is later than endDate"}"#,
+            ),
+            _ => Reply::status(
+                400,
+                r#"{"type":"https://mailchimp.com/developer/marketing/docs/errors/","title":"Invalid Resource","status":400,"detail":"The resource submitted could not be validated.","instance":"995c5cb0-3280-4a6e-808b-3b096d0bb219"}"#,
             ),
         },
         Duration::from_secs(2),
@@ -1486,6 +1498,10 @@ async fn other_4xx_are_rejected_with_the_providers_message() {
         (400, "InvalidParameterValue: Invalid action"),
         (500, "You must specify a tag value"),
         (400, "startDate is later than endDate"),
+        (
+            400,
+            "Invalid Resource: The resource submitted could not be validated.",
+        ),
     ];
     for ((provider, error, _), (want_status, want_detail)) in errors.into_iter().zip(expected) {
         match &error {
@@ -1592,10 +1608,15 @@ fn wrong_types(provider: Provider) -> (&'static str, &'static str, &'static str)
             "Mandrill /tags/all-time-series",
             "sent",
         ),
-        _ => (
+        Provider::Brevo => (
             r#"{"reports":[{"date":"2024-03-04","requests":1.5}]}"#,
             "Brevo /v3/smtp/statistics/reports",
             "requests",
+        ),
+        _ => (
+            r#"{"reports":[{"id":"42694e9e57","send_time":"2024-03-04T14:00:00+00:00","emails_sent":"12"}],"total_items":1}"#,
+            "Mailchimp /reports",
+            "emails_sent",
         ),
     }
 }
@@ -1608,7 +1629,8 @@ fn documented_body(provider: Provider) -> &'static str {
         Provider::SparkPost => SPARKPOST_TIME_SERIES,
         Provider::Ses => SES_STATISTICS,
         Provider::Mandrill => MANDRILL_TAG_SERIES,
-        _ => BREVO_REPORTS,
+        Provider::Brevo => BREVO_REPORTS,
+        _ => MAILCHIMP_REPORTS,
     }
 }
 

@@ -1,4 +1,4 @@
-//! Amazon SES, Mandrill and Brevo against loopback mocks serving their
+//! Amazon SES, Mailchimp, Mandrill and Brevo against loopback mocks serving their
 //! documented payloads (the mock and its checks are `esp_clients.rs`'s;
 //! the faults every provider shares are tested there).
 //!
@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 
 use super::esp_clients::{
     any_window, failed, fetched, now, streams, utc, window, Mock, Reply, Seen, BREVO_KEY,
-    BREVO_REPORTS, MANDRILL_KEY, MANDRILL_TAG_SERIES, SES_KEY_ID, SES_REGION, SES_SECRET,
+    BREVO_REPORTS, MAILCHIMP_REPORTS, MANDRILL_KEY, MANDRILL_TAG_SERIES, SES_KEY_ID, SES_REGION, SES_SECRET,
     SES_STATISTICS,
 };
 
@@ -411,5 +411,108 @@ async fn brevo_429_waits_for_its_reset_header() {
     assert!(
         matches!(error, FetchError::RateLimited { retry_after: Some(wait), .. } if wait.as_secs() == 37),
         "{error:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Mailchimp Marketing.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailchimp_reports_of_the_window_become_campaign_audience_and_account_streams() {
+    let mock = Mock::start(Provider::Mailchimp, |_| Reply::json(MAILCHIMP_REPORTS)).await;
+    let account = mock.account(Provider::Mailchimp, StreamSelection::AllDiscovered);
+    let got = fetched(&account, window(utc(2024, 3, 4, 0), utc(2024, 3, 6, 0))).await;
+    let seen = mock.seen();
+    assert_eq!(seen.len(), 1, "four reports, one page: {seen:?}");
+    assert_eq!(seen[0].path, "/3.0/reports");
+    assert_eq!(seen[0].number("count"), 100);
+    assert_eq!(seen[0].number("offset"), 0);
+    assert_eq!(seen[0].param("since_send_time"), Some("2024-03-04T00:00:00+00:00"));
+    assert_eq!(seen[0].param("before_send_time"), Some("2024-03-06T00:00:00+00:00"));
+    assert!(seen[0]
+        .param("fields")
+        .is_some_and(|fields| fields.contains("reports.bounces") && fields.contains("total_items")));
+    assert_eq!(
+        streams(&got.samples).into_iter().collect::<Vec<_>>(),
+        [
+            "account",
+            "audience:57afe96172",
+            "audience:9c0a1b2d3e",
+            "campaign:42694e9e57",
+            "campaign:a1b2c3d4e5",
+            "campaign:f6e5d4c3b2",
+        ]
+    );
+    let newsletter = got
+        .samples
+        .iter()
+        .find(|s| s.stream == StreamKey::campaign("42694e9e57"))
+        .unwrap_or_else(|| panic!("no newsletter"));
+    assert_eq!(newsletter.bucket.start, utc(2024, 3, 4, 14));
+    // By hand from the fixture: 12,000 sent, 36 hard, 50 soft + 4 syntax.
+    assert_eq!(newsletter.counts.sent, Some(12_000));
+    assert_eq!(newsletter.counts.bounce_soft, Some(54));
+    assert_eq!(newsletter.counts.delivered, Some(11_910));
+    assert_eq!(newsletter.counts.opens_machine, Some(2_700));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailchimp_pages_by_total_items_and_reads_named_campaigns_by_id() {
+    let mock = Mock::start(Provider::Mailchimp, |seen| {
+        if seen.path == "/3.0/reports/a1b2c3d4e5" {
+            let report = serde_json::from_str::<Value>(MAILCHIMP_REPORTS)
+                .map(|all| all["reports"][1].clone())
+                .unwrap_or_default();
+            return Reply::json(report.to_string());
+        }
+        // 150 campaigns in all, 100 a page; each page the same three sends.
+        let mut page: Value = serde_json::from_str(MAILCHIMP_REPORTS).unwrap_or_default();
+        page["total_items"] = json!(150);
+        let rows = if seen.number("offset") == 0 { 100 } else { 50 };
+        let template = page["reports"][0].clone();
+        page["reports"] = Value::Array(
+            (0..rows)
+                .map(|n| {
+                    let mut report = template.clone();
+                    report["id"] = json!(format!("c{n:03}-{}", seen.number("offset")));
+                    report
+                })
+                .collect(),
+        );
+        Reply::json(page.to_string())
+    })
+    .await;
+    let account = mock.account(
+        Provider::Mailchimp,
+        StreamSelection::Named(vec![
+            StreamKey::new("audience:57afe96172"),
+            StreamKey::campaign("a1b2c3d4e5"),
+        ]),
+    );
+    let got = fetched(&account, window(utc(2024, 3, 1, 0), utc(2024, 3, 6, 0))).await;
+    let mut paths: Vec<(String, Option<usize>)> = mock
+        .seen()
+        .iter()
+        .map(|r| (r.path.clone(), r.param("offset").and_then(|o| o.parse().ok())))
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        vec![
+            ("/3.0/reports".to_owned(), Some(0)),
+            ("/3.0/reports".to_owned(), Some(100)),
+            ("/3.0/reports/a1b2c3d4e5".to_owned(), None),
+        ]
+    );
+    // The audience's 150 campaigns all went out at 14:00 on the 4th.
+    let audience = got
+        .samples
+        .iter()
+        .find(|s| s.stream.as_str() == "audience:57afe96172")
+        .unwrap_or_else(|| panic!("no audience sample"));
+    assert_eq!(audience.counts.sent, Some(150 * 12_000));
+    assert_eq!(
+        streams(&got.samples).into_iter().collect::<Vec<_>>(),
+        ["audience:57afe96172", "campaign:a1b2c3d4e5"]
     );
 }
