@@ -123,12 +123,17 @@ impl AlertingConfig {
     }
 }
 
+/// How far back a stream judged against its previous sends
+/// ([`DetectorSettings::previous_sends`]) is read.
+pub const PREVIOUS_SENDS_LOOKBACK_DAYS: i64 = 400;
+
 /// The samples the detectors read to judge `bucket` (see
 /// [`crate::detect::baseline`]): for hourly buckets the eight days before it
 /// (pooled spans, the daily cold-start baseline, the sparkline) and, in
 /// each earlier week of the baseline, the same hours with a day of pooling
 /// and the neighbouring hours; for wider buckets every bucket of the
-/// baseline's weeks. Reading only these keeps a poll's cost independent of
+/// baseline's weeks; for streams of one-off sends, their previous sends
+/// within [`PREVIOUS_SENDS_LOOKBACK_DAYS`]. Reading only these keeps a poll's cost independent of
 /// how much history is kept. `recent` holds the stream's samples from
 /// `recent_from` on, already read by the caller; they are not read again.
 fn detector_input(
@@ -156,6 +161,11 @@ fn detector_input(
         );
         Ok(samples)
     };
+    if settings.previous_sends.is_some() {
+        // One-off sends: their previous sends, however long ago (such a
+        // stream holds one bucket per send, so a year is a short read).
+        return up_to_bucket(bucket - Duration::days(PREVIOUS_SENDS_LOOKBACK_DAYS));
+    }
     if width != BucketWidth::Hour {
         return up_to_bucket(bucket - Duration::weeks(weeks + 1) - Duration::days(1));
     }

@@ -369,14 +369,20 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
             }
             // The key names the data centre; read when the key is.
             (None, None) if region_name.is_empty() => String::new(),
-            (None, region) => {
-                provider
-                    .default_base_url(&region_name)
-                    .ok_or_else(|| at(region.as_ref().map(|r| r.span()).unwrap_or(0..0), key("region"), match provider.key_pair() {
-                        Some(_) => format!("`{region_name}` is not a region name such as eu-west-1"),
-                        None => format!("{provider} has no `{region_name}` region; use us or eu (or base_url)"),
-                    }))?
-            }
+            (None, region) => provider.default_base_url(&region_name).ok_or_else(|| {
+                at(
+                    region.as_ref().map(|r| r.span()).unwrap_or(0..0),
+                    key("region"),
+                    match provider.key_pair() {
+                        Some(_) => {
+                            format!("`{region_name}` is not a region name such as eu-west-1")
+                        }
+                        None => format!(
+                            "{provider} has no `{region_name}` region; use us or eu (or base_url)"
+                        ),
+                    },
+                )
+            })?,
         };
         let key_pair_defaults = provider.key_pair();
         let key_pair = match key_pair_defaults {
@@ -754,9 +760,14 @@ mod tests {
                 ..crate::detect::DetectorSettings::ses()
             })
         );
-        let planned = esp.plan(chrono::Utc::now()).unwrap_or_else(|e| panic!("{e}"));
+        let planned = esp
+            .plan(chrono::Utc::now())
+            .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(planned.account.credential.expose(), "ses-secret-value");
-        let pair = planned.account.key_pair.unwrap_or_else(|| panic!("a key pair"));
+        let pair = planned
+            .account
+            .key_pair
+            .unwrap_or_else(|| panic!("a key pair"));
         assert_eq!(pair.key_id, "AKIDEXAMPLE");
         assert_eq!(pair.region, "eu-west-1");
     }
@@ -775,11 +786,17 @@ mod tests {
         );
         let mut without_secret = esp.clone();
         without_secret.credential = CredentialSource::Env("MAILCALL_TEST_NO_SECRET".into());
-        let error = without_secret.plan(chrono::Utc::now()).err().unwrap_or_default();
+        let error = without_secret
+            .plan(chrono::Utc::now())
+            .err()
+            .unwrap_or_default();
         assert!(error.contains("MAILCALL_TEST_NO_SECRET"), "{error}");
         let mut without_key_id = esp.clone();
         without_key_id.credential = CredentialSource::None;
-        let error = without_key_id.plan(chrono::Utc::now()).err().unwrap_or_default();
+        let error = without_key_id
+            .plan(chrono::Utc::now())
+            .err()
+            .unwrap_or_default();
         assert_eq!(
             error,
             "ESP account ses: set the environment variable MAILCALL_TEST_NO_KEY_ID to its access key ID"
@@ -789,17 +806,61 @@ mod tests {
             pair.key_id = KeyIdSource::Value("AKID".into());
             pair.session_token_env = Some(("MAILCALL_TEST_NO_TOKEN".into(), true));
         }
-        let error = token_required.plan(chrono::Utc::now()).err().unwrap_or_default();
-        assert!(error.contains("MAILCALL_TEST_NO_TOKEN") && error.contains("session token"), "{error}");
+        let error = token_required
+            .plan(chrono::Utc::now())
+            .err()
+            .unwrap_or_default();
+        assert!(
+            error.contains("MAILCALL_TEST_NO_TOKEN") && error.contains("session token"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_mailchimp_account_finds_its_data_centre_in_its_key() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let key = dir.path().join("mc.key");
+        let text = |extra: &str| {
+            format!(
+                "[[esp]]\nname = \"mc\"\nprovider = \"mailchimp\"\ncredential_file = {:?}\nschedule = \"0 * * * *\"\n{extra}",
+                key.display().to_string()
+            )
+        };
+        std::fs::write(&key, "0123456789abcdef-us6\n").unwrap_or_else(|e| panic!("{e}"));
+        let config = parse(&text("")).unwrap_or_else(|e| panic!("{e}"));
+        let planned = config.esp[0]
+            .plan(chrono::Utc::now())
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(planned.account.base_url, "https://us6.api.mailchimp.com");
+        // The campaigns preset: each send against the audience's previous ones.
+        assert_eq!(
+            config.alerting.overrides[0].settings.previous_sends,
+            Some(crate::detect::CAMPAIGN_BASELINE_SENDS)
+        );
+        std::fs::write(&key, "0123456789abcdef\n").unwrap_or_else(|e| panic!("{e}"));
+        let error = config.esp[0]
+            .plan(chrono::Utc::now())
+            .err()
+            .unwrap_or_default();
+        assert!(
+            error.contains("data centre") && !error.contains("0123456789abcdef"),
+            "{error}"
+        );
+        let named = parse(&text("region = \"eu1\"\n")).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(named.esp[0].base_url, "https://eu1.api.mailchimp.com");
     }
 
     #[test]
     fn key_pair_settings_are_checked() {
         let ses = "[[esp]]\nname = \"ses\"\nprovider = \"ses\"\nschedule = \"0 * * * *\"\n";
-        let bad_region = parse(&ses.replace("schedule", "region = \"eu-west-1.evil.example\"\nschedule"))
-            .err()
-            .unwrap_or_default();
-        assert!(bad_region.contains("esp[0].region") && bad_region.contains("not a region name"), "{bad_region}");
+        let bad_region =
+            parse(&ses.replace("schedule", "region = \"eu-west-1.evil.example\"\nschedule"))
+                .err()
+                .unwrap_or_default();
+        assert!(
+            bad_region.contains("esp[0].region") && bad_region.contains("not a region name"),
+            "{bad_region}"
+        );
         let both = parse(&ses.replace("schedule", "key_id = \"A\"\nkey_id_env = \"B\"\nschedule"))
             .err()
             .unwrap_or_default();

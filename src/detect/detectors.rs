@@ -1593,10 +1593,19 @@ mod tests {
         let settings = DetectorSettings::campaigns();
         // Eight campaigns on irregular days and hours, 0.5% bounces each.
         let at = |days: i64, hour: i64| judged_at() - Duration::days(days) + Duration::hours(hour);
-        let mut samples: Vec<Sample> = [(40, 3), (33, 7), (25, 1), (19, 10), (12, 4), (9, 6), (5, 2), (2, 9)]
-            .into_iter()
-            .map(|(days, hour)| sample(at(days, hour), counts(4_000, 20, 0)))
-            .collect();
+        let mut samples: Vec<Sample> = [
+            (40, 3),
+            (33, 7),
+            (25, 1),
+            (19, 10),
+            (12, 4),
+            (9, 6),
+            (5, 2),
+            (2, 9),
+        ]
+        .into_iter()
+        .map(|(days, hour)| sample(at(days, hour), counts(4_000, 20, 0)))
+        .collect();
         // This one bounces 2.5%: under the 5% hard limit, far above usual.
         samples.push(sample(judged_at(), counts(4_000, 100, 0)));
         let evaluation = run(&samples, &settings);
@@ -1613,7 +1622,9 @@ mod tests {
             [(AnomalyKind::Baseline, Metric::Bounce, Level::Critical)]
         );
         assert!(
-            evaluation.findings[0].summary.contains("in the previous 8 sends"),
+            evaluation.findings[0]
+                .summary
+                .contains("in the previous 8 sends"),
             "{}",
             evaluation.findings[0].summary
         );

@@ -24,7 +24,7 @@ mod stats;
 #[cfg(test)]
 mod scenarios;
 
-pub use detectors::{evaluate, DetectorSettings, Evaluation, Thresholds};
+pub use detectors::{evaluate, DetectorSettings, Evaluation, Thresholds, CAMPAIGN_BASELINE_SENDS};
 pub use finding::{AlertKey, AnomalyKind, Finding, Level, Metric};
 pub use offline::{detect_csv, detect_path, CsvFormat, DetectError, DetectStats};
 pub use series::SeriesDetector;

@@ -97,7 +97,8 @@ impl Provider {
     /// The API base `credential` names, for a provider whose keys carry
     /// their data centre (Mailchimp); `None` otherwise.
     pub fn base_url_for_credential(self, credential: &str) -> Option<String> {
-        super::source::for_provider(self).and_then(|source| source.base_url_for_credential(credential))
+        super::source::for_provider(self)
+            .and_then(|source| source.base_url_for_credential(credential))
     }
 
     /// The region an account is in unless it names one; `""` when its key

@@ -57,7 +57,10 @@ pub fn day_bucket(date: NaiveDate) -> Bucket {
 
 /// Parses a reports page: one sample per row, for `stream`. Returns the
 /// samples and how many rows the page held (for paging).
-pub fn parse_reports(body: &[u8], stream: &StreamKey) -> Result<(Vec<Sample>, usize), PayloadError> {
+pub fn parse_reports(
+    body: &[u8],
+    stream: &StreamKey,
+) -> Result<(Vec<Sample>, usize), PayloadError> {
     let site = Site::top(REPORTS);
     let json = parse_json(REPORTS, body)?;
     let top = expect_object(&json, &site, "")?;
@@ -317,11 +320,15 @@ mod tests {
         .unwrap_err();
         assert_eq!(error.item.as_deref(), Some("reports item 0"));
         assert_eq!(error.field.as_deref(), Some("requests"));
-        let error = parse_reports(br#"{"reports":[{"requests":1}]}"#, &StreamKey::account())
-            .unwrap_err();
+        let error =
+            parse_reports(br#"{"reports":[{"requests":1}]}"#, &StreamKey::account()).unwrap_err();
         assert_eq!(error.field.as_deref(), Some("date"));
         assert!(parse_reports(br#"{"reports":{}}"#, &StreamKey::account()).is_err());
-        assert!(parse_reports(br#"{"reports":[{"date":"06/04/2017"}]}"#, &StreamKey::account()).is_err());
+        assert!(parse_reports(
+            br#"{"reports":[{"date":"06/04/2017"}]}"#,
+            &StreamKey::account()
+        )
+        .is_err());
         assert_eq!(
             parse_reports(b"{}", &StreamKey::account()).unwrap(),
             (Vec::new(), 0)

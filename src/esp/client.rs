@@ -477,9 +477,9 @@ impl Session<'_> {
             Body::Json(json) => request.json(json),
             Body::Form(fields) => request.form(fields),
         };
-        let mut request = request.build().map_err(|_| {
-            rejected_locally(self.account, "the request could not be built")
-        })?;
+        let mut request = request
+            .build()
+            .map_err(|_| rejected_locally(self.account, "the request could not be built"))?;
         self.source
             .sign(&mut request, self.account, self.now)
             .map_err(|why| rejected_locally(self.account, &why))?;

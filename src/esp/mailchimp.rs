@@ -54,7 +54,8 @@ pub const REPORT: Endpoint = Endpoint {
 pub const PAGE_SIZE: usize = 100;
 
 /// Only the fields mailcall reads, so pages stay small.
-pub const REPORT_FIELDS: &str = "id,list_id,send_time,emails_sent,abuse_reports,unsubscribed,bounces,opens,clicks";
+pub const REPORT_FIELDS: &str =
+    "id,list_id,send_time,emails_sent,abuse_reports,unsubscribed,bounces,opens,clicks";
 
 /// One campaign's report, normalised.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -141,7 +142,10 @@ fn campaign(
     let soft = nested("bounces", "soft_bounces")?;
     let syntax = nested("bounces", "syntax_errors")?;
     let bounce_soft = sum_if_all_known(&[soft, syntax], site, "bounces")?;
-    let delivered = match (sent, sum_if_all_known(&[hard, bounce_soft], site, "bounces")?) {
+    let delivered = match (
+        sent,
+        sum_if_all_known(&[hard, bounce_soft], site, "bounces")?,
+    ) {
         (Some(sent), Some(bounced)) => Some(sent.checked_sub(bounced).ok_or_else(|| {
             site.field_error(
                 "bounces",
@@ -268,8 +272,7 @@ pub(crate) mod source {
 
         /// The region is the data centre (`us6`).
         fn base_url(&self, region: &str) -> Option<String> {
-            mailchimp::is_data_centre(region)
-                .then(|| format!("https://{region}.api.mailchimp.com"))
+            mailchimp::is_data_centre(region).then(|| format!("https://{region}.api.mailchimp.com"))
         }
 
         // No region: the data centre is read from the key.
@@ -345,7 +348,10 @@ pub(crate) mod source {
             .collect();
         let mut pending = Vec::new();
         for id in wanted {
-            if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+            if !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
                 return Err(rejected_locally(
                     session.account,
                     "a Mailchimp campaign ID holds only letters, digits, - and _",
@@ -509,7 +515,8 @@ mod tests {
 
     #[test]
     fn bad_reports_say_where() {
-        let error = parse_reports(br#"{"reports":[{"id":"x","send_time":"yesterday"}]}"#).unwrap_err();
+        let error =
+            parse_reports(br#"{"reports":[{"id":"x","send_time":"yesterday"}]}"#).unwrap_err();
         assert_eq!(error.item.as_deref(), Some("reports item 0"));
         assert_eq!(error.field.as_deref(), Some("send_time"));
         let error = parse_reports(

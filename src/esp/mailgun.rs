@@ -629,7 +629,13 @@ pub(crate) mod source {
             tagged.push(("tag", name.to_string()));
             let path = format!("/v3/{domain}/tag/stats");
             let body = session
-                .send(mailgun::LEGACY_TAG_STATS, Method::GET, &path, &tagged, Body::Empty)
+                .send(
+                    mailgun::LEGACY_TAG_STATS,
+                    Method::GET,
+                    &path,
+                    &tagged,
+                    Body::Empty,
+                )
                 .await?;
             let stream = StreamKey::tag(name);
             let parsed = session.payload(mailgun::parse_legacy_tag_stats(&body))?;

@@ -253,9 +253,19 @@ pub(crate) mod source {
         }
     }
 
-    async fn post(session: &Session<'_>, endpoint: Endpoint, body: Value) -> Result<Vec<u8>, FetchError> {
+    async fn post(
+        session: &Session<'_>,
+        endpoint: Endpoint,
+        body: Value,
+    ) -> Result<Vec<u8>, FetchError> {
         session
-            .send(endpoint, Method::POST, endpoint.path, &[], Body::Json(&body))
+            .send(
+                endpoint,
+                Method::POST,
+                endpoint.path,
+                &[],
+                Body::Json(&body),
+            )
             .await
     }
 
@@ -297,7 +307,11 @@ pub(crate) mod source {
                     StreamKey::new(format!("sender:{name}")),
                 )
             } else {
-                (mandrill::TAG_SERIES, json!({ "tag": name }), StreamKey::tag(&name))
+                (
+                    mandrill::TAG_SERIES,
+                    json!({ "tag": name }),
+                    StreamKey::tag(&name),
+                )
             });
         }
         // Each series is one request (30 days, whatever the window); they
@@ -326,9 +340,12 @@ mod tests {
 
     #[test]
     fn the_documented_series_normalises_with_a_derived_delivered_count() {
-        let samples =
-            parse_time_series(TAG_SERIES, TAG_SERIES_SAMPLE.as_bytes(), &StreamKey::tag("welcome"))
-                .unwrap();
+        let samples = parse_time_series(
+            TAG_SERIES,
+            TAG_SERIES_SAMPLE.as_bytes(),
+            &StreamKey::tag("welcome"),
+        )
+        .unwrap();
         assert_eq!(
             samples,
             vec![Sample {
@@ -392,7 +409,10 @@ mod tests {
             &StreamKey::account(),
         )
         .unwrap_err();
-        assert!(more_bounces_than_sent.problem.contains("more than"), "{more_bounces_than_sent}");
+        assert!(
+            more_bounces_than_sent.problem.contains("more than"),
+            "{more_bounces_than_sent}"
+        );
         assert!(parse_time_series(TAG_SERIES, b"{}", &StreamKey::account()).is_err());
         assert!(parse_time_series(TAG_SERIES, b"[{\"time\":", &StreamKey::account()).is_err());
     }
@@ -409,7 +429,9 @@ mod tests {
     #[test]
     fn error_bodies_are_read_by_name() {
         assert_eq!(
-            error_name(br#"{"status":"error","code":-1,"name":"Invalid_Key","message":"Invalid API key"}"#),
+            error_name(
+                br#"{"status":"error","code":-1,"name":"Invalid_Key","message":"Invalid API key"}"#
+            ),
             Some("Invalid_Key".to_owned())
         );
         assert_eq!(error_name(br#"{"status":"ok","name":"x"}"#), None);

@@ -48,8 +48,8 @@ pub const SIGNING_NAME: &str = "ses";
 /// one sample per hour that has any, in time order, for the account.
 pub fn parse_send_statistics(body: &[u8]) -> Result<Vec<Sample>, PayloadError> {
     let site = Site::top(SEND_STATISTICS);
-    let text = std::str::from_utf8(body)
-        .map_err(|_| site.error(None, "the body is not UTF-8 text"))?;
+    let text =
+        std::str::from_utf8(body).map_err(|_| site.error(None, "the body is not UTF-8 text"))?;
     let document = roxmltree::Document::parse(text)
         .map_err(|error| site.error(None, format!("not valid XML: {error}")))?;
     let root = document.root_element();
@@ -72,7 +72,8 @@ pub fn parse_send_statistics(body: &[u8]) -> Result<Vec<Sample>, PayloadError> {
     for (index, member) in members.enumerate() {
         let site = site.labelled(format!("SendDataPoints member {index}"));
         let text_of = |name: &str| child(member, name).map(|node| node.text().unwrap_or("").trim());
-        let timestamp = text_of("Timestamp").ok_or_else(|| site.field_error("Timestamp", "missing"))?;
+        let timestamp =
+            text_of("Timestamp").ok_or_else(|| site.field_error("Timestamp", "missing"))?;
         let at = DateTime::parse_from_rfc3339(timestamp)
             .map_err(|_| {
                 site.field_error(
@@ -90,10 +91,13 @@ pub fn parse_send_statistics(body: &[u8]) -> Result<Vec<Sample>, PayloadError> {
         let count = |name: &str| -> Result<Option<u64>, PayloadError> {
             match text_of(name) {
                 None => Ok(None),
-                Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
-                    digits.parse().map(Some).map_err(|_| {
-                        site.field_error(name, "expected a count (whole number ≥ 0)")
-                    })
+                Some(digits)
+                    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) =>
+                {
+                    digits
+                        .parse()
+                        .map(Some)
+                        .map_err(|_| site.field_error(name, "expected a count (whole number ≥ 0)"))
                 }
                 Some(other) => Err(site.field_error(
                     name,
@@ -316,11 +320,14 @@ pub(crate) mod source {
             let code = ses::error_code(body)?;
             Some(match code.as_str() {
                 "Throttling" | "ThrottlingException" | "RequestThrottled" => Refusal::RateLimited,
-                "InvalidClientTokenId" | "SignatureDoesNotMatch" | "ExpiredToken"
-                | "IncompleteSignature" | "AccessDenied" | "AccessDeniedException"
-                | "UnrecognizedClientException" | "MissingAuthenticationToken" => {
-                    Refusal::Credential
-                }
+                "InvalidClientTokenId"
+                | "SignatureDoesNotMatch"
+                | "ExpiredToken"
+                | "IncompleteSignature"
+                | "AccessDenied"
+                | "AccessDeniedException"
+                | "UnrecognizedClientException"
+                | "MissingAuthenticationToken" => Refusal::Credential,
                 "ServiceUnavailable" | "InternalFailure" => Refusal::Server,
                 _ if status >= 500 => Refusal::Server,
                 _ => return None,
@@ -398,10 +405,8 @@ mod tests {
                 "<GetSendStatisticsResponse><GetSendStatisticsResult><SendDataPoints><member>{member}</member></SendDataPoints></GetSendStatisticsResult></GetSendStatisticsResponse>"
             )
         };
-        let error = parse_send_statistics(
-            wrap("<Timestamp>yesterday</Timestamp>").as_bytes(),
-        )
-        .unwrap_err();
+        let error =
+            parse_send_statistics(wrap("<Timestamp>yesterday</Timestamp>").as_bytes()).unwrap_err();
         assert_eq!(error.item.as_deref(), Some("SendDataPoints member 0"));
         assert_eq!(error.field.as_deref(), Some("Timestamp"));
         let error = parse_send_statistics(
@@ -431,7 +436,10 @@ mod tests {
     #[test]
     fn error_codes_are_read() {
         let throttled = include_str!("../../tests/fixtures/esp/ses/throttling_400.xml");
-        assert_eq!(error_code(throttled.as_bytes()).as_deref(), Some("Throttling"));
+        assert_eq!(
+            error_code(throttled.as_bytes()).as_deref(),
+            Some("Throttling")
+        );
         assert_eq!(error_code(b"{}"), None);
     }
 
@@ -439,7 +447,15 @@ mod tests {
     fn region_names_are_checked_before_they_reach_a_host() {
         assert!(is_region_name("eu-west-1"));
         assert!(is_region_name("us-gov-west-1"));
-        for bad in ["", "us", "EU-WEST-1", "eu-west-1.evil.com", "eu west", "-eu-1", "eu-1-"] {
+        for bad in [
+            "",
+            "us",
+            "EU-WEST-1",
+            "eu-west-1.evil.com",
+            "eu west",
+            "-eu-1",
+            "eu-1-",
+        ] {
             assert!(!is_region_name(bad), "{bad}");
         }
     }

@@ -383,9 +383,7 @@ fn authorized(provider: Provider, seen: &Seen) -> bool {
         // HTTP Basic, any user, the key as password.
         Provider::Mailchimp => authorization == Some(MAILCHIMP_BASIC),
         // The `api-key` header.
-        Provider::Brevo => {
-            seen.header("api-key") == Some(BREVO_KEY) && authorization.is_none()
-        }
+        Provider::Brevo => seen.header("api-key") == Some(BREVO_KEY) && authorization.is_none(),
         Provider::Sandbox => false,
     }
 }

@@ -17,8 +17,8 @@ use sha2::{Digest, Sha256};
 
 use super::esp_clients::{
     any_window, failed, fetched, now, streams, utc, window, Mock, Reply, Seen, BREVO_KEY,
-    BREVO_REPORTS, MAILCHIMP_REPORTS, MANDRILL_KEY, MANDRILL_TAG_SERIES, SES_KEY_ID, SES_REGION, SES_SECRET,
-    SES_STATISTICS,
+    BREVO_REPORTS, MAILCHIMP_REPORTS, MANDRILL_KEY, MANDRILL_TAG_SERIES, SES_KEY_ID, SES_REGION,
+    SES_SECRET, SES_STATISTICS,
 };
 
 type HmacSha256 = hmac::Hmac<Sha256>;
@@ -47,9 +47,11 @@ pub(super) fn sigv4_signature_holds(seen: &Seen, secret: &str, at: DateTime<Utc>
             .split(", ")
             .find_map(|part| part.strip_prefix(&format!("{name}=")))
     };
-    let (Some(credential), Some(signed_headers), Some(signature)) =
-        (field("Credential"), field("SignedHeaders"), field("Signature"))
-    else {
+    let (Some(credential), Some(signed_headers), Some(signature)) = (
+        field("Credential"),
+        field("SignedHeaders"),
+        field("Signature"),
+    ) else {
         return false;
     };
     let amz_date = at.format("%Y%m%dT%H%M%SZ").to_string();
@@ -139,7 +141,10 @@ async fn ses_statistics_come_from_one_signed_form_post_summed_into_hours() {
         }
     );
     assert_eq!(got.samples[1].bucket.width, BucketWidth::Hour);
-    assert_eq!(streams(&got.samples).into_iter().collect::<Vec<_>>(), ["account"]);
+    assert_eq!(
+        streams(&got.samples).into_iter().collect::<Vec<_>>(),
+        ["account"]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,10 +172,7 @@ async fn ses_temporary_credentials_send_and_sign_the_session_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ses_throttling_is_a_rate_limit_although_it_is_http_400() {
     let mock = Mock::start(Provider::Ses, |_| {
-        Reply::status(
-            400,
-            include_str!("../fixtures/esp/ses/throttling_400.xml"),
-        )
+        Reply::status(400, include_str!("../fixtures/esp/ses/throttling_400.xml"))
     })
     .await;
     let error = failed(
@@ -179,7 +181,13 @@ async fn ses_throttling_is_a_rate_limit_although_it_is_http_400() {
     )
     .await;
     assert!(
-        matches!(error, FetchError::RateLimited { retry_after: None, .. }),
+        matches!(
+            error,
+            FetchError::RateLimited {
+                retry_after: None,
+                ..
+            }
+        ),
         "{error:?}"
     );
     assert!(error.is_retryable());
@@ -187,7 +195,10 @@ async fn ses_throttling_is_a_rate_limit_although_it_is_http_400() {
     let mut account = mock.account(Provider::Ses, StreamSelection::Account);
     account.credential = Credential::new("wrong-secret-0000");
     let error = failed(&account, any_window()).await;
-    assert!(matches!(error, FetchError::Auth { status: 403, .. }), "{error:?}");
+    assert!(
+        matches!(error, FetchError::Auth { status: 403, .. }),
+        "{error:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -327,7 +338,11 @@ async fn mandrill_errors_are_read_from_the_body_of_its_http_500() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn brevo_reports_normalise_from_the_documented_request() {
     let mock = Mock::start(Provider::Brevo, |_| {
-        Reply::json(BREVO_REPORTS.replace("2017-04-06", "2024-03-04").replace("2017-04-05", "2024-03-03"))
+        Reply::json(
+            BREVO_REPORTS
+                .replace("2017-04-06", "2024-03-04")
+                .replace("2017-04-05", "2024-03-03"),
+        )
     })
     .await;
     let account = mock.account(
@@ -427,11 +442,19 @@ async fn mailchimp_reports_of_the_window_become_campaign_audience_and_account_st
     assert_eq!(seen[0].path, "/3.0/reports");
     assert_eq!(seen[0].number("count"), 100);
     assert_eq!(seen[0].number("offset"), 0);
-    assert_eq!(seen[0].param("since_send_time"), Some("2024-03-04T00:00:00+00:00"));
-    assert_eq!(seen[0].param("before_send_time"), Some("2024-03-06T00:00:00+00:00"));
-    assert!(seen[0]
-        .param("fields")
-        .is_some_and(|fields| fields.contains("reports.bounces") && fields.contains("total_items")));
+    assert_eq!(
+        seen[0].param("since_send_time"),
+        Some("2024-03-04T00:00:00+00:00")
+    );
+    assert_eq!(
+        seen[0].param("before_send_time"),
+        Some("2024-03-06T00:00:00+00:00")
+    );
+    assert!(
+        seen[0].param("fields").is_some_and(
+            |fields| fields.contains("reports.bounces") && fields.contains("total_items")
+        )
+    );
     assert_eq!(
         streams(&got.samples).into_iter().collect::<Vec<_>>(),
         [
@@ -493,7 +516,12 @@ async fn mailchimp_pages_by_total_items_and_reads_named_campaigns_by_id() {
     let mut paths: Vec<(String, Option<usize>)> = mock
         .seen()
         .iter()
-        .map(|r| (r.path.clone(), r.param("offset").and_then(|o| o.parse().ok())))
+        .map(|r| {
+            (
+                r.path.clone(),
+                r.param("offset").and_then(|o| o.parse().ok()),
+            )
+        })
         .collect();
     paths.sort();
     assert_eq!(
