@@ -616,7 +616,8 @@ mod tests {
         assert_eq!(
             error("metric=volumes"),
             "`volumes` is not a metric; expected one of: bounce, complaint, deferral, block, \
-             open, click, unsubscribe, volume, feed"
+             open, click, unsubscribe, volume, feed, spam-rate, domain-reputation, ip-reputation, \
+             compliance"
         );
         assert_eq!(
             error("kind=spike"),

@@ -15,7 +15,7 @@ use crate::detect::AnomalyKind;
 
 /// The runbooks shipped in `data/runbooks/`, embedded so a binary without
 /// the repository still has them.
-const BUILT_IN: [(AnomalyKind, &str); 6] = [
+const BUILT_IN: [(AnomalyKind, &str); 8] = [
     (
         AnomalyKind::HardLimit,
         include_str!("../../data/runbooks/hard-limit.md"),
@@ -39,6 +39,14 @@ const BUILT_IN: [(AnomalyKind, &str); 6] = [
     (
         AnomalyKind::StaleFeed,
         include_str!("../../data/runbooks/stale-feed.md"),
+    ),
+    (
+        AnomalyKind::ReputationDrop,
+        include_str!("../../data/runbooks/reputation-drop.md"),
+    ),
+    (
+        AnomalyKind::ComplianceNeedsWork,
+        include_str!("../../data/runbooks/compliance-needs-work.md"),
     ),
 ];
 

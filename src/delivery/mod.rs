@@ -142,6 +142,70 @@ pub struct Counts {
     /// displays can say so.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub delivered_derived: bool,
+    /// Figures a provider reports as ratios and levels rather than counts
+    /// (Gmail Postmaster Tools), kept as the provider gave them: never
+    /// turned into counts, never added up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reported: Option<Box<Reported>>,
+}
+
+/// A mailbox provider's own view of a sender (Gmail Postmaster Tools), for
+/// one domain and day. Ratios are in millionths (1,200 is 0.12%), as exact
+/// as the provider's own decimals need; a figure the provider did not give
+/// is `None`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Reported {
+    /// User-reported spam over mail delivered to the inbox (DKIM-signed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spam_ppm: Option<u32>,
+    /// The upper end of the provider's 95% interval for it, when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spam_upper_ppm: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_reputation: Option<Reputation>,
+    /// The worst reputation any of the sending IPs has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_reputation: Option<Reputation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spf_ppm: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dkim_ppm: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dmarc_ppm: Option<u32>,
+    /// All delivery errors over authenticated traffic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery_error_ppm: Option<u32>,
+    /// The bulk-sender requirements the provider says need work (`SPF`,
+    /// `ONE_CLICK_UNSUBSCRIBE`, …); `None` when compliance was not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub needs_work: Option<Vec<String>>,
+}
+
+/// A reputation level, worst first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Reputation {
+    Bad,
+    Low,
+    Medium,
+    High,
+}
+
+impl Reputation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reputation::Bad => "BAD",
+            Reputation::Low => "LOW",
+            Reputation::Medium => "MEDIUM",
+            Reputation::High => "HIGH",
+        }
+    }
+}
+
+/// `fraction` (0.0012) in millionths (1,200); `None` outside 0..=1.
+pub fn to_ppm(fraction: f64) -> Option<u32> {
+    (fraction.is_finite() && (0.0..=1.0).contains(&fraction))
+        .then(|| (fraction * 1_000_000.0).round() as u32)
 }
 
 impl Counts {
@@ -173,6 +237,12 @@ impl Counts {
             complaints: add(self.complaints, other.complaints),
             unsubscribes: add(self.unsubscribes, other.unsubscribes),
             delivered_derived: self.delivered_derived || other.delivered_derived,
+            // Ratios and levels do not add up: a pooled figure is known only
+            // where one side alone had it.
+            reported: match (&self.reported, &other.reported) {
+                (Some(one), None) | (None, Some(one)) => Some(one.clone()),
+                _ => None,
+            },
         }
     }
 }
@@ -277,6 +347,7 @@ mod tests {
             complaints: Some(7),
             unsubscribes: Some(14),
             delivered_derived: false,
+            reported: None,
         };
         let rates = counts.rates();
         assert!(close(rates.delivery, 0.875)); // 700 / 800

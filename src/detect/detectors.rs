@@ -76,7 +76,7 @@ use serde::{Deserialize, Serialize};
 use super::baseline::StreamHistory;
 use super::stats::{self, deviation_z_parts, MAD_TO_SD};
 use super::{AlertKey, AnomalyKind, Finding, Level, Metric};
-use crate::delivery::{BucketWidth, Counts, Sample, StreamKey};
+use crate::delivery::{BucketWidth, Counts, Reported, Reputation, Sample, StreamKey};
 
 /// A fixed line for one rate, as fractions (0.003 is 0.3%). A rate at or
 /// above `warning` warns; at or above `critical` it is critical.
@@ -190,6 +190,8 @@ impl Default for DetectorSettings {
             limits: BTreeMap::from([
                 (Metric::Complaint, Thresholds::new(0.001, 0.003)),
                 (Metric::Bounce, Thresholds::new(0.02, 0.05)),
+                // Gmail's own lines for its own figure (Postmaster Tools).
+                (Metric::SpamRate, Thresholds::new(0.001, 0.003)),
             ]),
             min_volume: DEFAULT_MIN_VOLUME,
             baseline_weeks: 4,
@@ -324,6 +326,32 @@ pub fn evaluate(
         );
         out.record(&judge, spec.metric, AnomalyKind::Baseline, deviation);
     }
+    out.record(
+        &judge,
+        Metric::SpamRate,
+        AnomalyKind::HardLimit,
+        judge.provider_spam_rate(),
+    );
+    for (metric, pick) in [
+        (
+            Metric::DomainReputation,
+            (|r: &Reported| r.domain_reputation) as fn(&Reported) -> Option<Reputation>,
+        ),
+        (Metric::IpReputation, |r: &Reported| r.ip_reputation),
+    ] {
+        out.record(
+            &judge,
+            metric,
+            AnomalyKind::ReputationDrop,
+            judge.reputation_drop(metric, pick),
+        );
+    }
+    out.record(
+        &judge,
+        Metric::Compliance,
+        AnomalyKind::ComplianceNeedsWork,
+        judge.compliance(),
+    );
     out.findings.sort_by_key(|f| (f.key.metric, f.key.kind));
     out.healthy.sort();
     Evaluation {
@@ -373,6 +401,11 @@ impl Outcomes {
                     Some(spec) => judge
                         .history
                         .recent(RECENT_BUCKETS, |c| observe(spec, c).map(|o| o.rate())),
+                    None if metric == Metric::SpamRate => {
+                        judge.history.recent(RECENT_BUCKETS, |c| {
+                            c.reported.as_deref().and_then(spam_fraction)
+                        })
+                    }
                     None => judge
                         .history
                         .recent(RECENT_BUCKETS, |c| c.sent.map(|s| s as f64)),
@@ -384,7 +417,7 @@ impl Outcomes {
                     value: Some(draft.value),
                     baseline: draft.baseline,
                     threshold: draft.threshold,
-                    volume: Some(draft.volume),
+                    volume: (draft.volume != NOT_COUNTED).then_some(draft.volume),
                     score: draft.score.clamp(0.0, 1.0),
                     recent,
                     summary: draft.summary,
@@ -392,6 +425,29 @@ impl Outcomes {
             }
         }
     }
+}
+
+/// A reputation as a number for figures and charts: BAD 0 … HIGH 3.
+fn reputation_value(level: Reputation) -> f64 {
+    match level {
+        Reputation::Bad => 0.0,
+        Reputation::Low => 1.0,
+        Reputation::Medium => 2.0,
+        Reputation::High => 3.0,
+    }
+}
+
+/// A [`Draft`]'s volume for figures a provider reports as ratios or levels,
+/// which stand on no count mailcall knows.
+const NOT_COUNTED: u64 = u64::MAX;
+
+/// The provider's spam rate as a fraction: the upper end of its interval
+/// where given (the conservative figure), else the figure itself.
+fn spam_fraction(reported: &Reported) -> Option<f64> {
+    reported
+        .spam_upper_ppm
+        .or(reported.spam_ppm)
+        .map(|ppm| f64::from(ppm) / 1_000_000.0)
 }
 
 /// How one rate is computed from counts and which way is bad.
@@ -1026,6 +1082,120 @@ impl Judge<'_> {
         }
     }
 
+    /// The provider-reported figures of the judged bucket, if any.
+    fn reported(&self) -> Option<&Reported> {
+        self.history.current.reported.as_deref()
+    }
+
+    /// A mailbox provider's own spam rate against its limits (Gmail: 0.1%
+    /// warning, 0.3% critical). The provider only reports it with enough
+    /// volume behind it, so no volume gate applies.
+    fn provider_spam_rate(&self) -> Verdict {
+        let Some(reported) = self.reported() else {
+            return Verdict::NotJudged;
+        };
+        let (Some(rate), Some(limits)) = (
+            spam_fraction(reported),
+            self.settings.limits.get(&Metric::SpamRate),
+        ) else {
+            return Verdict::NotJudged;
+        };
+        if rate < limits.warning {
+            return Verdict::Healthy;
+        }
+        let (level, threshold, line) = if rate >= limits.critical {
+            (Level::Critical, limits.critical, "critical")
+        } else {
+            (Level::Warning, limits.warning, "warning")
+        };
+        let figure = match (reported.spam_upper_ppm, reported.spam_ppm) {
+            (Some(_), Some(mid)) => format!(
+                "{} (the upper end of its interval; midpoint {})",
+                pct(rate),
+                pct(f64::from(mid) / 1_000_000.0)
+            ),
+            _ => pct(rate),
+        };
+        Verdict::Found(Draft {
+            level,
+            value: rate,
+            baseline: None,
+            threshold: Some(threshold),
+            volume: NOT_COUNTED,
+            score: rate / (rate + limits.warning.max(f64::MIN_POSITIVE)),
+            summary: format!(
+                "user-reported spam {figure}, the provider's own figure; {line} at {}",
+                pct(threshold)
+            ),
+        })
+    }
+
+    /// A reputation below the best it had in the week before: a drop
+    /// (critical at LOW or BAD). A LOW or BAD reputation stays found while
+    /// it lasts; a level held for a week becomes the reference.
+    fn reputation_drop(&self, metric: Metric, pick: fn(&Reported) -> Option<Reputation>) -> Verdict {
+        let Some(now) = self.reported().and_then(pick) else {
+            return Verdict::NotJudged;
+        };
+        let lookback = match self.history.width {
+            BucketWidth::Hour => 7 * 24,
+            _ => 7,
+        };
+        let before = self
+            .history
+            .previous(lookback)
+            .into_iter()
+            .filter_map(|c| c.reported.as_deref().and_then(pick))
+            .max();
+        let what = match metric {
+            Metric::IpReputation => "IP reputation",
+            _ => "domain reputation",
+        };
+        let poor = now <= Reputation::Low;
+        let summary = match before {
+            Some(before) if now < before => {
+                format!("{what} dropped from {} to {}", before.as_str(), now.as_str())
+            }
+            _ if poor => format!("{what} is {}", now.as_str()),
+            _ => return Verdict::Healthy,
+        };
+        Verdict::Found(Draft {
+            level: if poor { Level::Critical } else { Level::Warning },
+            value: reputation_value(now),
+            baseline: before.map(reputation_value),
+            threshold: None,
+            volume: NOT_COUNTED,
+            score: if poor { 0.95 } else { 0.75 },
+            summary: format!("{summary} (the provider's own rating)"),
+        })
+    }
+
+    /// The provider's bulk-sender requirements: any that needs work.
+    fn compliance(&self) -> Verdict {
+        let Some(needs_work) = self.reported().and_then(|r| r.needs_work.as_ref()) else {
+            return Verdict::NotJudged;
+        };
+        if needs_work.is_empty() {
+            return Verdict::Healthy;
+        }
+        let names: Vec<String> = needs_work
+            .iter()
+            .map(|name| name.to_lowercase().replace('_', " "))
+            .collect();
+        Verdict::Found(Draft {
+            level: Level::Warning,
+            value: needs_work.len() as f64,
+            baseline: None,
+            threshold: None,
+            volume: NOT_COUNTED,
+            score: 0.75,
+            summary: format!(
+                "bulk-sender requirements that need work: {}",
+                names.join(", ")
+            ),
+        })
+    }
+
     fn volume_drop(&self) -> Verdict {
         let Some(sent) = self.history.current.sent else {
             return Verdict::NotJudged;
@@ -1205,7 +1375,7 @@ pub(crate) fn thousands(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::{Bucket, Rates};
+    use crate::delivery::{Bucket, Rates, Reported, Reputation};
     use chrono::{Duration, Timelike};
 
     /// Wednesday 2026-11-18 13:00 UTC.
@@ -1246,6 +1416,7 @@ mod tests {
             complaints: Some(complaints),
             unsubscribes: Some(delivered / 1000),
             delivered_derived: false,
+            reported: None,
         }
     }
 
@@ -1586,6 +1757,118 @@ mod tests {
         );
         assert_eq!(kinds(&quiet), []);
         assert_eq!(quiet.healthy, []);
+    }
+
+    fn postmaster_day(days_ago: i64, reported: Reported) -> Sample {
+        Sample {
+            stream: StreamKey::new("domain:mail.example.com"),
+            bucket: Bucket {
+                start: judged_at() - Duration::days(days_ago),
+                width: BucketWidth::Day,
+                provider_tz: "unspecified".to_owned(),
+            },
+            counts: Counts {
+                reported: Some(Box::new(reported)),
+                ..Counts::default()
+            },
+        }
+    }
+
+    fn run_on(samples: &[Sample]) -> Evaluation {
+        evaluate(
+            "gmail",
+            &StreamKey::new("domain:mail.example.com"),
+            samples,
+            &DetectorSettings::default(),
+        )
+    }
+
+    #[test]
+    fn gmails_spam_rate_is_judged_on_the_upper_end_of_its_interval() {
+        let spam = |mid, upper| Reported {
+            spam_ppm: Some(mid),
+            spam_upper_ppm: upper,
+            ..Reported::default()
+        };
+        let quiet = run_on(&[postmaster_day(0, spam(600, Some(900)))]);
+        assert!(quiet.findings.is_empty());
+        assert!(healthy(&quiet, Metric::SpamRate, AnomalyKind::HardLimit));
+        // Midpoint 0.08%, but the interval reaches 0.12%: a warning.
+        let warning = run_on(&[postmaster_day(0, spam(800, Some(1_200)))]);
+        assert_eq!(
+            kinds(&warning),
+            [(AnomalyKind::HardLimit, Metric::SpamRate, Level::Warning)]
+        );
+        assert!(warning.findings[0].summary.contains("midpoint 0.08%"), "{}", warning.findings[0].summary);
+        assert_eq!(warning.findings[0].volume, None, "no count behind a provider's ratio");
+        let critical = run_on(&[postmaster_day(0, spam(3_500, None))]);
+        assert_eq!(
+            kinds(&critical),
+            [(AnomalyKind::HardLimit, Metric::SpamRate, Level::Critical)]
+        );
+        // Counts-only samples leave these keys unjudged.
+        let counts_only = run(&[sample(judged_at(), counts(1_000, 5, 0))], &DetectorSettings::default());
+        assert!(!healthy(&counts_only, Metric::SpamRate, AnomalyKind::HardLimit));
+    }
+
+    #[test]
+    fn a_reputation_drop_warns_and_low_or_bad_is_critical_while_it_lasts() {
+        let domain = |level| Reported {
+            domain_reputation: Some(level),
+            ip_reputation: Some(Reputation::High),
+            ..Reported::default()
+        };
+        let week = |today| {
+            let mut days: Vec<Sample> = (1..=5)
+                .map(|d| postmaster_day(d, domain(Reputation::High)))
+                .collect();
+            days.push(postmaster_day(0, domain(today)));
+            days
+        };
+        let steady = run_on(&week(Reputation::High));
+        assert!(steady.findings.is_empty());
+        assert!(healthy(&steady, Metric::DomainReputation, AnomalyKind::ReputationDrop));
+        assert!(healthy(&steady, Metric::IpReputation, AnomalyKind::ReputationDrop));
+        let medium = run_on(&week(Reputation::Medium));
+        assert_eq!(
+            kinds(&medium),
+            [(AnomalyKind::ReputationDrop, Metric::DomainReputation, Level::Warning)]
+        );
+        assert!(medium.findings[0].summary.contains("dropped from HIGH to MEDIUM"));
+        let bad = run_on(&week(Reputation::Bad));
+        assert_eq!(
+            kinds(&bad),
+            [(AnomalyKind::ReputationDrop, Metric::DomainReputation, Level::Critical)]
+        );
+        // LOW all week: still found, not "recovered".
+        let low_all_week: Vec<Sample> = (0..=5)
+            .map(|d| postmaster_day(d, domain(Reputation::Low)))
+            .collect();
+        assert_eq!(
+            kinds(&run_on(&low_all_week)),
+            [(AnomalyKind::ReputationDrop, Metric::DomainReputation, Level::Critical)]
+        );
+        // MEDIUM for a week becomes the reference.
+        let medium_all_week: Vec<Sample> = (0..=5)
+            .map(|d| postmaster_day(d, domain(Reputation::Medium)))
+            .collect();
+        assert!(run_on(&medium_all_week).findings.is_empty());
+    }
+
+    #[test]
+    fn a_requirement_that_needs_work_is_found() {
+        let status = |needs: &[&str]| Reported {
+            needs_work: Some(needs.iter().map(|n| n.to_string()).collect()),
+            ..Reported::default()
+        };
+        let fine = run_on(&[postmaster_day(0, status(&[]))]);
+        assert!(healthy(&fine, Metric::Compliance, AnomalyKind::ComplianceNeedsWork));
+        let work = run_on(&[postmaster_day(0, status(&["ONE_CLICK_UNSUBSCRIBE", "DMARC_POLICY"]))]);
+        assert_eq!(
+            kinds(&work),
+            [(AnomalyKind::ComplianceNeedsWork, Metric::Compliance, Level::Warning)]
+        );
+        assert!(work.findings[0].summary.contains("one click unsubscribe, dmarc policy"));
     }
 
     #[test]

@@ -31,6 +31,15 @@ pub enum Metric {
     Volume,
     /// the ESP feed itself (polling).
     Feed,
+    /// A mailbox provider's own user-reported spam rate (Gmail Postmaster
+    /// Tools; the upper end of its interval where given).
+    SpamRate,
+    /// A mailbox provider's reputation of the sending domain.
+    DomainReputation,
+    /// A mailbox provider's reputation of the sending IPs (the worst).
+    IpReputation,
+    /// A mailbox provider's bulk-sender requirements.
+    Compliance,
 }
 
 /// Which detector found it. Also the runbook's name (`data/runbooks/<kind>.md`)
@@ -52,16 +61,23 @@ pub enum AnomalyKind {
     EngagementCollapse,
     /// The ESP feed failed repeatedly (from polling).
     StaleFeed,
+    /// A mailbox provider lowered its reputation of the domain or its IPs
+    /// (HIGH → MEDIUM → LOW → BAD).
+    ReputationDrop,
+    /// A mailbox provider says a bulk-sender requirement needs work.
+    ComplianceNeedsWork,
 }
 
 impl AnomalyKind {
-    pub const ALL: [AnomalyKind; 6] = [
+    pub const ALL: [AnomalyKind; 8] = [
         AnomalyKind::HardLimit,
         AnomalyKind::Baseline,
         AnomalyKind::VolumeDrop,
         AnomalyKind::VolumeSpike,
         AnomalyKind::EngagementCollapse,
         AnomalyKind::StaleFeed,
+        AnomalyKind::ReputationDrop,
+        AnomalyKind::ComplianceNeedsWork,
     ];
 
     /// The spelling in configuration, commands and runbook file names.
@@ -73,12 +89,14 @@ impl AnomalyKind {
             AnomalyKind::VolumeSpike => "volume-spike",
             AnomalyKind::EngagementCollapse => "engagement-collapse",
             AnomalyKind::StaleFeed => "stale-feed",
+            AnomalyKind::ReputationDrop => "reputation-drop",
+            AnomalyKind::ComplianceNeedsWork => "compliance-needs-work",
         }
     }
 }
 
 impl Metric {
-    pub const ALL: [Metric; 9] = [
+    pub const ALL: [Metric; 13] = [
         Metric::Bounce,
         Metric::Complaint,
         Metric::Deferral,
@@ -88,6 +106,10 @@ impl Metric {
         Metric::Unsubscribe,
         Metric::Volume,
         Metric::Feed,
+        Metric::SpamRate,
+        Metric::DomainReputation,
+        Metric::IpReputation,
+        Metric::Compliance,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -101,6 +123,10 @@ impl Metric {
             Metric::Unsubscribe => "unsubscribe",
             Metric::Volume => "volume",
             Metric::Feed => "feed",
+            Metric::SpamRate => "spam-rate",
+            Metric::DomainReputation => "domain-reputation",
+            Metric::IpReputation => "ip-reputation",
+            Metric::Compliance => "compliance",
         }
     }
 
@@ -108,7 +134,9 @@ impl Metric {
     /// deferrals and blocks → integration and development; complaints and
     /// unsubscribes → marketing; opens → marketing and design; clicks →
     /// design and integration; volume → development and integration; the
-    /// feed → development.
+    /// feed → development; a mailbox provider's spam rate → marketing and
+    /// integration; its reputations and bulk-sender requirements →
+    /// integration and marketing.
     pub fn default_owners(self) -> &'static [Team] {
         match self {
             Metric::Bounce | Metric::Deferral | Metric::Block => {
@@ -119,6 +147,10 @@ impl Metric {
             Metric::Click => &[Team::Design, Team::Integration],
             Metric::Volume => &[Team::Development, Team::Integration],
             Metric::Feed => &[Team::Development],
+            Metric::SpamRate => &[Team::Marketing, Team::Integration],
+            Metric::DomainReputation | Metric::IpReputation | Metric::Compliance => {
+                &[Team::Integration, Team::Marketing]
+            }
         }
     }
 }

@@ -283,6 +283,7 @@ fn metrics_counts(metrics: &Map<String, Value>, site: &Site) -> Result<Counts, P
         complaints: count("complained_count")?,
         unsubscribes: count("unsubscribed_count")?,
         delivered_derived: false,
+        reported: None,
     })
 }
 
@@ -383,6 +384,7 @@ fn legacy_counts(entry: &Map<String, Value>, site: &Site) -> Result<Counts, Payl
         complaints: legacy_count(complained, "total", site, "complained")?,
         unsubscribes: legacy_count(unsubscribed, "total", site, "unsubscribed")?,
         delivered_derived: false,
+        reported: None,
     })
 }
 
@@ -788,6 +790,7 @@ mod tests {
                     complaints: Some(1),
                     unsubscribes: Some(2),
                     delivered_derived: false,
+                    reported: None,
                 },
             }]
         );
@@ -860,6 +863,7 @@ mod tests {
                     complaints: None,
                     unsubscribes: None,
                     delivered_derived: false,
+                    reported: None,
                 },
             }]
         );

@@ -222,6 +222,7 @@ fn hour_counts(
         complaints: Some(around(&mut rng, delivered as f64, 0.0002, 1.0)),
         unsubscribes: Some(around(&mut rng, delivered as f64, 0.0015, 0.5)),
         delivered_derived: false,
+        reported: None,
     }
 }
 
@@ -375,6 +376,7 @@ fn pro_rata(full: &Counts, fraction: f64) -> Counts {
         complaints: part(full.complaints),
         unsubscribes: part(full.unsubscribes),
         delivered_derived: full.delivered_derived,
+        reported: None,
     }
 }
 

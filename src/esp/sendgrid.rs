@@ -235,6 +235,7 @@ fn metrics_counts(
         complaints: count("spam_reports")?,
         unsubscribes: count("unsubscribes")?,
         delivered_derived: false,
+        reported: None,
     })
 }
 
@@ -473,6 +474,7 @@ mod tests {
             complaints: Some(0),
             unsubscribes: Some(0),
             delivered_derived: false,
+            reported: None,
         }
     }
 
@@ -559,6 +561,7 @@ mod tests {
                 complaints: Some(4),
                 unsubscribes: Some(6),
                 delivered_derived: false,
+                reported: None,
             }
         );
     }

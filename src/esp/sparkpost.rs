@@ -154,6 +154,7 @@ fn counts(result: &Map<String, Value>, site: &Site) -> Result<Counts, PayloadErr
         complaints: count("count_spam_complaint")?,
         unsubscribes: count("count_unsubscribe")?,
         delivered_derived: false,
+        reported: None,
     })
 }
 
@@ -431,6 +432,7 @@ mod tests {
                     complaints: Some(3),
                     unsubscribes: Some(1),
                     delivered_derived: false,
+                    reported: None,
                 },
             }]
         );

@@ -457,6 +457,7 @@ fn sendgrid_zero_counts() -> Counts {
         complaints: Some(0),
         unsubscribes: Some(0),
         delivered_derived: false,
+        reported: None,
     }
 }
 
@@ -1167,6 +1168,7 @@ async fn sparkpost_time_series_normalises_from_the_documented_request() {
                     complaints: Some(3),        // count_spam_complaint
                     unsubscribes: Some(1),      // count_unsubscribe
                     delivered_derived: false,
+                    reported: None,
                 },
             }],
             requests: 1,
