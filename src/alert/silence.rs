@@ -622,7 +622,7 @@ mod tests {
         assert_eq!(
             error("kind=spike"),
             "`spike` is not an anomaly kind; expected one of: hard-limit, baseline, \
-             volume-drop, volume-spike, engagement-collapse, stale-feed"
+             volume-drop, volume-spike, engagement-collapse, stale-feed, reputation-drop, compliance-needs-work"
         );
         assert_eq!(
             error("all metric=volume"),
