@@ -287,6 +287,7 @@ fn accounts(
                 window: Duration::from_secs(48 * 3600),
                 timeout: Duration::from_secs(10),
                 key_pair: None,
+                subject: None,
             },
             schedule: schedule.clone(),
             scenario: None,

@@ -394,6 +394,7 @@ pub fn demo_account(now: chrono::DateTime<chrono::Utc>) -> anyhow::Result<Planne
             window: Duration::from_secs(48 * 3600),
             timeout: Duration::from_secs(5),
             key_pair: None,
+            subject: None,
         },
         schedule: Schedule::parse("0 * * * *", "UTC")?,
         scenario: Some(Scenario::demo(now)),

@@ -76,6 +76,8 @@ pub struct EspConfig {
     pub timeout: Duration,
     /// For a provider that signs its requests (SES).
     pub key_pair: Option<KeyPairSource>,
+    /// The user a service account acts for (Gmail Postmaster Tools).
+    pub subject: Option<String>,
     pub schedule: Schedule,
     pub scenario: Option<SandboxScenario>,
     /// How long after a bucket ends its counts are taken as final enough to
@@ -144,6 +146,7 @@ impl EspConfig {
                 window: self.window,
                 timeout: self.timeout,
                 key_pair,
+                subject: self.subject.clone(),
             },
             schedule: self.schedule.clone(),
             scenario: self.scenario.map(|s| match s {
@@ -206,6 +209,7 @@ pub(super) struct RawEsp {
     key_id: Option<Spanned<String>>,
     key_id_env: Option<Spanned<String>>,
     session_token_env: Option<Spanned<String>>,
+    subject: Option<Spanned<String>>,
     domain: Option<Spanned<String>>,
     streams: Option<Spanned<RawStreams>>,
     bucket: Option<Spanned<String>>,
@@ -489,8 +493,8 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
                         let Some((kind, stream)) = item.split_once(':') else {
                             return Err(at(s.span(), key("streams"), format!("`{item}` is not a stream; write \"account\" or kind:name (tag:welcome, category:news, campaign:spring)")));
                         };
-                        if !["tag", "category", "campaign", "message-stream", "sender", "audience"].contains(&kind) || stream.trim().is_empty() {
-                            return Err(at(s.span(), key("streams"), format!("`{item}`: the kind must be tag, category, campaign, message-stream, sender or audience")));
+                        if !["tag", "category", "campaign", "message-stream", "sender", "audience", "domain"].contains(&kind) || stream.trim().is_empty() {
+                            return Err(at(s.span(), key("streams"), format!("`{item}`: the kind must be tag, category, campaign, message-stream, sender, audience or domain")));
                         }
                         keys.push(StreamKey::new(item.trim()));
                     }
@@ -518,7 +522,7 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
             .window_hours
             .as_ref()
             .map(|w| *w.get_ref())
-            .unwrap_or(48);
+            .unwrap_or_else(|| provider.default_window_hours());
         if !(1..=24 * 90).contains(&window_hours) {
             return Err(at(
                 esp.window_hours.as_ref().map(|w| w.span()).unwrap_or(0..0),
@@ -587,6 +591,9 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
             window: Duration::from_secs(window_hours * 3600),
             timeout: Duration::from_secs(timeout),
             key_pair,
+            subject: esp
+                .subject
+                .map(|subject| subject.into_inner().trim().to_owned()),
             schedule,
             scenario,
             settle: chrono::Duration::minutes(settle_minutes as i64),

@@ -21,6 +21,8 @@ pub enum Provider {
     Ses,
     /// Mailchimp Marketing's campaign reports.
     Mailchimp,
+    /// Gmail Postmaster Tools: Gmail's own view of each sending domain.
+    GmailPostmaster,
     /// Mailchimp Transactional (Mandrill).
     Mandrill,
     /// Brevo's transactional statistics.
@@ -56,7 +58,7 @@ impl Provider {
     }
 
     /// Every provider, in the order the configuration documents them.
-    pub const ALL: [Provider; 10] = [
+    pub const ALL: [Provider; 11] = [
         Provider::SendGrid,
         Provider::Mailgun,
         Provider::MailgunLegacy,
@@ -66,6 +68,7 @@ impl Provider {
         Provider::Mailchimp,
         Provider::Mandrill,
         Provider::Brevo,
+        Provider::GmailPostmaster,
         Provider::Sandbox,
     ];
 
@@ -81,6 +84,7 @@ impl Provider {
             Provider::Mailchimp => "mailchimp",
             Provider::Mandrill => "mandrill",
             Provider::Brevo => "brevo",
+            Provider::GmailPostmaster => "gmail-postmaster",
             Provider::Sandbox => "sandbox",
         }
     }
@@ -111,6 +115,11 @@ impl Provider {
     /// signs with one (SES); `None` for a one-secret provider.
     pub fn key_pair(self) -> Option<super::source::KeyPairDefaults> {
         super::source::for_provider(self).and_then(|source| source.key_pair())
+    }
+
+    /// How far back each poll re-fetches unless the account says, in hours.
+    pub fn default_window_hours(self) -> u64 {
+        super::source::for_provider(self).map_or(48, |source| source.default_window_hours())
     }
 
     /// The alert preset its accounts get unless configured otherwise.
@@ -163,6 +172,9 @@ pub struct Account {
     /// The rest of a key pair, for a provider that signs its requests
     /// (SES); `credential` is then the secret half.
     pub key_pair: Option<KeyPair>,
+    /// The user a service account acts for (Gmail Postmaster Tools, with
+    /// domain-wide delegation): the `sub` of its signed grant.
+    pub subject: Option<String>,
 }
 
 /// The public parts of a signing key pair and what the signature is

@@ -250,6 +250,7 @@ pub async fn fetch(
         source,
         now,
         requests: AtomicUsize::new(0),
+        bearer: std::sync::Mutex::new(None),
     };
     let samples = source.fetch(&session, &plan, window).await?;
     let fetched = samples.len();
@@ -406,12 +407,19 @@ pub(crate) struct Session<'a> {
     now: DateTime<Utc>,
     /// Requests sent so far (they may be in flight together).
     requests: AtomicUsize,
+    /// An access token the source obtained in this fetch ([`Session::use_bearer`]).
+    bearer: std::sync::Mutex<Option<crate::redact::Credential>>,
 }
 
 impl Session<'_> {
     /// How many independent requests may be in flight at once.
     pub(crate) fn concurrency(&self) -> usize {
         self.source.concurrency().max(1)
+    }
+
+    /// The fetch's "now" (the injected clock's).
+    pub(crate) fn now(&self) -> DateTime<Utc> {
+        self.now
     }
 
     /// Requests sent so far.
@@ -483,6 +491,51 @@ impl Session<'_> {
         self.source
             .sign(&mut request, self.account, self.now)
             .map_err(|why| rejected_locally(self.account, &why))?;
+        self.execute(endpoint, request, &url).await
+    }
+
+    /// Posts a form to an absolute URL outside the API (an OAuth token
+    /// endpoint), with no credential but what the form carries. `url` must
+    /// be http(s).
+    pub(crate) async fn post_form_to(
+        &self,
+        endpoint: Endpoint,
+        url: &str,
+        form: &[(&str, &str)],
+    ) -> Result<Vec<u8>, FetchError> {
+        let url = Url::parse(url)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https"))
+            .ok_or_else(|| {
+                rejected_locally(self.account, "the token URL is not a valid http(s) URL")
+            })?;
+        let request = self
+            .http
+            .post(url.clone())
+            .timeout(self.account.timeout)
+            .form(form)
+            .build()
+            .map_err(|_| rejected_locally(self.account, "the request could not be built"))?;
+        self.execute(endpoint, request, &url).await
+    }
+
+    /// From now on in this fetch, requests carry `token` as a bearer token
+    /// instead of the source's own authentication (an OAuth access token
+    /// the source obtained). The token is registered for redaction.
+    pub(crate) fn use_bearer(&self, token: &str) {
+        let token = crate::redact::Credential::new(token);
+        if let Ok(mut bearer) = self.bearer.lock() {
+            *bearer = Some(token);
+        }
+    }
+
+    /// Sends a built request: the answer's body when 2xx, else the error.
+    async fn execute(
+        &self,
+        endpoint: Endpoint,
+        request: reqwest::Request,
+        url: &Url,
+    ) -> Result<Vec<u8>, FetchError> {
         let number = self.requests.fetch_add(1, Ordering::Relaxed) + 1;
         tracing::debug!(
             account = %self.account.name,
@@ -507,7 +560,7 @@ impl Session<'_> {
             match tokio::time::timeout(self.account.timeout, attempt).await {
                 Err(_elapsed) => return Err(self.timed_out(endpoint)),
                 Ok(Err(error)) if error.is_timeout() => return Err(self.timed_out(endpoint)),
-                Ok(Err(error)) => return Err(self.network_error(endpoint, error, &url)),
+                Ok(Err(error)) => return Err(self.network_error(endpoint, error, url)),
                 Ok(Ok(answer)) => answer,
             };
 
@@ -566,6 +619,16 @@ impl Session<'_> {
     /// Adds the provider's authentication, marked sensitive so it is never
     /// printed by the HTTP stack either.
     fn authorize(&self, request: RequestBuilder) -> Result<RequestBuilder, FetchError> {
+        let bearer = self
+            .bearer
+            .lock()
+            .ok()
+            .and_then(|bearer| bearer.as_ref().map(|token| token.expose().to_owned()));
+        if let Some(token) = bearer {
+            let value = super::source::sensitive(format!("Bearer {token}"))
+                .map_err(|why| rejected_locally(self.account, &why))?;
+            return Ok(request.header(reqwest::header::AUTHORIZATION, value));
+        }
         self.source
             .authorize(request, self.account.credential.expose())
             .map_err(|why| rejected_locally(self.account, &why))
@@ -825,6 +888,19 @@ fn json_error_message(json: &Value) -> Option<String> {
             return Some(parts.join("; "));
         }
     }
+    // Google APIs: `{"error":{"code","message","status"}}`; OAuth token
+    // endpoints: `{"error":"invalid_grant","error_description"}`.
+    if let Some(error) = json.get("error") {
+        if let Some(message) = text(error, "message") {
+            return Some(message);
+        }
+        if let Some(code) = error.as_str() {
+            return Some(match text(json, "error_description") {
+                Some(description) => format!("{code}: {description}"),
+                None => code.to_owned(),
+            });
+        }
+    }
     // RFC 7807 problem details (Mailchimp): `title` and `detail`.
     if let Some(detail) = text(json, "detail") {
         return Some(match text(json, "title") {
@@ -884,6 +960,7 @@ mod tests {
             window: Duration::from_secs(2 * 86_400),
             timeout: Duration::from_secs(2),
             key_pair: None,
+            subject: None,
         }
     }
 
@@ -1173,6 +1250,7 @@ mod tests {
             source: source_of(account.provider),
             now: utc(2024, 1, 1, 0, 0),
             requests: AtomicUsize::new(0),
+            bearer: std::sync::Mutex::new(None),
         };
         let url = session
             .url("/v3/stats", &[("start_date", "2024-01-01".to_owned())])
@@ -1207,6 +1285,7 @@ mod tests {
                 source: source_of(account.provider),
                 now: utc(2024, 1, 1, 0, 0),
                 requests: AtomicUsize::new(0),
+                bearer: std::sync::Mutex::new(None),
             };
             let url = session
                 .url("/metrics", &[])

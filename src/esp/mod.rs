@@ -21,6 +21,7 @@ pub mod mailchimp;
 pub mod mailgun;
 pub mod mandrill;
 pub mod postmark;
+pub mod postmaster;
 pub mod sandbox;
 pub mod sendgrid;
 pub mod ses;

@@ -1,7 +1,7 @@
 //! One interface per statistics source.
 //!
 //! A source module (`sendgrid.rs`, `mailgun.rs`, `postmark.rs`,
-//! `sparkpost.rs`, `ses.rs`, `mailchimp.rs`, `mandrill.rs`, `brevo.rs`)
+//! `sparkpost.rs`, `ses.rs`, `mailchimp.rs`, `mandrill.rs`, `brevo.rs`, `postmaster.rs`)
 //! owns everything about its provider: the requests a poll
 //! makes (paging, discovery), the parsing of the answers, how it
 //! authenticates, and what its rate-limit signal means. [`super::client`]
@@ -67,6 +67,12 @@ pub(crate) trait Source: Sync {
     /// that authenticates with one secret.
     fn key_pair(&self) -> Option<KeyPairDefaults> {
         None
+    }
+
+    /// How far back each poll re-fetches unless the account says, in hours:
+    /// long enough for late figures to be revised.
+    fn default_window_hours(&self) -> u64 {
+        48
     }
 
     /// The alert preset its accounts get unless the configuration gives
@@ -179,6 +185,7 @@ pub(crate) fn for_provider(provider: Provider) -> Option<&'static dyn Source> {
         Provider::Mandrill => Some(&super::mandrill::source::Mandrill),
         Provider::Brevo => Some(&super::brevo::source::Brevo),
         Provider::Mailchimp => Some(&super::mailchimp::source::Mailchimp),
+        Provider::GmailPostmaster => Some(&super::postmaster::source::Postmaster),
         Provider::Sandbox => None,
     }
 }

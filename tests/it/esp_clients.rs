@@ -133,6 +133,7 @@ pub(super) fn account(provider: Provider, port: u16, streams: StreamSelection) -
             session_token: None,
             region: SES_REGION.to_owned(),
         }),
+        subject: None,
     }
 }
 
