@@ -113,6 +113,7 @@ fn credential(provider: Provider) -> &'static str {
         Provider::Mandrill => MANDRILL_KEY,
         Provider::Brevo => BREVO_KEY,
         Provider::Mailchimp => MAILCHIMP_KEY,
+        Provider::GmailPostmaster => "postmaster-service-account-json",
         Provider::Sandbox => "sandbox-key",
     }
 }
@@ -306,6 +307,10 @@ impl Mock {
         account(provider, self.port, streams)
     }
 
+    pub(super) fn port(&self) -> u16 {
+        self.port
+    }
+
     pub(super) fn seen(&self) -> Vec<Seen> {
         self.seen
             .lock()
@@ -383,6 +388,12 @@ fn authorized(provider: Provider, seen: &Seen) -> bool {
         }
         // HTTP Basic, any user, the key as password.
         Provider::Mailchimp => authorization == Some(MAILCHIMP_BASIC),
+        // The token endpoint takes the signed grant in its form (checked by
+        // the test's responder); the API takes the token it issued.
+        Provider::GmailPostmaster => {
+            seen.path == "/token"
+                || authorization == Some(super::esp_sources::POSTMASTER_BEARER)
+        }
         // The `api-key` header.
         Provider::Brevo => seen.header("api-key") == Some(BREVO_KEY) && authorization.is_none(),
         Provider::Sandbox => false,

@@ -544,3 +544,160 @@ async fn mailchimp_pages_by_total_items_and_reads_named_campaigns_by_id() {
         ["audience:57afe96172", "campaign:a1b2c3d4e5"]
     );
 }
+
+// ---------------------------------------------------------------------------
+// Gmail Postmaster Tools.
+
+/// The access token the mock's token endpoint issues.
+pub(super) const POSTMASTER_BEARER: &str = "Bearer ya29.test-access-token-0123456789";
+const POSTMASTER_SUBJECT: &str = "postmaster@example.com";
+const POSTMASTER_PUBLIC_KEY: &str =
+    include_str!("../fixtures/esp/postmaster/test_service_account_public.pem");
+
+/// The test service-account key, its token URL on the mock.
+fn service_account_key(port: u16) -> String {
+    include_str!("../fixtures/esp/postmaster/service_account.json.template")
+        .replace("TOKEN_URI", &format!("http://127.0.0.1:{port}/token"))
+}
+
+/// The grant in a token request, if its signature verifies against the
+/// test key's public half and its claims are the ones Google expects.
+fn verified_grant(seen: &Seen, port: u16) -> Option<Value> {
+    let form: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(&seen.body).into_owned().collect();
+    if form.get("grant_type").map(String::as_str)
+        != Some("urn:ietf:params:oauth:grant-type:jwt-bearer")
+    {
+        return None;
+    }
+    let key = jsonwebtoken::DecodingKey::from_rsa_pem(POSTMASTER_PUBLIC_KEY.as_bytes()).ok()?;
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    validation.set_audience(&[format!("http://127.0.0.1:{port}/token")]);
+    // The grant is made at the fetch's "now" (2024), not the wall clock.
+    validation.validate_exp = false;
+    validation.required_spec_claims.clear();
+    let grant = jsonwebtoken::decode::<Value>(form.get("assertion")?, &key, &validation).ok()?;
+    let claims = grant.claims;
+    let expected_iat = now().timestamp();
+    (claims["iss"] == "mailcall-postmaster@mailcall-test.iam.gserviceaccount.com"
+        && claims["scope"] == "https://www.googleapis.com/auth/postmaster.readonly"
+        && claims["iat"] == expected_iat
+        && claims["exp"] == expected_iat + 3600
+        && grant.header.kid.as_deref() == Some("0123456789abcdef0123456789abcdef01234567"))
+    .then_some(claims)
+}
+
+/// A Postmaster mock: the token endpoint checks the grant; the API answers
+/// the documented shapes.
+async fn postmaster_mock() -> Mock {
+    let port = std::sync::Arc::new(std::sync::OnceLock::<u16>::new());
+    let port_seen = std::sync::Arc::clone(&port);
+    let mock = Mock::start(Provider::GmailPostmaster, move |seen| {
+        let port = port_seen.get().copied().unwrap_or_default();
+        match seen.path.as_str() {
+            "/token" => match verified_grant(seen, port) {
+                Some(claims) if claims["sub"] == POSTMASTER_SUBJECT => Reply::json(
+                    r#"{"access_token":"ya29.test-access-token-0123456789","expires_in":3599,"token_type":"Bearer"}"#,
+                ),
+                _ => Reply::status(
+                    400,
+                    r#"{"error":"invalid_grant","error_description":"Invalid JWT Signature."}"#,
+                ),
+            },
+            "/v1/domains" => Reply::json(include_str!("../fixtures/esp/postmaster/domains.json")),
+            "/v1/domains/mail.example.com/trafficStats" => Reply::json(include_str!(
+                "../fixtures/esp/postmaster/traffic_stats.json"
+            )),
+            "/v2/domains/mail.example.com/complianceStatus" => Reply::json(include_str!(
+                "../fixtures/esp/postmaster/compliance_status.json"
+            )),
+            // A domain with no traffic and no compliance data.
+            "/v1/domains/news.example.com/trafficStats" => Reply::json("{}"),
+            _ => Reply::status(
+                404,
+                r#"{"error":{"code":404,"message":"Requested entity was not found.","status":"NOT_FOUND"}}"#,
+            ),
+        }
+    })
+    .await;
+    let _ = port.set(mock.port());
+    mock
+}
+
+fn postmaster_account(mock: &Mock, streams: StreamSelection) -> mailcall::esp::account::Account {
+    let mut account = mock.account(Provider::GmailPostmaster, streams);
+    account.credential = Credential::new(service_account_key(mock.port()));
+    account.subject = Some(POSTMASTER_SUBJECT.to_owned());
+    account.window = std::time::Duration::from_secs(96 * 3600);
+    account
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postmaster_exchanges_a_signed_grant_then_reads_each_domains_days_and_compliance() {
+    let mock = postmaster_mock().await;
+    let account = postmaster_account(&mock, StreamSelection::AllDiscovered);
+    let got = fetched(&account, window(utc(2026, 2, 28, 0), utc(2026, 3, 4, 0))).await;
+    let seen = mock.seen();
+    assert_eq!(seen[0].path, "/token", "the grant comes first");
+    let traffic = seen
+        .iter()
+        .find(|r| r.path == "/v1/domains/mail.example.com/trafficStats")
+        .unwrap_or_else(|| panic!("no traffic request: {seen:?}"));
+    assert_eq!(traffic.param("startDate.year"), Some("2026"));
+    assert_eq!(traffic.param("startDate.month"), Some("2"));
+    assert_eq!(traffic.param("startDate.day"), Some("28"));
+    assert_eq!(traffic.param("endDate.month"), Some("3"));
+    assert_eq!(traffic.param("endDate.day"), Some("4"), "exclusive end");
+    assert_eq!(traffic.header("authorization"), Some(POSTMASTER_BEARER));
+    assert_eq!(
+        streams(&got.samples).into_iter().collect::<Vec<_>>(),
+        ["domain:mail.example.com"]
+    );
+    assert_eq!(got.samples.len(), 2);
+    let newest = &got.samples[1];
+    assert_eq!(newest.bucket.start, utc(2026, 3, 2, 0));
+    let reported = newest.counts.reported.as_deref().unwrap_or_else(|| panic!("figures"));
+    assert_eq!(reported.spam_ppm, Some(3_100));
+    assert_eq!(
+        reported.needs_work,
+        Some(vec!["DMARC_POLICY".to_owned(), "ONE_CLICK_UNSUBSCRIBE".to_owned()]),
+        "compliance goes on the newest day"
+    );
+    assert_eq!(
+        got.samples[0].counts.reported.as_deref().and_then(|r| r.needs_work.clone()),
+        None
+    );
+    assert_eq!(newest.counts.sent, None, "ratios, not counts");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postmaster_refused_grants_and_bad_keys_are_credential_errors() {
+    let mock = postmaster_mock().await;
+    // Acting for nobody: the mock's Google refuses the grant.
+    let mut account = postmaster_account(&mock, StreamSelection::Named(vec![StreamKey::new("domain:mail.example.com")]));
+    account.subject = None;
+    let error = failed(&account, any_window()).await;
+    assert!(matches!(error, FetchError::Auth { status: 400, .. }), "{error:?}");
+    assert!(!error.is_retryable());
+    // A grant signed with another private key does not verify either.
+    let mut other_key: Value = serde_json::from_str(&service_account_key(mock.port()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    other_key["private_key"] = json!(include_str!("../fixtures/esp/postmaster/other_private_key.pem"));
+    let other_key = other_key.to_string();
+    let mut forged = postmaster_account(&mock, StreamSelection::Named(vec![StreamKey::new("domain:mail.example.com")]));
+    forged.credential = Credential::new(other_key);
+    let error = failed(&forged, any_window()).await;
+    assert!(matches!(error, FetchError::Auth { status: 400, .. }), "{error:?}");
+    // Not a service-account key at all: said before any request, and the
+    // key's text is not in the message.
+    let before = mock.seen().len();
+    let mut not_json = postmaster_account(&mock, StreamSelection::Named(vec![StreamKey::new("domain:mail.example.com")]));
+    not_json.credential = Credential::new("plain-api-key-0000");
+    match failed(&not_json, any_window()).await {
+        FetchError::Rejected { status: 0, detail, .. } => {
+            assert_eq!(detail, "the credential is not a service-account key (JSON)")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(mock.seen().len(), before);
+}

@@ -261,3 +261,113 @@ async fn a_mailchimp_campaign_is_judged_against_its_audiences_previous_campaigns
         stdout(&output)
     );
 }
+
+/// A Gmail Postmaster Tools account on loopback: the documented days moved
+/// to three and two days ago (spam 0.12% then 0.31%, domain reputation
+/// HIGH then MEDIUM, an IP at LOW on the second day) and a compliance
+/// status with DMARC policy and one-click unsubscribe needing work.
+async fn postmaster_with_a_bad_day(now: chrono::DateTime<chrono::Utc>) -> std::net::SocketAddr {
+    let day = |ago: i64| (now - chrono::Duration::days(ago)).format("%Y%m%d").to_string();
+    let traffic = include_str!("../fixtures/esp/postmaster/traffic_stats.json")
+        .replace("20260301", &day(3))
+        .replace("20260302", &day(2));
+    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: axum::http::HeaderMap| {
+        let traffic = traffic.clone();
+        async move {
+            let bearer = headers
+                .get("authorization")
+                .and_then(|value| value.to_str().ok())
+                == Some("Bearer ya29.replay-token");
+            let ok = |body: String| (axum::http::StatusCode::OK, body);
+            match (uri.path(), bearer) {
+                ("/token", _) => ok(r#"{"access_token":"ya29.replay-token","expires_in":3599}"#.to_owned()),
+                (_, false) => (axum::http::StatusCode::UNAUTHORIZED, "{}".to_owned()),
+                ("/v1/domains", true) => ok(r#"{"domains":[{"name":"domains/mail.example.com"}]}"#.to_owned()),
+                ("/v1/domains/mail.example.com/trafficStats", true) => ok(traffic),
+                ("/v2/domains/mail.example.com/complianceStatus", true) => ok(include_str!(
+                    "../fixtures/esp/postmaster/compliance_status.json"
+                )
+                .to_owned()),
+                _ => (axum::http::StatusCode::NOT_FOUND, "{}".to_owned()),
+            }
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    address
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gmails_own_figures_raise_spam_reputation_and_compliance_alerts() {
+    let now = chrono::Utc::now();
+    let address = postmaster_with_a_bad_day(now).await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let key = dir.path().join("service-account.json");
+    std::fs::write(
+        &key,
+        include_str!("../fixtures/esp/postmaster/service_account.json.template")
+            .replace("TOKEN_URI", &format!("http://{address}/token")),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let config = dir.path().join("mailcall.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[store]\npath = \"db\"\n\n[[esp]]\nname = \"gmail\"\nprovider = \"gmail-postmaster\"\nbase_url = \"http://{address}\"\ncredential_file = \"service-account.json\"\nsubject = \"postmaster@example.com\"\nstreams = \"all\"\nschedule = \"0 */12 * * *\"\n"
+        ),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let run = |args: Vec<&'static str>| {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || {
+            mailcall()
+                .args(args)
+                .arg("--config")
+                .arg(&config)
+                .output()
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+    };
+    let backfill = run(vec!["backfill", "--days", "5"])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(backfill.status.success(), "{}", stderr(&backfill));
+    let output = run(vec!["replay", "--format", "jsonl"])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let mut found: Vec<(String, String, String, String)> = stdout(&output)
+        .lines()
+        .map(|line| {
+            let alert: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            let field = |name: &str| alert[name].as_str().unwrap_or_default().to_owned();
+            (field("stream"), field("metric"), field("kind"), field("level"))
+        })
+        .collect();
+    found.sort();
+    let expect = |metric: &str, kind: &str, level: &str| {
+        (
+            "domain:mail.example.com".to_owned(),
+            metric.to_owned(),
+            kind.to_owned(),
+            level.to_owned(),
+        )
+    };
+    assert_eq!(
+        found,
+        vec![
+            expect("compliance", "compliance-needs-work", "warning"),
+            expect("domain-reputation", "reputation-drop", "warning"),
+            expect("ip-reputation", "reputation-drop", "critical"),
+            expect("spam-rate", "hard-limit", "critical"),
+        ],
+        "{}",
+        stdout(&output)
+    );
+}
