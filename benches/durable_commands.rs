@@ -57,7 +57,7 @@ fn invocation(path: &[&str], options: &[(&str, &str)]) -> Invocation {
 /// The i-th command of the mix an incident channel sees: a new incident every
 /// ITERATIONS / INCIDENTS commands, else a diagnosis note on the newest.
 fn mix(i: usize) -> Invocation {
-    if i % (ITERATIONS / INCIDENTS) == 0 {
+    if i.is_multiple_of(ITERATIONS / INCIDENTS) {
         invocation(
             &["open"],
             &[

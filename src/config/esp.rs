@@ -434,6 +434,16 @@ pub(super) fn accounts(raw: Vec<RawEsp>, at: At<'_>) -> Result<Vec<EspConfig>, C
                 })
             }
         };
+        if let (Some(subject), false) = (&esp.subject, provider.acts_for_a_user()) {
+            return Err(at(
+                subject.span(),
+                key("subject"),
+                format!(
+                    "{} does not act for a user; subject is for gmail-postmaster's service account",
+                    provider.display_name()
+                ),
+            ));
+        }
         let credential = match (&esp.credential_env, &esp.credential_file, provider) {
             (None, None, Provider::Sandbox) => CredentialSource::None,
             (None, None, _) if key_pair_defaults.is_some() => CredentialSource::Env(
@@ -872,6 +882,11 @@ mod tests {
             .err()
             .unwrap_or_default();
         assert!(both.contains("esp[0].key_id_env"), "{both}");
+        let subject =
+            parse(&SENDGRID.replace("schedule", "subject = \"me@example.com\"\nschedule"))
+                .err()
+                .unwrap_or_default();
+        assert!(subject.contains("esp[0].subject"), "{subject}");
         let on_sendgrid = parse(&SENDGRID.replace("schedule", "key_id = \"AKID\"\nschedule"))
             .err()
             .unwrap_or_default();

@@ -1133,7 +1133,11 @@ impl Judge<'_> {
     /// A reputation below the best it had in the week before: a drop
     /// (critical at LOW or BAD). A LOW or BAD reputation stays found while
     /// it lasts; a level held for a week becomes the reference.
-    fn reputation_drop(&self, metric: Metric, pick: fn(&Reported) -> Option<Reputation>) -> Verdict {
+    fn reputation_drop(
+        &self,
+        metric: Metric,
+        pick: fn(&Reported) -> Option<Reputation>,
+    ) -> Verdict {
         let Some(now) = self.reported().and_then(pick) else {
             return Verdict::NotJudged;
         };
@@ -1154,13 +1158,21 @@ impl Judge<'_> {
         let poor = now <= Reputation::Low;
         let summary = match before {
             Some(before) if now < before => {
-                format!("{what} dropped from {} to {}", before.as_str(), now.as_str())
+                format!(
+                    "{what} dropped from {} to {}",
+                    before.as_str(),
+                    now.as_str()
+                )
             }
             _ if poor => format!("{what} is {}", now.as_str()),
             _ => return Verdict::Healthy,
         };
         Verdict::Found(Draft {
-            level: if poor { Level::Critical } else { Level::Warning },
+            level: if poor {
+                Level::Critical
+            } else {
+                Level::Warning
+            },
             value: reputation_value(now),
             baseline: before.map(reputation_value),
             threshold: None,
@@ -1364,7 +1376,7 @@ pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, ch) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -1799,16 +1811,30 @@ mod tests {
             kinds(&warning),
             [(AnomalyKind::HardLimit, Metric::SpamRate, Level::Warning)]
         );
-        assert!(warning.findings[0].summary.contains("midpoint 0.08%"), "{}", warning.findings[0].summary);
-        assert_eq!(warning.findings[0].volume, None, "no count behind a provider's ratio");
+        assert!(
+            warning.findings[0].summary.contains("midpoint 0.08%"),
+            "{}",
+            warning.findings[0].summary
+        );
+        assert_eq!(
+            warning.findings[0].volume, None,
+            "no count behind a provider's ratio"
+        );
         let critical = run_on(&[postmaster_day(0, spam(3_500, None))]);
         assert_eq!(
             kinds(&critical),
             [(AnomalyKind::HardLimit, Metric::SpamRate, Level::Critical)]
         );
         // Counts-only samples leave these keys unjudged.
-        let counts_only = run(&[sample(judged_at(), counts(1_000, 5, 0))], &DetectorSettings::default());
-        assert!(!healthy(&counts_only, Metric::SpamRate, AnomalyKind::HardLimit));
+        let counts_only = run(
+            &[sample(judged_at(), counts(1_000, 5, 0))],
+            &DetectorSettings::default(),
+        );
+        assert!(!healthy(
+            &counts_only,
+            Metric::SpamRate,
+            AnomalyKind::HardLimit
+        ));
     }
 
     #[test]
@@ -1827,18 +1853,36 @@ mod tests {
         };
         let steady = run_on(&week(Reputation::High));
         assert!(steady.findings.is_empty());
-        assert!(healthy(&steady, Metric::DomainReputation, AnomalyKind::ReputationDrop));
-        assert!(healthy(&steady, Metric::IpReputation, AnomalyKind::ReputationDrop));
+        assert!(healthy(
+            &steady,
+            Metric::DomainReputation,
+            AnomalyKind::ReputationDrop
+        ));
+        assert!(healthy(
+            &steady,
+            Metric::IpReputation,
+            AnomalyKind::ReputationDrop
+        ));
         let medium = run_on(&week(Reputation::Medium));
         assert_eq!(
             kinds(&medium),
-            [(AnomalyKind::ReputationDrop, Metric::DomainReputation, Level::Warning)]
+            [(
+                AnomalyKind::ReputationDrop,
+                Metric::DomainReputation,
+                Level::Warning
+            )]
         );
-        assert!(medium.findings[0].summary.contains("dropped from HIGH to MEDIUM"));
+        assert!(medium.findings[0]
+            .summary
+            .contains("dropped from HIGH to MEDIUM"));
         let bad = run_on(&week(Reputation::Bad));
         assert_eq!(
             kinds(&bad),
-            [(AnomalyKind::ReputationDrop, Metric::DomainReputation, Level::Critical)]
+            [(
+                AnomalyKind::ReputationDrop,
+                Metric::DomainReputation,
+                Level::Critical
+            )]
         );
         // LOW all week: still found, not "recovered".
         let low_all_week: Vec<Sample> = (0..=5)
@@ -1846,7 +1890,11 @@ mod tests {
             .collect();
         assert_eq!(
             kinds(&run_on(&low_all_week)),
-            [(AnomalyKind::ReputationDrop, Metric::DomainReputation, Level::Critical)]
+            [(
+                AnomalyKind::ReputationDrop,
+                Metric::DomainReputation,
+                Level::Critical
+            )]
         );
         // MEDIUM for a week becomes the reference.
         let medium_all_week: Vec<Sample> = (0..=5)
@@ -1862,13 +1910,26 @@ mod tests {
             ..Reported::default()
         };
         let fine = run_on(&[postmaster_day(0, status(&[]))]);
-        assert!(healthy(&fine, Metric::Compliance, AnomalyKind::ComplianceNeedsWork));
-        let work = run_on(&[postmaster_day(0, status(&["ONE_CLICK_UNSUBSCRIBE", "DMARC_POLICY"]))]);
+        assert!(healthy(
+            &fine,
+            Metric::Compliance,
+            AnomalyKind::ComplianceNeedsWork
+        ));
+        let work = run_on(&[postmaster_day(
+            0,
+            status(&["ONE_CLICK_UNSUBSCRIBE", "DMARC_POLICY"]),
+        )]);
         assert_eq!(
             kinds(&work),
-            [(AnomalyKind::ComplianceNeedsWork, Metric::Compliance, Level::Warning)]
+            [(
+                AnomalyKind::ComplianceNeedsWork,
+                Metric::Compliance,
+                Level::Warning
+            )]
         );
-        assert!(work.findings[0].summary.contains("one click unsubscribe, dmarc policy"));
+        assert!(work.findings[0]
+            .summary
+            .contains("one click unsubscribe, dmarc policy"));
     }
 
     #[test]

@@ -122,6 +122,11 @@ impl Provider {
         super::source::for_provider(self).map_or(48, |source| source.default_window_hours())
     }
 
+    /// Whether its accounts name the user a service account acts for.
+    pub fn acts_for_a_user(self) -> bool {
+        super::source::for_provider(self).is_some_and(|source| source.acts_for_a_user())
+    }
+
     /// The alert preset its accounts get unless configured otherwise.
     pub fn alert_preset(self) -> Option<&'static str> {
         super::source::for_provider(self).and_then(|source| source.alert_preset())

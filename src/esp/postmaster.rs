@@ -31,7 +31,9 @@ use super::{
     describe, expect_array, expect_object, parse_json, present, required_str, Endpoint,
     PayloadError, Site,
 };
-use crate::delivery::{to_ppm, Bucket, BucketWidth, Counts, Reported, Reputation, Sample, StreamKey};
+use crate::delivery::{
+    to_ppm, Bucket, BucketWidth, Counts, Reported, Reputation, Sample, StreamKey,
+};
 
 /// `POST {token_uri}`: the signed grant for an access token.
 pub const TOKEN: Endpoint = Endpoint {
@@ -159,7 +161,10 @@ pub fn parse_domains(body: &[u8]) -> Result<(Vec<String>, Option<String>), Paylo
             let domain = name.strip_prefix("domains/").ok_or_else(|| {
                 site.field_error(
                     "name",
-                    format!("expected domains/<name>, got {}", super::quote_short(name, 40)),
+                    format!(
+                        "expected domains/<name>, got {}",
+                        super::quote_short(name, 40)
+                    ),
                 )
             })?;
             names.push(domain.to_owned());
@@ -186,7 +191,10 @@ pub fn parse_traffic_stats(
     let object = expect_object(&json, &site, "")?;
     let mut samples = Vec::new();
     if let Some(days) = present(object, "trafficStats") {
-        for (index, day) in expect_array(days, &site, "trafficStats")?.iter().enumerate() {
+        for (index, day) in expect_array(days, &site, "trafficStats")?
+            .iter()
+            .enumerate()
+        {
             let site = site.labelled(format!("trafficStats item {index}"));
             samples.push(day_sample(expect_object(day, &site, "")?, &site, stream)?);
         }
@@ -194,7 +202,11 @@ pub fn parse_traffic_stats(
     Ok((samples, next_page(object)))
 }
 
-fn day_sample(day: &Map<String, Value>, site: &Site, stream: &StreamKey) -> Result<Sample, PayloadError> {
+fn day_sample(
+    day: &Map<String, Value>,
+    site: &Site,
+    stream: &StreamKey,
+) -> Result<Sample, PayloadError> {
     let name = required_str(day, "name", site, "")?;
     let date = name
         .rsplit_once("/trafficStats/")
@@ -211,16 +223,12 @@ fn day_sample(day: &Map<String, Value>, site: &Site, stream: &StreamKey) -> Resu
     let ratio = |key: &str| -> Result<Option<u32>, PayloadError> {
         match present(day, key) {
             None => Ok(None),
-            Some(value) => value
-                .as_f64()
-                .and_then(to_ppm)
-                .map(Some)
-                .ok_or_else(|| {
-                    site.field_error(
-                        key,
-                        format!("expected a ratio between 0 and 1, got {}", describe(value)),
-                    )
-                }),
+            Some(value) => value.as_f64().and_then(to_ppm).map(Some).ok_or_else(|| {
+                site.field_error(
+                    key,
+                    format!("expected a ratio between 0 and 1, got {}", describe(value)),
+                )
+            }),
         }
     };
     let domain_reputation = match present(day, "domainReputation") {
@@ -258,7 +266,10 @@ fn day_sample(day: &Map<String, Value>, site: &Site, stream: &StreamKey) -> Resu
         None => None,
         Some(errors) => {
             let mut total = 0.0;
-            for (index, error) in expect_array(errors, site, "deliveryErrors")?.iter().enumerate() {
+            for (index, error) in expect_array(errors, site, "deliveryErrors")?
+                .iter()
+                .enumerate()
+            {
                 let field = format!("deliveryErrors[{index}]");
                 let error = expect_object(error, site, &field)?;
                 total += present(error, "errorRatio")
@@ -334,7 +345,10 @@ pub fn parse_compliance(body: &[u8]) -> Result<Vec<String>, PayloadError> {
     };
     let mut names = Vec::new();
     if let Some(rows) = present(data, "rowData") {
-        for (index, row) in expect_array(rows, &site, "complianceData.rowData")?.iter().enumerate() {
+        for (index, row) in expect_array(rows, &site, "complianceData.rowData")?
+            .iter()
+            .enumerate()
+        {
             let field = format!("complianceData.rowData[{index}]");
             let row = expect_object(row, &site, &field)?;
             if needs_work(present(row, "status")) {
@@ -370,7 +384,9 @@ pub(crate) mod source {
     use reqwest::RequestBuilder;
 
     use crate::delivery::{Reported, Sample, StreamKey};
-    use crate::esp::client::{inclusive_dates, rejected_locally, FetchError, Plan, Session, Window};
+    use crate::esp::client::{
+        inclusive_dates, rejected_locally, FetchError, Plan, Session, Window,
+    };
     use crate::esp::postmaster;
     use crate::esp::source::{Refusal, Source, SourceFuture};
 
@@ -388,6 +404,10 @@ pub(crate) mod source {
 
         fn base_url(&self, region: &str) -> Option<String> {
             (region == "us").then(|| "https://gmailpostmastertools.googleapis.com".to_owned())
+        }
+
+        fn acts_for_a_user(&self) -> bool {
+            true
         }
 
         // Days published one to three days late: re-read four.
@@ -527,6 +547,33 @@ pub(crate) mod source {
         first: NaiveDate,
         last: NaiveDate,
     ) -> Result<Vec<Sample>, FetchError> {
+        // The days and the compliance status do not depend on each other.
+        let (samples, needs_work) = futures_util::future::try_join(
+            traffic_stats(session, domain, first, last),
+            compliance(session, domain),
+        )
+        .await?;
+        let mut samples = samples;
+        if let (Some(needs_work), Some(newest)) = (
+            needs_work,
+            samples.iter_mut().max_by_key(|sample| sample.bucket.start),
+        ) {
+            let reported = newest
+                .counts
+                .reported
+                .get_or_insert_with(|| Box::new(Reported::default()));
+            reported.needs_work = Some(needs_work);
+        }
+        Ok(samples)
+    }
+
+    /// Every page of one domain's days in `[first, last]`.
+    async fn traffic_stats(
+        session: &Session<'_>,
+        domain: &str,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<Vec<Sample>, FetchError> {
         let stream = StreamKey::new(format!("domain:{domain}"));
         let path = format!("/v1/domains/{domain}/trafficStats");
         // The end date is exclusive.
@@ -563,7 +610,17 @@ pub(crate) mod source {
                 None => break,
             }
         }
-        let compliance = session
+        Ok(samples)
+    }
+
+    /// The requirements that need work, or `None` when Gmail has no
+    /// compliance status for the domain (not a bulk sender, or no
+    /// permission for it: 403, 404).
+    async fn compliance(
+        session: &Session<'_>,
+        domain: &str,
+    ) -> Result<Option<Vec<String>>, FetchError> {
+        let answer = session
             .send(
                 postmaster::COMPLIANCE,
                 reqwest::Method::GET,
@@ -572,24 +629,12 @@ pub(crate) mod source {
                 crate::esp::client::Body::Empty,
             )
             .await;
-        let needs_work = match compliance {
-            Ok(body) => Some(session.payload(postmaster::parse_compliance(&body))?),
-            // Not a bulk sender, or no permission for compliance: none.
+        match answer {
+            Ok(body) => Ok(Some(session.payload(postmaster::parse_compliance(&body))?)),
             Err(FetchError::Auth { status: 403, .. })
-            | Err(FetchError::Rejected { status: 404, .. }) => None,
-            Err(other) => return Err(other),
-        };
-        if let (Some(needs_work), Some(newest)) = (
-            needs_work,
-            samples.iter_mut().max_by_key(|sample| sample.bucket.start),
-        ) {
-            let reported = newest
-                .counts
-                .reported
-                .get_or_insert_with(|| Box::new(Reported::default()));
-            reported.needs_work = Some(needs_work);
+            | Err(FetchError::Rejected { status: 404, .. }) => Ok(None),
+            Err(other) => Err(other),
         }
-        Ok(samples)
     }
 }
 
@@ -641,7 +686,10 @@ mod tests {
     fn compliance_lists_what_needs_work() {
         assert_eq!(
             parse_compliance(COMPLIANCE_SAMPLE.as_bytes()).unwrap(),
-            vec!["DMARC_POLICY".to_owned(), "ONE_CLICK_UNSUBSCRIBE".to_owned()]
+            vec![
+                "DMARC_POLICY".to_owned(),
+                "ONE_CLICK_UNSUBSCRIBE".to_owned()
+            ]
         );
         assert_eq!(parse_compliance(b"{}").unwrap(), Vec::<String>::new());
     }
@@ -650,7 +698,10 @@ mod tests {
     fn domains_are_listed() {
         assert_eq!(
             parse_domains(DOMAINS_SAMPLE.as_bytes()).unwrap(),
-            (vec!["mail.example.com".to_owned(), "news.example.com".to_owned()], None)
+            (
+                vec!["mail.example.com".to_owned(), "news.example.com".to_owned()],
+                None
+            )
         );
         assert!(parse_domains(br#"{"domains":[{"name":"example.com"}]}"#).is_err());
     }

@@ -75,6 +75,12 @@ pub(crate) trait Source: Sync {
         48
     }
 
+    /// Whether it authenticates as a service account acting for a user
+    /// (the account's `subject`).
+    fn acts_for_a_user(&self) -> bool {
+        false
+    }
+
     /// The alert preset its accounts get unless the configuration gives
     /// one (`"ses"`: the provider's own review levels).
     fn alert_preset(&self) -> Option<&'static str> {

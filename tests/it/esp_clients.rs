@@ -391,8 +391,7 @@ fn authorized(provider: Provider, seen: &Seen) -> bool {
         // The token endpoint takes the signed grant in its form (checked by
         // the test's responder); the API takes the token it issued.
         Provider::GmailPostmaster => {
-            seen.path == "/token"
-                || authorization == Some(super::esp_sources::POSTMASTER_BEARER)
+            seen.path == "/token" || authorization == Some(super::esp_sources::POSTMASTER_BEARER)
         }
         // The `api-key` header.
         Provider::Brevo => seen.header("api-key") == Some(BREVO_KEY) && authorization.is_none(),

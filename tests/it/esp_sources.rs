@@ -656,15 +656,26 @@ async fn postmaster_exchanges_a_signed_grant_then_reads_each_domains_days_and_co
     assert_eq!(got.samples.len(), 2);
     let newest = &got.samples[1];
     assert_eq!(newest.bucket.start, utc(2026, 3, 2, 0));
-    let reported = newest.counts.reported.as_deref().unwrap_or_else(|| panic!("figures"));
+    let reported = newest
+        .counts
+        .reported
+        .as_deref()
+        .unwrap_or_else(|| panic!("figures"));
     assert_eq!(reported.spam_ppm, Some(3_100));
     assert_eq!(
         reported.needs_work,
-        Some(vec!["DMARC_POLICY".to_owned(), "ONE_CLICK_UNSUBSCRIBE".to_owned()]),
+        Some(vec![
+            "DMARC_POLICY".to_owned(),
+            "ONE_CLICK_UNSUBSCRIBE".to_owned()
+        ]),
         "compliance goes on the newest day"
     );
     assert_eq!(
-        got.samples[0].counts.reported.as_deref().and_then(|r| r.needs_work.clone()),
+        got.samples[0]
+            .counts
+            .reported
+            .as_deref()
+            .and_then(|r| r.needs_work.clone()),
         None
     );
     assert_eq!(newest.counts.sent, None, "ratios, not counts");
@@ -674,27 +685,46 @@ async fn postmaster_exchanges_a_signed_grant_then_reads_each_domains_days_and_co
 async fn postmaster_refused_grants_and_bad_keys_are_credential_errors() {
     let mock = postmaster_mock().await;
     // Acting for nobody: the mock's Google refuses the grant.
-    let mut account = postmaster_account(&mock, StreamSelection::Named(vec![StreamKey::new("domain:mail.example.com")]));
+    let mut account = postmaster_account(
+        &mock,
+        StreamSelection::Named(vec![StreamKey::new("domain:mail.example.com")]),
+    );
     account.subject = None;
     let error = failed(&account, any_window()).await;
-    assert!(matches!(error, FetchError::Auth { status: 400, .. }), "{error:?}");
+    assert!(
+        matches!(error, FetchError::Auth { status: 400, .. }),
+        "{error:?}"
+    );
     assert!(!error.is_retryable());
     // A grant signed with another private key does not verify either.
-    let mut other_key: Value = serde_json::from_str(&service_account_key(mock.port()))
-        .unwrap_or_else(|e| panic!("{e}"));
-    other_key["private_key"] = json!(include_str!("../fixtures/esp/postmaster/other_private_key.pem"));
+    let mut other_key: Value =
+        serde_json::from_str(&service_account_key(mock.port())).unwrap_or_else(|e| panic!("{e}"));
+    other_key["private_key"] = json!(include_str!(
+        "../fixtures/esp/postmaster/other_private_key.pem"
+    ));
     let other_key = other_key.to_string();
-    let mut forged = postmaster_account(&mock, StreamSelection::Named(vec![StreamKey::new("domain:mail.example.com")]));
+    let mut forged = postmaster_account(
+        &mock,
+        StreamSelection::Named(vec![StreamKey::new("domain:mail.example.com")]),
+    );
     forged.credential = Credential::new(other_key);
     let error = failed(&forged, any_window()).await;
-    assert!(matches!(error, FetchError::Auth { status: 400, .. }), "{error:?}");
+    assert!(
+        matches!(error, FetchError::Auth { status: 400, .. }),
+        "{error:?}"
+    );
     // Not a service-account key at all: said before any request, and the
     // key's text is not in the message.
     let before = mock.seen().len();
-    let mut not_json = postmaster_account(&mock, StreamSelection::Named(vec![StreamKey::new("domain:mail.example.com")]));
+    let mut not_json = postmaster_account(
+        &mock,
+        StreamSelection::Named(vec![StreamKey::new("domain:mail.example.com")]),
+    );
     not_json.credential = Credential::new("plain-api-key-0000");
     match failed(&not_json, any_window()).await {
-        FetchError::Rejected { status: 0, detail, .. } => {
+        FetchError::Rejected {
+            status: 0, detail, ..
+        } => {
             assert_eq!(detail, "the credential is not a service-account key (JSON)")
         }
         other => panic!("{other:?}"),

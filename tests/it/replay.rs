@@ -267,31 +267,41 @@ async fn a_mailchimp_campaign_is_judged_against_its_audiences_previous_campaigns
 /// HIGH then MEDIUM, an IP at LOW on the second day) and a compliance
 /// status with DMARC policy and one-click unsubscribe needing work.
 async fn postmaster_with_a_bad_day(now: chrono::DateTime<chrono::Utc>) -> std::net::SocketAddr {
-    let day = |ago: i64| (now - chrono::Duration::days(ago)).format("%Y%m%d").to_string();
+    let day = |ago: i64| {
+        (now - chrono::Duration::days(ago))
+            .format("%Y%m%d")
+            .to_string()
+    };
     let traffic = include_str!("../fixtures/esp/postmaster/traffic_stats.json")
         .replace("20260301", &day(3))
         .replace("20260302", &day(2));
-    let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: axum::http::HeaderMap| {
-        let traffic = traffic.clone();
-        async move {
-            let bearer = headers
-                .get("authorization")
-                .and_then(|value| value.to_str().ok())
-                == Some("Bearer ya29.replay-token");
-            let ok = |body: String| (axum::http::StatusCode::OK, body);
-            match (uri.path(), bearer) {
-                ("/token", _) => ok(r#"{"access_token":"ya29.replay-token","expires_in":3599}"#.to_owned()),
-                (_, false) => (axum::http::StatusCode::UNAUTHORIZED, "{}".to_owned()),
-                ("/v1/domains", true) => ok(r#"{"domains":[{"name":"domains/mail.example.com"}]}"#.to_owned()),
-                ("/v1/domains/mail.example.com/trafficStats", true) => ok(traffic),
-                ("/v2/domains/mail.example.com/complianceStatus", true) => ok(include_str!(
-                    "../fixtures/esp/postmaster/compliance_status.json"
-                )
-                .to_owned()),
-                _ => (axum::http::StatusCode::NOT_FOUND, "{}".to_owned()),
+    let app = axum::Router::new().fallback(
+        move |uri: axum::http::Uri, headers: axum::http::HeaderMap| {
+            let traffic = traffic.clone();
+            async move {
+                let bearer = headers
+                    .get("authorization")
+                    .and_then(|value| value.to_str().ok())
+                    == Some("Bearer ya29.replay-token");
+                let ok = |body: String| (axum::http::StatusCode::OK, body);
+                match (uri.path(), bearer) {
+                    ("/token", _) => {
+                        ok(r#"{"access_token":"ya29.replay-token","expires_in":3599}"#.to_owned())
+                    }
+                    (_, false) => (axum::http::StatusCode::UNAUTHORIZED, "{}".to_owned()),
+                    ("/v1/domains", true) => {
+                        ok(r#"{"domains":[{"name":"domains/mail.example.com"}]}"#.to_owned())
+                    }
+                    ("/v1/domains/mail.example.com/trafficStats", true) => ok(traffic),
+                    ("/v2/domains/mail.example.com/complianceStatus", true) => ok(include_str!(
+                        "../fixtures/esp/postmaster/compliance_status.json"
+                    )
+                    .to_owned()),
+                    _ => (axum::http::StatusCode::NOT_FOUND, "{}".to_owned()),
+                }
             }
-        }
-    });
+        },
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -347,7 +357,12 @@ async fn gmails_own_figures_raise_spam_reputation_and_compliance_alerts() {
             let alert: serde_json::Value =
                 serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
             let field = |name: &str| alert[name].as_str().unwrap_or_default().to_owned();
-            (field("stream"), field("metric"), field("kind"), field("level"))
+            (
+                field("stream"),
+                field("metric"),
+                field("kind"),
+                field("level"),
+            )
         })
         .collect();
     found.sort();
