@@ -1,12 +1,12 @@
 //! Every public ESP payload parser, on arbitrary bodies: no panic, no hang,
 //! and a refused body is an error value with a message.
 //!
-//! The first byte picks the parser (`byte % 17`, table below) and the
-//! bucket width the caller would have asked for (`byte / 17 % 4`); the rest
+//! The first byte picks the parser (`byte % 19`, table below) and the
+//! bucket width the caller would have asked for (`byte / 19 % 4`); the rest
 //! is the response body. Seeds in `seeds/esp_payloads/` are the recorded
 //! fixtures with their parser's byte in front.
 //!
-//! | byte % 17 | parser |
+//! | byte % 19 | parser |
 //! |---|---|
 //! | 0 | `mailgun::parse_metrics` |
 //! | 1 | `mailgun::parse_legacy_stats_total` |
@@ -25,15 +25,20 @@
 //! | 14 | `mandrill::parse_time_series` |
 //! | 15 | `mandrill::parse_tag_list` |
 //! | 16 | `brevo::parse_reports` |
+//! | 17 | `mailchimp::parse_reports` (and the roll-ups of what it reads) |
+//! | 18 | `postmaster::parse_traffic_stats` |
 
 #![no_main]
 
 use chrono::{DateTime, NaiveDate, Utc};
 use libfuzzer_sys::fuzz_target;
 use mailcall::delivery::{BucketWidth, Sample, StreamKey};
-use mailcall::esp::{brevo, mailgun, mandrill, postmark, sendgrid, ses, sparkpost, PayloadError};
+use mailcall::esp::{
+    brevo, mailchimp, mailgun, mandrill, postmark, postmaster, sendgrid, ses, sparkpost,
+    PayloadError,
+};
 
-const PARSERS: u8 = 17;
+const PARSERS: u8 = 19;
 
 fn checked(result: Result<Vec<Sample>, PayloadError>) {
     match result {
@@ -129,6 +134,18 @@ fuzz_target!(|data: &[u8]| {
                 refused(&error);
             }
         }
-        _ => checked(brevo::parse_reports(body, &stream).map(|(samples, _)| samples)),
+        16 => checked(brevo::parse_reports(body, &stream).map(|(samples, _)| samples)),
+        17 => match mailchimp::parse_reports(body) {
+            Ok((campaigns, _)) => checked(Ok(mailchimp::samples(
+                &campaigns,
+                &mailchimp::Rollups {
+                    account: true,
+                    all: true,
+                    ..mailchimp::Rollups::default()
+                },
+            ))),
+            Err(error) => refused(&error),
+        },
+        _ => checked(postmaster::parse_traffic_stats(body, &stream).map(|(samples, _)| samples)),
     }
 });

@@ -30,7 +30,9 @@ use mailcall::config::Config;
 use mailcall::delivery::{BucketWidth, Counts, Sample, StreamKey};
 use mailcall::detect::{detect_csv, DetectorSettings};
 use mailcall::domain::Actor;
-use mailcall::esp::{brevo, mailgun, mandrill, postmark, sendgrid, ses, sparkpost, PayloadError};
+use mailcall::esp::{
+    brevo, mailchimp, mailgun, mandrill, postmark, postmaster, sendgrid, ses, sparkpost, PayloadError,
+};
 
 // ---------------------------------------------------------------------------
 // Running cases.
@@ -212,6 +214,10 @@ const ESP_FIXTURES: &[&str] = &[
     "tests/fixtures/esp/mandrill/tags_list.json",
     "tests/fixtures/esp/mandrill/invalid_key_500.json",
     "tests/fixtures/esp/brevo/reports.json",
+    "tests/fixtures/esp/mailchimp/reports.json",
+    "tests/fixtures/esp/postmaster/traffic_stats.json",
+    "tests/fixtures/esp/postmaster/compliance_status.json",
+    "tests/fixtures/esp/postmaster/domains.json",
 ];
 
 fn esp_fixtures() -> Vec<Vec<u8>> {
@@ -302,6 +308,30 @@ fn every_esp_parser(body: &[u8], width: BucketWidth) -> Result<(), TestCaseError
     }
     let _ = mandrill::error_name(body);
     samples(brevo::parse_reports(body, &stream).map(|(samples, _)| samples))?;
+    match mailchimp::parse_reports(body) {
+        Ok((campaigns, _)) => samples(Ok(mailchimp::samples(
+            &campaigns,
+            &mailchimp::Rollups {
+                account: true,
+                all: true,
+                ..mailchimp::Rollups::default()
+            },
+        )))?,
+        Err(error) => refused(&error)?,
+    }
+    if let Err(error) = mailchimp::parse_report(body) {
+        refused(&error)?;
+    }
+    samples(postmaster::parse_traffic_stats(body, &stream).map(|(samples, _)| samples))?;
+    if let Err(error) = postmaster::parse_compliance(body) {
+        refused(&error)?;
+    }
+    if let Err(error) = postmaster::parse_domains(body) {
+        refused(&error)?;
+    }
+    if let Err(error) = postmaster::access_token(body) {
+        refused(&error)?;
+    }
     Ok(())
 }
 
