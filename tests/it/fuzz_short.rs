@@ -31,7 +31,8 @@ use mailcall::delivery::{BucketWidth, Counts, Sample, StreamKey};
 use mailcall::detect::{detect_csv, DetectorSettings};
 use mailcall::domain::Actor;
 use mailcall::esp::{
-    brevo, mailchimp, mailgun, mandrill, postmark, postmaster, sendgrid, ses, sparkpost, PayloadError,
+    brevo, mailchimp, mailgun, mandrill, postmark, postmaster, sendgrid, ses, sparkpost,
+    PayloadError,
 };
 
 // ---------------------------------------------------------------------------
