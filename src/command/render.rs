@@ -328,5 +328,127 @@ pub fn metrics(
             percent(median)
         ));
     }
+    if let Some(reported) = latest.counts.reported.as_deref() {
+        out.push_str(&reported_figures(reported));
+    }
     out
+}
+
+/// A mailbox provider's own figures for the bucket (Gmail Postmaster
+/// Tools), as it gave them.
+fn reported_figures(reported: &crate::delivery::Reported) -> String {
+    let ppm = |value: Option<u32>| percent(value.map(|v| f64::from(v) / 1_000_000.0));
+    let level = |value: Option<crate::delivery::Reputation>| {
+        value.map_or("—", crate::delivery::Reputation::as_str)
+    };
+    let mut out = String::from("\n  the mailbox provider's own figures:");
+    let spam = match reported.spam_upper_ppm {
+        Some(_) => format!(
+            "{} (up to {})",
+            ppm(reported.spam_ppm),
+            ppm(reported.spam_upper_ppm)
+        ),
+        None => ppm(reported.spam_ppm),
+    };
+    out.push_str(&format!("\n  {:<13} {spam}", "spam reported"));
+    out.push_str(&format!(
+        "\n  {:<13} domain {}, IPs {}",
+        "reputation",
+        level(reported.domain_reputation),
+        level(reported.ip_reputation)
+    ));
+    out.push_str(&format!(
+        "\n  {:<13} SPF {}, DKIM {}, DMARC {}",
+        "authenticated",
+        ppm(reported.spf_ppm),
+        ppm(reported.dkim_ppm),
+        ppm(reported.dmarc_ppm)
+    ));
+    out.push_str(&format!(
+        "\n  {:<13} {}",
+        "errors",
+        ppm(reported.delivery_error_ppm)
+    ));
+    if let Some(needs_work) = &reported.needs_work {
+        let list = if needs_work.is_empty() {
+            "nothing".to_string()
+        } else {
+            needs_work
+                .iter()
+                .map(|name| name.to_lowercase().replace('_', " "))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        out.push_str(&format!("\n  {:<13} {list}", "needs work"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::summary::StreamSummary;
+    use crate::delivery::{
+        Bucket, BucketWidth, Counts, Rates, Reported, Reputation, Sample, StreamKey,
+    };
+
+    #[test]
+    fn metrics_show_a_mailbox_providers_own_figures_as_given() {
+        let stream = StreamKey::new("domain:mail.example.com");
+        let latest = Sample {
+            stream: stream.clone(),
+            bucket: Bucket {
+                start: "2026-03-02T00:00:00Z".parse().unwrap_or_default(),
+                width: BucketWidth::Day,
+                provider_tz: "unspecified".into(),
+            },
+            counts: Counts {
+                reported: Some(Box::new(Reported {
+                    spam_ppm: Some(1_200),
+                    spam_upper_ppm: Some(1_600),
+                    domain_reputation: Some(Reputation::Medium),
+                    ip_reputation: Some(Reputation::Low),
+                    dkim_ppm: Some(970_000),
+                    needs_work: Some(vec!["ONE_CLICK_UNSUBSCRIBE".into()]),
+                    ..Reported::default()
+                })),
+                ..Counts::default()
+            },
+        };
+        let text = metrics(
+            "gmail",
+            &stream,
+            &StreamSummary {
+                latest: Some(latest),
+                median: Rates::default(),
+                buckets: 1,
+            },
+        );
+        assert!(text.contains("spam reported 0.12% (up to 0.16%)"), "{text}");
+        assert!(text.contains("domain MEDIUM, IPs LOW"), "{text}");
+        assert!(text.contains("SPF —, DKIM 97.0%, DMARC —"), "{text}");
+        assert!(
+            text.contains("needs work    one click unsubscribe"),
+            "{text}"
+        );
+        // A counts-only stream shows none of it.
+        let plain = metrics(
+            "sg",
+            &stream,
+            &StreamSummary {
+                latest: Some(Sample {
+                    stream: stream.clone(),
+                    bucket: Bucket {
+                        start: "2026-03-02T00:00:00Z".parse().unwrap_or_default(),
+                        width: BucketWidth::Day,
+                        provider_tz: "UTC".into(),
+                    },
+                    counts: Counts::default(),
+                }),
+                median: Rates::default(),
+                buckets: 1,
+            },
+        );
+        assert!(!plain.contains("mailbox provider"), "{plain}");
+    }
 }

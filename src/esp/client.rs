@@ -619,19 +619,23 @@ impl Session<'_> {
     /// Adds the provider's authentication, marked sensitive so it is never
     /// printed by the HTTP stack either.
     fn authorize(&self, request: RequestBuilder) -> Result<RequestBuilder, FetchError> {
+        let request = self
+            .source
+            .authorize(request, self.account.credential.expose())
+            .map_err(|why| rejected_locally(self.account, &why))?;
         let bearer = self
             .bearer
             .lock()
             .ok()
             .and_then(|bearer| bearer.as_ref().map(|token| token.expose().to_owned()));
-        if let Some(token) = bearer {
-            let value = super::source::sensitive(format!("Bearer {token}"))
-                .map_err(|why| rejected_locally(self.account, &why))?;
-            return Ok(request.header(reqwest::header::AUTHORIZATION, value));
+        match bearer {
+            Some(token) => {
+                let value = super::source::sensitive(format!("Bearer {token}"))
+                    .map_err(|why| rejected_locally(self.account, &why))?;
+                Ok(request.header(reqwest::header::AUTHORIZATION, value))
+            }
+            None => Ok(request),
         }
-        self.source
-            .authorize(request, self.account.credential.expose())
-            .map_err(|why| rejected_locally(self.account, &why))
     }
 
     /// Fails once a paged sequence reaches [`MAX_PAGES`].

@@ -423,8 +423,8 @@ pub(crate) mod source {
             4
         }
 
-        // Every request carries the access token the fetch obtained
-        // (`Session::use_bearer`); nothing else.
+        // JSON; the access token the fetch obtained is added by the
+        // session (`Session::use_bearer`).
         fn authorize(
             &self,
             request: RequestBuilder,
