@@ -109,7 +109,6 @@ pub(crate) mod source {
     #![allow(clippy::result_large_err)]
 
     use chrono::{DateTime, Days, NaiveDate, Utc};
-    use futures_util::{StreamExt, TryStreamExt};
     use reqwest::header::HeaderMap;
     use reqwest::RequestBuilder;
 
@@ -225,10 +224,7 @@ pub(crate) mod source {
             .into_iter()
             .map(|(tag, stream, range)| fetch_range(session, tag, stream, range))
             .collect();
-        let pages: Vec<Vec<Sample>> = futures_util::stream::iter(pending)
-            .buffered(session.concurrency())
-            .try_collect()
-            .await?;
+        let pages = session.together(pending).await?;
         Ok(pages.into_iter().flatten().collect())
     }
 

@@ -434,14 +434,37 @@ impl Session<'_> {
         &self,
         requests: Vec<(Endpoint, Vec<(&'static str, String)>)>,
     ) -> Result<Vec<Vec<u8>>, FetchError> {
-        use futures_util::{StreamExt, TryStreamExt};
         let pending: Vec<_> = requests
             .into_iter()
             .map(|(endpoint, query)| self.get_owned(endpoint, query))
             .collect();
+        self.together(pending).await
+    }
+
+    /// The results of independent request sequences (each a future that
+    /// may page on its own), in order, at most the source's
+    /// [`Source::concurrency`] running at once; the first error ends them
+    /// all. Build the futures first and pass them in.
+    pub(crate) async fn together<F, T>(&self, pending: Vec<F>) -> Result<Vec<T>, FetchError>
+    where
+        F: std::future::Future<Output = Result<T, FetchError>>,
+    {
+        use futures_util::{StreamExt, TryStreamExt};
         futures_util::stream::iter(pending)
             .buffered(self.concurrency())
             .try_collect()
+            .await
+    }
+
+    /// `GET` of `path`, an instance of `endpoint`'s documented template
+    /// (`/reports/{campaign_id}` → `/reports/42694e9e57`).
+    pub(crate) async fn get_at(
+        &self,
+        endpoint: Endpoint,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<Vec<u8>, FetchError> {
+        self.send(endpoint, Method::GET, path, query, Body::Empty)
             .await
     }
 

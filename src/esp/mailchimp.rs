@@ -251,10 +251,10 @@ pub fn is_data_centre(name: &str) -> bool {
 pub(crate) mod source {
     #![allow(clippy::result_large_err)]
 
-    use reqwest::{Method, RequestBuilder};
+    use reqwest::RequestBuilder;
 
     use crate::delivery::Sample;
-    use crate::esp::client::{rejected_locally, Body, FetchError, Plan, Session, Window};
+    use crate::esp::client::{rejected_locally, FetchError, Plan, Session, Window};
     use crate::esp::mailchimp::{self, CampaignReport, Rollups};
     use crate::esp::source::{accept_json, Source, SourceFuture};
 
@@ -359,11 +359,7 @@ pub(crate) mod source {
             }
             pending.push(report(session, format!("/reports/{id}")));
         }
-        use futures_util::{StreamExt, TryStreamExt};
-        let named: Vec<Option<CampaignReport>> = futures_util::stream::iter(pending)
-            .buffered(session.concurrency())
-            .try_collect()
-            .await?;
+        let named = session.together(pending).await?;
         campaigns.extend(named.into_iter().flatten());
         Ok(mailchimp::samples(&campaigns, &rollups))
     }
@@ -374,9 +370,7 @@ pub(crate) mod source {
         path: String,
     ) -> Result<Option<CampaignReport>, FetchError> {
         let query = [("fields", mailchimp::REPORT_FIELDS.to_owned())];
-        let body = session
-            .send(mailchimp::REPORT, Method::GET, &path, &query, Body::Empty)
-            .await?;
+        let body = session.get_at(mailchimp::REPORT, &path, &query).await?;
         session.payload(mailchimp::parse_report(&body))
     }
 

@@ -557,15 +557,11 @@ pub(crate) mod source {
         }
 
         // Each query pages on its own; the queries are independent.
-        use futures_util::{StreamExt, TryStreamExt};
         let pending: Vec<_> = queries
             .iter()
             .map(|query| fetch_query(session, query, window))
             .collect();
-        let pages: Vec<Vec<Sample>> = futures_util::stream::iter(pending)
-            .buffered(session.concurrency())
-            .try_collect()
-            .await?;
+        let pages = session.together(pending).await?;
         Ok(pages.into_iter().flatten().collect())
     }
 
@@ -613,13 +609,7 @@ pub(crate) mod source {
             }
             let path = format!("/v3/{domain}/stats/total");
             let body = session
-                .send(
-                    mailgun::LEGACY_STATS_TOTAL,
-                    Method::GET,
-                    &path,
-                    &query,
-                    Body::Empty,
-                )
+                .get_at(mailgun::LEGACY_STATS_TOTAL, &path, &query)
                 .await?;
             samples.extend(session.payload(mailgun::parse_legacy_stats_total(
                 &body,
@@ -631,13 +621,7 @@ pub(crate) mod source {
             tagged.push(("tag", name.to_string()));
             let path = format!("/v3/{domain}/tag/stats");
             let body = session
-                .send(
-                    mailgun::LEGACY_TAG_STATS,
-                    Method::GET,
-                    &path,
-                    &tagged,
-                    Body::Empty,
-                )
+                .get_at(mailgun::LEGACY_TAG_STATS, &path, &tagged)
                 .await?;
             let stream = StreamKey::tag(name);
             let parsed = session.payload(mailgun::parse_legacy_tag_stats(&body))?;

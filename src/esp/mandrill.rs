@@ -153,7 +153,6 @@ pub(crate) mod source {
     #![allow(clippy::result_large_err)]
 
     use chrono::{DateTime, Utc};
-    use futures_util::{StreamExt, TryStreamExt};
     use reqwest::{Method, RequestBuilder};
     use serde_json::{json, Value};
 
@@ -320,10 +319,7 @@ pub(crate) mod source {
             .into_iter()
             .map(|(endpoint, body, stream)| series(session, endpoint, body, stream))
             .collect();
-        let series: Vec<Vec<Sample>> = futures_util::stream::iter(pending)
-            .buffered(session.concurrency())
-            .try_collect()
-            .await?;
+        let series = session.together(pending).await?;
         Ok(series.into_iter().flatten().collect())
     }
 }

@@ -484,11 +484,7 @@ pub(crate) mod source {
             .iter()
             .map(|domain| domain_samples(session, domain, first, last))
             .collect();
-        use futures_util::{StreamExt, TryStreamExt};
-        let per_domain: Vec<Vec<Sample>> = futures_util::stream::iter(pending)
-            .buffered(session.concurrency())
-            .try_collect()
-            .await?;
+        let per_domain = session.together(pending).await?;
         Ok(per_domain.into_iter().flatten().collect())
     }
 
@@ -595,13 +591,7 @@ pub(crate) mod source {
                 query.push(("pageToken", token.clone()));
             }
             let body = session
-                .send(
-                    postmaster::TRAFFIC_STATS,
-                    reqwest::Method::GET,
-                    &path,
-                    &query,
-                    crate::esp::client::Body::Empty,
-                )
+                .get_at(postmaster::TRAFFIC_STATS, &path, &query)
                 .await?;
             let (days, next) = session.payload(postmaster::parse_traffic_stats(&body, &stream))?;
             samples.extend(days);
@@ -621,12 +611,10 @@ pub(crate) mod source {
         domain: &str,
     ) -> Result<Option<Vec<String>>, FetchError> {
         let answer = session
-            .send(
+            .get_at(
                 postmaster::COMPLIANCE,
-                reqwest::Method::GET,
                 &format!("/v2/domains/{domain}/complianceStatus"),
                 &[],
-                crate::esp::client::Body::Empty,
             )
             .await;
         match answer {
