@@ -55,6 +55,7 @@ pub(super) const MANDRILL_INVALID_KEY: &str =
     include_str!("../fixtures/esp/mandrill/invalid_key_500.json");
 pub(super) const BREVO_REPORTS: &str = include_str!("../fixtures/esp/brevo/reports.json");
 pub(super) const MAILCHIMP_REPORTS: &str = include_str!("../fixtures/esp/mailchimp/reports.json");
+const POSTMASTER_TRAFFIC: &str = include_str!("../fixtures/esp/postmaster/traffic_stats.json");
 
 const SENDGRID_KEY: &str = "SG.test-key-123";
 const MAILGUN_KEY: &str = "key-mg-test-456";
@@ -72,7 +73,7 @@ pub(super) const MAILCHIMP_KEY: &str = "mc0123456789abcdef-us6";
 /// `Basic ` + base64 of `api:mc0123456789abcdef-us6`, written out.
 const MAILCHIMP_BASIC: &str = "Basic YXBpOm1jMDEyMzQ1Njc4OWFiY2RlZi11czY=";
 
-const PROVIDERS: [Provider; 8] = [
+const PROVIDERS: [Provider; 9] = [
     Provider::SendGrid,
     Provider::Mailgun,
     Provider::Postmark,
@@ -81,6 +82,7 @@ const PROVIDERS: [Provider; 8] = [
     Provider::Mandrill,
     Provider::Brevo,
     Provider::Mailchimp,
+    Provider::GmailPostmaster,
 ];
 
 /// The mailcall-side "now" every fetch is given.
@@ -119,11 +121,16 @@ fn credential(provider: Provider) -> &'static str {
 }
 
 pub(super) fn account(provider: Provider, port: u16, streams: StreamSelection) -> Account {
+    let credential = match provider {
+        // A service-account key whose token URL is the mock's.
+        Provider::GmailPostmaster => super::esp_sources::service_account_key(port),
+        _ => credential(provider).to_owned(),
+    };
     Account {
         name: format!("{provider}-test"),
         provider,
         base_url: format!("http://127.0.0.1:{port}"),
-        credential: Credential::new(credential(provider)),
+        credential: Credential::new(credential),
         domain: None,
         streams,
         bucket: BucketWidth::Day,
@@ -134,7 +141,8 @@ pub(super) fn account(provider: Provider, port: u16, streams: StreamSelection) -
             session_token: None,
             region: SES_REGION.to_owned(),
         }),
-        subject: None,
+        subject: (provider == Provider::GmailPostmaster)
+            .then(|| super::esp_sources::POSTMASTER_SUBJECT.to_owned()),
     }
 }
 
@@ -1434,8 +1442,14 @@ async fn a_429_with_retry_after_seconds_is_rate_limited_for_every_provider() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_credentials_are_auth_errors() {
-    // A wrong credential: the mock's own check answers 401.
-    for provider in PROVIDERS {
+    // A wrong credential: the mock's own check answers 401. (Gmail's
+    // refused grants have their own test in `esp_sources.rs`: its
+    // credential is a key file, and a wrong one is refused by its token
+    // endpoint.)
+    for provider in PROVIDERS
+        .into_iter()
+        .filter(|p| *p != Provider::GmailPostmaster)
+    {
         let mock = Mock::start(provider, |_| Reply::json("{}")).await;
         let mut account = mock.account(provider, StreamSelection::Account);
         account.credential = Credential::new("wrong-credential-000");
@@ -1490,9 +1504,13 @@ async fn other_4xx_are_rejected_with_the_providers_message() {
                 400,
                 r#"{"code":"invalid_parameter","message":"startDate is later than endDate"}"#,
             ),
-            _ => Reply::status(
+            Provider::Mailchimp => Reply::status(
                 400,
                 r#"{"type":"https://mailchimp.com/developer/marketing/docs/errors/","title":"Invalid Resource","status":400,"detail":"The resource submitted could not be validated.","instance":"995c5cb0-3280-4a6e-808b-3b096d0bb219"}"#,
+            ),
+            _ => Reply::status(
+                400,
+                r#"{"error":{"code":400,"message":"Request contains an invalid argument.","status":"INVALID_ARGUMENT"}}"#,
             ),
         },
         Duration::from_secs(2),
@@ -1513,6 +1531,7 @@ async fn other_4xx_are_rejected_with_the_providers_message() {
             400,
             "Invalid Resource: The resource submitted could not be validated.",
         ),
+        (400, "Request contains an invalid argument."),
     ];
     for ((provider, error, _), (want_status, want_detail)) in errors.into_iter().zip(expected) {
         match &error {
@@ -1624,10 +1643,16 @@ fn wrong_types(provider: Provider) -> (&'static str, &'static str, &'static str)
             "Brevo /v3/smtp/statistics/reports",
             "requests",
         ),
-        _ => (
+        Provider::Mailchimp => (
             r#"{"reports":[{"id":"42694e9e57","send_time":"2024-03-04T14:00:00+00:00","emails_sent":"12"}],"total_items":1}"#,
             "Mailchimp /reports",
             "emails_sent",
+        ),
+        // The first answer Gmail's fetch reads is its token endpoint's.
+        _ => (
+            r#"{"access_token":5,"expires_in":3599}"#,
+            "Gmail Postmaster Tools token endpoint (jwt-bearer grant)",
+            "access_token",
         ),
     }
 }
@@ -1641,7 +1666,8 @@ fn documented_body(provider: Provider) -> &'static str {
         Provider::Ses => SES_STATISTICS,
         Provider::Mandrill => MANDRILL_TAG_SERIES,
         Provider::Brevo => BREVO_REPORTS,
-        _ => MAILCHIMP_REPORTS,
+        Provider::Mailchimp => MAILCHIMP_REPORTS,
+        _ => POSTMASTER_TRAFFIC,
     }
 }
 

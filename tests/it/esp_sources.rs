@@ -550,12 +550,12 @@ async fn mailchimp_pages_by_total_items_and_reads_named_campaigns_by_id() {
 
 /// The access token the mock's token endpoint issues.
 pub(super) const POSTMASTER_BEARER: &str = "Bearer ya29.test-access-token-0123456789";
-const POSTMASTER_SUBJECT: &str = "postmaster@example.com";
+pub(super) const POSTMASTER_SUBJECT: &str = "postmaster@example.com";
 const POSTMASTER_PUBLIC_KEY: &str =
     include_str!("../fixtures/esp/postmaster/test_service_account_public.pem");
 
 /// The test service-account key, its token URL on the mock.
-fn service_account_key(port: u16) -> String {
+pub(super) fn service_account_key(port: u16) -> String {
     include_str!("../fixtures/esp/postmaster/service_account.json.template")
         .replace("TOKEN_URI", &format!("http://127.0.0.1:{port}/token"))
 }
@@ -626,8 +626,6 @@ async fn postmaster_mock() -> Mock {
 
 fn postmaster_account(mock: &Mock, streams: StreamSelection) -> mailcall::esp::account::Account {
     let mut account = mock.account(Provider::GmailPostmaster, streams);
-    account.credential = Credential::new(service_account_key(mock.port()));
-    account.subject = Some(POSTMASTER_SUBJECT.to_owned());
     account.window = std::time::Duration::from_secs(96 * 3600);
     account
 }

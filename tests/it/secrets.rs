@@ -60,9 +60,9 @@ enum Echo {
     Garbles,
 }
 
-/// A server on 127.0.0.1 that answers every request with its method, URL
-/// and headers, each header value also URL-encoded, as a careless proxy or
-/// debugging endpoint does.
+/// A server on 127.0.0.1 that answers every request with its method, URL,
+/// headers and body, each header value also URL-encoded, as a careless
+/// proxy or debugging endpoint does.
 async fn echo_server(echo: Echo) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
@@ -70,12 +70,14 @@ async fn echo_server(echo: Echo) -> SocketAddr {
     let address = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
     let app = Router::new().fallback(
         move |uri: Uri, headers: HeaderMap, body: Bytes| async move {
-            // Provider messages are cut to 200 characters: the headers that
-            // carry secrets come first, and a short body (Mandrill's, with
-            // its key) before them.
+            // Provider messages are cut to 200 characters: what carries a
+            // secret comes first (a body with a key or a signed grant, then
+            // the headers that carry secrets), the query and other bodies
+            // last.
             let body = String::from_utf8_lossy(&body).into_owned();
-            let mut seen = format!("GET {uri}");
-            if body.len() <= 100 {
+            let secret_body = body.contains("\"key\"") || body.contains("assertion=");
+            let mut seen = format!("GET {}", uri.path());
+            if secret_body {
                 seen.push_str(&format!(" body={body}"));
             }
             let mut headers: Vec<_> = headers.iter().collect();
@@ -91,7 +93,10 @@ async fn echo_server(echo: Echo) -> SocketAddr {
                 let encoded: String = form_urlencoded::byte_serialize(value.as_bytes()).collect();
                 seen.push_str(&format!(" {name}={value} ({name}~{encoded})"));
             }
-            if body.len() > 100 {
+            if let Some(query) = uri.query() {
+                seen.push_str(&format!(" query={query}"));
+            }
+            if !secret_body {
                 seen.push_str(&format!(" body={body}"));
             }
             match echo {
@@ -135,6 +140,7 @@ fn esp_config(dir: &Path, servers: &[(Echo, SocketAddr)]) -> (std::path::PathBuf
             "ses",
             "mandrill",
             "brevo",
+            "mailchimp",
         ] {
             let key = format!("Zq{n}/{provider}+Secret=Value-8a9b0c1d2e3f");
             let file = format!("{provider}-{label}.key");
@@ -153,7 +159,30 @@ fn esp_config(dir: &Path, servers: &[(Echo, SocketAddr)]) -> (std::path::PathBuf
             ));
             keys.push(key);
         }
+        // Gmail: a service-account key file whose token URL is the echo
+        // server; the grant it signs (a bearer credential for an hour) is
+        // echoed back. The private key never leaves; a line of it is
+        // checked all the same.
+        let file = format!("postmaster-{label}.json");
+        std::fs::write(
+            dir.join(&file),
+            include_str!("../fixtures/esp/postmaster/service_account.json.template")
+                .replace("TOKEN_URI", &format!("http://{address}/token")),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        text.push_str(&format!(
+            "[[esp]]\nname = \"gmail-postmaster-{label}\"\nprovider = \"gmail-postmaster\"\n\
+             base_url = \"http://{address}\"\ncredential_file = \"{file}\"\n\
+             subject = \"postmaster@example.com\"\nschedule = \"0 * * * *\"\ntimeout_seconds = 2\n\n"
+        ));
     }
+    keys.push(
+        include_str!("../fixtures/esp/postmaster/test_service_account_key.pem")
+            .lines()
+            .nth(5)
+            .unwrap_or_default()
+            .to_owned(),
+    );
     let path = dir.join("mailcall.toml");
     std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
     (path, keys)
@@ -199,6 +228,8 @@ async fn no_esp_key_reaches_the_output_when_every_provider_echoes_it_at_trace_le
         "mandrill-rejects",
         "brevo-rejects",
         "ses-rejects",
+        "mailchimp-rejects",
+        "gmail-postmaster-rejects",
     ] {
         assert!(
             text.lines()
