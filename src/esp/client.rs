@@ -4,7 +4,9 @@
 //! `Plan` of which streams to ask for. What is asked, how it is paged and
 //! how the answers are read live in each source's module
 //! ([`super::sendgrid`], [`super::mailgun`], [`super::postmark`],
-//! [`super::sparkpost`]); nothing here names a provider.
+//! [`super::sparkpost`], [`super::ses`], [`super::mailchimp`],
+//! [`super::mandrill`], [`super::brevo`], [`super::postmaster`]); nothing
+//! here names a provider.
 //!
 //! Why it is shaped like this:
 //!
@@ -33,6 +35,11 @@
 //! | Mailgun | `POST /v1/analytics/metrics`, `dimensions: ["time"]` | the same, filtered to one tag per request | the same with `dimensions: ["time","tag"]`, plus account-wide |
 //! | Postmark | `GET /stats/outbound/{sends,bounces,spam,opens,clicks}` | the same with `tag=` or `messagestream=` | refused by the configuration: Postmark documents no tag listing |
 //! | SparkPost | `GET /api/v1/metrics/deliverability/time-series` | the same with `campaigns=` | `GET /api/v1/metrics/deliverability/campaign` to list campaigns, then as named, plus account-wide |
+//! | Amazon SES | `POST /` `Action=GetSendStatistics` (SigV4) | refused: the API covers the account only | refused by the configuration |
+//! | Mailchimp | `GET /3.0/reports` (sent in the window, paged) | audiences from the same list; campaigns by `GET /3.0/reports/{id}` | every campaign and audience of the window, plus account-wide |
+//! | Mandrill | `POST /tags/all-time-series` | `POST /tags/time-series`, `/senders/time-series` | `POST /tags/list`, then as named, plus account-wide |
+//! | Brevo | `GET /v3/smtp/statistics/reports` (≤ 30 days a request, paged) | the same with `tag=` | refused by the configuration: Brevo documents no tag listing |
+//! | Gmail Postmaster | every domain: `GET /v1/domains`, then as named | `GET /v1/domains/{d}/trafficStats` (paged) and `GET /v2/domains/{d}/complianceStatus`, after the token grant | as account-wide |
 //!
 //! Paged sequences stop after [`MAX_PAGES`] pages with a
 //! [`FetchError::Payload`], so a provider whose paging never ends cannot keep

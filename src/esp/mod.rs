@@ -1,8 +1,8 @@
 //! Email service provider (ESP) statistics payloads, normalised into
 //! [`crate::delivery::Sample`]s.
 //!
-//! Each submodule takes the documented JSON body of one provider's stats
-//! endpoints and returns canonical samples. The functions here are pure: no
+//! Each submodule takes the documented body (JSON; SES's XML) of one
+//! provider's stats endpoints and returns canonical samples. The functions here are pure: no
 //! networking, no disk, no clock (the rate-limit helpers take "now" as an
 //! argument). That keeps the provider quirks (time zones, strings-as-numbers,
 //! omitted zero keys, month buckets) testable against the providers' own
