@@ -25,7 +25,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::delivery::{Counts, Rates, Sample};
+use crate::delivery::{Counts, Rates, Reported, Reputation, Sample};
 use crate::domain::{Actor, Change, Incident, RootCause, Status};
 pub use ledger::AlertLedger;
 pub use week::Week;
@@ -142,6 +142,56 @@ pub struct QuietStream {
     pub polled: bool,
 }
 
+/// A mailbox provider's own view of one stream over the week (Gmail
+/// Postmaster Tools): the worst it reported, as it reported it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MailboxView {
+    pub account: String,
+    pub stream: String,
+    /// The highest spam rate of the week (the upper end of the provider's
+    /// interval where given), as a fraction.
+    pub spam: Option<f64>,
+    /// The lowest domain reputation of the week.
+    pub domain_reputation: Option<Reputation>,
+    /// The lowest IP reputation of the week.
+    pub ip_reputation: Option<Reputation>,
+    /// The requirements that needed work at the newest report that says.
+    pub needs_work: Option<Vec<String>>,
+}
+
+impl MailboxView {
+    /// The week's worst of what `samples` (one stream's, this week's)
+    /// report; `None` when none carries provider figures.
+    fn of(account: &str, stream: &str, samples: &[&Sample]) -> Option<MailboxView> {
+        let mut reported: Vec<(&DateTime<Utc>, &Reported)> = samples
+            .iter()
+            .filter_map(|s| s.counts.reported.as_deref().map(|r| (&s.bucket.start, r)))
+            .collect();
+        if reported.is_empty() {
+            return None;
+        }
+        reported.sort_by_key(|(start, _)| **start);
+        Some(MailboxView {
+            account: account.to_owned(),
+            stream: stream.to_owned(),
+            spam: reported
+                .iter()
+                .filter_map(|(_, r)| r.spam_upper_ppm.or(r.spam_ppm))
+                .max()
+                .map(|ppm| f64::from(ppm) / 1_000_000.0),
+            domain_reputation: reported
+                .iter()
+                .filter_map(|(_, r)| r.domain_reputation)
+                .min(),
+            ip_reputation: reported.iter().filter_map(|(_, r)| r.ip_reputation).min(),
+            needs_work: reported
+                .iter()
+                .rev()
+                .find_map(|(_, r)| r.needs_work.clone()),
+        })
+    }
+}
+
 /// Median and 90th percentile of some durations.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Spread {
@@ -252,6 +302,9 @@ pub struct WeeklySummary {
     /// Accounts and their top streams, worst movers first.
     pub streams: Vec<StreamLine>,
     pub quiet: Vec<QuietStream>,
+    /// Mailbox providers' own figures (Gmail Postmaster Tools).
+    #[serde(default)]
+    pub mailbox: Vec<MailboxView>,
     pub incidents: IncidentSection,
     pub actions: Vec<ActionLine>,
     pub alerts: AlertSection,
@@ -561,16 +614,19 @@ pub struct WeekFigures {
     pub streams: Vec<StreamLine>,
     pub quiet: Vec<QuietStream>,
     pub daily: Vec<DailyFigures>,
+    /// Mailbox providers' own figures for the week.
+    pub mailbox: Vec<MailboxView>,
 }
 
 /// Per stream: this week, last week, the four weeks' median; the quiet
 /// streams; and per account, the daily figures for the chart.
 pub fn week_figures(streams: &[StreamHistory], week: Week, zone: Tz) -> WeekFigures {
-    let (streams, quiet, daily) = metric_sections(streams, week, zone);
+    let (streams, quiet, daily, mailbox) = metric_sections(streams, week, zone);
     WeekFigures {
         streams,
         quiet,
         daily,
+        mailbox,
     }
 }
 
@@ -578,7 +634,12 @@ fn metric_sections(
     streams: &[StreamHistory],
     week: Week,
     zone: Tz,
-) -> (Vec<StreamLine>, Vec<QuietStream>, Vec<DailyFigures>) {
+) -> (
+    Vec<StreamLine>,
+    Vec<QuietStream>,
+    Vec<DailyFigures>,
+    Vec<MailboxView>,
+) {
     let weeks: Vec<(DateTime<Utc>, DateTime<Utc>)> = (0..5)
         .map(|back| {
             let mut w = week;
@@ -593,7 +654,25 @@ fn metric_sections(
     };
     let mut lines = Vec::new();
     let mut quiet = Vec::new();
+    let mut mailbox = Vec::new();
     for history in streams {
+        let this_week_samples: Vec<&Sample> = history
+            .samples
+            .iter()
+            .filter(|s| in_range(s, weeks[0]))
+            .collect();
+        if let Some(view) = MailboxView::of(&history.account, &history.stream, &this_week_samples) {
+            mailbox.push(view);
+        }
+        // A stream of a provider's own figures only (no counts at all) has
+        // no line of counts to show.
+        let has_counts = history
+            .samples
+            .iter()
+            .any(|s| s.counts.sent.is_some() || s.counts.delivered.is_some());
+        if !has_counts && history.samples.iter().any(|s| s.counts.reported.is_some()) {
+            continue;
+        }
         let per_week: Vec<Option<Counts>> = weeks
             .iter()
             .map(|range| total(history.samples.iter().filter(|s| in_range(s, *range))))
@@ -696,7 +775,7 @@ fn metric_sections(
         }
         daily.push(figures);
     }
-    (kept, quiet, daily)
+    (kept, quiet, daily, mailbox)
 }
 
 /// The summary of `inputs.week`.
@@ -707,6 +786,7 @@ pub fn build(inputs: Inputs<'_>) -> WeeklySummary {
         streams,
         quiet,
         daily,
+        mailbox,
     } = inputs.figures;
     let unticked = inputs.checklist.map(|list| Unticked {
         reviewer: list.reviewer.clone(),
@@ -719,6 +799,7 @@ pub fn build(inputs: Inputs<'_>) -> WeeklySummary {
         to,
         streams,
         quiet,
+        mailbox,
         incidents: incident_section(inputs.incidents, from, to),
         actions: action_lines(inputs.incidents, to, last_day),
         alerts: inputs.alerts.section(

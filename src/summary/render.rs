@@ -254,6 +254,22 @@ fn markdown_with(
         }
     }
 
+    if !summary.mailbox.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n**What mailbox providers report** (their own figures; the worst of the week):"
+        );
+        for view in &summary.mailbox {
+            let _ = writeln!(
+                out,
+                "- {} / {}: {}",
+                defang(&view.account),
+                defang(&view.stream),
+                mailbox_line(view)
+            );
+        }
+    }
+
     let i = &summary.incidents;
     let _ = writeln!(out, "\n## Incidents");
     let _ = writeln!(
@@ -444,6 +460,37 @@ pub fn messages(text: &str, limit: usize) -> Vec<String> {
         .enumerate()
         .map(|(i, chunk)| format!("(part {} of {total})\n{chunk}", i + 1))
         .collect()
+}
+
+/// "spam up to 0.31%, domain MEDIUM, IPs LOW, needs work: dmarc policy".
+fn mailbox_line(view: &super::MailboxView) -> String {
+    let mut parts = Vec::new();
+    if let Some(spam) = view.spam {
+        parts.push(format!("spam up to {:.2}%", spam * 100.0));
+    }
+    if let Some(level) = view.domain_reputation {
+        parts.push(format!("domain {}", level.as_str()));
+    }
+    if let Some(level) = view.ip_reputation {
+        parts.push(format!("IPs {}", level.as_str()));
+    }
+    match view.needs_work.as_deref() {
+        Some([]) => parts.push("every requirement met".to_string()),
+        Some(names) => parts.push(format!(
+            "needs work: {}",
+            names
+                .iter()
+                .map(|name| defang(&name.to_lowercase().replace('_', " ")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        None => {}
+    }
+    if parts.is_empty() {
+        "no figures".to_string()
+    } else {
+        parts.join(", ")
+    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 
 use super::*;
-use crate::delivery::{Bucket, BucketWidth, Counts, Sample, StreamKey};
+use crate::delivery::{Bucket, BucketWidth, Counts, Reported, Reputation, Sample, StreamKey};
 use crate::domain::{IncidentDraft, IncidentId, Op, Severity, Team, Text, Title};
 
 fn at(text: &str) -> DateTime<Utc> {
@@ -317,6 +317,95 @@ fn the_week_is_read_in_local_days_including_a_clock_change() {
     assert_eq!(s.daily[0].sent.last().copied().flatten(), Some(2500));
     assert_eq!(s.daily[0].sent.first().copied().flatten(), Some(2400));
     assert_eq!(s.streams[0].this_week.sent, Some(16_900));
+}
+
+#[test]
+fn a_mailbox_providers_own_figures_get_their_own_lines_and_no_empty_counts_line() {
+    let (from, _) = week().bounds(paris());
+    let day = |days: i64, reported: Reported| Sample {
+        stream: StreamKey::new("domain:mail.example.com"),
+        bucket: Bucket {
+            start: from + Duration::days(days),
+            width: BucketWidth::Day,
+            provider_tz: "unspecified".into(),
+        },
+        counts: Counts {
+            reported: Some(Box::new(reported)),
+            ..Counts::default()
+        },
+    };
+    let mut history = streams();
+    history.push(StreamHistory {
+        account: "gmail".into(),
+        stream: "domain:mail.example.com".into(),
+        samples: vec![
+            // Last week's worse figure does not count for this week.
+            day(
+                -3,
+                Reported {
+                    domain_reputation: Some(Reputation::Bad),
+                    ..Reported::default()
+                },
+            ),
+            day(
+                1,
+                Reported {
+                    spam_ppm: Some(900),
+                    spam_upper_ppm: Some(1_400),
+                    domain_reputation: Some(Reputation::High),
+                    ip_reputation: Some(Reputation::High),
+                    needs_work: Some(vec!["SPF".into()]),
+                    ..Reported::default()
+                },
+            ),
+            day(
+                3,
+                Reported {
+                    spam_ppm: Some(3_100),
+                    domain_reputation: Some(Reputation::Medium),
+                    ip_reputation: Some(Reputation::High),
+                    needs_work: Some(vec!["DMARC_POLICY".into(), "ONE_CLICK_UNSUBSCRIBE".into()]),
+                    ..Reported::default()
+                },
+            ),
+        ],
+    });
+    let figures = week_figures(&history, week(), paris());
+    assert_eq!(
+        figures.mailbox,
+        vec![MailboxView {
+            account: "gmail".into(),
+            stream: "domain:mail.example.com".into(),
+            spam: Some(0.0031),
+            domain_reputation: Some(Reputation::Medium),
+            ip_reputation: Some(Reputation::High),
+            needs_work: Some(vec!["DMARC_POLICY".into(), "ONE_CLICK_UNSUBSCRIBE".into()]),
+        }]
+    );
+    assert!(
+        figures.streams.iter().all(|l| l.account != "gmail"),
+        "no line of empty counts for it"
+    );
+    let ledger = AlertLedger::default();
+    let s = build(Inputs {
+        week: week(),
+        zone: paris(),
+        figures,
+        incidents: &[],
+        alerts: &ledger,
+        roster: vec![],
+        checklist: None,
+        load: vec![],
+        limits: Limits::default(),
+    });
+    let text = render::markdown(&s, &|actor| format!("@{}", actor.name));
+    assert!(
+        text.contains("- gmail / domain:mail.example.com: spam up to 0.31%, domain MEDIUM, IPs HIGH, needs work: dmarc policy, one click unsubscribe"),
+        "{text}"
+    );
+    // Without such figures the section is left out.
+    let plain = render::markdown(&summary(), &|actor| format!("@{}", actor.name));
+    assert!(!plain.contains("What mailbox providers report"));
 }
 
 #[test]
