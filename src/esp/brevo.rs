@@ -102,7 +102,8 @@ pub fn parse_reports(
 pub fn rate_limit_wait(headers: &HeaderMap) -> Option<Duration> {
     let reset = headers.get("x-sib-ratelimit-reset")?.to_str().ok()?.trim();
     let seconds: f64 = reset.parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.ceil()))
+    // `try_`: a header of 1e30 seconds must not panic.
+    Duration::try_from_secs_f64(seconds.ceil()).ok()
 }
 
 pub(crate) mod source {
@@ -341,6 +342,10 @@ mod tests {
         assert_eq!(rate_limit_wait(&headers), Some(Duration::from_secs(1)));
         headers.insert("x-sib-ratelimit-reset", HeaderValue::from_static("soon"));
         assert_eq!(rate_limit_wait(&headers), None);
+        for unusable in ["1e30", "-5", "NaN", "inf"] {
+            headers.insert("x-sib-ratelimit-reset", HeaderValue::from_static(unusable));
+            assert_eq!(rate_limit_wait(&headers), None, "{unusable}");
+        }
     }
 
     #[test]

@@ -274,12 +274,18 @@ fn day_sample(
                 let error = expect_object(error, site, &field)?;
                 total += present(error, "errorRatio")
                     .map(|value| {
-                        value.as_f64().ok_or_else(|| {
-                            site.field_error(
-                                &format!("{field}.errorRatio"),
-                                format!("expected a ratio, got {}", describe(value)),
-                            )
-                        })
+                        value
+                            .as_f64()
+                            .filter(|ratio| (0.0..=1.0).contains(ratio))
+                            .ok_or_else(|| {
+                                site.field_error(
+                                    &format!("{field}.errorRatio"),
+                                    format!(
+                                        "expected a ratio between 0 and 1, got {}",
+                                        describe(value)
+                                    ),
+                                )
+                            })
                     })
                     .transpose()?
                     .unwrap_or(0.0);
@@ -706,6 +712,12 @@ mod tests {
         let error = parse_traffic_stats(day(r#""domainReputation":"GREAT""#).as_bytes(), &stream)
             .unwrap_err();
         assert_eq!(error.field.as_deref(), Some("domainReputation"));
+        let error = parse_traffic_stats(
+            day(r#""deliveryErrors":[{"errorRatio":-0.2}]"#).as_bytes(),
+            &stream,
+        )
+        .unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("deliveryErrors[0].errorRatio"));
         let error = parse_traffic_stats(
             br#"{"trafficStats":[{"name":"domains/x/trafficStats/March"}]}"#,
             &stream,
