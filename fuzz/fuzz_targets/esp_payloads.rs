@@ -136,8 +136,8 @@ fuzz_target!(|data: &[u8]| {
         }
         16 => checked(brevo::parse_reports(body, &stream).map(|(samples, _)| samples)),
         17 => match mailchimp::parse_reports(body) {
-            Ok((campaigns, _)) => checked(Ok(mailchimp::samples(
-                &campaigns,
+            Ok(page) => checked(Ok(mailchimp::samples(
+                &page.campaigns,
                 &mailchimp::Rollups {
                     account: true,
                     all: true,

@@ -68,24 +68,42 @@ pub struct CampaignReport {
     pub counts: Counts,
 }
 
-/// A page of `GET /reports`: its campaigns (unsent ones skipped) and the
-/// `total_items` it reported.
-pub fn parse_reports(body: &[u8]) -> Result<(Vec<CampaignReport>, Option<u64>), PayloadError> {
+/// One page of `GET /reports`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReportsPage {
+    /// Its sent campaigns (unsent ones are skipped).
+    pub campaigns: Vec<CampaignReport>,
+    /// The `total_items` it reported.
+    pub total: Option<u64>,
+    /// How many reports it held, sent or not: what moves the offset.
+    pub rows: usize,
+}
+
+/// A page of `GET /reports`.
+pub fn parse_reports(body: &[u8]) -> Result<ReportsPage, PayloadError> {
     let site = Site::top(REPORTS);
     let json = parse_json(REPORTS, body)?;
     let top = expect_object(&json, &site, "")?;
     let total = optional_count(top, "total_items", CountStyle::Number, &site, "")?;
     let Some(reports) = present(top, "reports") else {
-        return Ok((Vec::new(), total));
+        return Ok(ReportsPage {
+            total,
+            ..ReportsPage::default()
+        });
     };
+    let reports = expect_array(reports, &site, "reports")?;
     let mut campaigns = Vec::new();
-    for (index, report) in expect_array(reports, &site, "reports")?.iter().enumerate() {
+    for (index, report) in reports.iter().enumerate() {
         let site = site.labelled(format!("reports item {index}"));
         if let Some(campaign) = campaign(expect_object(report, &site, "")?, &site)? {
             campaigns.push(campaign);
         }
     }
-    Ok((campaigns, total))
+    Ok(ReportsPage {
+        campaigns,
+        total,
+        rows: reports.len(),
+    })
 }
 
 /// `GET /reports/{campaign_id}`: the campaign, or `None` when it has not
@@ -397,11 +415,12 @@ pub(crate) mod source {
                 ("fields", fields.clone()),
             ];
             let body = session.get(mailchimp::REPORTS, &query).await?;
-            let (reports, total) = session.payload(mailchimp::parse_reports(&body))?;
-            // Unsent campaigns are skipped by the parser but still count
-            // towards the page; the page size is what moves the offset.
-            let rows = page_rows(&body);
-            campaigns.extend(reports);
+            let mailchimp::ReportsPage {
+                campaigns: sent,
+                total,
+                rows,
+            } = session.payload(mailchimp::parse_reports(&body))?;
+            campaigns.extend(sent);
             offset += rows;
             let more = match total {
                 Some(total) => (offset as u64) < total,
@@ -412,14 +431,6 @@ pub(crate) mod source {
             }
         }
         Ok(campaigns)
-    }
-
-    /// How many reports a page held (sent or not).
-    fn page_rows(body: &[u8]) -> usize {
-        serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|json| json.get("reports")?.as_array().map(Vec::len))
-            .unwrap_or(0)
     }
 }
 
@@ -437,8 +448,10 @@ mod tests {
 
     #[test]
     fn campaign_reports_normalise_and_unsent_ones_are_skipped() {
-        let (campaigns, total) = parse_reports(REPORTS_SAMPLE.as_bytes()).unwrap();
-        assert_eq!(total, Some(4));
+        let page = parse_reports(REPORTS_SAMPLE.as_bytes()).unwrap();
+        assert_eq!(page.total, Some(4));
+        assert_eq!(page.rows, 4, "the unsent one counts towards the page");
+        let campaigns = page.campaigns;
         let ids: Vec<&str> = campaigns.iter().map(|c| c.id.as_str()).collect();
         assert_eq!(ids, ["42694e9e57", "a1b2c3d4e5", "f6e5d4c3b2"]);
         assert_eq!(
@@ -468,7 +481,7 @@ mod tests {
 
     #[test]
     fn campaigns_roll_up_by_audience_and_account_in_their_send_hour() {
-        let (campaigns, _) = parse_reports(REPORTS_SAMPLE.as_bytes()).unwrap();
+        let campaigns = parse_reports(REPORTS_SAMPLE.as_bytes()).unwrap().campaigns;
         let all = samples(
             &campaigns,
             &Rollups {

@@ -310,8 +310,8 @@ fn every_esp_parser(body: &[u8], width: BucketWidth) -> Result<(), TestCaseError
     let _ = mandrill::error_name(body);
     samples(brevo::parse_reports(body, &stream).map(|(samples, _)| samples))?;
     match mailchimp::parse_reports(body) {
-        Ok((campaigns, _)) => samples(Ok(mailchimp::samples(
-            &campaigns,
+        Ok(page) => samples(Ok(mailchimp::samples(
+            &page.campaigns,
             &mailchimp::Rollups {
                 account: true,
                 all: true,
