@@ -490,8 +490,7 @@ impl Session<'_> {
         endpoint: Endpoint,
         query: &[(&str, String)],
     ) -> Result<Vec<u8>, FetchError> {
-        self.send(endpoint, Method::GET, endpoint.path, query, Body::Empty)
-            .await
+        self.get_at(endpoint, endpoint.path, query).await
     }
 
     /// Sends one request and returns the body of a 2xx answer; any other
