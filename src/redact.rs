@@ -4,8 +4,11 @@
 //! the configuration: a provider's error body echoes `Authorization: Basic
 //! YXBpOk…` (base64 of `api:KEY`), Discord's 401 body echoes `Bot TOKEN`, a
 //! proxy echoes a URL-encoded query. So every secret mailcall reads is
-//! registered here with each form it can take ([`register`] runs inside
-//! [`Credential::new`], so none can be forgotten), and every log line
+//! registered here with each form it can take, for as long as a copy of
+//! its [`Credential`] lives ([`Credential::new`] registers it and dropping
+//! the last copy takes it out, so none can be forgotten and a short-lived
+//! access token does not stay behind: the registry holds what is in use,
+//! not every token ever granted), and every log line
 //! ([`RedactingWriter`], which also carries serenity's and reqwest's own
 //! logging), every error the binary prints and every provider text that
 //! enters an error ([`redact`]) passes through here.
@@ -16,10 +19,11 @@
 //! service's token) does not leak either.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io::{self, Write};
-use std::sync::{OnceLock, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use base64::Engine as _;
 use secrecy::{ExposeSecret, SecretString};
@@ -34,21 +38,31 @@ const MIN_SECRET_CHARS: usize = 6;
 /// A credential: an ESP key or the Discord token. Kept in `secrecy`'s
 /// type, so `Debug` shows no value and the memory is zeroed on drop;
 /// there is no `Display`. Only code that builds a request calls
-/// [`Credential::expose`].
+/// [`Credential::expose`]. Its wire forms are redacted while any copy of
+/// it lives.
 #[derive(Clone)]
-pub struct Credential(SecretString);
+pub struct Credential(Arc<Registered>);
+
+/// A secret whose wire forms are registered until it is dropped.
+struct Registered(SecretString);
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        unregister(self.0.expose_secret());
+    }
+}
 
 impl Credential {
     /// Wraps the value and registers every wire form of it for redaction.
     pub fn new(value: impl Into<String>) -> Credential {
         let value = value.into();
         register(&value);
-        Credential(SecretString::new(value))
+        Credential(Arc::new(Registered(SecretString::new(value))))
     }
 
     /// The secret value, for building the request that needs it.
     pub fn expose(&self) -> &str {
-        self.0.expose_secret()
+        self.0 .0.expose_secret()
     }
 
     /// Whether no credential was given (the sandbox needs none).
@@ -76,15 +90,37 @@ impl fmt::Debug for Credential {
 /// `:KEY` for clients that put the key on either side.
 const BASIC_USERS: [&str; 1] = ["api"];
 
-/// Every registered form, longest first, so a form that contains another
-/// is replaced whole.
-fn forms() -> &'static RwLock<Vec<String>> {
-    static FORMS: OnceLock<RwLock<Vec<String>>> = OnceLock::new();
-    FORMS.get_or_init(|| RwLock::new(Vec::new()))
+/// A registered form, ordered longest first so that a form containing
+/// another is replaced whole.
+#[derive(PartialEq, Eq)]
+struct Form(String);
+
+impl Ord for Form {
+    fn cmp(&self, other: &Form) -> Ordering {
+        other
+            .0
+            .len()
+            .cmp(&self.0.len())
+            .then_with(|| self.0.cmp(&other.0))
+    }
 }
 
-/// Registers `secret` in every form it can take on the wire.
-pub fn register(secret: &str) {
+impl PartialOrd for Form {
+    fn partial_cmp(&self, other: &Form) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// Every registered form, longest first, with how many live credentials
+/// have it. Registering and dropping a credential are a few tree
+/// operations each, whatever the registry holds.
+fn forms() -> &'static RwLock<BTreeMap<Form, usize>> {
+    static FORMS: OnceLock<RwLock<BTreeMap<Form, usize>>> = OnceLock::new();
+    FORMS.get_or_init(|| RwLock::new(BTreeMap::new()))
+}
+
+/// Registers `secret` in every form it can take on the wire, once more.
+fn register(secret: &str) {
     let secret = secret.trim();
     if secret.chars().count() < MIN_SECRET_CHARS {
         return;
@@ -93,11 +129,31 @@ pub fn register(secret: &str) {
     let mut forms = forms()
         .write()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let mut all: BTreeSet<String> = forms.drain(..).collect();
-    all.extend(wanted);
-    let mut sorted: Vec<String> = all.into_iter().collect();
-    sorted.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-    *forms = sorted;
+    for form in wanted {
+        *forms.entry(Form(form)).or_default() += 1;
+    }
+}
+
+/// Undoes one [`register`] of `secret`: a form no live credential has any
+/// more leaves the registry.
+fn unregister(secret: &str) {
+    let secret = secret.trim();
+    if secret.chars().count() < MIN_SECRET_CHARS {
+        return;
+    }
+    let wanted = wire_forms(secret);
+    let mut forms = forms()
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for form in wanted {
+        let form = Form(form);
+        if let Some(count) = forms.get_mut(&form) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                forms.remove(&form);
+            }
+        }
+    }
 }
 
 /// The forms `secret` takes in headers, URLs, JSON bodies and Basic auth.
@@ -135,7 +191,7 @@ pub fn redact(text: &str) -> Cow<'_, str> {
         .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut out = Cow::Borrowed(text);
-    for form in forms.iter() {
+    for Form(form) in forms.keys() {
         if out.contains(form.as_str()) {
             out = Cow::Owned(out.replace(form.as_str(), MARK));
         }
@@ -296,6 +352,24 @@ mod tests {
     fn short_values_are_not_treated_as_secrets() {
         let _credential = Credential::new("abc");
         assert_eq!(redact("abc is a word"), "abc is a word");
+    }
+
+    #[test]
+    fn a_secret_is_redacted_while_any_copy_of_its_credential_lives() {
+        let token = "ya29.short-lived-access-token-7731";
+        let credential = Credential::new(token);
+        let copy = credential.clone();
+        let same_value = Credential::new(token);
+        drop(credential);
+        assert_eq!(redact(&format!("echo {token}")), "echo [redacted]");
+        drop(copy);
+        assert_eq!(redact(&format!("echo {token}")), "echo [redacted]");
+        drop(same_value);
+        // Gone with its last copy, every wire form of it: the registry
+        // holds the credentials in use, not every token ever granted.
+        assert_eq!(redact(&format!("echo {token}")), format!("echo {token}"));
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("api:{token}"));
+        assert_eq!(redact(&basic), basic);
     }
 
     #[test]

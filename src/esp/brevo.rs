@@ -144,9 +144,12 @@ pub(crate) mod source {
             false
         }
 
-        // About 100 statistics requests an hour: never many at once.
+        // Brevo budgets requests by the hour (about 100 for statistics),
+        // not by how many are open at once: spreading a poll's requests
+        // out would not make fewer of them. One per tag and range, up to
+        // ten at a time, as for the other sources without a stated limit.
         fn concurrency(&self) -> usize {
-            2
+            10
         }
 
         fn authorize(
@@ -220,7 +223,7 @@ pub(crate) mod source {
             }
         }
         // Each (stream, range) pages on its own; different ones go out
-        // together, a few at a time.
+        // together, up to the source's concurrency.
         let pending: Vec<_> = jobs
             .into_iter()
             .map(|(tag, stream, range)| fetch_range(session, tag, stream, range))

@@ -188,9 +188,10 @@ pub(crate) mod source {
             20
         }
 
-        // Undocumented for reads; a few at a time.
+        // No limit is documented for reads: up to ten at a time, as for
+        // the other sources without a stated limit.
         fn concurrency(&self) -> usize {
-            4
+            10
         }
 
         fn authorize(
@@ -314,7 +315,7 @@ pub(crate) mod source {
             });
         }
         // Each series is one request (30 days, whatever the window); they
-        // go out together, a few at a time.
+        // go out together, up to the source's concurrency.
         let pending: Vec<_> = requests
             .into_iter()
             .map(|(endpoint, body, stream)| series(session, endpoint, body, stream))

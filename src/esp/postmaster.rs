@@ -425,8 +425,12 @@ pub(crate) mod source {
             60
         }
 
+        // Google's quotas count queries per minute, not open
+        // connections: up to ten domains at a time (each its traffic
+        // statistics and compliance status), as for the other sources
+        // without a stated concurrency limit.
         fn concurrency(&self) -> usize {
-            4
+            10
         }
 
         // JSON; the access token the fetch obtained is added by the
