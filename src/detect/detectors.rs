@@ -156,6 +156,17 @@ pub const COLD_START_DAYS: usize = 7;
 /// each past week: rates barely move from hour to hour, and four weeks of
 /// one hour hold too few events on a quiet stream to tell noise from news.
 pub const NEIGHBOUR_HOURS: usize = 1;
+/// When the same hour ± [`NEIGHBOUR_HOURS`] of the past weeks holds fewer
+/// events than this (a quiet stream, or a rare event such as blocks at
+/// 0.1%), an hourly rate's baseline widens to more hours around it, up to
+/// [`WIDEST_NEIGHBOUR_HOURS`]: a baseline of four events cannot tell four
+/// blocks in an hour from noise, one of twenty can: twenty events pin a
+/// rate to about ±22% (1/√20), the order of the week-to-week spread every
+/// rate is allowed ([`MIN_RELATIVE_SPREAD`]). Rates move far less across
+/// a day than a handful of events moves by chance.
+pub const BASELINE_EVENTS: u64 = 20;
+/// How far (hours each side) an hourly rate's baseline may widen.
+pub const WIDEST_NEIGHBOUR_HOURS: usize = 12;
 /// The least relative week-to-week spread assumed for any rate or volume:
 /// rates never repeat to better than ±15% from week to week, whatever four
 /// points happen to say.
@@ -612,6 +623,9 @@ struct View {
     /// The denominators of the slot without neighbours (the same span in
     /// each past period), to say what volume is usual.
     slot_volumes: Vec<f64>,
+    /// Hours each side of the span the weekly slot reads (hourly rates;
+    /// more than [`NEIGHBOUR_HOURS`] when it was widened for events).
+    pad: usize,
 }
 
 /// What the slot says about one rate.
@@ -725,6 +739,7 @@ impl Judge<'_> {
                 .filter(|c| observe(spec, c).is_some())
                 .collect()
         };
+        let mut pad = 0;
         let weekly = match self.history.width {
             BucketWidth::Month => usable(
                 self.history
@@ -733,12 +748,11 @@ impl Judge<'_> {
                     .cloned()
                     .collect(),
             ),
-            BucketWidth::Hour => usable(self.history.pooled_slot_around(
-                Duration::days(7),
-                self.weeks(),
-                span,
-                NEIGHBOUR_HOURS,
-            )),
+            BucketWidth::Hour => {
+                let (slot, widest) = self.widened_slot(spec, span, &usable);
+                pad = widest;
+                slot
+            }
             _ => usable(
                 self.history
                     .pooled_slot(Duration::days(7), self.weeks(), span),
@@ -758,6 +772,7 @@ impl Judge<'_> {
                     slot: daily,
                     reference: Reference::Daily,
                     slot_volumes: Vec::new(),
+                    pad: 0,
                 });
             }
         }
@@ -777,7 +792,38 @@ impl Judge<'_> {
             slot: weekly,
             reference: Reference::Weekly,
             slot_volumes,
+            pad,
         })
+    }
+
+    /// An hourly rate's weekly slot: the same hours ± [`NEIGHBOUR_HOURS`]
+    /// in each past week, widened (3, 6, then [`WIDEST_NEIGHBOUR_HOURS`]
+    /// hours each side) while it holds fewer than [`BASELINE_EVENTS`]
+    /// events; the widest tried when none does. Returns the slot and the
+    /// hours it reads on each side.
+    fn widened_slot(
+        &self,
+        spec: &RateSpec,
+        span: usize,
+        usable: &dyn Fn(Vec<Counts>) -> Vec<Counts>,
+    ) -> (Vec<Counts>, usize) {
+        let mut slot = (Vec::new(), NEIGHBOUR_HOURS);
+        for pad in [NEIGHBOUR_HOURS, 3, 6, WIDEST_NEIGHBOUR_HOURS] {
+            let counts =
+                usable(
+                    self.history
+                        .pooled_slot_around(Duration::days(7), self.weeks(), span, pad),
+                );
+            let events = counts
+                .iter()
+                .filter_map(|c| observe(spec, c))
+                .fold(0u64, |sum, o| sum.saturating_add(o.x));
+            slot = (counts, pad);
+            if events >= BASELINE_EVENTS {
+                break;
+            }
+        }
+        slot
     }
 
     /// A one-off send's view: the judged bucket alone (a campaign is not
@@ -802,6 +848,7 @@ impl Judge<'_> {
             slot,
             reference: Reference::Sends,
             slot_volumes: Vec::new(),
+            pad: 0,
         })
     }
 
@@ -854,7 +901,22 @@ impl Judge<'_> {
     }
 
     /// "usually 0.7% at this hour (4 weeks)" for a rate baseline of `view`.
+    /// A baseline widened for events says how far: "usually 0.1% within 6
+    /// hours of this hour (4 weeks)".
     fn usual_rate(&self, base: &RateBaseline, view: &View) -> String {
+        if view.reference == Reference::Weekly && view.pad > NEIGHBOUR_HOURS {
+            let plural = if base.points == 1 { "" } else { "s" };
+            let place = match view.span {
+                1 => "this hour".to_string(),
+                n => format!("the same {n} hours"),
+            };
+            return format!(
+                "usually {} within {} hours of {place} ({} week{plural})",
+                pct(base.rate),
+                view.pad,
+                base.points
+            );
+        }
         self.usual_in(&pct(base.rate), base.points, view.span, view.reference)
     }
 
@@ -2248,6 +2310,48 @@ mod tests {
         let evaluation = run(&calm, &DetectorSettings::default());
         assert_eq!(kinds(&evaluation), []);
         assert!(healthy(&evaluation, Metric::Bounce, AnomalyKind::Baseline));
+    }
+
+    #[test]
+    fn a_rare_event_is_judged_against_a_baseline_widened_until_it_holds_enough() {
+        // 300 an hour with one block every tenth hour (0.033%): the same
+        // hour ± 1 in four weeks holds one or two blocks, too few to tell
+        // three blocks in an hour from chance. Widened to the hours around
+        // it, the baseline holds twenty and more, and three blocks on 300
+        // sent (1%, thirty times usual) are found in the hour they happen.
+        let with_blocks = |sent: u64, blocks: u64| Counts {
+            blocked: Some(blocks),
+            delivered: Some(sent - blocks),
+            ..counts(sent, 0, 0)
+        };
+        let past = |h: i64| with_blocks(300, u64::from(h % 10 == 0));
+        let samples = hourly_history(35, past, with_blocks(300, 3));
+        let evaluation = run(&samples, &DetectorSettings::default());
+        let block: Vec<&Finding> = evaluation
+            .findings
+            .iter()
+            .filter(|f| f.key.metric == Metric::Block && f.key.kind == AnomalyKind::Baseline)
+            .collect();
+        assert_eq!(block.len(), 1, "{:?}", kinds(&evaluation));
+        assert!(
+            block[0]
+                .summary
+                .contains("within 12 hours of this hour (4 weeks)"),
+            "{}",
+            block[0].summary
+        );
+        // One block in the hour is what the stream does now and then.
+        let calm = hourly_history(35, past, with_blocks(300, 1));
+        let evaluation = run(&calm, &DetectorSettings::default());
+        assert!(
+            evaluation
+                .findings
+                .iter()
+                .all(|f| f.key.metric != Metric::Block),
+            "{:?}",
+            kinds(&evaluation)
+        );
+        assert!(healthy(&evaluation, Metric::Block, AnomalyKind::Baseline));
     }
 
     #[test]
