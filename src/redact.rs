@@ -121,38 +121,35 @@ fn forms() -> &'static RwLock<BTreeMap<Form, usize>> {
 
 /// Registers `secret` in every form it can take on the wire, once more.
 fn register(secret: &str) {
-    let secret = secret.trim();
-    if secret.chars().count() < MIN_SECRET_CHARS {
-        return;
-    }
-    let wanted = wire_forms(secret);
-    let mut forms = forms()
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    for form in wanted {
-        *forms.entry(Form(form)).or_default() += 1;
-    }
+    update_forms(secret, |forms, form| *forms.entry(form).or_default() += 1);
 }
 
 /// Undoes one [`register`] of `secret`: a form no live credential has any
 /// more leaves the registry.
 fn unregister(secret: &str) {
-    let secret = secret.trim();
-    if secret.chars().count() < MIN_SECRET_CHARS {
-        return;
-    }
-    let wanted = wire_forms(secret);
-    let mut forms = forms()
-        .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    for form in wanted {
-        let form = Form(form);
+    update_forms(secret, |forms, form| {
         if let Some(count) = forms.get_mut(&form) {
             *count = count.saturating_sub(1);
             if *count == 0 {
                 forms.remove(&form);
             }
         }
+    });
+}
+
+/// Applies `change` to the registry for each wire form of `secret`, under
+/// one lock; nothing for a value too short to be a secret.
+fn update_forms(secret: &str, mut change: impl FnMut(&mut BTreeMap<Form, usize>, Form)) {
+    let secret = secret.trim();
+    if secret.chars().count() < MIN_SECRET_CHARS {
+        return;
+    }
+    let wanted = wire_forms(secret);
+    let mut forms = forms()
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    for form in wanted {
+        change(&mut forms, Form(form));
     }
 }
 
