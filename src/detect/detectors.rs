@@ -159,11 +159,11 @@ pub const NEIGHBOUR_HOURS: usize = 1;
 /// When the same hour ± [`NEIGHBOUR_HOURS`] of the past weeks holds fewer
 /// events than this (a quiet stream, or a rare event such as blocks at
 /// 0.1%), an hourly rate's baseline widens to more hours around it, up to
-/// [`WIDEST_NEIGHBOUR_HOURS`]: a baseline of four events cannot tell four
-/// blocks in an hour from noise, one of twenty can: twenty events pin a
-/// rate to about ±22% (1/√20), the order of the week-to-week spread every
-/// rate is allowed ([`MIN_RELATIVE_SPREAD`]). Rates move far less across
-/// a day than a handful of events moves by chance.
+/// [`WIDEST_NEIGHBOUR_HOURS`]. A baseline of four events cannot tell three
+/// blocks in an hour from chance; twenty events pin a rate to about ±22%
+/// (1/√20), the order of the week-to-week spread every rate is allowed
+/// ([`MIN_RELATIVE_SPREAD`]). Rates move far less across a day than a
+/// handful of events moves by chance.
 pub const BASELINE_EVENTS: u64 = 20;
 /// How far (hours each side) an hourly rate's baseline may widen.
 pub const WIDEST_NEIGHBOUR_HOURS: usize = 12;
