@@ -3,12 +3,17 @@
 //! the store because the bot holds it. One renderer, so both read the same.
 //!
 //! Missing counts print as empty cells (CSV) or "-" (table), never as 0.
+//! A mailbox provider's own figures (Gmail Postmaster Tools: ratios and
+//! reputation levels, never counts) follow the counts in the CSV, as the
+//! provider gave them: ratios as fractions with six decimals, levels by
+//! name, the requirements that need work joined by `;` (`compliant` when
+//! the status was read and none does).
 
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
 
-use crate::delivery::Sample;
+use crate::delivery::{Reported, Sample};
 use crate::store::{MetricsHistory, StoreError};
 
 /// How the series print.
@@ -63,7 +68,7 @@ pub fn write_series(
             .unwrap_or_else(|| "-".into())
     };
     match format {
-        MetricsFormat::Csv => writeln!(out, "account,stream,bucket_start,width,provider_tz,requested,sent,delivered,bounce_hard,bounce_soft,blocked,deferred,dropped,opens_unique,opens_machine,clicks_unique,complaints,unsubscribes")?,
+        MetricsFormat::Csv => writeln!(out, "account,stream,bucket_start,width,provider_tz,requested,sent,delivered,bounce_hard,bounce_soft,blocked,deferred,dropped,opens_unique,opens_machine,clicks_unique,complaints,unsubscribes,{REPORTED_COLUMNS}")?,
         MetricsFormat::Table => writeln!(out, "{:<16} {:<24} {:<17} {:>8} {:>8} {:>8} {:>9} {:>7} {:>7} {:>7}", "account", "stream", "bucket (UTC)", "sent", "bounce", "deferral", "complaint", "open", "click", "unsub")?,
     }
     let mut rows = 0;
@@ -79,7 +84,7 @@ pub fn write_series(
             match format {
                 MetricsFormat::Csv => writeln!(
                     out,
-                    "{name},{key},{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
+                    "{name},{key},{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                     bucket.start.to_rfc3339(),
                     bucket.width,
                     bucket.provider_tz,
@@ -96,6 +101,7 @@ pub fn write_series(
                     cell(counts.clicks_unique),
                     cell(counts.complaints),
                     cell(counts.unsubscribes),
+                    reported_cells(counts.reported.as_deref()),
                 )?,
                 MetricsFormat::Table => {
                     let rates = counts.rates();
@@ -124,4 +130,92 @@ pub fn write_series(
         writeln!(out, "(no stored samples match)")?;
     }
     Ok(())
+}
+
+/// The CSV columns of a mailbox provider's own figures ([`Reported`]).
+const REPORTED_COLUMNS: &str = "spam_rate,spam_rate_upper,domain_reputation,ip_reputation,spf_pass,dkim_pass,dmarc_pass,delivery_errors,needs_work";
+
+/// The cells of [`REPORTED_COLUMNS`]: empty where the provider gave
+/// nothing (all of them for a stream of counts).
+fn reported_cells(reported: Option<&Reported>) -> String {
+    let Some(r) = reported else {
+        return ",".repeat(8);
+    };
+    let ratio = |ppm: Option<u32>| {
+        ppm.map(|p| format!("{}.{:06}", p / 1_000_000, p % 1_000_000))
+            .unwrap_or_default()
+    };
+    let level = |l: Option<crate::delivery::Reputation>| {
+        l.map(|l| l.as_str().to_owned()).unwrap_or_default()
+    };
+    // Read and nothing needs work is `compliant`; not read stays empty.
+    let needs_work = match r.needs_work.as_deref() {
+        None => String::new(),
+        Some([]) => "compliant".to_owned(),
+        Some(names) => csv_text(&names.join(";")),
+    };
+    [
+        ratio(r.spam_ppm),
+        ratio(r.spam_upper_ppm),
+        level(r.domain_reputation),
+        level(r.ip_reputation),
+        ratio(r.spf_ppm),
+        ratio(r.dkim_ppm),
+        ratio(r.dmarc_ppm),
+        ratio(r.delivery_error_ppm),
+        needs_work,
+    ]
+    .join(",")
+}
+
+/// `text` as one CSV cell: quoted (quotes doubled) when it holds a comma,
+/// a quote or a line break, as a provider's text might.
+fn csv_text(text: &str) -> String {
+    if text.contains([',', '"', '\r', '\n']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::Reputation;
+
+    #[test]
+    fn a_providers_figures_print_as_given_and_missing_ones_stay_empty() {
+        assert_eq!(reported_cells(None), ",,,,,,,,");
+        let figures = Reported {
+            spam_ppm: Some(1_200),
+            spam_upper_ppm: None,
+            domain_reputation: Some(Reputation::Medium),
+            ip_reputation: Some(Reputation::Low),
+            spf_ppm: Some(1_000_000),
+            dkim_ppm: Some(970_000),
+            dmarc_ppm: Some(0),
+            delivery_error_ppm: None,
+            needs_work: Some(vec!["DMARC_POLICY".into(), "ONE_CLICK_UNSUBSCRIBE".into()]),
+        };
+        assert_eq!(
+            reported_cells(Some(&figures)),
+            "0.001200,,MEDIUM,LOW,1.000000,0.970000,0.000000,,DMARC_POLICY;ONE_CLICK_UNSUBSCRIBE"
+        );
+        let compliant = Reported {
+            needs_work: Some(Vec::new()),
+            ..Reported::default()
+        };
+        assert_eq!(reported_cells(Some(&compliant)), ",,,,,,,,compliant");
+        assert_eq!(
+            REPORTED_COLUMNS.split(',').count(),
+            reported_cells(None).split(',').count()
+        );
+    }
+
+    #[test]
+    fn provider_text_cannot_break_the_row() {
+        assert_eq!(csv_text("SPF"), "SPF");
+        assert_eq!(csv_text("A,B"), "\"A,B\"");
+        assert_eq!(csv_text("say \"x\"\n"), "\"say \"\"x\"\"\n\"");
+    }
 }

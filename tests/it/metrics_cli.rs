@@ -48,7 +48,7 @@ fn backfill_fills_history_and_running_it_again_duplicates_nothing() {
     );
 
     let rows = csv_rows(&config, &["--stream", "tag:welcome"]);
-    assert_eq!(rows[0], "account,stream,bucket_start,width,provider_tz,requested,sent,delivered,bounce_hard,bounce_soft,blocked,deferred,dropped,opens_unique,opens_machine,clicks_unique,complaints,unsubscribes");
+    assert_eq!(rows[0], "account,stream,bucket_start,width,provider_tz,requested,sent,delivered,bounce_hard,bounce_soft,blocked,deferred,dropped,opens_unique,opens_machine,clicks_unique,complaints,unsubscribes,spam_rate,spam_rate_upper,domain_reputation,ip_reputation,spf_pass,dkim_pass,dmarc_pass,delivery_errors,needs_work");
     let hours = rows.len() - 1;
     assert!(
         (72..=73).contains(&hours),

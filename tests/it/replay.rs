@@ -371,6 +371,29 @@ async fn gmails_own_figures_raise_spam_reputation_and_compliance_alerts() {
         "{}",
         stdout(&output)
     );
+
+    // `mailcall metrics --csv` shows Gmail's own figures after the (empty)
+    // counts, as Gmail gave them: the first day's interval and delivery
+    // errors, the second day's missing ones left empty, and the compliance
+    // status on the newest day only.
+    let output = run(vec!["metrics", "--csv"])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    let figures: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .map(|row| row.splitn(19, ',').last().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        figures,
+        [
+            "0.001200,0.001600,HIGH,HIGH,1.000000,0.998000,0.997000,0.004000,",
+            "0.003100,,MEDIUM,LOW,1.000000,0.970000,0.970000,,DMARC_POLICY;ONE_CLICK_UNSUBSCRIBE",
+        ],
+        "{text}"
+    );
 }
 
 /// Serves `app` on 127.0.0.1 for the rest of the test.
