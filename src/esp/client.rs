@@ -232,8 +232,12 @@ pub fn http_client() -> reqwest::Client {
 ///
 /// The poller handles [`Provider::Sandbox`] itself; called for it, this
 /// returns [`FetchError::Rejected`] with status [`NO_HTTP_STATUS`].
+///
+/// `tokens` keeps the access tokens sources obtain (Gmail's OAuth
+/// exchange) for the caller's later fetches: the poller passes its own.
 pub async fn fetch(
     http: &reqwest::Client,
+    tokens: &TokenCache,
     account: &Account,
     window: Window,
     now: DateTime<Utc>,
@@ -253,6 +257,7 @@ pub async fn fetch(
     let plan = Plan::for_account(account, source)?;
     let session = Session {
         http,
+        tokens,
         account,
         source,
         now,
@@ -405,10 +410,69 @@ pub(crate) enum Body<'b> {
     Form(&'b [(&'b str, &'b str)]),
 }
 
+/// Access tokens that sources obtained (an OAuth exchange), kept between
+/// fetches until [`TOKEN_MARGIN_SECONDS`] before they expire, as every
+/// OAuth client keeps them: a poll every 15 minutes then makes one
+/// exchange an hour instead of four, and its data requests need not wait
+/// for one. Keyed by whatever the source says a token is good for; each
+/// kept token stays registered for redaction while it is kept. One per
+/// poller (its owner), so separate pollers, and tests, share nothing.
+#[derive(Default)]
+pub struct TokenCache {
+    tokens: std::sync::Mutex<std::collections::HashMap<String, KeptToken>>,
+}
+
+/// How long before its expiry a kept token is no longer used.
+pub const TOKEN_MARGIN_SECONDS: i64 = 300;
+
+struct KeptToken {
+    token: crate::redact::Credential,
+    expires_at: DateTime<Utc>,
+}
+
+impl TokenCache {
+    /// The token kept under `key`, unless it expires within the margin
+    /// of `now` (then it is dropped).
+    pub(crate) fn kept(&self, key: &str, now: DateTime<Utc>) -> Option<crate::redact::Credential> {
+        let mut tokens = self.tokens.lock().ok()?;
+        let fresh = tokens.get(key).map(|kept| {
+            now.checked_add_signed(chrono::Duration::seconds(TOKEN_MARGIN_SECONDS))
+                .is_some_and(|soon| soon < kept.expires_at)
+        })?;
+        if fresh {
+            tokens.get(key).map(|kept| kept.token.clone())
+        } else {
+            tokens.remove(key);
+            None
+        }
+    }
+
+    /// Keeps `token` under `key` until `expires_at`.
+    pub(crate) fn keep(
+        &self,
+        key: &str,
+        token: crate::redact::Credential,
+        expires_at: DateTime<Utc>,
+    ) {
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.insert(key.to_owned(), KeptToken { token, expires_at });
+        }
+    }
+
+    /// Drops the token kept under `key` (the provider refused it).
+    pub(crate) fn forget(&self, key: &str) {
+        if let Ok(mut tokens) = self.tokens.lock() {
+            tokens.remove(key);
+        }
+    }
+}
+
 /// The state of one fetch: where to send, with what, and how many requests
 /// so far.
 pub(crate) struct Session<'a> {
     http: &'a reqwest::Client,
+    /// Access tokens kept between fetches.
+    pub(crate) tokens: &'a TokenCache,
     pub(crate) account: &'a Account,
     source: &'a dyn Source,
     now: DateTime<Utc>,
@@ -550,9 +614,9 @@ impl Session<'_> {
 
     /// From now on in this fetch, requests carry `token` as a bearer token
     /// instead of the source's own authentication (an OAuth access token
-    /// the source obtained). The token is registered for redaction.
-    pub(crate) fn use_bearer(&self, token: &str) {
-        let token = crate::redact::Credential::new(token);
+    /// the source obtained, a [`crate::redact::Credential`] so that it is
+    /// redacted while it is in use).
+    pub(crate) fn use_bearer(&self, token: crate::redact::Credential) {
         if let Ok(mut bearer) = self.bearer.lock() {
             *bearer = Some(token);
         }
@@ -1277,8 +1341,10 @@ mod tests {
     fn scrubbing_removes_the_credential_and_the_url() {
         let account = account(Provider::SendGrid, StreamSelection::Account);
         let client = reqwest::Client::new();
+        let tokens = TokenCache::default();
         let session = Session {
             http: &client,
+            tokens: &tokens,
             account: &account,
             source: source_of(account.provider),
             now: utc(2024, 1, 1, 0, 0),
@@ -1312,8 +1378,10 @@ mod tests {
         ] {
             let mut account = account(Provider::SparkPost, StreamSelection::Account);
             account.base_url = base.to_owned();
+            let tokens = TokenCache::default();
             let session = Session {
                 http: &client,
+                tokens: &tokens,
                 account: &account,
                 source: source_of(account.provider),
                 now: utc(2024, 1, 1, 0, 0),
@@ -1351,7 +1419,8 @@ mod tests {
             start: utc(2024, 1, 1, 0, 0),
             end: utc(2024, 1, 2, 0, 0),
         };
-        let future = fetch(&client, &account, window, utc(2024, 1, 2, 0, 0));
+        let tokens = TokenCache::default();
+        let future = fetch(&client, &tokens, &account, window, utc(2024, 1, 2, 0, 0));
         assert_send(&future);
     }
 }

@@ -131,6 +131,8 @@ pub struct Poller {
     accounts: Vec<PlannedAccount>,
     settings: PollerSettings,
     http: reqwest::Client,
+    /// Access tokens kept between polls (Gmail's OAuth exchange).
+    tokens: client::TokenCache,
     history: Arc<dyn MetricsHistory>,
     clock: Arc<dyn Clock>,
     events: mpsc::UnboundedSender<FeedEvent>,
@@ -156,6 +158,7 @@ impl Poller {
             accounts,
             settings,
             http: client::http_client(),
+            tokens: client::TokenCache::default(),
             history,
             clock,
             events,
@@ -366,7 +369,7 @@ impl Poller {
         let mut requests = 0;
         let mut attempt = 1;
         loop {
-            match client::fetch(&self.http, account, window, self.clock.now()).await {
+            match client::fetch(&self.http, &self.tokens, account, window, self.clock.now()).await {
                 Ok(fetched) => {
                     return (Ok((fetched.samples, requests + fetched.requests)), attempt)
                 }

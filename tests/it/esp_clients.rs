@@ -31,7 +31,9 @@ use serde_json::{json, Value};
 
 use mailcall::delivery::{Bucket, BucketWidth, Counts, Sample, StreamKey};
 use mailcall::esp::account::{Account, Credential, KeyPair, Provider, StreamSelection};
-use mailcall::esp::client::{fetch, http_client, FetchError, Fetched, Window, NO_HTTP_STATUS};
+use mailcall::esp::client::{
+    fetch, http_client, FetchError, Fetched, TokenCache, Window, NO_HTTP_STATUS,
+};
 
 const SENDGRID_GLOBAL_STATS: &str = include_str!("../fixtures/esp/sendgrid/global_stats.json");
 const SENDGRID_CATEGORY_STATS: &str =
@@ -147,7 +149,15 @@ pub(super) fn account(provider: Provider, port: u16, streams: StreamSelection) -
 }
 
 pub(super) async fn run(account: &Account, window: Window) -> Result<Fetched, FetchError> {
-    fetch(&http_client(), account, window, now()).await
+    // A cache of its own: no token is kept from one test's fetch to another's.
+    fetch(
+        &http_client(),
+        &TokenCache::default(),
+        account,
+        window,
+        now(),
+    )
+    .await
 }
 
 pub(super) async fn fetched(account: &Account, window: Window) -> Fetched {

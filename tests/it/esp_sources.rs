@@ -679,6 +679,214 @@ async fn postmaster_exchanges_a_signed_grant_then_reads_each_domains_days_and_co
     assert_eq!(newest.counts.sent, None, "ratios, not counts");
 }
 
+/// A Postmaster provider on loopback whose token endpoint hands out
+/// `ya29.kept-1`, `ya29.kept-2`, … (each lasting `lifetime` seconds, when
+/// given) and whose API takes only the newest token, or none while
+/// `revoked` is set (a new grant clears it) or `refuse_all` is (nothing
+/// clears it). It logs each request's path and bearer.
+struct TokenCounting {
+    port: u16,
+    log: std::sync::Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    revoked: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    refuse_all: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl TokenCounting {
+    async fn start(lifetime: Option<u64>) -> TokenCounting {
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let issued = Arc::new(AtomicUsize::new(0));
+        let revoked = Arc::new(AtomicBool::new(false));
+        let refuse_all = Arc::new(AtomicBool::new(false));
+        let log: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let (state_revoked, state_refuse, state_log) = (
+            Arc::clone(&revoked),
+            Arc::clone(&refuse_all),
+            Arc::clone(&log),
+        );
+        let app = axum::Router::new().fallback(
+            move |uri: axum::http::Uri, headers: axum::http::HeaderMap| {
+                let (issued, revoked, refuse_all, log) = (
+                    Arc::clone(&issued),
+                    Arc::clone(&state_revoked),
+                    Arc::clone(&state_refuse),
+                    Arc::clone(&state_log),
+                );
+                async move {
+                    let bearer = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    log.lock()
+                        .unwrap_or_else(|e| panic!("{e}"))
+                        .push((uri.path().to_owned(), bearer.clone()));
+                    if uri.path() == "/token" {
+                        let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
+                        revoked.store(false, Ordering::SeqCst);
+                        let expires =
+                            lifetime.map_or(String::new(), |s| format!(r#","expires_in":{s}"#));
+                        return (
+                            axum::http::StatusCode::OK,
+                            format!(r#"{{"access_token":"ya29.kept-{n}"{expires}}}"#),
+                        );
+                    }
+                    let newest = format!("Bearer ya29.kept-{}", issued.load(Ordering::SeqCst));
+                    if revoked.load(Ordering::SeqCst)
+                        || refuse_all.load(Ordering::SeqCst)
+                        || bearer != newest
+                    {
+                        return (
+                            axum::http::StatusCode::UNAUTHORIZED,
+                            r#"{"error":{"code":401,"status":"UNAUTHENTICATED"}}"#.to_owned(),
+                        );
+                    }
+                    let body = if uri.path() == "/v1/domains/mail.example.com/trafficStats" {
+                        include_str!("../fixtures/esp/postmaster/traffic_stats.json")
+                    } else {
+                        "{}"
+                    };
+                    (axum::http::StatusCode::OK, body.to_owned())
+                }
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let port = listener
+            .local_addr()
+            .unwrap_or_else(|e| panic!("{e}"))
+            .port();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        TokenCounting {
+            port,
+            log,
+            revoked,
+            refuse_all,
+        }
+    }
+
+    fn account(&self) -> mailcall::esp::account::Account {
+        let mut account = super::esp_clients::account(
+            Provider::GmailPostmaster,
+            self.port,
+            StreamSelection::Named(vec![StreamKey::new("domain:mail.example.com")]),
+        );
+        account.window = std::time::Duration::from_secs(96 * 3600);
+        account
+    }
+
+    /// The token requests seen.
+    fn grants(&self) -> usize {
+        self.log()
+            .iter()
+            .filter(|(path, _)| path == "/token")
+            .count()
+    }
+
+    fn log(&self) -> Vec<(String, String)> {
+        self.log.lock().unwrap_or_else(|e| panic!("{e}")).clone()
+    }
+}
+
+/// The days of 2026-02-28 to 2026-03-03, which the fixture covers.
+fn fixture_days() -> mailcall::esp::client::Window {
+    window(utc(2026, 2, 28, 0), utc(2026, 3, 4, 0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postmaster_keeps_its_access_token_until_five_minutes_before_it_expires() {
+    let gmail = TokenCounting::start(Some(3600)).await;
+    let account = gmail.account();
+    let http = mailcall::esp::client::http_client();
+    let tokens = mailcall::esp::client::TokenCache::default();
+    let fetch_at = |minutes: i64| {
+        let (http, tokens, account) = (&http, &tokens, &account);
+        async move {
+            let at = now() + chrono::Duration::minutes(minutes);
+            mailcall::esp::client::fetch(http, tokens, account, fixture_days(), at)
+                .await
+                .unwrap_or_else(|e| panic!("fetch at +{minutes} min: {e}"))
+        }
+    };
+    assert_eq!(fetch_at(0).await.samples.len(), 2);
+    assert_eq!(gmail.grants(), 1);
+    // Polls within the hour reuse the token: no grant, one request fewer.
+    let kept = fetch_at(15).await;
+    assert_eq!((kept.samples.len(), kept.requests), (2, 2));
+    fetch_at(54).await;
+    assert_eq!(gmail.grants(), 1, "the token lasts until 60 min");
+    // Within five minutes of its expiry a token is not used any more.
+    fetch_at(56).await;
+    assert_eq!(gmail.grants(), 2);
+    // Another cache (another poller) keeps nothing of this one's.
+    let other = mailcall::esp::client::TokenCache::default();
+    mailcall::esp::client::fetch(&http, &other, &account, fixture_days(), now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(gmail.grants(), 3);
+    // A token whose answer does not say how long it lasts is not kept.
+    let unsure = TokenCounting::start(None).await;
+    for _ in 0..2 {
+        mailcall::esp::client::fetch(&http, &tokens, &unsure.account(), fixture_days(), now())
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_eq!(unsure.grants(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_token_that_is_refused_is_dropped_and_a_new_grant_made_once() {
+    let gmail = TokenCounting::start(Some(3600)).await;
+    let account = gmail.account();
+    let http = mailcall::esp::client::http_client();
+    let tokens = mailcall::esp::client::TokenCache::default();
+    mailcall::esp::client::fetch(&http, &tokens, &account, fixture_days(), now())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Revoked before it expired: the next poll is refused once, grants
+    // again and reads its days with the new token.
+    gmail
+        .revoked
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let later = now() + chrono::Duration::minutes(15);
+    let got = mailcall::esp::client::fetch(&http, &tokens, &account, fixture_days(), later)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(got.samples.len(), 2);
+    assert_eq!(gmail.grants(), 2);
+    assert_eq!(
+        gmail.log().last().map(|(_, bearer)| bearer.clone()),
+        Some("Bearer ya29.kept-2".to_owned())
+    );
+    // A token just granted and refused is the credential's problem (the
+    // user lost access): one grant, then the refusal, no loop.
+    gmail
+        .refuse_all
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let fresh = mailcall::esp::client::TokenCache::default();
+    let error = mailcall::esp::client::fetch(&http, &fresh, &account, fixture_days(), later)
+        .await
+        .err();
+    assert!(
+        matches!(error, Some(FetchError::Auth { status: 401, .. })),
+        "{error:?}"
+    );
+    assert_eq!(gmail.grants(), 3);
+    // And a kept token refused twice (revoked, then the new one refused
+    // too) ends the fetch after one new grant.
+    let error = mailcall::esp::client::fetch(&http, &tokens, &account, fixture_days(), later)
+        .await
+        .err();
+    assert!(
+        matches!(error, Some(FetchError::Auth { status: 401, .. })),
+        "{error:?}"
+    );
+    assert_eq!(gmail.grants(), 4);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postmaster_refused_grants_and_bad_keys_are_credential_errors() {
     let mock = postmaster_mock().await;
