@@ -2,11 +2,12 @@
 //! (reference §10).
 //!
 //! - **Authentication.** The credential is a Google service-account key
-//!   (its JSON file). Each fetch signs a grant with it (RS256 JWT by the
+//!   (its JSON file). A fetch signs a grant with it (RS256 JWT by the
 //!   `jsonwebtoken` crate: `iss` the service account, `sub` the Workspace
 //!   user it acts for, the `postmaster.readonly` scope, `aud` the token
 //!   URL), exchanges it at the key's `token_uri` for an access token, and
-//!   sends that as a bearer token. Tests point `token_uri` at loopback.
+//!   sends that as a bearer token, unless it has a token kept from an
+//!   earlier fetch. Tests point `token_uri` at loopback.
 //!   The token is kept for later fetches until five minutes before it
 //!   expires (an hour, at Google), as every OAuth client does: a poll every
 //!   15 minutes signs and exchanges one grant an hour instead of four, and
