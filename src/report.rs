@@ -68,8 +68,23 @@ pub fn write_series(
             .unwrap_or_else(|| "-".into())
     };
     match format {
-        MetricsFormat::Csv => writeln!(out, "account,stream,bucket_start,width,provider_tz,requested,sent,delivered,bounce_hard,bounce_soft,blocked,deferred,dropped,opens_unique,opens_machine,clicks_unique,complaints,unsubscribes,{REPORTED_COLUMNS}")?,
-        MetricsFormat::Table => writeln!(out, "{:<16} {:<24} {:<17} {:>8} {:>8} {:>8} {:>9} {:>7} {:>7} {:>7}", "account", "stream", "bucket (UTC)", "sent", "bounce", "deferral", "complaint", "open", "click", "unsub")?,
+        MetricsFormat::Csv => out.write_all(&csv_record(
+            COUNT_COLUMNS.iter().chain(REPORTED_COLUMNS.iter()),
+        )?)?,
+        MetricsFormat::Table => writeln!(
+            out,
+            "{:<16} {:<24} {:<17} {:>8} {:>8} {:>8} {:>9} {:>7} {:>7} {:>7}",
+            "account",
+            "stream",
+            "bucket (UTC)",
+            "sent",
+            "bounce",
+            "deferral",
+            "complaint",
+            "open",
+            "click",
+            "unsub"
+        )?,
     }
     let mut rows = 0;
     for (name, key) in history.streams()? {
@@ -82,27 +97,30 @@ pub fn write_series(
             rows += 1;
             let Sample { bucket, counts, .. } = &sample;
             match format {
-                MetricsFormat::Csv => writeln!(
-                    out,
-                    "{name},{key},{},{:?},{},{},{},{},{},{},{},{},{},{},{},{},{},{},{}",
-                    bucket.start.to_rfc3339(),
-                    bucket.width,
-                    bucket.provider_tz,
-                    cell(counts.requested),
-                    cell(counts.sent),
-                    cell(counts.delivered),
-                    cell(counts.bounce_hard),
-                    cell(counts.bounce_soft),
-                    cell(counts.blocked),
-                    cell(counts.deferred),
-                    cell(counts.dropped),
-                    cell(counts.opens_unique),
-                    cell(counts.opens_machine),
-                    cell(counts.clicks_unique),
-                    cell(counts.complaints),
-                    cell(counts.unsubscribes),
-                    reported_cells(counts.reported.as_deref()),
-                )?,
+                MetricsFormat::Csv => {
+                    let counted = [
+                        name.clone(),
+                        key.as_str().to_owned(),
+                        bucket.start.to_rfc3339(),
+                        format!("{:?}", bucket.width),
+                        bucket.provider_tz.clone(),
+                        cell(counts.requested),
+                        cell(counts.sent),
+                        cell(counts.delivered),
+                        cell(counts.bounce_hard),
+                        cell(counts.bounce_soft),
+                        cell(counts.blocked),
+                        cell(counts.deferred),
+                        cell(counts.dropped),
+                        cell(counts.opens_unique),
+                        cell(counts.opens_machine),
+                        cell(counts.clicks_unique),
+                        cell(counts.complaints),
+                        cell(counts.unsubscribes),
+                    ];
+                    let reported = reported_cells(counts.reported.as_deref());
+                    out.write_all(&csv_record(counted.iter().chain(reported.iter()))?)?;
+                }
                 MetricsFormat::Table => {
                     let rates = counts.rates();
                     writeln!(
@@ -132,14 +150,61 @@ pub fn write_series(
     Ok(())
 }
 
+/// The CSV columns of the stream, the bucket and its counts.
+const COUNT_COLUMNS: [&str; 18] = [
+    "account",
+    "stream",
+    "bucket_start",
+    "width",
+    "provider_tz",
+    "requested",
+    "sent",
+    "delivered",
+    "bounce_hard",
+    "bounce_soft",
+    "blocked",
+    "deferred",
+    "dropped",
+    "opens_unique",
+    "opens_machine",
+    "clicks_unique",
+    "complaints",
+    "unsubscribes",
+];
+
 /// The CSV columns of a mailbox provider's own figures ([`Reported`]).
-const REPORTED_COLUMNS: &str = "spam_rate,spam_rate_upper,domain_reputation,ip_reputation,spf_pass,dkim_pass,dmarc_pass,delivery_errors,needs_work";
+const REPORTED_COLUMNS: [&str; 9] = [
+    "spam_rate",
+    "spam_rate_upper",
+    "domain_reputation",
+    "ip_reputation",
+    "spf_pass",
+    "dkim_pass",
+    "dmarc_pass",
+    "delivery_errors",
+    "needs_work",
+];
+
+/// One CSV record, its cells quoted by the `csv` crate where they need it
+/// (a comma, a quote or a line break in an account, a stream or a
+/// provider's text), as the incident log export writes them.
+fn csv_record<I, T>(cells: I) -> std::io::Result<Vec<u8>>
+where
+    I: IntoIterator<Item = T>,
+    T: AsRef<[u8]>,
+{
+    let mut writer = csv::WriterBuilder::new()
+        .buffer_capacity(512)
+        .from_writer(Vec::new());
+    writer.write_record(cells)?;
+    writer.into_inner().map_err(|e| e.into_error())
+}
 
 /// The cells of [`REPORTED_COLUMNS`]: empty where the provider gave
 /// nothing (all of them for a stream of counts).
-fn reported_cells(reported: Option<&Reported>) -> String {
+fn reported_cells(reported: Option<&Reported>) -> [String; 9] {
     let Some(r) = reported else {
-        return ",".repeat(8);
+        return Default::default();
     };
     let ratio = |ppm: Option<u32>| {
         ppm.map(|p| format!("{}.{:06}", p / 1_000_000, p % 1_000_000))
@@ -152,7 +217,7 @@ fn reported_cells(reported: Option<&Reported>) -> String {
     let needs_work = match r.needs_work.as_deref() {
         None => String::new(),
         Some([]) => "compliant".to_owned(),
-        Some(names) => csv_text(&names.join(";")),
+        Some(names) => names.join(";"),
     };
     [
         ratio(r.spam_ppm),
@@ -165,17 +230,6 @@ fn reported_cells(reported: Option<&Reported>) -> String {
         ratio(r.delivery_error_ppm),
         needs_work,
     ]
-    .join(",")
-}
-
-/// `text` as one CSV cell: quoted (quotes doubled) when it holds a comma,
-/// a quote or a line break, as a provider's text might.
-fn csv_text(text: &str) -> String {
-    if text.contains([',', '"', '\r', '\n']) {
-        format!("\"{}\"", text.replace('"', "\"\""))
-    } else {
-        text.to_owned()
-    }
 }
 
 #[cfg(test)]
@@ -185,7 +239,7 @@ mod tests {
 
     #[test]
     fn a_providers_figures_print_as_given_and_missing_ones_stay_empty() {
-        assert_eq!(reported_cells(None), ",,,,,,,,");
+        assert_eq!(reported_cells(None).join(","), ",,,,,,,,");
         let figures = Reported {
             spam_ppm: Some(1_200),
             spam_upper_ppm: None,
@@ -198,24 +252,27 @@ mod tests {
             needs_work: Some(vec!["DMARC_POLICY".into(), "ONE_CLICK_UNSUBSCRIBE".into()]),
         };
         assert_eq!(
-            reported_cells(Some(&figures)),
+            reported_cells(Some(&figures)).join(","),
             "0.001200,,MEDIUM,LOW,1.000000,0.970000,0.000000,,DMARC_POLICY;ONE_CLICK_UNSUBSCRIBE"
         );
         let compliant = Reported {
             needs_work: Some(Vec::new()),
             ..Reported::default()
         };
-        assert_eq!(reported_cells(Some(&compliant)), ",,,,,,,,compliant");
         assert_eq!(
-            REPORTED_COLUMNS.split(',').count(),
-            reported_cells(None).split(',').count()
+            reported_cells(Some(&compliant)).join(","),
+            ",,,,,,,,compliant"
         );
     }
 
     #[test]
     fn provider_text_cannot_break_the_row() {
-        assert_eq!(csv_text("SPF"), "SPF");
-        assert_eq!(csv_text("A,B"), "\"A,B\"");
-        assert_eq!(csv_text("say \"x\"\n"), "\"say \"\"x\"\"\n\"");
+        let row = |cells: &[&str]| {
+            String::from_utf8(csv_record(cells).unwrap_or_else(|e| panic!("{e}")))
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert_eq!(row(&["SPF", "", "1"]), "SPF,,1\n");
+        assert_eq!(row(&["A,B", "x"]), "\"A,B\",x\n");
+        assert_eq!(row(&["say \"x\"\n", "y"]), "\"say \"\"x\"\"\n\",y\n");
     }
 }
