@@ -435,16 +435,15 @@ impl TokenCache {
     /// of `now` (then it is dropped).
     pub(crate) fn kept(&self, key: &str, now: DateTime<Utc>) -> Option<crate::redact::Credential> {
         let mut tokens = self.tokens.lock().ok()?;
-        let fresh = tokens.get(key).map(|kept| {
+        let fresh = |kept: &&KeptToken| {
             now.checked_add_signed(chrono::Duration::seconds(TOKEN_MARGIN_SECONDS))
                 .is_some_and(|soon| soon < kept.expires_at)
-        })?;
-        if fresh {
-            tokens.get(key).map(|kept| kept.token.clone())
-        } else {
-            tokens.remove(key);
-            None
+        };
+        if let Some(kept) = tokens.get(key).filter(fresh) {
+            return Some(kept.token.clone());
         }
+        tokens.remove(key);
+        None
     }
 
     /// Keeps `token` under `key` until `expires_at`.
