@@ -386,6 +386,14 @@ async fn cycle(poller: &Arc<Poller>, port: u16) -> Result<Cycle, Box<dyn std::er
 /// Rounds measured: each opens a fresh store and polls twice.
 const ROUNDS: usize = 7;
 
+/// The pause before each measured cycle. Dropping a round's poller closes
+/// its ~1,300 connections, and the poller and the mock finish that work in
+/// the background: without the pause it ran into the next round's first
+/// cycle (measured: its first request reached the mock 36–53 ms in,
+/// against 1–6 ms with it). A bot polls minutes apart, so no cycle of its
+/// own starts during such a teardown.
+const SETTLE: Duration = Duration::from_millis(500);
+
 /// `cargo bench --bench poll_cycle -- mixed` (or `-- sendgrid`, `-- all`)
 /// runs one setup alone, so its peak RSS is its own; without any, all run
 /// and each peak includes the ones before.
@@ -431,6 +439,7 @@ async fn bench_setup(
         let (events, _ignored) = tokio::sync::mpsc::unbounded_channel();
         let poller = Arc::new(Poller::new(
             accounts(port, providers)?,
+            // As the service builds it: within the open-file limit.
             PollerSettings::default(),
             history,
             Arc::new(SystemClock),
@@ -440,6 +449,7 @@ async fn bench_setup(
             ("empty store", &mut first_cycles, chain.map(|c| c.0)),
             ("history present", &mut next_cycles, chain.map(|c| c.1)),
         ] {
+            tokio::time::sleep(SETTLE).await;
             let mut figures = cycle(&poller, port).await?;
             if let Some(chain) = chain {
                 figures.slowest_requests = chain;
