@@ -440,7 +440,8 @@ async fn bench_setup(
         let poller = Arc::new(Poller::new(
             accounts(port, providers)?,
             // As the service builds it: within the open-file limit.
-            PollerSettings::default(),
+            // As the service builds it: within the open-file limit.
+            mailcall::service::within_open_file_limit(PollerSettings::default()),
             history,
             Arc::new(SystemClock),
             events,

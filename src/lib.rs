@@ -40,6 +40,7 @@ pub mod domain;
 pub mod duty;
 pub mod esp;
 pub mod http;
+pub mod open_files;
 pub mod os_error;
 pub mod poll;
 pub mod redact;

@@ -28,7 +28,7 @@ use crate::command::{CommandError, Effect, Engine, TeamDirectory};
 use crate::config::Config;
 use crate::discord::{self, Bot, DiscordError, Token};
 use crate::http::Telemetry;
-use crate::poll::{FeedEvent, PlannedAccount, Poller};
+use crate::poll::{FeedEvent, PlannedAccount, Poller, PollerSettings};
 use crate::schedule;
 use crate::scheduler::{Cadence, Job, Missed, Scheduler};
 use crate::store::{IncidentStore, SledStore, StoreError};
@@ -98,7 +98,7 @@ impl Service {
         let (feed_tx, feed) = mpsc::unbounded_channel();
         let poller = Arc::new(Poller::new(
             planned,
-            config.poll.clone(),
+            within_open_file_limit(config.poll.clone()),
             history,
             clock.clone(),
             feed_tx,
@@ -182,6 +182,30 @@ pub const ALERT_TICK_JOB: &str = "alert-tick";
 /// The scheduled job that polls `account`.
 pub fn poll_job(account: &str) -> String {
     format!("poll:{account}")
+}
+
+/// `poll` with its connections bounded by what the process may open, after
+/// raising the open-file limit as far as allowed (see
+/// [`crate::open_files`]).
+pub fn within_open_file_limit(mut poll: PollerSettings) -> PollerSettings {
+    match crate::open_files::raise() {
+        Ok(limit) => {
+            let budget = crate::open_files::connection_budget(limit.now);
+            poll.max_connections = poll.max_connections.min(budget);
+            tracing::info!(
+                "open-file limit {} (was {}, hard {}): at most {} ESP requests at once",
+                limit.now,
+                limit.before,
+                limit.hard,
+                poll.max_connections
+            );
+        }
+        Err(error) => tracing::warn!(
+            %error,
+            "cannot read or raise the open-file limit; ESP requests are not bounded by it"
+        ),
+    }
+    poll
 }
 
 /// The longest the job runner sleeps before looking at the clock again, so

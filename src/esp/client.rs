@@ -50,12 +50,14 @@
 #![allow(clippy::result_large_err)]
 
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, StatusCode, Url};
 use serde_json::Value;
+use tokio::sync::Semaphore;
 
 use super::account::{Account, StreamSelection};
 use super::source::{Refusal, Source};
@@ -207,15 +209,47 @@ const MAX_ERROR_BODY_BYTES: usize = 64 * 1024;
 /// The longest `detail` kept from a provider's error message, in characters.
 const MAX_DETAIL_CHARS: usize = 200;
 
-/// The shared HTTP client: rustls, no proxy taken from the environment (a
-/// stray `HTTPS_PROXY` must not see credentials), no redirects, and the user
-/// agent `mailcall/<version>`. Per-request timeouts come from each account.
-pub fn http_client() -> reqwest::Client {
+/// The HTTP client the sources share, and how many requests may be in
+/// flight through it at once.
+///
+/// Over HTTP/1.1 every request in flight holds a connection of its own,
+/// and so an open file: a cold cycle over 200 accounts opens about 1,300.
+/// Where the process may open fewer files than that ([`crate::open_files`]),
+/// the poller gives the client a budget, and a request beyond it waits for
+/// one to finish instead of failing with "too many open files". Idle
+/// connections kept for reuse are bounded per host by the caller too.
+#[derive(Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    in_flight: Arc<Semaphore>,
+}
+
+impl Http {
+    /// At most `in_flight` requests at once (at least one), and at most
+    /// `idle_per_host` idle connections kept per host.
+    pub fn limited(in_flight: usize, idle_per_host: usize) -> Http {
+        Http {
+            client: reqwest_client(idle_per_host),
+            in_flight: Arc::new(Semaphore::new(in_flight.clamp(1, Semaphore::MAX_PERMITS))),
+        }
+    }
+}
+
+/// The shared HTTP client with no budget of its own (tests, one-off tools).
+pub fn http_client() -> Http {
+    Http::limited(Semaphore::MAX_PERMITS, usize::MAX)
+}
+
+/// rustls, no proxy taken from the environment (a stray `HTTPS_PROXY`
+/// must not see credentials), no redirects, and the user agent
+/// `mailcall/<version>`. Per-request timeouts come from each account.
+fn reqwest_client(idle_per_host: usize) -> reqwest::Client {
     reqwest::Client::builder()
         .use_rustls_tls()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("mailcall/", env!("CARGO_PKG_VERSION")))
+        .pool_max_idle_per_host(idle_per_host)
         .build()
         // No outside input reaches this builder: the settings are constants
         // and rustls uses its bundled roots, so it fails only on a bug (as
@@ -236,7 +270,7 @@ pub fn http_client() -> reqwest::Client {
 /// `tokens` keeps the access tokens sources obtain (Gmail's OAuth
 /// exchange) for the caller's later fetches: the poller passes its own.
 pub async fn fetch(
-    http: &reqwest::Client,
+    http: &Http,
     tokens: &TokenCache,
     account: &Account,
     window: Window,
@@ -469,7 +503,7 @@ impl TokenCache {
 /// The state of one fetch: where to send, with what, and how many requests
 /// so far.
 pub(crate) struct Session<'a> {
-    http: &'a reqwest::Client,
+    http: &'a Http,
     /// Access tokens kept between fetches.
     pub(crate) tokens: &'a TokenCache,
     pub(crate) account: &'a Account,
@@ -569,6 +603,7 @@ impl Session<'_> {
         let url = self.url(path, query)?;
         let mut request = self
             .http
+            .client
             .request(method, url.clone())
             .timeout(self.account.timeout);
         request = self.authorize(request)?;
@@ -603,6 +638,7 @@ impl Session<'_> {
             })?;
         let request = self
             .http
+            .client
             .post(url.clone())
             .timeout(self.account.timeout)
             .form(form)
@@ -636,8 +672,12 @@ impl Session<'_> {
             "ESP request"
         );
 
+        // Held until the body is read and the connection is free again. The
+        // semaphore is never closed, so acquiring only waits; the wait is
+        // for a connection of this process, not the provider's time.
+        let _connection = self.http.in_flight.acquire().await.ok();
         let attempt = async {
-            let mut response = self.http.execute(request).await?;
+            let mut response = self.http.client.execute(request).await?;
             let status = response.status();
             let headers = response.headers().clone();
             let limit = if status.is_success() {
@@ -1339,7 +1379,7 @@ mod tests {
     #[test]
     fn scrubbing_removes_the_credential_and_the_url() {
         let account = account(Provider::SendGrid, StreamSelection::Account);
-        let client = reqwest::Client::new();
+        let client = http_client();
         let tokens = TokenCache::default();
         let session = Session {
             http: &client,
@@ -1366,7 +1406,7 @@ mod tests {
 
     #[test]
     fn sparkpost_urls_get_the_api_prefix_once() {
-        let client = reqwest::Client::new();
+        let client = http_client();
         for (base, expected) in [
             ("http://127.0.0.1:9", "http://127.0.0.1:9/api/v1/metrics"),
             ("http://127.0.0.1:9/", "http://127.0.0.1:9/api/v1/metrics"),

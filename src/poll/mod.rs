@@ -6,6 +6,11 @@
 //! - **One poll per account at a time.** A poll that is still running when
 //!   its account's next run comes due is not doubled; the run is skipped and
 //!   logged (the next poll re-fetches the trailing window anyway).
+//! - **Within the open-file limit.** Each request in flight holds a
+//!   connection, an open file; at most `max_connections` are in flight at
+//!   once across all accounts (the service derives it from the process's
+//!   limit, [`crate::open_files`]), and the rest wait their turn rather
+//!   than fail with "too many open files".
 //! - **Bounded concurrency across accounts** (a semaphore); the service
 //!   adds a random delay ([`Poller::jitter`]) before each on-time poll so
 //!   hundreds of accounts on the same schedule do not hit their providers
@@ -68,6 +73,11 @@ pub struct PollerSettings {
     pub stale_after: u32,
     /// How far back a catch-up may reach.
     pub max_catch_up: Duration,
+    /// ESP requests in flight at once across all accounts, each on a
+    /// connection (an open file) of its own; one beyond waits its turn.
+    /// Unbounded by default: the service sets it from the open-file limit
+    /// ([`crate::open_files::connection_budget`]).
+    pub max_connections: usize,
 }
 
 impl Default for PollerSettings {
@@ -82,6 +92,7 @@ impl Default for PollerSettings {
             max_backoff: Duration::from_secs(120),
             stale_after: 3,
             max_catch_up: Duration::from_secs(31 * 86_400),
+            max_connections: usize::MAX,
         }
     }
 }
@@ -126,11 +137,29 @@ pub enum PollOutcome {
     Skipped,
 }
 
+/// Idle connections kept per host for reuse, so that they and the
+/// requests in flight together stay within twice `max_connections`: the
+/// budget shared among the hosts the accounts name, plus one for a token
+/// endpoint elsewhere.
+fn idle_per_host(accounts: &[PlannedAccount], max_connections: usize) -> usize {
+    let hosts: std::collections::BTreeSet<(String, Option<u16>)> = accounts
+        .iter()
+        .filter_map(|planned| reqwest::Url::parse(&planned.account.base_url).ok())
+        .map(|url| {
+            (
+                url.host_str().unwrap_or_default().to_owned(),
+                url.port_or_known_default(),
+            )
+        })
+        .collect();
+    (max_connections / (hosts.len() + 1)).max(1)
+}
+
 /// Polls accounts and records what they report.
 pub struct Poller {
     accounts: Vec<PlannedAccount>,
     settings: PollerSettings,
-    http: reqwest::Client,
+    http: client::Http,
     /// Access tokens kept between polls (Gmail's OAuth exchange).
     tokens: client::TokenCache,
     history: Arc<dyn MetricsHistory>,
@@ -155,9 +184,12 @@ impl Poller {
             .collect();
         Poller {
             slots: Arc::new(Semaphore::new(settings.max_concurrent.max(1))),
+            http: client::Http::limited(
+                settings.max_connections,
+                idle_per_host(&accounts, settings.max_connections),
+            ),
             accounts,
             settings,
-            http: client::http_client(),
             tokens: client::TokenCache::default(),
             history,
             clock,

@@ -17,6 +17,7 @@ mod fuzz_short;
 mod incident_log;
 mod manifests;
 mod metrics_cli;
+mod open_files;
 mod poll;
 mod properties;
 mod readme;
