@@ -451,6 +451,16 @@ async fn bench(port: u16) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// `-- all --max-connections N`: the poller's `[poll] max_connections`,
+/// to measure time against memory; unset, as many as the open-file limit
+/// allows, as in the service.
+fn max_connections_arg() -> Option<usize> {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2)
+        .find(|pair| pair[0] == "--max-connections")
+        .and_then(|pair| pair[1].parse().ok())
+}
+
 /// Rounds of one setup. `chain` is the longest run of requests one account
 /// must make one after another in the first cycle and in the next, when
 /// known; otherwise the slowest account's request count is used (SendGrid:
@@ -461,7 +471,17 @@ async fn bench_setup(
     providers: &[Provider],
     chain: Option<(usize, usize)>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    println!("== {setup}");
+    let max_connections = max_connections_arg();
+    println!(
+        "== {setup}{}",
+        max_connections
+            .map(|n| format!(", [poll] max_connections = {n}"))
+            .unwrap_or_default()
+    );
+    let settings = PollerSettings {
+        max_connections: max_connections.unwrap_or(usize::MAX),
+        ..PollerSettings::default()
+    };
     let rss_before = peak_rss_kib();
     let mut first_round_rss = None;
     let mut first_cycles = Vec::new();
@@ -476,7 +496,7 @@ async fn bench_setup(
             accounts(port, providers)?,
             // As the service builds it: within the open-file limit.
             // As the service builds it: within the open-file limit.
-            mailcall::service::within_open_file_limit(PollerSettings::default()),
+            mailcall::service::within_open_file_limit(settings.clone()),
             history,
             Arc::new(SystemClock),
             events,

@@ -237,6 +237,7 @@ enum RawStreams {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawPoll {
     max_concurrent: Option<Spanned<u64>>,
+    max_connections: Option<Spanned<u64>>,
     stale_after: Option<Spanned<u64>>,
     jitter_seconds: Option<Spanned<u64>>,
     keep_days: Option<Spanned<u64>>,
@@ -245,6 +246,10 @@ pub(super) struct RawPoll {
 /// The fewest days of history `[poll] keep_days` may keep: the detectors'
 /// baseline reaches five weeks back, the weekly comparison one more.
 pub const MIN_KEEP_DAYS: u64 = 42;
+
+/// The most `[poll] max_connections` may ask for: the open-file limit
+/// mailcall asks for ([`crate::open_files::WANTED`]) bounds it anyway.
+const MAX_CONNECTIONS: u64 = crate::open_files::WANTED;
 
 /// Builds an error at a span.
 pub(super) type At<'a> = &'a dyn Fn(Range<usize>, Option<String>, String) -> ConfigError;
@@ -296,6 +301,16 @@ pub(super) fn poll_settings(
             ));
         }
         settings.max_concurrent = *n.get_ref() as usize;
+    }
+    if let Some(n) = raw.max_connections {
+        if !(1..=MAX_CONNECTIONS).contains(n.get_ref()) {
+            return Err(at(
+                n.span(),
+                Some("poll.max_connections".into()),
+                format!("must be between 1 and {MAX_CONNECTIONS}"),
+            ));
+        }
+        settings.max_connections = *n.get_ref() as usize;
     }
     if let Some(n) = raw.stale_after {
         if !(1..=100).contains(n.get_ref()) {
@@ -932,6 +947,20 @@ mod tests {
             .err()
             .unwrap_or_default()
             .contains("poll.max_concurrent: must be between 1 and 4096"));
+        assert_eq!(
+            config.poll.max_connections,
+            usize::MAX,
+            "unbounded unless set"
+        );
+        let bounded = parse("[poll]\nmax_connections = 600\n").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(bounded.poll.max_connections, 600);
+        let none = parse("[poll]\nmax_connections = 0\n")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            none.contains(":2:19: poll.max_connections: must be between 1 and 65536"),
+            "{none}"
+        );
         assert_eq!(config.keep_history, crate::store::DEFAULT_KEEP);
         let keeping = parse("[poll]\nkeep_days = 90\n").unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(keeping.keep_history, chrono::Duration::days(90));
