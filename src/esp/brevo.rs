@@ -116,7 +116,7 @@ pub(crate) mod source {
     use crate::delivery::{Sample, StreamKey};
     use crate::esp::brevo;
     use crate::esp::client::{inclusive_dates, ymd, FetchError, Plan, Session, Window};
-    use crate::esp::source::{accept_json, sensitive, Source, SourceFuture};
+    use crate::esp::source::{accept_json, sensitive, Source, SourceFuture, NO_STATED_LIMIT};
 
     /// Brevo: the `api-key` header; 429 with `x-sib-ratelimit-reset`.
     pub(crate) struct Brevo;
@@ -145,11 +145,9 @@ pub(crate) mod source {
         }
 
         // Brevo budgets requests by the hour (about 100 for statistics),
-        // not by how many are open at once: spreading a poll's requests
-        // out would not make fewer of them. One per tag and range, up to
-        // ten at a time, as for the other sources without a stated limit.
+        // not by how many are open at once. One per tag and range.
         fn concurrency(&self) -> usize {
-            10
+            NO_STATED_LIMIT
         }
 
         fn authorize(

@@ -160,7 +160,7 @@ pub(crate) mod source {
     use crate::esp::account::Account;
     use crate::esp::client::{Body, FetchError, Plan, Session, Window};
     use crate::esp::mandrill;
-    use crate::esp::source::{accept_json, Refusal, Source, SourceFuture};
+    use crate::esp::source::{accept_json, Refusal, Source, SourceFuture, NO_STATED_LIMIT};
     use crate::esp::Endpoint;
 
     /// Mandrill: the key inside each JSON body; errors told in the body.
@@ -188,10 +188,9 @@ pub(crate) mod source {
             20
         }
 
-        // No limit is documented for reads: up to ten at a time, as for
-        // the other sources without a stated limit.
+        // No limit is documented for reads.
         fn concurrency(&self) -> usize {
-            10
+            NO_STATED_LIMIT
         }
 
         fn authorize(

@@ -419,7 +419,7 @@ pub(crate) mod source {
         inclusive_dates, rejected_locally, FetchError, Plan, Session, Window,
     };
     use crate::esp::postmaster;
-    use crate::esp::source::{Refusal, Source, SourceFuture};
+    use crate::esp::source::{Refusal, Source, SourceFuture, NO_STATED_LIMIT};
     use crate::redact::Credential;
 
     /// Gmail Postmaster Tools: a service-account grant for a bearer token.
@@ -452,11 +452,10 @@ pub(crate) mod source {
         }
 
         // Google's quotas count queries per minute, not open
-        // connections: up to ten domains at a time (each its traffic
-        // statistics and compliance status), as for the other sources
-        // without a stated concurrency limit.
+        // connections. Domains at a time, each its traffic statistics and
+        // compliance status together.
         fn concurrency(&self) -> usize {
-            10
+            NO_STATED_LIMIT
         }
 
         // JSON; the access token the fetch obtained is added by the

@@ -254,7 +254,7 @@ pub(crate) mod source {
     use crate::delivery::{BucketWidth, Sample, StreamKey};
     use crate::esp::client::{inclusive_dates, ymd, FetchError, Plan, Session, Window};
     use crate::esp::sendgrid;
-    use crate::esp::source::{accept_json, sensitive, Source, SourceFuture};
+    use crate::esp::source::{accept_json, sensitive, Source, SourceFuture, NO_STATED_LIMIT};
     use crate::esp::{Endpoint, PayloadError};
 
     /// SendGrid: a bearer token, and its `X-RateLimit-Reset` time.
@@ -310,7 +310,7 @@ pub(crate) mod source {
 
         // Limits per endpoint, told in headers, none on concurrency.
         fn concurrency(&self) -> usize {
-            10
+            NO_STATED_LIMIT
         }
 
         fn fetch<'a>(

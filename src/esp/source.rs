@@ -28,6 +28,12 @@ use crate::delivery::Sample;
 pub(crate) type SourceFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Vec<Sample>, FetchError>> + Send + 'a>>;
 
+/// Requests of one fetch in flight at once for a provider that states no
+/// limit on how many may be open: its limits, where documented, count
+/// requests per minute or hour, which spreading one poll's requests out
+/// would not lower.
+pub(crate) const NO_STATED_LIMIT: usize = 10;
+
 /// A provider's statistics API, as one fetch attempt needs it.
 pub(crate) trait Source: Sync {
     /// Its name in messages: "SendGrid".
@@ -122,9 +128,10 @@ pub(crate) trait Source: Sync {
     }
 
     /// The most requests of one fetch in flight at once, where they do not
-    /// depend on each other (paging and discovery stay in order).
+    /// depend on each other (paging and discovery stay in order). Unless
+    /// the provider states a limit, [`NO_STATED_LIMIT`].
     fn concurrency(&self) -> usize {
-        4
+        NO_STATED_LIMIT
     }
 
     /// A path prefix the account's base URL gets unless it already ends
