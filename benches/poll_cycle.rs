@@ -30,8 +30,8 @@
 //! over the nine HTTP sources (SendGrid, Mailgun, Postmark, SparkPost,
 //! Amazon SES, Mailchimp, Mandrill, Brevo, Gmail Postmaster Tools), 1,000
 //! streams in all: SES's account alone, five tags for Postmark (its 25
-//! requests at once), five or six named streams for the others, none of
-//! which that takes past its source's limit of requests at once. The mock answers
+//! requests at once), five or six named streams for the others, each
+//! within its source's limit of requests at once. The mock answers
 //! each with its test fixture (dates outside the window: fetched and
 //! parsed, not stored) and Gmail's token endpoint with a token; Gmail's
 //! grant must come before its domain requests, so the longest chain is two
@@ -494,7 +494,6 @@ async fn bench_setup(
         let (events, _ignored) = tokio::sync::mpsc::unbounded_channel();
         let poller = Arc::new(Poller::new(
             accounts(port, providers)?,
-            // As the service builds it: within the open-file limit.
             // As the service builds it: within the open-file limit.
             mailcall::service::within_open_file_limit(settings.clone()),
             history,
