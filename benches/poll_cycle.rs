@@ -201,6 +201,9 @@ struct MockLog {
 /// Prints its port on stdout; `GET /__log` returns the [`MockLog`] of the
 /// requests since the last `GET /__log`.
 fn run_mock() -> Result<(), Box<dyn std::error::Error>> {
+    // About 1,400 connections at once: more than a desktop session's soft
+    // limit of 1,024 open files.
+    mailcall::open_files::raise()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -107,6 +107,9 @@ fn config(dir: &Path, fake: &FakeDiscord, address: SocketAddr) -> PathBuf {
 /// The fake Discord, the Postmark mock and what it saw, and a directory
 /// holding the bot's configuration for both.
 async fn bot_with_postmark() -> (FakeDiscord, Arc<Seen>, tempfile::TempDir, PathBuf) {
+    // The mock accepts up to 1,000 connections at once, in this process:
+    // under a desktop session's soft limit of 1,024 it would run out.
+    mailcall::open_files::raise().unwrap_or_else(|e| panic!("{e}"));
     let fake = FakeDiscord::start().await;
     let seen = Arc::new(Seen::default());
     let address = postmark(seen.clone()).await;
