@@ -118,6 +118,18 @@ impl EspConfig {
                 }
             },
         };
+        if !matches!(self.credential, CredentialSource::None) {
+            self.provider
+                .check_credential(credential.expose())
+                .map_err(|why| {
+                    let from = match &self.credential {
+                        CredentialSource::Env(name) => format!("the environment variable {name}"),
+                        CredentialSource::File(path) => format!("the key file {}", path.display()),
+                        CredentialSource::None => String::new(),
+                    };
+                    format!("ESP account {}: {from}: {why}", self.name)
+                })?;
+        }
         let key_pair = match &self.key_pair {
             None => None,
             Some(source) => Some(self.key_pair(source)?),

@@ -105,6 +105,13 @@ impl Provider {
             .and_then(|source| source.base_url_for_credential(credential))
     }
 
+    /// Whether `credential` has the shape the provider's source needs; the
+    /// error names what is wrong, never a value.
+    pub fn check_credential(self, credential: &str) -> Result<(), String> {
+        super::source::for_provider(self)
+            .map_or(Ok(()), |source| source.check_credential(credential))
+    }
+
     /// The region an account is in unless it names one; `""` when its key
     /// says.
     pub fn default_region(self) -> &'static str {

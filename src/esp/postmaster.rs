@@ -124,6 +124,24 @@ pub struct Grant {
     pub exp: i64,
 }
 
+/// Whether a service-account key file can be used: its JSON has what a
+/// grant needs, its private key is an RSA key in PEM, and its token URL
+/// is http(s). The error names the field, never a value.
+pub fn check_key(key: &str) -> Result<(), String> {
+    let account = service_account(key)?;
+    signing_key(&account)?;
+    match reqwest::Url::parse(&account.token_uri) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Ok(()),
+        _ => Err("the service-account key's token_uri is not an http(s) URL".to_owned()),
+    }
+}
+
+/// The key a grant is signed with.
+fn signing_key(account: &ServiceAccount) -> Result<jsonwebtoken::EncodingKey, String> {
+    jsonwebtoken::EncodingKey::from_rsa_pem(account.private_key.as_bytes())
+        .map_err(|_| "the service-account key's private_key is not an RSA key in PEM".to_owned())
+}
+
 /// The signed grant (RS256 JWT) for `account`, acting for `subject`, made
 /// at `now` (Unix seconds) and valid for an hour.
 pub fn signed_grant(
@@ -131,8 +149,7 @@ pub fn signed_grant(
     subject: Option<&str>,
     now: i64,
 ) -> Result<String, String> {
-    let key = jsonwebtoken::EncodingKey::from_rsa_pem(account.private_key.as_bytes())
-        .map_err(|_| "the service-account key's private_key is not an RSA key in PEM".to_owned())?;
+    let key = signing_key(account)?;
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
     header.kid = account.private_key_id.clone();
     let grant = Grant {
@@ -456,6 +473,12 @@ pub(crate) mod source {
         // compliance status together.
         fn concurrency(&self) -> usize {
             NO_STATED_LIMIT
+        }
+
+        // A wrong key file is named when the configuration is read, not
+        // at the first poll.
+        fn check_credential(&self, credential: &str) -> Result<(), String> {
+            postmaster::check_key(credential)
         }
 
         // JSON; the access token the fetch obtained is added by the
@@ -830,5 +853,31 @@ mod tests {
         assert_eq!(account.token_uri, DEFAULT_TOKEN_URI);
         assert!(!format!("{account:?}").contains("BEGIN"));
         assert!(signed_grant(&account, None, 0).is_err());
+    }
+
+    #[test]
+    fn a_key_file_is_checked_whole_without_showing_it() {
+        let template =
+            include_str!("../../tests/fixtures/esp/postmaster/service_account.json.template");
+        let key = template.replace("TOKEN_URI", "https://oauth2.googleapis.com/token");
+        assert_eq!(check_key(&key), Ok(()));
+
+        let mut json: Value = serde_json::from_str(&key).unwrap_or_default();
+        json["private_key"] =
+            Value::from("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n");
+        let error = check_key(&json.to_string()).unwrap_err();
+        assert_eq!(
+            error,
+            "the service-account key's private_key is not an RSA key in PEM"
+        );
+        assert!(!error.contains("bm90"));
+
+        let ftp = template.replace("TOKEN_URI", "ftp://example.com/token");
+        assert_eq!(
+            check_key(&ftp),
+            Err("the service-account key's token_uri is not an http(s) URL".to_owned())
+        );
+        let error = check_key("garbage-secret").unwrap_err();
+        assert!(!error.contains("garbage-secret"), "{error}");
     }
 }

@@ -68,6 +68,14 @@ pub(crate) trait Source: Sync {
         None
     }
 
+    /// Whether a credential has the shape this source needs (a service
+    /// account's key file, say), so that a wrong file is refused when the
+    /// configuration is read rather than at the first poll. The error
+    /// names what is wrong, never a value.
+    fn check_credential(&self, _credential: &str) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Where a key pair's parts are read from when the account does not
     /// say (the provider's own environment variables); `None` for a source
     /// that authenticates with one secret.

@@ -127,6 +127,75 @@ fn unset_variables_and_missing_secret_files_are_named() {
     );
 }
 
+/// A Gmail service-account key file that cannot make a grant (not JSON, a
+/// field missing, a private key that is not an RSA key) is refused by
+/// check-config and before anything polls (`backfill` here; `run` and
+/// `console` read accounts the same way), naming the account, the file and the field,
+/// never showing the file's content; the shipped test key passes.
+#[test]
+fn a_service_account_key_that_cannot_sign_is_refused_before_the_first_poll() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = dir.path().join("mailcall.toml");
+    std::fs::write(
+        &file,
+        "[store]\npath = \"db\"\n\n[[esp]]\nname = \"gmail\"\nprovider = \"gmail-postmaster\"\n\
+         credential_file = \"key.json\"\nsubject = \"postmaster@example.com\"\nschedule = \"0 * * * *\"\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let template = include_str!("../fixtures/esp/postmaster/service_account.json.template");
+    let good = template.replace("TOKEN_URI", "https://oauth2.googleapis.com/token");
+    let mut no_rsa: serde_json::Value = serde_json::from_str(&good).unwrap_or_default();
+    no_rsa["private_key"] =
+        "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWJ5dGVz\n-----END PRIVATE KEY-----\n".into();
+    for (content, problem) in [
+        (
+            "secret-garbage-0123",
+            "the credential is not a service-account key (JSON)",
+        ),
+        (
+            r#"{"client_email":"a@example.com"}"#,
+            "the service-account key has no `private_key`",
+        ),
+        (
+            &no_rsa.to_string(),
+            "the service-account key's private_key is not an RSA key in PEM",
+        ),
+    ] {
+        std::fs::write(dir.path().join("key.json"), content).unwrap_or_else(|e| panic!("{e}"));
+        let output = mailcall()
+            .arg("check-config")
+            .arg(&file)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(output.status.code(), Some(2), "{}", stdout(&output));
+        let message = stderr(&output);
+        assert!(
+            message.contains("ESP account gmail: the key file")
+                && message.contains("key.json: ")
+                && message.contains(problem),
+            "{message}"
+        );
+        for secret in ["secret-garbage-0123", "c2VjcmV0LWJ5dGVz"] {
+            assert!(!message.contains(secret), "{message}");
+        }
+        let backfill = mailcall()
+            .args(["backfill", "--days", "1", "--config"])
+            .arg(&file)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!backfill.status.success());
+        assert!(stderr(&backfill).contains(problem), "{}", stderr(&backfill));
+        assert!(!dir.path().join("db").exists(), "nothing polled or stored");
+    }
+    std::fs::write(dir.path().join("key.json"), good).unwrap_or_else(|e| panic!("{e}"));
+    let output = mailcall()
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(output.status.success(), "{}", stderr(&output));
+}
+
 /// `[alerts] runbook_dir` is read relative to the configuration file, not
 /// to wherever mailcall was started, and the start says which runbooks are
 /// in use; alerts then quote the edited copy.
