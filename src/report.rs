@@ -13,7 +13,7 @@ use std::io::Write;
 
 use chrono::{DateTime, Utc};
 
-use crate::delivery::{Reported, Sample};
+use crate::delivery::{Counts, Reported, Sample};
 use crate::store::{MetricsHistory, StoreError};
 
 /// How the series print.
@@ -69,7 +69,10 @@ pub fn write_series(
     };
     match format {
         MetricsFormat::Csv => out.write_all(&csv_record(
-            COUNT_COLUMNS.iter().chain(REPORTED_COLUMNS.iter()),
+            BUCKET_COLUMNS
+                .iter()
+                .chain(Counts::FIELDS.iter())
+                .chain(REPORTED_COLUMNS.iter()),
         )?)?,
         MetricsFormat::Table => writeln!(
             out,
@@ -98,28 +101,18 @@ pub fn write_series(
             let Sample { bucket, counts, .. } = &sample;
             match format {
                 MetricsFormat::Csv => {
-                    let counted = [
+                    let bucketed = [
                         name.clone(),
                         key.as_str().to_owned(),
                         bucket.start.to_rfc3339(),
                         format!("{:?}", bucket.width),
                         bucket.provider_tz.clone(),
-                        cell(counts.requested),
-                        cell(counts.sent),
-                        cell(counts.delivered),
-                        cell(counts.bounce_hard),
-                        cell(counts.bounce_soft),
-                        cell(counts.blocked),
-                        cell(counts.deferred),
-                        cell(counts.dropped),
-                        cell(counts.opens_unique),
-                        cell(counts.opens_machine),
-                        cell(counts.clicks_unique),
-                        cell(counts.complaints),
-                        cell(counts.unsubscribes),
                     ];
+                    let counted = counts.fields().map(cell);
                     let reported = reported_cells(counts.reported.as_deref());
-                    out.write_all(&csv_record(counted.iter().chain(reported.iter()))?)?;
+                    out.write_all(&csv_record(
+                        bucketed.iter().chain(counted.iter()).chain(reported.iter()),
+                    )?)?;
                 }
                 MetricsFormat::Table => {
                     let rates = counts.rates();
@@ -150,27 +143,9 @@ pub fn write_series(
     Ok(())
 }
 
-/// The CSV columns of the stream, the bucket and its counts.
-const COUNT_COLUMNS: [&str; 18] = [
-    "account",
-    "stream",
-    "bucket_start",
-    "width",
-    "provider_tz",
-    "requested",
-    "sent",
-    "delivered",
-    "bounce_hard",
-    "bounce_soft",
-    "blocked",
-    "deferred",
-    "dropped",
-    "opens_unique",
-    "opens_machine",
-    "clicks_unique",
-    "complaints",
-    "unsubscribes",
-];
+/// The CSV columns of the stream and the bucket; [`Counts::FIELDS`]
+/// follow them.
+const BUCKET_COLUMNS: [&str; 5] = ["account", "stream", "bucket_start", "width", "provider_tz"];
 
 /// The CSV columns of a mailbox provider's own figures ([`Reported`]).
 const REPORTED_COLUMNS: [&str; 9] = [

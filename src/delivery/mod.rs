@@ -209,6 +209,63 @@ pub fn to_ppm(fraction: f64) -> Option<u32> {
 }
 
 impl Counts {
+    /// The count fields by name, in declaration order: the count columns
+    /// `mailcall metrics --csv` writes and `mailcall detect` reads.
+    pub const FIELDS: [&'static str; 13] = [
+        "requested",
+        "sent",
+        "delivered",
+        "bounce_hard",
+        "bounce_soft",
+        "blocked",
+        "deferred",
+        "dropped",
+        "opens_unique",
+        "opens_machine",
+        "clicks_unique",
+        "complaints",
+        "unsubscribes",
+    ];
+
+    /// The counts in [`Counts::FIELDS`] order.
+    pub fn fields(&self) -> [Option<u64>; 13] {
+        [
+            self.requested,
+            self.sent,
+            self.delivered,
+            self.bounce_hard,
+            self.bounce_soft,
+            self.blocked,
+            self.deferred,
+            self.dropped,
+            self.opens_unique,
+            self.opens_machine,
+            self.clicks_unique,
+            self.complaints,
+            self.unsubscribes,
+        ]
+    }
+
+    /// The count named `Counts::FIELDS[index]` (the last for an index past
+    /// the end).
+    pub fn field_mut(&mut self, index: usize) -> &mut Option<u64> {
+        match index {
+            0 => &mut self.requested,
+            1 => &mut self.sent,
+            2 => &mut self.delivered,
+            3 => &mut self.bounce_hard,
+            4 => &mut self.bounce_soft,
+            5 => &mut self.blocked,
+            6 => &mut self.deferred,
+            7 => &mut self.dropped,
+            8 => &mut self.opens_unique,
+            9 => &mut self.opens_machine,
+            10 => &mut self.clicks_unique,
+            11 => &mut self.complaints,
+            _ => &mut self.unsubscribes,
+        }
+    }
+
     /// The rates these counts support; see [`Rates::from_counts`].
     pub fn rates(&self) -> Rates {
         Rates::from_counts(self)

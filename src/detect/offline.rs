@@ -175,23 +175,6 @@ impl From<io::Error> for DetectError {
     }
 }
 
-/// The count columns the counts format reads, by [`Counts`] field name.
-const COUNT_COLUMNS: [&str; 13] = [
-    "requested",
-    "sent",
-    "delivered",
-    "bounce_hard",
-    "bounce_soft",
-    "blocked",
-    "deferred",
-    "dropped",
-    "opens_unique",
-    "opens_machine",
-    "clicks_unique",
-    "complaints",
-    "unsubscribes",
-];
-
 /// How many doubtful rows are named one by one.
 pub const MAX_DOUBTFUL_SHOWN: usize = 5;
 
@@ -200,31 +183,13 @@ pub const MAX_DOUBTFUL_SHOWN: usize = 5;
 const YEARS: std::ops::RangeInclusive<i64> = 1900..=2199;
 
 /// Counts that can never exceed `sent` in a row that has both, by index
-/// into [`COUNT_COLUMNS`]: delivered, bounce_hard, bounce_soft, blocked,
+/// into [`Counts::FIELDS`]: delivered, bounce_hard, bounce_soft, blocked,
 /// dropped.
 const AT_MOST_SENT: [usize; 5] = [2, 3, 4, 5, 7];
 
 /// The names the timestamp column may have, by preference: `bucket_start`
 /// is what `mailcall metrics --csv` writes.
 const TIMESTAMP_COLUMNS: [&str; 2] = ["timestamp", "bucket_start"];
-
-fn count_slot(counts: &mut Counts, index: usize) -> &mut Option<u64> {
-    match index {
-        0 => &mut counts.requested,
-        1 => &mut counts.sent,
-        2 => &mut counts.delivered,
-        3 => &mut counts.bounce_hard,
-        4 => &mut counts.bounce_soft,
-        5 => &mut counts.blocked,
-        6 => &mut counts.deferred,
-        7 => &mut counts.dropped,
-        8 => &mut counts.opens_unique,
-        9 => &mut counts.opens_machine,
-        10 => &mut counts.clicks_unique,
-        11 => &mut counts.complaints,
-        _ => &mut counts.unsubscribes,
-    }
-}
 
 /// Reads CSV (either `timestamp,value` or a timestamp plus count columns
 /// named like [`Counts`] fields), runs the detectors row by row (each row
@@ -379,7 +344,7 @@ pub fn detect_csv(
                             String::from_utf8_lossy(text)
                         ),
                     })?;
-                    *count_slot(&mut counts, index) = Some(value);
+                    *counts.field_mut(index) = Some(value);
                     any = true;
                 }
                 note_doubtful(&mut counts, &header, number, &mut stats);
@@ -579,11 +544,11 @@ fn year_outside_range(ts: i64) -> Option<i64> {
 /// Counts one doubtful row (and names it, while few are named): a count
 /// that cannot exceed `sent` does.
 fn note_doubtful(counts: &mut Counts, header: &Header, line: u64, stats: &mut DetectStats) {
-    let Some(sent) = *count_slot(counts, 1) else {
+    let Some(sent) = *counts.field_mut(1) else {
         return;
     };
     for index in AT_MOST_SENT {
-        let Some(value) = *count_slot(counts, index) else {
+        let Some(value) = *counts.field_mut(index) else {
             continue;
         };
         if value <= sent {
@@ -596,11 +561,11 @@ fn note_doubtful(counts: &mut Counts, header: &Header, line: u64, stats: &mut De
                 .iter()
                 .find(|(_, i)| *i == index)
                 .map(|(column, _)| header.names[*column].clone())
-                .unwrap_or_else(|| COUNT_COLUMNS[index].to_owned());
+                .unwrap_or_else(|| Counts::FIELDS[index].to_owned());
             stats.first_doubtful.push((
                 line,
                 column,
-                format!("{} {value} is more than sent {sent}", COUNT_COLUMNS[index]),
+                format!("{} {value} is more than sent {sent}", Counts::FIELDS[index]),
             ));
         }
         return;
@@ -621,7 +586,7 @@ struct Header {
     timestamp: usize,
     /// The `value` column (series format).
     value: usize,
-    /// (column, index into [`COUNT_COLUMNS`]) for the counts format.
+    /// (column, index into [`Counts::FIELDS`]) for the counts format.
     counts: Vec<(usize, usize)>,
     /// The stream key columns, if any.
     account: Option<usize>,
@@ -660,7 +625,7 @@ impl Header {
             .iter()
             .enumerate()
             .filter_map(|(column, name)| {
-                COUNT_COLUMNS
+                Counts::FIELDS
                     .iter()
                     .position(|c| c == name)
                     .map(|index| (column, index))
@@ -677,7 +642,7 @@ impl Header {
             (None, true) => {
                 return Err(bad(format!(
                     "expected `timestamp,value` or `timestamp` plus count columns ({})",
-                    COUNT_COLUMNS.join(", ")
+                    Counts::FIELDS.join(", ")
                 )))
             }
         };
